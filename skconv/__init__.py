@@ -1,0 +1,15 @@
+"""skconv: convolutional features for scikit-learn.
+
+``ConvFeatures`` turns images (and 1-D signals) into feature rows with a kernel
+bank, a nonlinearity and pooling; ``convolve`` is the batched engine underneath.
+Importing skconv loads only numpy and scikit-learn: dask and plotting libraries
+load when used.
+"""
+
+from ._convolve import convolve
+from ._estimator import ConvFeatures
+from .banks import ArrayBank, GaborBank, RandomBank
+
+__version__ = "0.1.0"
+
+__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "RandomBank", "convolve", "__version__"]

@@ -1,0 +1,188 @@
+"""The public :func:`convolve` function: validation around the batched engine."""
+
+import numpy as np
+from sklearn.utils import check_array
+
+from ._engine import (
+    PADDING_MODES,
+    kernel_matrix,
+    make_geometry,
+    map_batches,
+    normalize_axes_param,
+)
+
+
+def check_images_and_kernels(images, kernels, spatial_ndim=None):
+    """Validate ``images`` and ``kernels`` and bring them to channel-first form.
+
+    Parameters
+    ----------
+    images : array-like
+        ``(n, L)``, ``(n, C, L)``, ``(n, H, W)`` or ``(n, C, H, W)``.
+    kernels : array-like
+        ``(K, k)``, ``(K, C, k)``, ``(K, kh, kw)`` or ``(K, C, kh, kw)``.
+    spatial_ndim : {1, 2}, default=None
+        Number of spatial axes. ``None`` infers it: 2-D images are 1-D signals,
+        4-D images are 2-D images, and 3-D images are single-channel 2-D images
+        ``(n, H, W)`` (pass ``spatial_ndim=1`` for multi-channel signals
+        ``(n, C, L)``).
+
+    Returns
+    -------
+    images : ndarray of shape (n, C, *spatial)
+        float32 if the input is float32, float64 otherwise.
+    kernels : ndarray of shape (K, C, *kernel_spatial)
+        In the images' dtype.
+    """
+    images = check_array(
+        images, allow_nd=True, dtype=[np.float64, np.float32], input_name="images"
+    )
+    kernels = check_array(
+        kernels, allow_nd=True, dtype=[np.float64, np.float32], input_name="kernels"
+    )
+    if spatial_ndim is None:
+        spatial_ndim = {2: 1, 3: 2, 4: 2}.get(images.ndim)
+    if spatial_ndim not in (1, 2):
+        raise ValueError(f"spatial_ndim must be 1 or 2; got {spatial_ndim!r}.")
+    if images.ndim not in (spatial_ndim + 1, spatial_ndim + 2):
+        raise ValueError(
+            f"images must have {spatial_ndim + 1} or {spatial_ndim + 2} dimensions "
+            f"for {spatial_ndim}-D data; got shape {images.shape}."
+        )
+    if kernels.ndim not in (spatial_ndim + 1, spatial_ndim + 2):
+        raise ValueError(
+            f"kernels must have {spatial_ndim + 1} or {spatial_ndim + 2} dimensions "
+            f"for {spatial_ndim}-D data; got shape {kernels.shape}."
+        )
+    if images.ndim == spatial_ndim + 1:
+        images = images[:, None]
+    if kernels.ndim == spatial_ndim + 1:
+        kernels = kernels[:, None]
+    if kernels.shape[0] == 0:
+        raise ValueError("kernels must contain at least one kernel; got 0.")
+    return images, kernels.astype(images.dtype, copy=False)
+
+
+def check_padding_mode(padding_mode):
+    """Raise a ValueError unless ``padding_mode`` is a supported numpy pad mode."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}."
+        )
+    return padding_mode
+
+
+def check_reflect_padding(geometry, padding_mode):
+    """``reflect`` padding needs pads smaller than the axis it mirrors."""
+    if padding_mode != "reflect":
+        return
+    for n, (a, b) in zip(geometry.in_shape, geometry.pads):
+        if max(a, b) >= n and max(a, b) > 0:
+            raise ValueError(
+                f"padding_mode='reflect' needs padding smaller than the input; got "
+                f"padding {(a, b)} on an axis of length {n}. Use 'symmetric' or "
+                f"'edge' instead."
+            )
+
+
+def convolve(
+    images,
+    kernels,
+    *,
+    stride=1,
+    padding="same",
+    dilation=1,
+    padding_mode="constant",
+    flip=False,
+    spatial_ndim=None,
+    batch_size=None,
+    n_threads=1,
+):
+    """Correlate every image with every kernel (summing over channels).
+
+    This is the CNN convention (cross-correlation, as in PyTorch's ``conv2d`` and
+    :func:`scipy.signal.correlate`): ``out[i, k, y, x] = sum_{c, a, b}
+    images[i, c, y * s + a * d, x * s + b * d] * kernels[k, c, a, b]`` on the
+    padded images. ``flip=True`` flips the kernels first, which gives the true
+    convolution of :func:`scipy.signal.convolve`.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, C, H, W), (n, H, W), (n, C, L) or (n, L)
+        Images (2-D) or signals (1-D). 3-D input is read as ``(n, H, W)`` unless
+        ``spatial_ndim=1``.
+    kernels : array-like of shape (K, C, kh, kw), (K, kh, kw), (K, C, k) or (K, k)
+        Kernel bank; its channels must match the images'.
+    stride : int or tuple of int, default=1
+        Step between output positions, per spatial axis.
+    padding : {"valid", "same", "full"}, int or tuple of int, default="same"
+        ``"valid"``: no padding; ``"same"``: ``dilation * (k - 1)`` in total per
+        axis (the odd pixel after), so that with ``stride=1`` the output has the
+        input's size; ``"full"``: ``dilation * (k - 1)`` on each side; an int or
+        one int per axis pads that many pixels on each side.
+    dilation : int or tuple of int, default=1
+        Spacing between kernel taps, per spatial axis.
+    padding_mode : {"constant", "reflect", "edge", "symmetric", "wrap"}, \
+            default="constant"
+        How the border is filled (:func:`numpy.pad` modes; "constant" is zeros).
+    flip : bool, default=False
+        Flip the kernels along their spatial axes (true convolution).
+    spatial_ndim : {1, 2}, default=None
+        Number of spatial axes, inferred from the shapes when None.
+    batch_size : int, default=None
+        Images per batch; None sizes batches to about 1 MiB of work memory.
+    n_threads : int, default=1
+        Threads that process batches in parallel (BLAS is then limited to one
+        thread each).
+
+    Returns
+    -------
+    maps : ndarray of shape (n, K, h_out, w_out) or (n, K, L_out)
+        float32 for float32 images, float64 otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import convolve
+    >>> images = np.arange(16.0).reshape(1, 4, 4)
+    >>> kernels = np.ones((1, 2, 2))
+    >>> convolve(images, kernels, padding="valid")[0, 0]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]])
+    """
+    images, kernels = check_images_and_kernels(images, kernels, spatial_ndim)
+    check_padding_mode(padding_mode)
+    if not isinstance(flip, (bool, np.bool_)):
+        raise TypeError(f"flip must be a bool; got {flip!r}.")
+    if batch_size is not None:
+        batch_size = normalize_axes_param(batch_size, 1, "batch_size")[0]
+    n_threads = normalize_axes_param(n_threads, 1, "n_threads")[0]
+    geometry = make_geometry(
+        images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
+    )
+    check_reflect_padding(geometry, padding_mode)
+    if flip:
+        kernels = kernels[..., ::-1] if kernels.ndim == 3 else kernels[..., ::-1, ::-1]
+    n_kernels = kernels.shape[0]
+    n_axes = images.ndim - 2
+    images4d = images.reshape(images.shape[0], images.shape[1], *geometry.in_shape)
+    kernels4d = kernels.reshape(n_kernels, kernels.shape[1], *geometry.kernel_shape)
+    weights = kernel_matrix(kernels4d, images.dtype)
+    out_spatial = geometry.out_shape[2 - n_axes :]
+    out = np.empty((images.shape[0], n_kernels * geometry.n_positions), images.dtype)
+
+    def channels_first(maps):
+        return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
+
+    map_batches(
+        images4d,
+        geometry,
+        weights,
+        channels_first,
+        out,
+        padding_mode=padding_mode,
+        batch_size=batch_size,
+        n_threads=n_threads,
+    )
+    return out.reshape(images.shape[0], n_kernels, *out_spatial)

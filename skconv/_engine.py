@@ -1,0 +1,337 @@
+"""Batched convolution engine: output geometry, cached patch indices, gather + GEMM.
+
+The idea follows the "vectorized convolutions" recipe: the coordinates of every
+patch (micro-image) are built once with :func:`numpy.meshgrid` and broadcasting,
+cached, and a single matrix product (BLAS) performs all micro-convolutions of a
+batch at once. Two things differ from the recipe:
+
+* the cached index describes **one** image (its size depends on the geometry,
+  never on the number of images), and images are processed in batches, so peak
+  memory is bounded whatever the number of samples;
+* the batch is laid out channels-last, so that the gathered patch matrix is
+  contiguous and the matrix product writes maps of shape ``(m, h, w, K)``, which
+  the pooling functions reduce while they are still in cache.
+
+Everything here is a plain function on arrays: no estimator state.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from numbers import Integral
+from typing import NamedTuple
+
+import numpy as np
+
+PADDING_NAMES = ("valid", "same", "full")
+PADDING_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
+
+# Target size in bytes of one batch's maps + patch matrix: small enough to stay in
+# a core's L2/L3 cache while the nonlinearity and the pooling read the maps back.
+_BATCH_BYTES = 1 << 20
+
+
+class Geometry(NamedTuple):
+    """Shapes of one convolution, always in 2-D form (1-D signals have height 1).
+
+    Attributes
+    ----------
+    n_channels : int
+        Number of input channels ``C``.
+    in_shape : tuple of int
+        Spatial input shape ``(H, W)``.
+    kernel_shape : tuple of int
+        Spatial kernel shape ``(kh, kw)``.
+    stride, dilation : tuple of int
+        Per-axis stride and dilation.
+    pads : tuple of tuple of int
+        ``((top, bottom), (left, right))`` padding.
+    out_shape : tuple of int
+        Spatial output shape ``(h_out, w_out)``.
+    """
+
+    n_channels: int
+    in_shape: tuple
+    kernel_shape: tuple
+    stride: tuple
+    dilation: tuple
+    pads: tuple
+    out_shape: tuple
+
+    @property
+    def padded_shape(self):
+        """Spatial shape of the padded image ``(Hp, Wp)``."""
+        return tuple(n + a + b for n, (a, b) in zip(self.in_shape, self.pads))
+
+    @property
+    def n_positions(self):
+        """Number of output positions ``h_out * w_out``."""
+        return self.out_shape[0] * self.out_shape[1]
+
+    @property
+    def patch_size(self):
+        """Length of one flattened patch ``kh * kw * C``."""
+        return self.kernel_shape[0] * self.kernel_shape[1] * self.n_channels
+
+
+def normalize_axes_param(value, n_axes, name, minimum=1):
+    """Turn an int or a per-axis sequence into a tuple of ``n_axes`` ints.
+
+    Parameters
+    ----------
+    value : int or sequence of int
+        The value given by the user.
+    n_axes : int
+        Number of spatial axes (1 or 2).
+    name : str
+        Parameter name, quoted in error messages.
+    minimum : int, default=1
+        Smallest allowed value.
+
+    Returns
+    -------
+    values : tuple of int
+    """
+    if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
+        values = (int(value),) * n_axes
+    elif isinstance(value, (tuple, list, np.ndarray)) and all(
+        isinstance(v, (Integral, np.integer)) and not isinstance(v, bool) for v in value
+    ):
+        values = tuple(int(v) for v in value)
+        if len(values) != n_axes:
+            raise ValueError(
+                f"{name} must be an int or a sequence of {n_axes} int (one per "
+                f"spatial axis); got {value!r}."
+            )
+    else:
+        raise TypeError(f"{name} must be an int or a sequence of int; got {value!r}.")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{name} must be >= {minimum}; got {value!r}.")
+    return values
+
+
+def _resolve_pads(padding, in_shape, kernel_shape, dilation):
+    """Per-axis ``(before, after)`` zero-padding for a padding spec."""
+    spans = [d * (k - 1) for k, d in zip(kernel_shape, dilation)]
+    if isinstance(padding, str):
+        if padding == "valid":
+            return tuple((0, 0) for _ in spans)
+        if padding == "same":
+            return tuple((s // 2, s - s // 2) for s in spans)
+        if padding == "full":
+            return tuple((s, s) for s in spans)
+        raise ValueError(
+            f"padding must be one of {PADDING_NAMES}, an int or a sequence of int; "
+            f"got {padding!r}."
+        )
+    return tuple((p, p) for p in normalize_axes_param(padding, len(spans), "padding", 0))
+
+
+def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilation=1):
+    """Validate a convolution's parameters and compute its output geometry.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, L)`` for 1-D signals or ``(C, H, W)`` for images.
+    kernel_shape : tuple of int
+        ``(C, k)`` or ``(C, kh, kw)``.
+    stride, dilation : int or tuple of int, default=1
+        Per-axis step between output positions and between kernel taps.
+    padding : {"valid", "same", "full"}, int or tuple of int, default="same"
+        Padding spec. ``"same"`` pads ``dilation * (k - 1)`` in total per axis (the
+        extra pixel, if any, after), so that with stride 1 the output keeps the
+        input's size.
+
+    Returns
+    -------
+    geometry : Geometry
+        The geometry in 2-D form (1-D signals get height 1).
+    """
+    n_axes = len(input_shape) - 1
+    if n_axes not in (1, 2) or len(kernel_shape) != n_axes + 1:
+        raise ValueError(
+            f"Expected 1 or 2 spatial axes with kernels of the same rank; got input "
+            f"shape {tuple(input_shape)} and kernel shape {tuple(kernel_shape)}."
+        )
+    if input_shape[0] != kernel_shape[0]:
+        raise ValueError(
+            f"The kernels have {kernel_shape[0]} channel(s) but the images have "
+            f"{input_shape[0]}."
+        )
+    stride = normalize_axes_param(stride, n_axes, "stride")
+    dilation = normalize_axes_param(dilation, n_axes, "dilation")
+    spatial, ksize = tuple(input_shape[1:]), tuple(kernel_shape[1:])
+    if min(spatial) < 1 or min(ksize) < 1:
+        raise ValueError(f"Empty image or kernel: {input_shape} and {kernel_shape}.")
+    pads = _resolve_pads(padding, spatial, ksize, dilation)
+    out = []
+    for n, k, s, d, (a, b) in zip(spatial, ksize, stride, dilation, pads):
+        span = d * (k - 1) + 1
+        if span > n + a + b:
+            raise ValueError(
+                f"Kernel of size {ksize} with dilation {dilation} spans {span} pixels, "
+                f"larger than the padded input ({n + a + b} pixels along an axis of "
+                f"length {n} with padding {padding!r})."
+            )
+        out.append((n + a + b - span) // s + 1)
+    if n_axes == 1:
+        spatial, ksize, stride, dilation = (1, *spatial), (1, *ksize), (1, *stride), (1, *dilation)
+        pads, out = ((0, 0), *pads), [1, *out]
+    return Geometry(
+        int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out)
+    )
+
+
+@lru_cache(maxsize=32)
+def patch_indices(geometry):
+    """Flat indices of every patch of one channels-last padded image.
+
+    Built with :func:`numpy.meshgrid` and broadcasting, as in the seed recipe, but
+    for a single image: the result is shared by all images and batches, so its
+    size never grows with the number of samples.
+
+    Parameters
+    ----------
+    geometry : Geometry
+
+    Returns
+    -------
+    indices : ndarray of shape (h_out * w_out, kh * kw * C), dtype intp
+        ``indices[p]`` lists, in (row, column, channel) order, the positions in a
+        flattened ``(Hp, Wp, C)`` image of the patch under output position ``p``.
+        The array is read-only (it is cached).
+    """
+    (h, w), (kh, kw) = geometry.out_shape, geometry.kernel_shape
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    wp, c = geometry.padded_shape[1], geometry.n_channels
+    out_y, out_x = np.meshgrid(np.arange(h) * sh, np.arange(w) * sw, indexing="ij")
+    tap_y, tap_x, chan = np.meshgrid(
+        np.arange(kh) * dh, np.arange(kw) * dw, np.arange(c), indexing="ij"
+    )
+    rows = out_y.reshape(-1, 1) + tap_y.reshape(1, -1)
+    cols = out_x.reshape(-1, 1) + tap_x.reshape(1, -1)
+    indices = ((rows * wp + cols) * c + chan.reshape(1, -1)).astype(np.intp)
+    indices.flags.writeable = False
+    return indices
+
+
+def kernel_matrix(kernels, dtype):
+    """Reshape ``(K, C, kh, kw)`` kernels to the ``(kh * kw * C, K)`` GEMM operand."""
+    n_kernels = kernels.shape[0]
+    return np.ascontiguousarray(
+        np.moveaxis(kernels, 1, -1).reshape(n_kernels, -1).T, dtype=dtype
+    )
+
+
+def default_batch_size(geometry, n_kernels, itemsize):
+    """Number of images per batch so that maps + patches fit about 1 MiB."""
+    per_image = geometry.n_positions * (n_kernels + geometry.patch_size) * itemsize
+    return int(max(1, min(4096, _BATCH_BYTES // max(per_image, 1))))
+
+
+class _Workspace:
+    """Buffers of one worker, allocated once and reused for every batch."""
+
+    def __init__(self, geometry, n_kernels, batch_size, dtype, padding_mode):
+        hp, wp = geometry.padded_shape
+        c = geometry.n_channels
+        self.geometry, self.padding_mode = geometry, padding_mode
+        self.padded = np.zeros((batch_size, hp, wp, c), dtype=dtype)
+        self.patches = np.empty(
+            (batch_size, geometry.n_positions, geometry.patch_size), dtype=dtype
+        )
+        self.maps = np.empty((batch_size * geometry.n_positions, n_kernels), dtype=dtype)
+        self.indices = patch_indices(geometry)
+
+    def compute_maps(self, batch, weights, bias):
+        """Maps ``(m, h_out, w_out, K)`` of a batch ``(m, C, H, W)`` (a view)."""
+        m = batch.shape[0]
+        geometry = self.geometry
+        (top, bottom), (left, right) = geometry.pads
+        h, w = geometry.in_shape
+        channels_last = np.moveaxis(batch, 1, -1)
+        padded = self.padded[:m]
+        if self.padding_mode == "constant":
+            padded[:, top : top + h, left : left + w] = channels_last
+        else:
+            padded[...] = np.pad(
+                channels_last,
+                ((0, 0), (top, bottom), (left, right), (0, 0)),
+                mode=self.padding_mode,
+            )
+        patches = self.patches[:m]
+        np.take(padded.reshape(m, -1), self.indices, axis=1, out=patches)
+        maps = self.maps[: m * geometry.n_positions]
+        np.matmul(patches.reshape(maps.shape[0], -1), weights, out=maps)
+        if bias is not None:
+            maps += bias
+        return maps.reshape(m, *geometry.out_shape, -1)
+
+
+def map_batches(
+    images,
+    geometry,
+    weights,
+    reduce_maps,
+    out,
+    *,
+    bias=None,
+    padding_mode="constant",
+    batch_size=None,
+    n_threads=1,
+):
+    """Convolve ``images`` batch by batch and write ``reduce_maps(maps)`` to ``out``.
+
+    Parameters
+    ----------
+    images : array of shape (n, C, H, W)
+        Any array that supports slicing along the first axis (ndarray, memmap...).
+        Only one batch per thread is read into memory at a time.
+    geometry : Geometry
+    weights : ndarray of shape (kh * kw * C, K)
+        From :func:`kernel_matrix`, in the computation dtype.
+    reduce_maps : callable
+        ``reduce_maps(maps) -> ndarray (m, n_out)`` with ``maps`` of shape
+        ``(m, h_out, w_out, K)``; it may overwrite ``maps``.
+    out : ndarray of shape (n, n_out)
+        Where the results go (may be a memmap).
+    bias : ndarray of shape (K,), default=None
+    padding_mode : str, default="constant"
+        A :func:`numpy.pad` mode.
+    batch_size : int, default=None
+        Images per batch; ``None`` picks one from the cache budget.
+    n_threads : int, default=1
+        Worker threads; each processes a contiguous range of samples. The GIL is
+        released by the gather, the GEMM and the reductions.
+
+    Returns
+    -------
+    out : ndarray
+    """
+    n = images.shape[0]
+    n_kernels = weights.shape[1]
+    if batch_size is None:
+        batch_size = default_batch_size(geometry, n_kernels, weights.dtype.itemsize)
+    batch_size = max(1, min(batch_size, n))
+
+    def run(start, stop):
+        workspace = _Workspace(
+            geometry, n_kernels, min(batch_size, stop - start), weights.dtype, padding_mode
+        )
+        for s in range(start, stop, batch_size):
+            e = min(s + batch_size, stop)
+            batch = np.asarray(images[s:e], dtype=weights.dtype)
+            out[s:e] = reduce_maps(workspace.compute_maps(batch, weights, bias))
+
+    n_threads = max(1, min(n_threads, -(-n // batch_size)))
+    if n_threads == 1:
+        if n:
+            run(0, n)
+        return out
+    from threadpoolctl import threadpool_limits
+
+    bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+        for future in [pool.submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
+            future.result()
+    return out

@@ -1,0 +1,319 @@
+"""ConvFeatures: the scikit-learn front end. It holds no numerics."""
+
+from numbers import Integral
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _check_feature_names_in,
+    _fit_context,
+    validate_data,
+)
+from ._convolve import check_padding_mode, check_reflect_padding
+from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
+from ._features import conv_features, n_features_out
+from ._input import as_rows, check_sample_shape, resolve_input_shape
+from ._pooling import NONLINEARITIES, POOLINGS
+from .banks import ArrayBank, GaborBank, RandomBank
+
+_BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank}
+_AXES_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
+
+
+def resolve_bank(bank):
+    """A fresh, unfitted bank object for the ``bank`` parameter."""
+    if isinstance(bank, str):
+        return _BANK_SHORTCUTS[bank]()
+    if hasattr(bank, "fit"):
+        return clone(bank)
+    return ArrayBank(bank)
+
+
+def resolve_poolings(pooling):
+    """``pooling`` as a tuple of statistic names, or None."""
+    if pooling is None:
+        return None
+    poolings = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if not poolings or unknown or len(set(poolings)) != len(poolings):
+        raise ValueError(
+            f"pooling must be None, one of {POOLINGS} or a sequence of distinct names "
+            f"from them; got {pooling!r}."
+        )
+    return poolings
+
+
+class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Convolutional features: convolve with a kernel bank, rectify, pool.
+
+    ``fit`` builds (or learns) the kernel bank and everything ``transform``
+    needs; ``transform`` correlates every sample with every kernel, applies the
+    nonlinearity, pools each map over a grid of regions and returns one row of
+    features per sample.
+
+    Parameters
+    ----------
+    bank : {"random", "gabor"}, bank object or array-like, default="random"
+        The kernels: a shortcut for ``RandomBank()`` / ``GaborBank()``, a bank
+        object (any object with ``fit(images)`` setting ``kernels_``; a clone is
+        fitted, and its parameters are searchable as ``bank__<param>``), or an
+        array of kernels ``(K, C, *kernel_size)`` / ``(K, *kernel_size)``.
+    image_shape : tuple of int, default=None
+        Shape of one sample when ``X`` holds flattened samples: ``(L,)`` for a
+        signal, ``(H, W)`` for an image, ``(C, H, W)`` for a multi-channel image
+        (``(C, 1, L)`` for multi-channel signals). None: each row of a 2-D ``X``
+        is a signal; 3-D ``X`` is ``(n, H, W)``, 4-D ``X`` is ``(n, C, H, W)``.
+    stride : int or tuple of int, default=1
+        Step between output positions, per spatial axis.
+    padding : {"valid", "same", "full"}, int or tuple of int, default="same"
+        See :func:`skconv.convolve`.
+    padding_mode : {"constant", "reflect", "edge", "symmetric", "wrap"}, \
+            default="constant"
+        How the border is filled ("constant" is zeros).
+    dilation : int or tuple of int, default=1
+        Spacing between kernel taps, per spatial axis.
+    nonlinearity : {"relu", "abs", "square", "tanh", "sigmoid"} or None, \
+            default="relu"
+        Applied to every map value before pooling; None keeps the raw maps.
+    pooling : str, tuple of str or None, default="max"
+        Statistic(s) of each pooling region: "max", "mean", "sum" and "ppv"
+        (proportion of positive values, as in Rocket). None returns the whole maps,
+        flattened in (kernel, row, column) order.
+    pool_grid : int or tuple of int, default=1
+        Pooling regions per spatial axis: 1 pools each map globally, 2 (or
+        ``(2, 2)``) over its four quadrants. Regions are contiguous, do not
+        overlap, and differ in size by at most one row/column.
+    batch_size : int, default=None
+        Samples convolved at once; None sizes batches to about 1 MiB of working
+        memory, which keeps the work in cache and peak memory flat.
+    n_jobs : int, default=None
+        Threads that transform batches in parallel (BLAS then uses one thread
+        each). None means 1 unless in a :func:`joblib.parallel_backend` context;
+        -1 means all cores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds a random bank whose own ``random_state`` is None.
+
+    Attributes
+    ----------
+    bank_ : object
+        The fitted clone of the bank.
+    kernels_ : ndarray of shape (K, C, *kernel_size)
+        The kernels used, in the dtype of the data seen in ``fit``.
+    input_shape_ : tuple of int
+        ``(C, H, W)`` or ``(C, L)``: the shape of one sample.
+    output_shape_ : tuple of int
+        ``(K, h_out, w_out)`` or ``(K, L_out)``: the maps of one sample.
+    n_features_in_ : int
+        Number of values per sample seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X``, when it is a DataFrame with string column names.
+
+    See Also
+    --------
+    skconv.convolve : The convolution on its own.
+    skconv.RandomBank, skconv.GaborBank, skconv.ArrayBank : Kernel banks.
+    sklearn.feature_extraction.image.PatchExtractor : Patches without features.
+
+    Notes
+    -----
+    The convolution is a cross-correlation, summed over channels (the CNN
+    convention). Patch indices for one image are built once with
+    ``numpy.meshgrid`` and cached per geometry; each batch of images is gathered
+    into a channels-last patch matrix and multiplied by the kernel matrix in one
+    BLAS call. Features come in (kernel, statistic, region row, region column)
+    order, as :meth:`get_feature_names_out` says.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skconv import ConvFeatures
+    >>> X, y = load_digits(return_X_y=True)
+    >>> conv = ConvFeatures(image_shape=(8, 8), pool_grid=2, random_state=0)
+    >>> conv.fit_transform(X).shape
+    (1797, 128)
+    >>> conv.get_feature_names_out()[:2]
+    array(['convfeatures_k0_max_r0c0', 'convfeatures_k0_max_r0c1'], dtype=object)
+    """
+
+    _parameter_constraints = {
+        "bank": [StrOptions(set(_BANK_SHORTCUTS)), HasMethods(["fit"]), "array-like"],
+        "image_shape": [None, tuple, list],
+        "stride": _AXES_CONSTRAINT,
+        "padding": [
+            StrOptions(set(PADDING_NAMES)),
+            Interval(Integral, 0, None, closed="left"),
+            tuple,
+            list,
+        ],
+        "padding_mode": [StrOptions(set(PADDING_MODES))],
+        "dilation": _AXES_CONSTRAINT,
+        "nonlinearity": [None, StrOptions(set(NONLINEARITIES))],
+        "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
+        "pool_grid": _AXES_CONSTRAINT,
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        bank="random",
+        *,
+        image_shape=None,
+        stride=1,
+        padding="same",
+        padding_mode="constant",
+        dilation=1,
+        nonlinearity="relu",
+        pooling="max",
+        pool_grid=1,
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.bank = bank
+        self.image_shape = image_shape
+        self.stride = stride
+        self.padding = padding
+        self.padding_mode = padding_mode
+        self.dilation = dilation
+        self.nonlinearity = nonlinearity
+        self.pooling = pooling
+        self.pool_grid = pool_grid
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Build the kernel bank and the convolution geometry.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Training samples (flattened rows need ``image_shape`` for images).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ConvFeatures
+        """
+        rows, sample_shape = as_rows(X)
+        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=True)
+        self.input_shape_ = resolve_input_shape(self.image_shape, sample_shape, rows.shape[1])
+        images = rows.reshape(rows.shape[0], *self.input_shape_)
+        bank = resolve_bank(self.bank)
+        if getattr(bank, "random_state", "absent") is None:
+            bank.set_params(random_state=check_random_state(self.random_state))
+        self.bank_ = bank.fit(images)
+        self.kernels_ = np.asarray(self.bank_.kernels_, dtype=rows.dtype)
+        self._setup_geometry()
+        return self
+
+    def _setup_geometry(self):
+        """Validate the parameters that depend on the data; cache transform state."""
+        check_padding_mode(self.padding_mode)
+        self._geometry = make_geometry(
+            self.input_shape_,
+            self.kernels_.shape[1:],
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+        )
+        check_reflect_padding(self._geometry, self.padding_mode)
+        n_axes = len(self.input_shape_) - 1
+        out_spatial = self._geometry.out_shape[2 - n_axes :]
+        self.output_shape_ = (self.kernels_.shape[0], *out_spatial)
+        self._poolings = resolve_poolings(self.pooling)
+        grid = normalize_axes_param(self.pool_grid, n_axes, "pool_grid")
+        if any(g > n for g, n in zip(grid, out_spatial)):
+            raise ValueError(
+                f"pool_grid={self.pool_grid!r} has more regions than the maps have "
+                f"positions {out_spatial}; lower pool_grid or the stride."
+            )
+        self._grid = (1, *grid) if n_axes == 1 else grid
+        self._weights = kernel_matrix(
+            self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape),
+            self.kernels_.dtype,
+        )
+        self._n_features_out = n_features_out(
+            self._geometry, self.kernels_.shape[0], self._poolings, self._grid
+        )
+
+    def transform(self, X):
+        """Convolve, apply the nonlinearity and pool.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Samples of the shape seen in ``fit``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_out)
+            float32 for float32 input, float64 otherwise.
+        """
+        check_is_fitted(self)
+        rows, sample_shape = as_rows(X)
+        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=False)
+        check_sample_shape(self.input_shape_, sample_shape)
+        return conv_features(
+            rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape),
+            self._geometry,
+            self._weights.astype(rows.dtype, copy=False),
+            nonlinearity=self.nonlinearity,
+            poolings=self._poolings,
+            grid=self._grid,
+            padding_mode=self.padding_mode,
+            batch_size=self.batch_size,
+            n_threads=effective_n_jobs(self.n_jobs),
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_``; not used otherwise.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``convfeatures_k{kernel}_{statistic}_r{row}c{col}`` for pooled features
+            (``_r{index}`` for 1-D data, no region suffix with ``pool_grid=1``);
+            ``convfeatures_k{kernel}_y{row}_x{col}`` (``_t{index}`` for 1-D) when
+            ``pooling=None``.
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        prefix = self.__class__.__name__.lower()
+        kernels = range(self.kernels_.shape[0])
+        one_d = len(self.input_shape_) == 2
+        if self._poolings is None:
+            h, w = self._geometry.out_shape
+            places = [f"t{x}" for x in range(w)] if one_d else [
+                f"y{y}_x{x}" for y in range(h) for x in range(w)
+            ]
+        else:
+            gh, gw = self._grid
+            regions = [f"_r{x}" for x in range(gw)] if one_d else [
+                f"_r{y}c{x}" for y in range(gh) for x in range(gw)
+            ]
+            regions = [""] if gh * gw == 1 else regions
+            places = [f"{p}{r}" for p in self._poolings for r in regions]
+        names = [f"{prefix}_k{k}_{p}" for k in kernels for p in places]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

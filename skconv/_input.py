@@ -1,0 +1,112 @@
+"""Input layout: flattened rows or N-D arrays, and the shape of one sample."""
+
+from numbers import Integral
+
+import numpy as np
+
+
+def as_rows(X):
+    """Flatten N-D input to rows; leave 2-D input (arrays, frames, sparse) as is.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n, n_features)``, ``(n, H, W)`` or ``(n, C, H, W)``.
+
+    Returns
+    -------
+    rows : array-like
+        ``X`` itself, or an ``(n, prod(sample_shape))`` view of it.
+    sample_shape : tuple of int or None
+        ``X.shape[1:]`` for 3-D and 4-D input, None otherwise.
+    """
+    if hasattr(X, "iloc") or hasattr(X, "tocsr"):
+        return X, None
+    if isinstance(X, (list, tuple)):
+        try:
+            X = np.asarray(X)
+        except ValueError:  # ragged nested lists: let check_array report it
+            return X, None
+    shape = getattr(X, "shape", ())
+    if len(shape) <= 2:
+        return X, None
+    if len(shape) > 4:
+        raise ValueError(
+            "X must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D "
+            f"(n, C, H, W); got shape {shape}."
+        )
+    X = np.asarray(X)
+    return X.reshape(shape[0], -1), tuple(shape[1:])
+
+
+def canonical_image_shape(image_shape):
+    """``image_shape`` as ``(C, L)`` or ``(C, H, W)``, validated.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(L,)``, ``(H, W)`` or ``(C, H, W)``.
+
+    Returns
+    -------
+    shape : tuple of int
+    """
+    ok = (
+        isinstance(image_shape, (tuple, list))
+        and 1 <= len(image_shape) <= 3
+        and all(isinstance(v, (Integral, np.integer)) and v >= 1 for v in image_shape)
+    )
+    if not ok:
+        raise ValueError(
+            "image_shape must be (L,), (H, W) or (C, H, W) with positive ints; got "
+            f"{image_shape!r}."
+        )
+    shape = tuple(int(v) for v in image_shape)
+    return shape if len(shape) == 3 else (1, *shape)
+
+
+def resolve_input_shape(image_shape, sample_shape, n_features):
+    """The shape ``(C, *spatial)`` of one sample, checked against the data.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None
+        The ``image_shape`` parameter.
+    sample_shape : tuple of int or None
+        From :func:`as_rows` for N-D input.
+    n_features : int
+        Values per sample.
+
+    Returns
+    -------
+    input_shape : tuple of int
+    """
+    if sample_shape is not None:
+        shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
+        if image_shape is not None and canonical_image_shape(image_shape) != shape:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)!r} does not match the shape of the "
+                f"samples in X, {tuple(sample_shape)}."
+            )
+        return shape
+    if image_shape is None:
+        return (1, n_features)
+    shape = canonical_image_shape(image_shape)
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)!r} describes {int(np.prod(shape))} values "
+            f"per sample, but X has {n_features} features."
+        )
+    return shape
+
+
+def check_sample_shape(input_shape, sample_shape):
+    """At transform, N-D samples must have the fitted shape ``input_shape``."""
+    if sample_shape is None:
+        return
+    shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
+    if shape != tuple(input_shape):
+        raise ValueError(
+            f"X has samples of shape {tuple(sample_shape)}, but ConvFeatures was "
+            f"fitted on samples of shape {tuple(input_shape)}."
+        )

@@ -1,0 +1,538 @@
+"""Kernel banks: small hyper-parameter objects whose builders are pure functions.
+
+A bank is a scikit-learn style object (``get_params``/``set_params``/``clone``),
+like the kernels of :class:`~sklearn.gaussian_process.GaussianProcessRegressor`,
+so that ``GridSearchCV`` can search over ``convfeatures__bank`` (a list of banks)
+and ``convfeatures__bank__<param>``. ``bank.fit(images)`` stores the kernels as
+``kernels_`` of shape ``(K, C, *kernel_size)``; :class:`~skconv.ConvFeatures`
+fits a clone of its bank, never the object it was given.
+
+The maths lives in module-level functions (``random_kernels``,
+``gabor_kernels``) that take a ``RandomState`` or plain numbers and return
+arrays, so they can be tested and reused on their own.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import Interval, StrOptions, _fit_context
+
+__all__ = ["RandomBank", "GaborBank", "ArrayBank", "random_kernels", "gabor_kernels"]
+
+
+def resolve_kernel_size(kernel_size, n_axes):
+    """Expand an int kernel size to ``n_axes`` axes; check a tuple's length.
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of int
+    n_axes : int
+
+    Returns
+    -------
+    kernel_size : tuple of int
+    """
+    if isinstance(kernel_size, Integral):
+        return (int(kernel_size),) * n_axes
+    kernel_size = tuple(int(k) for k in kernel_size)
+    if len(kernel_size) != n_axes or min(kernel_size) < 1:
+        raise ValueError(
+            f"kernel_size must be a positive int or a tuple of {n_axes} positive int "
+            f"for {n_axes}-D data; got {kernel_size!r}."
+        )
+    return kernel_size
+
+
+def _image_layout(images):
+    """``(n_channels, n_spatial_axes)`` of an ``(n, C, *spatial)`` array."""
+    shape = getattr(images, "shape", None)
+    if shape is None or len(shape) not in (3, 4):
+        raise ValueError(
+            "A bank is fitted on images of shape (n, C, L) or (n, C, H, W); got "
+            f"{'an object without a shape' if shape is None else f'shape {shape}'}."
+        )
+    return int(shape[1]), len(shape) - 2
+
+
+def normalize_kernels(kernels, *, zero_mean=True, unit_norm=True):
+    """Subtract each kernel's mean and/or scale it to unit L2 norm.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (K, ...)
+    zero_mean : bool, default=True
+    unit_norm : bool, default=True
+
+    Returns
+    -------
+    kernels : ndarray of shape (K, ...)
+        A new array; kernels of zero norm are left at zero.
+    """
+    flat = kernels.reshape(kernels.shape[0], -1).astype(np.float64, copy=True)
+    if zero_mean:
+        flat -= flat.mean(axis=1, keepdims=True)
+    if unit_norm:
+        norms = np.linalg.norm(flat, axis=1, keepdims=True)
+        flat /= np.where(norms > 0, norms, 1.0)
+    return flat.reshape(kernels.shape)
+
+
+def random_kernels(
+    random_state, n_kernels, shape, *, distribution="normal", zero_mean=True, unit_norm=True
+):
+    """Draw ``n_kernels`` random kernels of ``shape = (C, *kernel_size)``.
+
+    Parameters
+    ----------
+    random_state : numpy.random.RandomState
+    n_kernels : int
+    shape : tuple of int
+        ``(C, k)`` or ``(C, kh, kw)``: every kernel spans all channels.
+    distribution : {"normal", "uniform", "rademacher"}, default="normal"
+        Standard normal, uniform on [-1, 1], or random signs.
+    zero_mean, unit_norm : bool, default=True
+        See :func:`normalize_kernels`.
+
+    Returns
+    -------
+    kernels : ndarray of shape (n_kernels, *shape), dtype float64
+    """
+    size = (n_kernels, *shape)
+    if distribution == "normal":
+        kernels = random_state.standard_normal(size)
+    elif distribution == "uniform":
+        kernels = random_state.uniform(-1.0, 1.0, size)
+    elif distribution == "rademacher":
+        kernels = random_state.choice([-1.0, 1.0], size=size)
+    else:
+        raise ValueError(f"Unknown distribution {distribution!r}.")
+    return normalize_kernels(kernels, zero_mean=zero_mean, unit_norm=unit_norm)
+
+
+def gabor_sigma(frequency, bandwidth):
+    """Gaussian width of a Gabor filter with a half-response ``bandwidth`` (octaves)."""
+    return np.sqrt(np.log(2) / 2) / (np.pi * frequency) * (2**bandwidth + 1) / (2**bandwidth - 1)
+
+
+def gabor_kernel(kernel_size, frequency, theta, phase, sigma, aspect_ratio=1.0):
+    """One real Gabor kernel ``exp(-(x'^2 + g^2 y'^2) / 2s^2) cos(2 pi f x' + phase)``.
+
+    Parameters
+    ----------
+    kernel_size : tuple of int
+        ``(k,)`` for a 1-D kernel or ``(kh, kw)``; the grid is centred.
+    frequency : float
+        Spatial frequency in cycles per pixel.
+    theta : float
+        Orientation in radians (direction of the wave vector; 2-D only).
+    phase : float
+        0 for the even (cosine, "real") part, pi/2 for the odd ("imaginary") part.
+    sigma : float
+        Width of the Gaussian envelope in pixels.
+    aspect_ratio : float, default=1.0
+        Envelope elongation ``g`` across the wave direction (2-D only).
+
+    Returns
+    -------
+    kernel : ndarray of shape kernel_size
+    """
+    axes = [np.arange(k) - (k - 1) / 2 for k in kernel_size]
+    if len(kernel_size) == 1:
+        x_rot, y_rot = axes[0], 0.0
+    else:
+        y, x = np.meshgrid(*axes, indexing="ij")
+        x_rot = x * np.cos(theta) + y * np.sin(theta)
+        y_rot = -x * np.sin(theta) + y * np.cos(theta)
+    envelope = np.exp(-(x_rot**2 + (aspect_ratio * y_rot) ** 2) / (2 * sigma**2))
+    return envelope * np.cos(2 * np.pi * frequency * x_rot + phase)
+
+
+def gabor_kernels(
+    n_channels,
+    kernel_size,
+    *,
+    frequencies,
+    n_orientations,
+    bandwidth=1.0,
+    aspect_ratio=1.0,
+    parts="both",
+    channels="sum",
+    zero_mean=True,
+    unit_norm=True,
+):
+    """A bank of Gabor kernels and the parameters of each.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of image channels ``C``.
+    kernel_size : tuple of int
+        ``(k,)`` or ``(kh, kw)``.
+    frequencies : sequence of float
+        Frequencies in cycles per pixel, in (0, 0.5].
+    n_orientations : int
+        Orientations ``pi * i / n_orientations``; 1-D kernels have one.
+    bandwidth : float, default=1.0
+        Half-response frequency bandwidth in octaves; sets the envelope width.
+    aspect_ratio : float, default=1.0
+        Envelope elongation across the wave direction.
+    parts : {"real", "imag", "both"}, default="both"
+        Even (cosine), odd (sine) or both phases.
+    channels : {"sum", "separate"}, default="sum"
+        ``"sum"``: each kernel is the same filter on every channel (it responds to
+        the channel sum, e.g. intensity); ``"separate"``: one kernel per filter and
+        channel, zero on the other channels.
+    zero_mean, unit_norm : bool, default=True
+        See :func:`normalize_kernels` (applied over all channels).
+
+    Returns
+    -------
+    kernels : ndarray of shape (K, C, *kernel_size)
+    params : dict of ndarray of shape (K,)
+        ``"orientation"`` (radians), ``"frequency"``, ``"phase"``, ``"sigma"`` and
+        ``"channel"`` (-1 when the kernel spans every channel).
+    """
+    thetas = np.pi * np.arange(n_orientations) / n_orientations
+    if len(kernel_size) == 1:
+        thetas = thetas[:1]
+    phases = {"real": [0.0], "imag": [np.pi / 2], "both": [0.0, np.pi / 2]}[parts]
+    channel_list = [-1] if channels == "sum" else list(range(n_channels))
+    kernels, rows = [], []
+    for frequency in frequencies:
+        sigma = gabor_sigma(frequency, bandwidth)
+        for theta in thetas:
+            for phase in phases:
+                base = gabor_kernel(kernel_size, frequency, theta, phase, sigma, aspect_ratio)
+                for channel in channel_list:
+                    kernel = np.zeros((n_channels, *kernel_size))
+                    kernel[slice(None) if channel < 0 else channel] = base
+                    kernels.append(kernel)
+                    rows.append((theta, frequency, phase, sigma, channel))
+    kernels = normalize_kernels(np.array(kernels), zero_mean=zero_mean, unit_norm=unit_norm)
+    names = ("orientation", "frequency", "phase", "sigma", "channel")
+    params = {name: np.array(col) for name, col in zip(names, zip(*rows))}
+    params["channel"] = params["channel"].astype(int)
+    return kernels, params
+
+
+class _BaseBank(BaseEstimator):
+    """Common behaviour: ``fit(images)`` stores ``kernels_`` (float64)."""
+
+    @property
+    def n_kernels_(self):
+        """Number of fitted kernels."""
+        check_is_fitted(self, "kernels_")
+        return self.kernels_.shape[0]
+
+
+_NORM_CONSTRAINTS = {"zero_mean": ["boolean"], "unit_norm": ["boolean"]}
+_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
+
+
+class RandomBank(_BaseBank):
+    """Random kernels, each spanning every input channel.
+
+    Parameters
+    ----------
+    n_kernels : int, default=32
+        Number of kernels.
+    kernel_size : int or tuple of int, default=3
+        Spatial size; an int means the same size on every spatial axis.
+    distribution : {"normal", "uniform", "rademacher"}, default="normal"
+        Distribution of the weights before normalisation.
+    zero_mean : bool, default=True
+        Subtract each kernel's mean (over channels and taps).
+    unit_norm : bool, default=True
+        Scale each kernel to unit L2 norm.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw. When None inside :class:`~skconv.ConvFeatures`, the
+        estimator's ``random_state`` is used.
+
+    Attributes
+    ----------
+    kernels_ : ndarray of shape (n_kernels, C, *kernel_size)
+        The kernels, float64.
+
+    See Also
+    --------
+    GaborBank : Oriented band-pass kernels.
+    ArrayBank : Kernels given as an array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import RandomBank
+    >>> bank = RandomBank(n_kernels=4, kernel_size=5, random_state=0)
+    >>> bank.fit(np.zeros((10, 3, 32, 32))).kernels_.shape
+    (4, 3, 5, 5)
+    """
+
+    _parameter_constraints = {
+        "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        "kernel_size": _SIZE_CONSTRAINT,
+        "distribution": [StrOptions({"normal", "uniform", "rademacher"})],
+        **_NORM_CONSTRAINTS,
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_kernels=32,
+        kernel_size=3,
+        *,
+        distribution="normal",
+        zero_mean=True,
+        unit_norm=True,
+        random_state=None,
+    ):
+        self.n_kernels = n_kernels
+        self.kernel_size = kernel_size
+        self.distribution = distribution
+        self.zero_mean = zero_mean
+        self.unit_norm = unit_norm
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Draw the kernels for images of shape ``(n, C, *spatial)``.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, H, W)
+            Only the shape is read.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RandomBank
+        """
+        n_channels, n_axes = _image_layout(images)
+        size = resolve_kernel_size(self.kernel_size, n_axes)
+        self.kernels_ = random_kernels(
+            check_random_state(self.random_state),
+            self.n_kernels,
+            (n_channels, *size),
+            distribution=self.distribution,
+            zero_mean=self.zero_mean,
+            unit_norm=self.unit_norm,
+        )
+        return self
+
+
+class GaborBank(_BaseBank):
+    """Gabor kernels: oriented, band-pass, at several frequencies and phases.
+
+    Kernels are ordered by (frequency, orientation, phase, channel); the fitted
+    ``orientations_``, ``frequencies_``, ``phases_``, ``sigmas_`` and
+    ``channels_`` say which is which. 1-D data gets 1-D Gabor (Morlet-like)
+    kernels, with a single orientation.
+
+    Parameters
+    ----------
+    n_orientations : int, default=8
+        Orientations ``pi * i / n_orientations``, ``i = 0 .. n_orientations - 1``.
+    frequencies : tuple of float, default=(0.15, 0.3)
+        Spatial frequencies in cycles per pixel, each in (0, 0.5].
+    bandwidth : float, default=1.0
+        Frequency bandwidth in octaves; the envelope width is
+        ``sigma = sqrt(ln 2 / 2) / (pi f) * (2^b + 1) / (2^b - 1)``.
+    aspect_ratio : float, default=1.0
+        Envelope elongation across the wave direction (1 is circular).
+    kernel_size : int, tuple of int or None, default=None
+        Spatial size. None uses the smallest odd size covering +/- 2.5 sigma of
+        the widest envelope.
+    parts : {"real", "imag", "both"}, default="both"
+        Even (cosine) kernels, odd (sine) kernels, or both.
+    channels : {"sum", "separate"}, default="sum"
+        With multi-channel images: ``"sum"`` applies each filter identically to
+        every channel (it sees the channel sum); ``"separate"`` makes one kernel
+        per filter and channel.
+    zero_mean : bool, default=True
+        Remove each kernel's mean (the DC response of the even part).
+    unit_norm : bool, default=True
+        Scale each kernel to unit L2 norm.
+
+    Attributes
+    ----------
+    kernels_ : ndarray of shape (K, C, *kernel_size)
+        The kernels, float64.
+    orientations_, frequencies_, phases_, sigmas_ : ndarray of shape (K,)
+        Parameters of each kernel (radians, cycles/pixel, radians, pixels).
+    channels_ : ndarray of shape (K,), dtype int
+        The channel a kernel reads (``channels="separate"``), or -1 for all.
+
+    See Also
+    --------
+    RandomBank : Random kernels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import GaborBank
+    >>> bank = GaborBank(n_orientations=4, frequencies=(0.25,), kernel_size=7)
+    >>> bank.fit(np.zeros((1, 1, 28, 28))).kernels_.shape
+    (8, 1, 7, 7)
+    >>> np.degrees(bank.orientations_[::2])
+    array([ 0., 45., 90., 135.])
+    """
+
+    _parameter_constraints = {
+        "n_orientations": [Interval(Integral, 1, None, closed="left")],
+        "frequencies": [Interval(Real, 0, 0.5, closed="right"), tuple, list],
+        "bandwidth": [Interval(Real, 0, None, closed="neither")],
+        "aspect_ratio": [Interval(Real, 0, None, closed="neither")],
+        "kernel_size": [None, *_SIZE_CONSTRAINT],
+        "parts": [StrOptions({"real", "imag", "both"})],
+        "channels": [StrOptions({"sum", "separate"})],
+        **_NORM_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        n_orientations=8,
+        frequencies=(0.15, 0.3),
+        *,
+        bandwidth=1.0,
+        aspect_ratio=1.0,
+        kernel_size=None,
+        parts="both",
+        channels="sum",
+        zero_mean=True,
+        unit_norm=True,
+    ):
+        self.n_orientations = n_orientations
+        self.frequencies = frequencies
+        self.bandwidth = bandwidth
+        self.aspect_ratio = aspect_ratio
+        self.kernel_size = kernel_size
+        self.parts = parts
+        self.channels = channels
+        self.zero_mean = zero_mean
+        self.unit_norm = unit_norm
+
+    def _checked_frequencies(self):
+        frequencies = np.atleast_1d(np.asarray(self.frequencies, dtype=float))
+        if frequencies.ndim != 1 or frequencies.size == 0 or not (
+            np.all(frequencies > 0) and np.all(frequencies <= 0.5)
+        ):
+            raise ValueError(
+                "frequencies must be one or more numbers in (0, 0.5] cycles per "
+                f"pixel; got {self.frequencies!r}."
+            )
+        return frequencies
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Build the kernels for images of shape ``(n, C, *spatial)``.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, H, W)
+            Only the shape is read.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : GaborBank
+        """
+        n_channels, n_axes = _image_layout(images)
+        frequencies = self._checked_frequencies()
+        if self.kernel_size is None:
+            widest = gabor_sigma(frequencies.min(), self.bandwidth) * max(
+                1.0, 1.0 / self.aspect_ratio if n_axes == 2 else 1.0
+            )
+            size = (2 * int(np.ceil(2.5 * widest)) + 1,) * n_axes
+        else:
+            size = resolve_kernel_size(self.kernel_size, n_axes)
+        self.kernels_, params = gabor_kernels(
+            n_channels,
+            size,
+            frequencies=frequencies,
+            n_orientations=self.n_orientations,
+            bandwidth=self.bandwidth,
+            aspect_ratio=self.aspect_ratio,
+            parts=self.parts,
+            channels=self.channels,
+            zero_mean=self.zero_mean,
+            unit_norm=self.unit_norm,
+        )
+        self.orientations_ = params["orientation"]
+        self.frequencies_ = params["frequency"]
+        self.phases_ = params["phase"]
+        self.sigmas_ = params["sigma"]
+        self.channels_ = params["channel"]
+        return self
+
+
+class ArrayBank(_BaseBank):
+    """Kernels given as an array.
+
+    Parameters
+    ----------
+    kernels : array-like of shape (K, C, *kernel_size) or (K, *kernel_size)
+        The kernels; without a channel axis they are single-channel kernels.
+
+    Attributes
+    ----------
+    kernels_ : ndarray of shape (K, C, *kernel_size)
+        A float64 copy of ``kernels`` with its channel axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import ArrayBank
+    >>> sobel = np.array([[[1, 0, -1], [2, 0, -2], [1, 0, -1]]])
+    >>> ArrayBank(sobel).fit(np.zeros((1, 1, 8, 8))).kernels_.shape
+    (1, 1, 3, 3)
+    """
+
+    _parameter_constraints = {"kernels": ["array-like"]}
+
+    def __init__(self, kernels):
+        self.kernels = kernels
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Check the kernels against images of shape ``(n, C, *spatial)``.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, H, W)
+            Only the shape is read.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ArrayBank
+        """
+        n_channels, n_axes = _image_layout(images)
+        try:
+            kernels = np.array(self.kernels, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"bank kernels must be a numeric array; got {type(self.kernels).__name__}"
+                f" that numpy cannot convert ({exc})."
+            ) from None
+        if kernels.ndim == n_axes + 1:
+            kernels = kernels[:, None]
+        if kernels.ndim != n_axes + 2 or kernels.shape[0] == 0 or 0 in kernels.shape:
+            raise ValueError(
+                f"bank kernels must have shape (K, C, *kernel_size) or (K, "
+                f"*kernel_size) with {n_axes} spatial axes; got shape {kernels.shape}."
+            )
+        if kernels.shape[1] != n_channels:
+            raise ValueError(
+                f"bank kernels have {kernels.shape[1]} channel(s) but the images have "
+                f"{n_channels}."
+            )
+        if not np.all(np.isfinite(kernels)):
+            raise ValueError("bank kernels contain NaN or infinity.")
+        self.kernels_ = kernels
+        return self
