@@ -34,11 +34,21 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
     kernels : ndarray of shape (K, C, *kernel_spatial)
         In the images' dtype.
     """
+    for name, array in (("images", images), ("kernels", kernels)):
+        if not 2 <= np.ndim(array) <= 4:
+            raise ValueError(
+                f"{name} must have 2 to 4 dimensions ((n, L) ... (n, C, H, W)); got "
+                f"shape {np.shape(array)}."
+            )
     images = check_array(
         images, allow_nd=True, dtype=[np.float64, np.float32], input_name="images"
     )
     kernels = check_array(
-        kernels, allow_nd=True, dtype=[np.float64, np.float32], input_name="kernels"
+        kernels,
+        allow_nd=True,
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=0,
+        input_name="kernels",
     )
     if spatial_ndim is None:
         spatial_ndim = {2: 1, 3: 2, 4: 2}.get(images.ndim)
@@ -70,19 +80,6 @@ def check_padding_mode(padding_mode):
             f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}."
         )
     return padding_mode
-
-
-def check_reflect_padding(geometry, padding_mode):
-    """``reflect`` padding needs pads smaller than the axis it mirrors."""
-    if padding_mode != "reflect":
-        return
-    for n, (a, b) in zip(geometry.in_shape, geometry.pads):
-        if max(a, b) >= n and max(a, b) > 0:
-            raise ValueError(
-                f"padding_mode='reflect' needs padding smaller than the input; got "
-                f"padding {(a, b)} on an axis of length {n}. Use 'symmetric' or "
-                f"'edge' instead."
-            )
 
 
 def convolve(
@@ -161,7 +158,6 @@ def convolve(
     geometry = make_geometry(
         images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
     )
-    check_reflect_padding(geometry, padding_mode)
     if flip:
         kernels = kernels[..., ::-1] if kernels.ndim == 3 else kernels[..., ::-1, ::-1]
     n_kernels = kernels.shape[0]

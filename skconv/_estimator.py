@@ -16,7 +16,7 @@ from ._compat import (
     _fit_context,
     validate_data,
 )
-from ._convolve import check_padding_mode, check_reflect_padding
+from ._convolve import check_padding_mode
 from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features, n_features_out
 from ._input import as_rows, check_sample_shape, resolve_input_shape
@@ -68,7 +68,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     image_shape : tuple of int, default=None
         Shape of one sample when ``X`` holds flattened samples: ``(L,)`` for a
         signal, ``(H, W)`` for an image, ``(C, H, W)`` for a multi-channel image
-        (``(C, 1, L)`` for multi-channel signals). None: each row of a 2-D ``X``
+        (``(C, 1, L)`` for multi-channel signals); one entry may be -1, inferred
+        from the number of features. None: each row of a 2-D ``X``
         is a signal; 3-D ``X`` is ``(n, H, W)``, 4-D ``X`` is ``(n, C, H, W)``.
     stride : int or tuple of int, default=1
         Step between output positions, per spatial axis.
@@ -137,7 +138,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     >>> X, y = load_digits(return_X_y=True)
     >>> conv = ConvFeatures(image_shape=(8, 8), pool_grid=2, random_state=0)
     >>> conv.fit_transform(X).shape
-    (1797, 128)
+    (1797, 256)
     >>> conv.get_feature_names_out()[:2]
     array(['convfeatures_k0_max_r0c0', 'convfeatures_k0_max_r0c1'], dtype=object)
     """
@@ -228,7 +229,6 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             padding=self.padding,
             dilation=self.dilation,
         )
-        check_reflect_padding(self._geometry, self.padding_mode)
         n_axes = len(self.input_shape_) - 1
         out_spatial = self._geometry.out_shape[2 - n_axes :]
         self.output_shape_ = (self.kernels_.shape[0], *out_spatial)

@@ -39,13 +39,16 @@ def as_rows(X):
     return X.reshape(shape[0], -1), tuple(shape[1:])
 
 
-def canonical_image_shape(image_shape):
-    """``image_shape`` as ``(C, L)`` or ``(C, H, W)``, validated.
+def canonical_image_shape(image_shape, n_features):
+    """``image_shape`` as ``(C, L)`` or ``(C, H, W)``, validated against the data.
 
     Parameters
     ----------
     image_shape : tuple of int
-        ``(L,)``, ``(H, W)`` or ``(C, H, W)``.
+        ``(L,)``, ``(H, W)`` or ``(C, H, W)``; one entry may be -1, inferred from
+        ``n_features`` as in :func:`numpy.reshape`.
+    n_features : int
+        Values per sample.
 
     Returns
     -------
@@ -54,15 +57,27 @@ def canonical_image_shape(image_shape):
     ok = (
         isinstance(image_shape, (tuple, list))
         and 1 <= len(image_shape) <= 3
-        and all(isinstance(v, (Integral, np.integer)) and v >= 1 for v in image_shape)
+        and all(
+            isinstance(v, (Integral, np.integer)) and not isinstance(v, bool) and (v >= 1 or v == -1)
+            for v in image_shape
+        )
+        and list(image_shape).count(-1) <= 1
     )
     if not ok:
         raise ValueError(
-            "image_shape must be (L,), (H, W) or (C, H, W) with positive ints; got "
-            f"{image_shape!r}."
+            "image_shape must be (L,), (H, W) or (C, H, W) with positive ints (one "
+            f"may be -1); got {image_shape!r}."
         )
-    shape = tuple(int(v) for v in image_shape)
-    return shape if len(shape) == 3 else (1, *shape)
+    shape = [int(v) for v in image_shape]
+    known = int(np.prod([v for v in shape if v != -1]))
+    if -1 in shape and n_features % known == 0:
+        shape[shape.index(-1)] = n_features // known
+    if int(np.prod(shape)) != n_features:
+        raise ValueError(
+            f"image_shape={tuple(image_shape)!r} does not fit the {n_features} features "
+            "of each sample in X."
+        )
+    return tuple(shape) if len(shape) == 3 else (1, *shape)
 
 
 def resolve_input_shape(image_shape, sample_shape, n_features):
@@ -83,7 +98,7 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
     """
     if sample_shape is not None:
         shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
-        if image_shape is not None and canonical_image_shape(image_shape) != shape:
+        if image_shape is not None and canonical_image_shape(image_shape, n_features) != shape:
             raise ValueError(
                 f"image_shape={tuple(image_shape)!r} does not match the shape of the "
                 f"samples in X, {tuple(sample_shape)}."
@@ -91,13 +106,7 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
         return shape
     if image_shape is None:
         return (1, n_features)
-    shape = canonical_image_shape(image_shape)
-    if int(np.prod(shape)) != n_features:
-        raise ValueError(
-            f"image_shape={tuple(image_shape)!r} describes {int(np.prod(shape))} values "
-            f"per sample, but X has {n_features} features."
-        )
-    return shape
+    return canonical_image_shape(image_shape, n_features)
 
 
 def check_sample_shape(input_shape, sample_shape):

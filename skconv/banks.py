@@ -187,7 +187,7 @@ def gabor_kernels(
         the channel sum, e.g. intensity); ``"separate"``: one kernel per filter and
         channel, zero on the other channels.
     zero_mean, unit_norm : bool, default=True
-        See :func:`normalize_kernels` (applied over all channels).
+        Remove each filter's mean, scale it to unit norm (over all channels).
 
     Returns
     -------
@@ -207,12 +207,18 @@ def gabor_kernels(
         for theta in thetas:
             for phase in phases:
                 base = gabor_kernel(kernel_size, frequency, theta, phase, sigma, aspect_ratio)
+                # Normalise the filter itself, so that a channel it does not read
+                # stays exactly zero; "sum" spreads the unit norm over C copies.
+                base = normalize_kernels(base[None], zero_mean=zero_mean, unit_norm=unit_norm)[0]
                 for channel in channel_list:
                     kernel = np.zeros((n_channels, *kernel_size))
-                    kernel[slice(None) if channel < 0 else channel] = base
+                    if channel < 0:
+                        kernel[:] = base / (np.sqrt(n_channels) if unit_norm else 1.0)
+                    else:
+                        kernel[channel] = base
                     kernels.append(kernel)
                     rows.append((theta, frequency, phase, sigma, channel))
-    kernels = normalize_kernels(np.array(kernels), zero_mean=zero_mean, unit_norm=unit_norm)
+    kernels = np.array(kernels)
     names = ("orientation", "frequency", "phase", "sigma", "channel")
     params = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     params["channel"] = params["channel"].astype(int)
@@ -238,9 +244,9 @@ class RandomBank(_BaseBank):
 
     Parameters
     ----------
-    n_kernels : int, default=32
+    n_kernels : int, default=64
         Number of kernels.
-    kernel_size : int or tuple of int, default=3
+    kernel_size : int or tuple of int, default=5
         Spatial size; an int means the same size on every spatial axis.
     distribution : {"normal", "uniform", "rademacher"}, default="normal"
         Distribution of the weights before normalisation.
@@ -281,8 +287,8 @@ class RandomBank(_BaseBank):
 
     def __init__(
         self,
-        n_kernels=32,
-        kernel_size=3,
+        n_kernels=64,
+        kernel_size=5,
         *,
         distribution="normal",
         zero_mean=True,

@@ -1,0 +1,21 @@
+"""scikit-learn's estimator checks, with no expected failures."""
+
+import numpy as np
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skconv import ConvFeatures, GaborBank, RandomBank
+
+ESTIMATORS = [
+    ConvFeatures(),
+    ConvFeatures(bank="gabor", pooling=("max", "ppv", "mean"), nonlinearity="tanh"),
+    ConvFeatures(bank=GaborBank(kernel_size=3, channels="separate"), pool_grid=(1,)),
+    ConvFeatures(bank=np.array([[1.0, 0.0, -1.0], [1.0, 2.0, 1.0]]), pooling=None),
+    # 2-D images via image_shape: (H, 1) images whose height adapts to the
+    # checks' toy data, with 3x3 kernels, 2-D padding and a 2-D stride.
+    ConvFeatures(bank=RandomBank(8, 3), image_shape=(-1, 1), stride=(2, 1), pool_grid=(1, 1)),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)

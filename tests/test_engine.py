@@ -1,0 +1,261 @@
+"""The convolution engine against scipy.signal, over many geometries."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from reference import reference_correlate
+from scipy import signal
+
+from skconv import convolve
+from skconv._engine import (
+    default_batch_size,
+    kernel_matrix,
+    make_geometry,
+    map_batches,
+    patch_indices,
+)
+
+PADDINGS = st.one_of(
+    st.sampled_from(["valid", "same", "full"]), st.integers(0, 2), st.tuples(st.integers(0, 2))
+)
+
+
+def _pads_for(padding, kernel, dilation, n_axes):
+    """Expected per-axis (before, after) pads, computed independently."""
+    out = []
+    for axis in range(n_axes):
+        span = dilation[axis] * (kernel[axis] - 1)
+        if padding == "valid":
+            out.append((0, 0))
+        elif padding == "same":
+            out.append((span // 2, span - span // 2))
+        elif padding == "full":
+            out.append((span, span))
+        else:
+            p = padding if isinstance(padding, int) else padding[axis]
+            out.append((p, p))
+    return out
+
+
+@st.composite
+def conv_problems(draw):
+    n_axes = draw(st.sampled_from([1, 2]))
+    n = draw(st.integers(1, 3))
+    c = draw(st.integers(1, 3))
+    k = draw(st.integers(1, 3))
+    spatial = tuple(draw(st.integers(1, 9)) for _ in range(n_axes))
+    ksize = tuple(draw(st.integers(1, 4)) for _ in range(n_axes))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(n_axes))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(n_axes))
+    padding = draw(PADDINGS)
+    if isinstance(padding, tuple):
+        padding = tuple(draw(st.integers(0, 2)) for _ in range(n_axes))
+    mode = draw(st.sampled_from(["constant", "edge", "reflect", "symmetric", "wrap"]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    pads = _pads_for(padding, ksize, dilation, n_axes)
+    for size, kk, d, (a, b) in zip(spatial, ksize, dilation, pads):
+        assume(d * (kk - 1) + 1 <= size + a + b)
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n, c, *spatial)).astype(dtype)
+    kernels = rng.standard_normal((k, c, *ksize)).astype(dtype)
+    return dict(
+        images=images,
+        kernels=kernels,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        mode=mode,
+        pads=pads,
+        batch_size=draw(st.integers(1, 4)),
+        n_threads=draw(st.integers(1, 2)),
+        flip=draw(st.booleans()),
+    )
+
+
+def _as_2d(problem):
+    """The problem in 2-D form for the reference (1-D gets height 1)."""
+    images, kernels = problem["images"], problem["kernels"]
+    if images.ndim == 3:
+        return (
+            images[:, :, None],
+            kernels[:, :, None],
+            (1, *problem["stride"]),
+            [(0, 0), *problem["pads"]],
+            (1, *problem["dilation"]),
+        )
+    return images, kernels, problem["stride"], problem["pads"], problem["dilation"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems())
+def test_convolve_matches_scipy_reference(problem):
+    images, kernels, stride, pads, dilation = _as_2d(problem)
+    if problem["flip"]:
+        kernels = kernels[..., ::-1, ::-1]
+    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
+    result = convolve(
+        problem["images"],
+        problem["kernels"],
+        stride=problem["stride"],
+        padding=problem["padding"],
+        dilation=problem["dilation"],
+        padding_mode=problem["mode"],
+        flip=problem["flip"],
+        spatial_ndim=problem["images"].ndim - 2,
+        batch_size=problem["batch_size"],
+        n_threads=problem["n_threads"],
+    )
+    assert result.dtype == problem["images"].dtype
+    expected = expected.reshape(result.shape)
+    tol = 1e-4 if result.dtype == np.float32 else 1e-10
+    assert_allclose(result, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+@pytest.mark.parametrize(
+    "shape, kshape, stride, padding, dilation, expected",
+    [
+        ((28, 28), (5, 5), 1, "same", 1, (28, 28)),
+        ((28, 28), (5, 5), 2, "same", 1, (14, 14)),
+        ((28, 28), (5, 5), 1, "valid", 1, (24, 24)),
+        ((28, 28), (5, 5), 1, "full", 1, (32, 32)),
+        ((28, 28), (3, 3), 1, "valid", 2, (24, 24)),
+        ((32, 30), (4, 2), (2, 3), 1, 1, (16, 11)),
+        ((7, 7), (4, 4), 1, "same", 1, (7, 7)),
+        ((1000,), (9,), 1, "same", 4, (1000,)),
+        ((10,), (3,), 3, "valid", 1, (3,)),
+    ],
+)
+def test_output_shapes(shape, kshape, stride, padding, dilation, expected):
+    images = np.zeros((2, *shape))  # one channel: (n, L) or (n, H, W)
+    kernels = np.zeros((3, *kshape))
+    out = convolve(images, kernels, stride=stride, padding=padding, dilation=dilation)
+    assert out.shape == (2, 3, *expected)
+
+
+def test_convolve_equals_scipy_convolve2d_with_flip():
+    rng = np.random.default_rng(0)
+    image, kernel = rng.standard_normal((9, 11)), rng.standard_normal((3, 4))
+    out = convolve(image[None], kernel[None], padding="full", flip=True)
+    assert_allclose(out[0, 0], signal.convolve2d(image, kernel, mode="full"), atol=1e-12)
+
+
+def test_one_channel_shortcuts_match_explicit_channel_axis():
+    rng = np.random.default_rng(1)
+    images, kernels = rng.standard_normal((4, 10, 12)), rng.standard_normal((3, 3, 3))
+    assert_allclose(convolve(images, kernels), convolve(images[:, None], kernels[:, None]))
+    signals, kernels1d = rng.standard_normal((4, 50)), rng.standard_normal((3, 7))
+    assert_allclose(
+        convolve(signals, kernels1d),
+        convolve(signals[:, None], kernels1d[:, None], spatial_ndim=1),
+    )
+    # Without the hint, 3-D images are read as (n, H, W).
+    assert convolve(signals[:, None], kernels1d[:, None]).shape == (4, 3, 1, 50)
+
+
+def test_patch_index_cache_does_not_grow_with_samples():
+    geometry = make_geometry((1, 28, 28), (1, 5, 5))
+    index = patch_indices(geometry)
+    assert index.shape == (28 * 28, 25)
+    assert patch_indices(geometry) is index  # cached, shared by every batch
+    assert not index.flags.writeable
+    rng = np.random.default_rng(0)
+    kernels = rng.standard_normal((2, 1, 5, 5))
+    small = convolve(rng.standard_normal((3, 28, 28)), kernels)
+    large = convolve(rng.standard_normal((300, 28, 28)), kernels)
+    assert small.shape[0] == 3 and large.shape[0] == 300
+    assert patch_indices(geometry).shape == (28 * 28, 25)
+
+
+def test_results_do_not_depend_on_batching_or_threads():
+    rng = np.random.default_rng(2)
+    images = rng.standard_normal((37, 3, 12, 12))
+    kernels = rng.standard_normal((5, 3, 3, 3))
+    base = convolve(images, kernels, batch_size=37)
+    for batch_size, n_threads in [(1, 1), (4, 2), (10, 2), (None, 2)]:
+        out = convolve(images, kernels, batch_size=batch_size, n_threads=n_threads)
+        assert_allclose(out, base, rtol=1e-12, atol=1e-12)
+
+
+def test_map_batches_reads_one_batch_at_a_time():
+    """The engine slices its input batch by batch (a memmap is never loaded whole)."""
+
+    class CountingArray:
+        def __init__(self, data):
+            self.data, self.shape, self.requested = data, data.shape, []
+
+        def __getitem__(self, key):
+            self.requested.append(key.stop - key.start)
+            return self.data[key]
+
+    rng = np.random.default_rng(3)
+    images = CountingArray(rng.standard_normal((50, 1, 8, 8)))
+    geometry = make_geometry((1, 8, 8), (1, 3, 3))
+    weights = kernel_matrix(rng.standard_normal((4, 1, 3, 3)), np.float64)
+    out = np.empty((50, 4 * 64))
+    map_batches(images, geometry, weights, lambda m: m.reshape(len(m), -1), out, batch_size=8)
+    assert max(images.requested) == 8 and sum(images.requested) == 50
+
+
+def test_default_batch_size_is_bounded():
+    geometry = make_geometry((3, 32, 32), (3, 5, 5))
+    size = default_batch_size(geometry, 256, 4)
+    per_image = 32 * 32 * (256 + 75) * 4
+    assert 1 <= size and size * per_image <= (1 << 20) or size == 1
+
+
+def test_float32_computes_in_float32():
+    images = np.ones((2, 8, 8), dtype=np.float32)
+    kernels = np.ones((1, 3, 3), dtype=np.float64)
+    assert convolve(images, kernels).dtype == np.float32
+    assert convolve(images.astype(np.int64), kernels).dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(stride=0), ValueError, "stride must be >= 1"),
+        (dict(stride=-2), ValueError, "stride must be >= 1"),
+        (dict(dilation=0), ValueError, "dilation must be >= 1"),
+        (dict(stride=(1, 2, 3)), ValueError, "stride must be an int or a sequence of 2"),
+        (dict(stride=1.5), TypeError, "stride must be an int"),
+        (dict(padding="sometimes"), ValueError, "padding must be one of"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(padding_mode="mirror"), ValueError, "padding_mode must be one of"),
+        (dict(flip="yes"), TypeError, "flip must be a bool"),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(n_threads=0), ValueError, "n_threads must be >= 1"),
+        (dict(spatial_ndim=3), ValueError, "spatial_ndim must be 1 or 2"),
+    ],
+)
+def test_convolve_rejects_bad_parameters(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        convolve(np.zeros((2, 8, 8)), np.zeros((1, 3, 3)), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "images, kernels, kwargs, match",
+    [
+        (np.zeros((2, 4, 4)), np.zeros((1, 5, 5)), dict(padding="valid"), "larger than the padded"),
+        (np.zeros((2, 4, 4)), np.zeros((1, 3, 3)), dict(padding="valid", dilation=2), "larger than"),
+        (np.zeros((2, 3, 8, 8)), np.zeros((1, 2, 3, 3)), {}, r"2 channel\(s\) but the images have 3"),
+        (np.zeros((2, 8, 8)), np.zeros((3, 3)), {}, "kernels must have 3 or 4 dimensions"),
+        (np.zeros((2, 8, 8)), np.zeros((0, 3, 3)), {}, "at least one kernel"),
+        (np.zeros(8), np.zeros((1, 3)), {}, "images must have 2 to 4 dimensions"),
+        (np.zeros((2, 8)), np.zeros(3), {}, "kernels must have 2 to 4 dimensions"),
+        (np.full((2, 8, 8), np.nan), np.zeros((1, 3, 3)), {}, "images contains NaN"),
+        (np.full((2, 8, 8), np.inf), np.zeros((1, 3, 3)), {}, "images contains infinity"),
+        (np.zeros((2, 8, 8)), np.full((1, 3, 3), np.nan), {}, "kernels contains NaN"),
+        (np.zeros((0, 8, 8)), np.zeros((1, 3, 3)), {}, "minimum of 1 is required"),
+    ],
+)
+def test_convolve_rejects_bad_arrays(images, kernels, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        convolve(images, kernels, **kwargs)
+
+
+def test_convolve_rejects_non_numeric_images():
+    with pytest.raises(ValueError, match="could not convert|dtype"):
+        convolve(np.array([[["a", "b"], ["c", "d"]]]), np.zeros((1, 1, 1)))

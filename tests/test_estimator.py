@@ -1,0 +1,288 @@
+"""ConvFeatures: behaviour, conventions and errors."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from reference import loop_pool
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skconv import ArrayBank, ConvFeatures, GaborBank, RandomBank, convolve
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.standard_normal((12, 3, 10, 9))
+ROWS = IMAGES.reshape(12, -1)
+
+
+def test_golden_values_at_a_fixed_seed():
+    X = np.arange(2 * 36, dtype=float).reshape(2, 36) % 7
+    conv = ConvFeatures(image_shape=(6, 6), pool_grid=2, pooling=("max", "mean"), random_state=0)
+    expected = [
+        [4.37023812, 1.28745088, 3.000927, 2.86709267, 0.7063008, 0.20323406],
+        [2.06339948, 1.20275832, 4.37023812, 3.00210858, 0.7071812, 0.16624319],
+    ]
+    assert_allclose(conv.fit_transform(X)[:, :6], expected, rtol=1e-7)
+    gabor = ConvFeatures("gabor", image_shape=(6, 6)).fit(X)
+    expected = [[4.01649865, 3.1589839, 4.69151413, 4.66937422], [3.51988, 2.90704611, 5.35519507, 5.23491131]]
+    assert_allclose(gabor.transform(X)[:, :4], expected, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(stride=2, padding="valid"),
+        dict(dilation=2, padding="full", padding_mode="edge"),
+        dict(stride=(1, 2), padding=(0, 1), padding_mode="wrap"),
+    ],
+)
+def test_no_nonlinearity_no_pooling_equals_convolve(params):
+    conv = ConvFeatures(
+        image_shape=(3, 10, 9), nonlinearity=None, pooling=None, random_state=0, **params
+    ).fit(ROWS)
+    maps = convolve(IMAGES, conv.kernels_, **params)
+    assert_allclose(conv.transform(ROWS), maps.reshape(len(ROWS), -1), atol=1e-12)
+    assert conv.output_shape_ == maps.shape[1:]
+
+
+@pytest.mark.parametrize("nonlinearity", [None, "relu", "abs", "square", "tanh", "sigmoid"])
+@pytest.mark.parametrize("pooling", ["max", ("mean", "ppv"), ("sum", "max", "ppv")])
+def test_pooled_features_match_loops_over_the_maps(nonlinearity, pooling):
+    conv = ConvFeatures(
+        image_shape=(3, 10, 9), nonlinearity=nonlinearity, pooling=pooling, pool_grid=(3, 2),
+        random_state=0,
+    ).fit(ROWS)
+    maps = convolve(IMAGES, conv.kernels_)
+    poolings = (pooling,) if isinstance(pooling, str) else pooling
+    expected = loop_pool(maps, nonlinearity, poolings, (3, 2))
+    assert_allclose(conv.transform(ROWS), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_nd_input_equals_flattened_rows():
+    flat = ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit(ROWS)
+    nd = ConvFeatures(random_state=0).fit(IMAGES)
+    assert nd.input_shape_ == (3, 10, 9) and nd.n_features_in_ == 270
+    assert_allclose(nd.transform(IMAGES), flat.transform(ROWS))
+    gray = IMAGES[:, 0]
+    assert_allclose(
+        ConvFeatures(random_state=0).fit_transform(gray),
+        ConvFeatures(image_shape=(10, 9), random_state=0).fit_transform(gray.reshape(12, -1)),
+    )
+
+
+def test_image_shape_may_infer_one_axis():
+    conv = ConvFeatures(image_shape=(3, -1, 9), random_state=0).fit(ROWS)
+    assert conv.input_shape_ == (3, 10, 9)
+    assert conv.image_shape == (3, -1, 9)  # the parameter is left as given
+
+
+def test_rows_without_image_shape_are_signals():
+    conv = ConvFeatures(bank=RandomBank(4, 7), pool_grid=3, random_state=0).fit(ROWS)
+    assert conv.kernels_.shape == (4, 1, 7) and conv.output_shape_ == (4, 270)
+    maps = convolve(ROWS, conv.kernels_[:, 0])
+    assert_allclose(conv.transform(ROWS), loop_pool(maps[:, :, None], "relu", ("max",), (1, 3)))
+
+
+def test_fit_transform_equals_fit_then_transform():
+    conv = ConvFeatures(image_shape=(3, 10, 9), pooling=("max", "ppv"), random_state=3)
+    assert_allclose(conv.fit_transform(ROWS), clone(conv).fit(ROWS).transform(ROWS))
+
+
+def test_random_state_reproducibility():
+    a = ConvFeatures(image_shape=(3, 10, 9), random_state=np.random.RandomState(5)).fit(ROWS)
+    b = ConvFeatures(image_shape=(3, 10, 9), random_state=np.random.RandomState(5)).fit(ROWS)
+    c = ConvFeatures(image_shape=(3, 10, 9), random_state=6).fit(ROWS)
+    assert_array_equal(a.kernels_, b.kernels_)
+    assert_array_equal(a.transform(ROWS), b.transform(ROWS))
+    assert not np.allclose(a.kernels_, c.kernels_)
+    own_seed = ConvFeatures(RandomBank(random_state=5), image_shape=(3, 10, 9), random_state=1)
+    assert_array_equal(
+        own_seed.fit(ROWS).kernels_, RandomBank(random_state=5).fit(IMAGES).kernels_
+    )
+
+
+def test_fit_does_not_modify_the_bank_parameter():
+    bank = RandomBank(n_kernels=3)
+    conv = ConvFeatures(bank, image_shape=(3, 10, 9), random_state=0).fit(ROWS)
+    assert conv.bank is bank and not hasattr(bank, "kernels_") and bank.random_state is None
+    assert conv.bank_ is not bank and conv.bank_.kernels_.shape == (3, 3, 5, 5)
+
+
+def test_float32_and_float64_agree_and_dtype_is_preserved():
+    conv64 = ConvFeatures(image_shape=(3, 10, 9), pooling=("max", "mean"), random_state=0)
+    conv32 = clone(conv64)
+    out64 = conv64.fit_transform(ROWS)
+    out32 = conv32.fit_transform(ROWS.astype(np.float32))
+    assert out64.dtype == np.float64 and out32.dtype == np.float32
+    assert conv32.kernels_.dtype == np.float32
+    assert_allclose(out32, out64, rtol=1e-4, atol=1e-4)
+    assert conv64.transform(ROWS.astype(np.float32)).dtype == np.float32
+    assert ConvFeatures().fit_transform(np.ones((3, 8), dtype=np.int64)).dtype == np.float64
+
+
+def test_feature_names():
+    conv = ConvFeatures(
+        RandomBank(2, 3), image_shape=(3, 10, 9), pooling=("max", "ppv"), pool_grid=2
+    ).fit(ROWS)
+    names = conv.get_feature_names_out()
+    assert len(names) == conv.transform(ROWS).shape[1] == 2 * 2 * 4
+    assert list(names[:5]) == [
+        "convfeatures_k0_max_r0c0",
+        "convfeatures_k0_max_r0c1",
+        "convfeatures_k0_max_r1c0",
+        "convfeatures_k0_max_r1c1",
+        "convfeatures_k0_ppv_r0c0",
+    ]
+    glob = ConvFeatures(RandomBank(2, 3), image_shape=(3, 10, 9)).fit(ROWS)
+    assert list(glob.get_feature_names_out()) == ["convfeatures_k0_max", "convfeatures_k1_max"]
+    maps = ConvFeatures(RandomBank(1, 3), image_shape=(3, 10, 9), pooling=None).fit(ROWS)
+    assert maps.get_feature_names_out()[10] == "convfeatures_k0_y1_x1"
+    signal = ConvFeatures(RandomBank(1, 3), pool_grid=2).fit(ROWS)
+    assert list(signal.get_feature_names_out()) == ["convfeatures_k0_max_r0", "convfeatures_k0_max_r1"]
+
+
+def test_pandas_output():
+    pd = pytest.importorskip("pandas")
+    conv = ConvFeatures(RandomBank(2, 3), image_shape=(3, 10, 9), pool_grid=2).set_output(
+        transform="pandas"
+    )
+    frame = conv.fit_transform(pd.DataFrame(ROWS))
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(conv.get_feature_names_out())
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_round_trip(dump, tmp_path):
+    conv = ConvFeatures("gabor", image_shape=(3, 10, 9), pooling=("max", "mean")).fit(ROWS)
+    if dump == "pickle":
+        restored = pickle.loads(pickle.dumps(conv))
+    else:
+        joblib.dump(conv, tmp_path / "conv.joblib")
+        restored = joblib.load(tmp_path / "conv.joblib")
+    assert_array_equal(restored.transform(ROWS), conv.transform(ROWS))
+
+
+def test_read_only_input(tmp_path):
+    path = tmp_path / "rows.npy"
+    np.save(path, ROWS)
+    readonly = np.load(path, mmap_mode="r")
+    conv = ConvFeatures(image_shape=(3, 10, 9), random_state=0)
+    assert_allclose(conv.fit_transform(readonly), clone(conv).fit_transform(ROWS))
+
+
+def test_n_jobs_and_batch_size_do_not_change_the_result():
+    base = ConvFeatures(image_shape=(3, 10, 9), pool_grid=2, random_state=0)
+    expected = base.fit_transform(ROWS)
+    for params in [dict(n_jobs=2, batch_size=1), dict(n_jobs=-1), dict(batch_size=5)]:
+        out = clone(base).set_params(**params).fit_transform(ROWS)
+        assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_array_bank_and_gabor_metadata():
+    sobel = np.array([[[1, 0, -1], [2, 0, -2], [1, 0, -1]]] * 3)[None]
+    conv = ConvFeatures(sobel, image_shape=(3, 10, 9)).fit(ROWS)
+    assert conv.kernels_.shape == (1, 3, 3, 3)
+    assert isinstance(conv.bank_, ArrayBank)
+    gabor = ConvFeatures(GaborBank(n_orientations=4), image_shape=(3, 10, 9)).fit(ROWS)
+    assert gabor.bank_.orientations_.shape == (gabor.kernels_.shape[0],)
+
+
+def test_grid_search_over_stride_and_bank_on_digits():
+    X, y = load_digits(return_X_y=True)
+    pipe = make_pipeline(
+        ConvFeatures(image_shape=(8, 8), pool_grid=2, random_state=0),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000),
+    )
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    search = GridSearchCV(
+        pipe,
+        {
+            "convfeatures__stride": [1, 2],
+            "convfeatures__bank": [RandomBank(128, 5), GaborBank(frequencies=(0.25, 0.4), kernel_size=5)],
+            "convfeatures__bank__kernel_size": [3, 5],
+        },
+        cv=cv,
+        n_jobs=2,
+    ).fit(X, y)
+    assert search.best_params_["convfeatures__stride"] == 1
+    best = search.best_estimator_
+    cv5 = StratifiedKFold(5, shuffle=True, random_state=0)
+    conv_score = cross_val_score(best, X, y, cv=cv5).mean()
+    raw = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    raw_score = cross_val_score(raw, X, y, cv=cv5).mean()
+    assert conv_score >= 0.98
+    assert conv_score > raw_score + 0.01
+
+
+BAD_PARAMS = [
+    (dict(stride=0), "stride"),
+    (dict(stride=-1), "stride"),
+    (dict(stride=(1, 0)), "stride must be >= 1"),
+    (dict(dilation=0), "dilation"),
+    (dict(dilation=(2, -1)), "dilation must be >= 1"),
+    (dict(nonlinearity="softplus"), "nonlinearity"),
+    (dict(pooling="median"), "pooling"),
+    (dict(pooling=("max", "median")), "pooling must be None"),
+    (dict(pooling=("max", "max")), "pooling must be None"),
+    (dict(pooling=()), "pooling must be None"),
+    (dict(pool_grid=0), "pool_grid"),
+    (dict(pool_grid=(2, 20)), "pool_grid=.* more regions"),
+    (dict(padding="half"), "padding"),
+    (dict(padding_mode="mirror"), "padding_mode"),
+    (dict(image_shape=(10, 10)), r"image_shape=\(10, 10\) does not fit the 270 features"),
+    (dict(image_shape=(7, -1)), r"image_shape=\(7, -1\) does not fit the 270 features"),
+    (dict(image_shape=(-1, -1)), "image_shape must be"),
+    (dict(image_shape=(0, 270)), "image_shape must be"),
+    (dict(image_shape=(3, 9, 10, 1)), "image_shape must be"),
+    (dict(bank="wavelet"), "bank"),
+    (dict(bank=RandomBank(kernel_size=13), padding="valid"), "larger than the padded"),
+    (dict(bank=np.ones((2, 2, 3, 3))), r"2 channel\(s\) but the images have 3"),
+    (dict(batch_size=0), "batch_size"),
+]
+
+
+@pytest.mark.parametrize("params, match", BAD_PARAMS)
+def test_bad_parameters_raise_value_errors_naming_them(params, match):
+    conv = ConvFeatures(**{"image_shape": (3, 10, 9), **params})
+    with pytest.raises(ValueError, match=match):
+        conv.fit(ROWS)
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.full((3, 8), np.nan), ValueError, "NaN"),
+        (np.full((3, 8), np.inf), ValueError, "infinity"),
+        (np.array([["a", "b"], ["c", "d"]]), ValueError, "could not convert|dtype"),
+        (np.zeros((0, 8)), ValueError, "0 sample"),
+        (np.zeros(8), ValueError, "Expected 2D array"),
+        (np.zeros((2, 1, 1, 1, 8)), ValueError, "X must be 2-D"),
+    ],
+)
+def test_bad_input_data(X, error, match):
+    with pytest.raises(error, match=match):
+        ConvFeatures().fit(X)
+
+
+def test_transform_checks_width_and_sample_shape():
+    conv = ConvFeatures(image_shape=(3, 10, 9)).fit(ROWS)
+    with pytest.raises(ValueError, match="X has 269 features, but ConvFeatures is expecting 270"):
+        conv.transform(ROWS[:, :-1])
+    with pytest.raises(ValueError, match=r"samples of shape \(3, 9, 10\)"):
+        conv.transform(IMAGES.transpose(0, 1, 3, 2))
+    nd = ConvFeatures().fit(IMAGES)
+    with pytest.raises(ValueError, match="does not match"):
+        ConvFeatures(image_shape=(3, 9, 10)).fit(IMAGES)
+    assert nd.transform(ROWS).shape[0] == 12  # flattened rows of the right width work
+
+
+def test_kernel_too_large_for_a_signal():
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        ConvFeatures(bank=RandomBank(kernel_size=9), padding="valid").fit(np.zeros((3, 5)))

@@ -1,0 +1,58 @@
+"""Nonlinearities and pooling against explicit loops."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from reference import loop_pool
+
+from skconv._pooling import NONLINEARITIES, POOLINGS, grid_reduce, pool_maps, region_bounds
+
+
+@st.composite
+def pooling_problems(draw):
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    grid = (draw(st.integers(1, h)), draw(st.integers(1, w)))
+    poolings = tuple(
+        draw(st.lists(st.sampled_from(POOLINGS), min_size=1, max_size=4, unique=True))
+    )
+    nonlinearity = draw(st.sampled_from([None, *NONLINEARITIES]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    maps = np.random.default_rng(seed).standard_normal((draw(st.integers(1, 3)), h, w, 3))
+    maps[maps.__abs__() < 0.2] = 0.0  # exact zeros exercise the PPV boundary
+    return maps.astype(dtype), nonlinearity, poolings, grid
+
+
+@settings(max_examples=300, deadline=None)
+@given(pooling_problems())
+def test_pool_maps_matches_loops(problem):
+    maps, nonlinearity, poolings, grid = problem
+    expected = loop_pool(np.moveaxis(maps, -1, 1), nonlinearity, poolings, grid)
+    result = pool_maps(maps.copy(), nonlinearity, poolings, grid)
+    assert result.dtype == maps.dtype
+    tol = 1e-5 if maps.dtype == np.float32 else 1e-12
+    assert_allclose(result, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("length, n_regions", [(28, 2), (7, 3), (5, 5), (10, 1), (1, 1)])
+def test_region_bounds_cover_the_axis_without_overlap(length, n_regions):
+    bounds = region_bounds(length, n_regions)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == length
+    assert sizes.min() >= 1 and sizes.max() - sizes.min() <= 1
+
+
+def test_grid_reduce_quadrants():
+    maps = np.arange(16.0).reshape(1, 4, 4, 1)
+    assert_array_equal(grid_reduce(np.maximum, maps, (2, 2))[0, :, :, 0], [[5, 7], [13, 15]])
+    assert_array_equal(grid_reduce(np.add, maps, (2, 2))[0, :, :, 0], [[10, 18], [42, 50]])
+
+
+def test_one_pixel_regions_do_not_alias_the_maps():
+    """max (fused, pooled early) must not share memory with the maps others read."""
+    maps = np.random.default_rng(0).standard_normal((2, 3, 3, 2))
+    result = pool_maps(maps.copy(), "tanh", ("max", "sum"), (3, 3))
+    expected = loop_pool(np.moveaxis(maps, -1, 1), "tanh", ("max", "sum"), (3, 3))
+    assert_allclose(result, expected, atol=1e-12)
