@@ -135,7 +135,7 @@ def convolve(
     Returns
     -------
     maps : ndarray of shape (n, K, h_out, w_out) or (n, K, L_out)
-        float32 for float32 images, float64 otherwise.
+        The maps, float32 for float32 images and float64 otherwise.
 
     Examples
     --------

@@ -139,8 +139,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     >>> conv = ConvFeatures(image_shape=(8, 8), pool_grid=2, random_state=0)
     >>> conv.fit_transform(X).shape
     (1797, 256)
-    >>> conv.get_feature_names_out()[:2]
-    array(['convfeatures_k0_max_r0c0', 'convfeatures_k0_max_r0c1'], dtype=object)
+    >>> list(conv.get_feature_names_out()[:2])
+    ['convfeatures_k0_max_r0c0', 'convfeatures_k0_max_r0c1']
     """
 
     _parameter_constraints = {
@@ -206,6 +206,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         self : ConvFeatures
+            The fitted estimator.
         """
         rows, sample_shape = as_rows(X)
         rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=True)
@@ -259,7 +260,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features_out)
-            float32 for float32 input, float64 otherwise.
+            The features, float32 for float32 input and float64 otherwise.
         """
         check_is_fitted(self)
         rows, sample_shape = as_rows(X)

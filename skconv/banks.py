@@ -316,6 +316,7 @@ class RandomBank(_BaseBank):
         Returns
         -------
         self : RandomBank
+            The fitted bank.
         """
         n_channels, n_axes = _image_layout(images)
         size = resolve_kernel_size(self.kernel_size, n_axes)
@@ -384,7 +385,7 @@ class GaborBank(_BaseBank):
     >>> bank.fit(np.zeros((1, 1, 28, 28))).kernels_.shape
     (8, 1, 7, 7)
     >>> np.degrees(bank.orientations_[::2])
-    array([ 0., 45., 90., 135.])
+    array([  0.,  45.,  90., 135.])
     """
 
     _parameter_constraints = {
@@ -446,6 +447,7 @@ class GaborBank(_BaseBank):
         Returns
         -------
         self : GaborBank
+            The fitted bank.
         """
         n_channels, n_axes = _image_layout(images)
         frequencies = self._checked_frequencies()
@@ -517,6 +519,7 @@ class ArrayBank(_BaseBank):
         Returns
         -------
         self : ArrayBank
+            The fitted bank.
         """
         n_channels, n_axes = _image_layout(images)
         try:
