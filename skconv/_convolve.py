@@ -127,7 +127,7 @@ def convolve(
     spatial_ndim : {1, 2}, default=None
         Number of spatial axes, inferred from the shapes when None.
     batch_size : int, default=None
-        Images per batch; None sizes batches to about 1 MiB of work memory.
+        Images per batch; None sizes batches to about 4 MiB of work memory.
     n_threads : int, default=1
         Threads that process batches in parallel (BLAS is then limited to one
         thread each).

@@ -15,7 +15,10 @@ batch at once. Two things differ from the recipe:
 Everything here is a plain function on arrays: no estimator state.
 """
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from numbers import Integral
 from typing import NamedTuple
@@ -26,8 +29,10 @@ PADDING_NAMES = ("valid", "same", "full")
 PADDING_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
 
 # Target size in bytes of one batch's maps + patch matrix: small enough to stay in
-# a core's L2/L3 cache while the nonlinearity and the pooling read the maps back.
-_BATCH_BYTES = 1 << 20
+# cache (2 MiB L2 per core, 32 MiB shared L3 here) while the nonlinearity and the
+# pooling read the maps back, large enough to amortise Python's per-batch cost.
+# benchmarks/bench_batch_size.py measures the trade-off.
+_BATCH_BYTES = 4 << 20
 
 
 class Geometry(NamedTuple):
@@ -224,7 +229,7 @@ def kernel_matrix(kernels, dtype):
 
 
 def default_batch_size(geometry, n_kernels, itemsize):
-    """Number of images per batch so that maps + patches fit about 1 MiB."""
+    """Number of images per batch so that maps + patches fit about 4 MiB."""
     per_image = geometry.n_positions * (n_kernels + geometry.patch_size) * itemsize
     return int(max(1, min(4096, _BATCH_BYTES // max(per_image, 1))))
 
@@ -242,6 +247,7 @@ class _Workspace:
         )
         self.maps = np.empty((batch_size * geometry.n_positions, n_kernels), dtype=dtype)
         self.indices = patch_indices(geometry)
+        self.nbytes = self.padded.nbytes + self.patches.nbytes + self.maps.nbytes
 
     def compute_maps(self, batch, weights, bias):
         """Maps ``(m, h_out, w_out, K)`` of a batch ``(m, C, H, W)`` (a view)."""
@@ -266,6 +272,58 @@ class _Workspace:
         if bias is not None:
             maps += bias
         return maps.reshape(m, *geometry.out_shape, -1)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """A cached threadpoolctl controller (finding the BLAS libraries costs ~2 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+# Idle workspaces kept between calls: fresh buffers cost a page fault per 4 KiB,
+# which dominates the transform of small datasets. Bounded in count and size.
+_IDLE_WORKSPACES = {}
+_IDLE_LOCK = threading.Lock()
+_MAX_IDLE = 4
+_MAX_IDLE_BYTES = 64 << 20
+
+
+@contextmanager
+def _borrowed_workspace(geometry, n_kernels, batch_size, dtype, padding_mode):
+    """A workspace for one worker: an idle one with the same key, or a new one."""
+    key = (geometry, n_kernels, batch_size, np.dtype(dtype).str, padding_mode)
+    with _IDLE_LOCK:
+        idle = _IDLE_WORKSPACES.pop(key, [])
+        workspace = idle.pop() if idle else None
+        if idle:
+            _IDLE_WORKSPACES[key] = idle
+    if workspace is None:
+        workspace = _Workspace(geometry, n_kernels, batch_size, dtype, padding_mode)
+    yield workspace
+    if workspace.nbytes > _MAX_IDLE_BYTES:
+        return
+    with _IDLE_LOCK:
+        _IDLE_WORKSPACES.setdefault(key, []).append(workspace)
+        while sum(len(v) for v in _IDLE_WORKSPACES.values()) > _MAX_IDLE:
+            oldest = next(iter(_IDLE_WORKSPACES))
+            _IDLE_WORKSPACES[oldest].pop(0)
+            if not _IDLE_WORKSPACES[oldest]:
+                del _IDLE_WORKSPACES[oldest]
+
+
+_EXECUTOR = {"pid": None, "pool": None}
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor():
+    """A process-wide thread pool, created lazily (and again after a fork)."""
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR["pid"] != os.getpid():
+            _EXECUTOR["pool"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="skconv")
+            _EXECUTOR["pid"] = os.getpid()
+        return _EXECUTOR["pool"]
 
 
 def map_batches(
@@ -315,23 +373,25 @@ def map_batches(
     batch_size = max(1, min(batch_size, n))
 
     def run(start, stop):
-        workspace = _Workspace(
-            geometry, n_kernels, min(batch_size, stop - start), weights.dtype, padding_mode
-        )
-        for s in range(start, stop, batch_size):
-            e = min(s + batch_size, stop)
-            batch = np.asarray(images[s:e], dtype=weights.dtype)
-            out[s:e] = reduce_maps(workspace.compute_maps(batch, weights, bias))
+        size = min(batch_size, stop - start)
+        with _borrowed_workspace(geometry, n_kernels, size, weights.dtype, padding_mode) as ws:
+            for s in range(start, stop, batch_size):
+                e = min(s + batch_size, stop)
+                batch = np.asarray(images[s:e], dtype=weights.dtype)
+                out[s:e] = reduce_maps(ws.compute_maps(batch, weights, bias))
 
     n_threads = max(1, min(n_threads, -(-n // batch_size)))
     if n_threads == 1:
         if n:
             run(0, n)
         return out
-    from threadpoolctl import threadpool_limits
-
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
-        for future in [pool.submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]:
-            future.result()
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        # The calling thread takes the first range itself.
+        futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+        try:
+            run(bounds[0], bounds[1])
+        finally:
+            for future in futures:
+                future.result()
     return out

@@ -92,7 +92,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ``(2, 2)``) over its four quadrants. Regions are contiguous, do not
         overlap, and differ in size by at most one row/column.
     batch_size : int, default=None
-        Samples convolved at once; None sizes batches to about 1 MiB of working
+        Samples convolved at once; None sizes batches to about 4 MiB of working
         memory, which keeps the work in cache and peak memory flat.
     n_jobs : int, default=None
         Threads that transform batches in parallel (BLAS then uses one thread

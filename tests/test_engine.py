@@ -10,6 +10,7 @@ from scipy import signal
 
 from skconv import convolve
 from skconv._engine import (
+    _BATCH_BYTES,
     default_batch_size,
     kernel_matrix,
     make_geometry,
@@ -203,7 +204,7 @@ def test_default_batch_size_is_bounded():
     geometry = make_geometry((3, 32, 32), (3, 5, 5))
     size = default_batch_size(geometry, 256, 4)
     per_image = 32 * 32 * (256 + 75) * 4
-    assert 1 <= size and size * per_image <= (1 << 20) or size == 1
+    assert size >= 1 and (size * per_image <= _BATCH_BYTES or size == 1)
 
 
 def test_float32_computes_in_float32():
