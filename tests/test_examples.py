@@ -1,0 +1,29 @@
+"""Every example and benchmark script runs (in its fast mode)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(script, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(script), "--fast"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip()
+
+
+def test_transform_benchmark_quick_mode():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_transform.py"), "--quick", "--no-torch"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "W4 1-D" in result.stdout and "Scaling" in result.stdout
