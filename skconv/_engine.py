@@ -386,6 +386,10 @@ def map_batches(
             run(0, n)
         return out
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    # BLAS gets one thread per batch thread. threadpoolctl's limit is process-wide
+    # and set from the calling thread: OpenBLAS 0.3.31 does not reliably honour
+    # thread-count changes made from several threads at once (measured), so
+    # worker threads never change it themselves.
     with _blas_controller().limit(limits=1, user_api="blas"):
         # The calling thread takes the first range itself.
         futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]

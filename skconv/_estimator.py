@@ -17,6 +17,7 @@ from ._compat import (
     validate_data,
 )
 from ._convolve import check_padding_mode
+from ._dask import is_dask_array
 from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features, n_features_out
 from ._input import as_rows, check_sample_shape, resolve_input_shape
@@ -208,8 +209,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self : ConvFeatures
             The fitted estimator.
         """
-        rows, sample_shape = as_rows(X)
-        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=True)
+        rows, sample_shape = self._check_input(X, reset=True)
         self.input_shape_ = resolve_input_shape(self.image_shape, sample_shape, rows.shape[1])
         images = rows.reshape(rows.shape[0], *self.input_shape_)
         bank = resolve_bank(self.bank)
@@ -263,9 +263,32 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             The features, float32 for float32 input and float64 otherwise.
         """
         check_is_fitted(self)
-        rows, sample_shape = as_rows(X)
-        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=False)
+        rows, sample_shape = self._check_input(X, reset=False)
         check_sample_shape(self.input_shape_, sample_shape)
+        if is_dask_array(rows):
+            from . import _dask
+
+            return _dask.transform(self, rows)
+        return self._transform_rows(rows, effective_n_jobs(self.n_jobs))
+
+    def _check_input(self, X, reset):
+        """Validated rows ``(n, n_features)`` and the N-D sample shape, if any.
+
+        Dask arrays are checked lazily: scikit-learn's checks run on their first
+        rows only, and the rows stay a dask array.
+        """
+        if is_dask_array(X):
+            from . import _dask
+
+            rows, sample_shape = _dask.check_dask_rows(X)
+            validate_data(self, _dask.head(rows), dtype=[np.float64, np.float32], reset=reset)
+            return rows, sample_shape
+        rows, sample_shape = as_rows(X)
+        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=reset)
+        return rows, sample_shape
+
+    def _transform_rows(self, rows, n_threads):
+        """Features of validated numpy rows (also called on each dask block)."""
         return conv_features(
             rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape),
             self._geometry,
@@ -275,7 +298,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             grid=self._grid,
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
-            n_threads=effective_n_jobs(self.n_jobs),
+            n_threads=n_threads,
         )
 
     def get_feature_names_out(self, input_features=None):
