@@ -8,8 +8,8 @@ load when used.
 
 from ._convolve import convolve
 from ._estimator import ConvFeatures
-from .banks import ArrayBank, GaborBank, RandomBank
+from .banks import ArrayBank, GaborBank, PatchBank, RandomBank
 
 __version__ = "0.1.0"
 
-__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "RandomBank", "convolve", "__version__"]
+__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "PatchBank", "RandomBank", "convolve", "__version__"]

@@ -3,13 +3,8 @@
 import numpy as np
 from sklearn.utils import check_array
 
-from ._engine import (
-    PADDING_MODES,
-    kernel_matrix,
-    make_geometry,
-    map_batches,
-    normalize_axes_param,
-)
+from ._engine import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
+from ._features import conv_features
 
 
 def check_images_and_kernels(images, kernels, spatial_ndim=None):
@@ -164,21 +159,15 @@ def convolve(
     n_axes = images.ndim - 2
     images4d = images.reshape(images.shape[0], images.shape[1], *geometry.in_shape)
     kernels4d = kernels.reshape(n_kernels, kernels.shape[1], *geometry.kernel_shape)
-    weights = kernel_matrix(kernels4d, images.dtype)
-    out_spatial = geometry.out_shape[2 - n_axes :]
-    out = np.empty((images.shape[0], n_kernels * geometry.n_positions), images.dtype)
-
-    def channels_first(maps):
-        return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
-
-    map_batches(
+    maps = conv_features(
         images4d,
         geometry,
-        weights,
-        channels_first,
-        out,
+        kernel_matrix(kernels4d, images.dtype),
+        nonlinearity=None,
+        poolings=None,
+        grid=None,
         padding_mode=padding_mode,
         batch_size=batch_size,
         n_threads=n_threads,
     )
-    return out.reshape(images.shape[0], n_kernels, *out_spatial)
+    return maps.reshape(images.shape[0], n_kernels, *geometry.out_shape[2 - n_axes :])

@@ -12,7 +12,7 @@ reliable (measured with OpenBLAS 0.3.31), so the limit is set where the compute
 starts. dask.distributed workers already start with one BLAS thread (their nanny
 sets OPENBLAS_NUM_THREADS=1 and friends); with the threaded scheduler, compute
 inside ``threadpoolctl.threadpool_limits(1)``, which on the 2-core test machine
-halves the time of a 10,000-image transform (0.51 s -> 0.27 s).
+halves the time of a 10,000-image transform (benchmarks/bench_dask_threads.py).
 """
 
 import numpy as np

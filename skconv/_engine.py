@@ -349,8 +349,9 @@ def map_batches(
     weights : ndarray of shape (kh * kw * C, K)
         From :func:`kernel_matrix`, in the computation dtype.
     reduce_maps : callable
-        ``reduce_maps(maps) -> ndarray (m, n_out)`` with ``maps`` of shape
-        ``(m, h_out, w_out, K)``; it may overwrite ``maps``.
+        ``reduce_maps(maps, patches) -> ndarray (m, n_out)`` with ``maps`` of
+        shape ``(m, h_out, w_out, K)`` (it may overwrite them) and the batch's
+        patch matrix ``(m, h_out * w_out, kh * kw * C)`` (read-only use).
     out : ndarray of shape (n, n_out)
         Where the results go (may be a memmap).
     bias : ndarray of shape (K,), default=None
@@ -378,7 +379,8 @@ def map_batches(
             for s in range(start, stop, batch_size):
                 e = min(s + batch_size, stop)
                 batch = np.asarray(images[s:e], dtype=weights.dtype)
-                out[s:e] = reduce_maps(ws.compute_maps(batch, weights, bias))
+                maps = ws.compute_maps(batch, weights, bias)
+                out[s:e] = reduce_maps(maps, ws.patches[: e - s])
 
     n_threads = max(1, min(n_threads, -(-n // batch_size)))
     if n_threads == 1:

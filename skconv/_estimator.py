@@ -1,6 +1,6 @@
 """ConvFeatures: the scikit-learn front end. It holds no numerics."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
@@ -21,6 +21,7 @@ from ._dask import is_dask_array
 from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features, n_features_out
 from ._input import as_rows, check_sample_shape, resolve_input_shape
+from ._learned import ENCODERS, make_plan
 from ._pooling import NONLINEARITIES, POOLINGS
 from .banks import ArrayBank, GaborBank, RandomBank
 
@@ -81,9 +82,15 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         How the border is filled ("constant" is zeros).
     dilation : int or tuple of int, default=1
         Spacing between kernel taps, per spatial axis.
-    nonlinearity : {"relu", "abs", "square", "tanh", "sigmoid"} or None, \
-            default="relu"
-        Applied to every map value before pooling; None keeps the raw maps.
+    nonlinearity : {"relu", "abs", "square", "tanh", "sigmoid", "triangle", \
+            "soft_threshold"} or None, default="relu"
+        Applied to every map value before pooling; None keeps the raw maps. The
+        encoders treat kernels as centres of (transformed) patches x:
+        ``"triangle"`` (Coates et al. 2011) gives ``max(0, mean(z) - z_k)`` with
+        ``z_k = ||x - c_k||``; ``"soft_threshold"`` gives ``max(0, c_k . x -
+        threshold)``.
+    threshold : float, default=0.25
+        Offset of the ``"soft_threshold"`` encoder (unused otherwise).
     pooling : str, tuple of str or None, default="max"
         Statistic(s) of each pooling region: "max", "mean", "sum" and "ppv"
         (proportion of positive values, as in Rocket). None returns the whole maps,
@@ -156,7 +163,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ],
         "padding_mode": [StrOptions(set(PADDING_MODES))],
         "dilation": _AXES_CONSTRAINT,
-        "nonlinearity": [None, StrOptions(set(NONLINEARITIES))],
+        "nonlinearity": [None, StrOptions({*NONLINEARITIES, *ENCODERS})],
+        "threshold": [Interval(Real, None, None, closed="neither")],
         "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
         "pool_grid": _AXES_CONSTRAINT,
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
@@ -174,6 +182,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         padding_mode="constant",
         dilation=1,
         nonlinearity="relu",
+        threshold=0.25,
         pooling="max",
         pool_grid=1,
         batch_size=None,
@@ -187,6 +196,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.padding_mode = padding_mode
         self.dilation = dilation
         self.nonlinearity = nonlinearity
+        self.threshold = threshold
         self.pooling = pooling
         self.pool_grid = pool_grid
         self.batch_size = batch_size
@@ -241,10 +251,18 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 f"positions {out_spatial}; lower pool_grid or the stride."
             )
         self._grid = (1, *grid) if n_axes == 1 else grid
-        self._weights = kernel_matrix(
-            self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape),
-            self.kernels_.dtype,
-        )
+        kernels4d = self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape)
+        transform = getattr(self.bank_, "patch_transform_", None)
+        self._plan = None
+        if transform is not None or self.nonlinearity in ENCODERS:
+            # Learned banks see normalised, whitened patches; encoders need norms.
+            self._plan = make_plan(
+                self.kernels_, transform, self._geometry.kernel_shape, self.kernels_.dtype,
+                with_norms=self.nonlinearity == "triangle",
+            )
+            self._weights = self._plan.weights
+        else:
+            self._weights = kernel_matrix(kernels4d, self.kernels_.dtype)
         self._n_features_out = n_features_out(
             self._geometry, self.kernels_.shape[0], self._poolings, self._grid
         )
@@ -296,9 +314,20 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             nonlinearity=self.nonlinearity,
             poolings=self._poolings,
             grid=self._grid,
+            plan=self._plan_for(rows.dtype),
+            threshold=self.threshold,
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             n_threads=n_threads,
+        )
+
+    def _plan_for(self, dtype):
+        """The response plan in the computation dtype (fit's dtype may differ)."""
+        if self._plan is None or self._plan.weights.dtype == dtype:
+            return self._plan
+        return self._plan._replace(
+            **{name: getattr(self._plan, name).astype(dtype) for name in
+               ("weights", "column_sums", "bias", "centre_norms")}
         )
 
     def get_feature_names_out(self, input_features=None):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._engine import map_batches
+from ._learned import ENCODERS, encode
 from ._pooling import NONLINEARITIES, pool_maps
 
 
@@ -13,29 +14,46 @@ def n_features_out(geometry, n_kernels, poolings, grid):
     return n_kernels * len(poolings) * grid[0] * grid[1]
 
 
-def make_reducer(nonlinearity, poolings, grid):
-    """The per-batch function ``maps (m, h, w, K) -> features (m, n_out)``.
+def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
+    """The per-batch function ``(maps, patches) -> features (m, n_out)``.
 
     Parameters
     ----------
     nonlinearity : str or None
+        A key of ``NONLINEARITIES``, an encoder (``"triangle"``,
+        ``"soft_threshold"``), or None.
     poolings : tuple of str or None
         None keeps the maps, flattened in (kernel, row, column) order.
     grid : tuple of int
         ``(gh, gw)`` pooling regions.
+    plan : ResponsePlan, default=None
+        For learned banks and encoders: how raw GEMM columns become responses.
+    threshold : float, default=0.0
+        The soft threshold's offset.
 
     Returns
     -------
     reduce_maps : callable
     """
-    if poolings is not None:
-        return lambda maps: pool_maps(maps, nonlinearity, poolings, grid)
-    apply = NONLINEARITIES.get(nonlinearity, lambda maps: maps)
+    if plan is not None:
+        pointwise = None if nonlinearity in ENCODERS else nonlinearity
 
-    def flatten(maps):
-        return np.moveaxis(apply(maps), -1, 1).reshape(maps.shape[0], -1)
+        def learned(maps, patches):
+            m, h, w, _ = maps.shape
+            raw = maps.reshape(m * h * w, -1)
+            values = encode(raw, patches.reshape(m * h * w, -1), plan, nonlinearity, threshold)
+            return finish(values.reshape(m, h, w, -1), pointwise)
 
-    return flatten
+    def finish(maps, pointwise):
+        if poolings is not None:
+            return pool_maps(maps, pointwise, poolings, grid)
+        if pointwise is not None:
+            NONLINEARITIES[pointwise](maps)
+        return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
+
+    if plan is not None:
+        return learned
+    return lambda maps, patches: finish(maps, nonlinearity)
 
 
 def conv_features(
@@ -46,6 +64,8 @@ def conv_features(
     nonlinearity,
     poolings,
     grid,
+    plan=None,
+    threshold=0.0,
     padding_mode="constant",
     batch_size=None,
     n_threads=1,
@@ -60,7 +80,7 @@ def conv_features(
     geometry : Geometry
     weights : ndarray of shape (kh * kw * C, K)
         Kernel matrix in the computation dtype.
-    nonlinearity, poolings, grid :
+    nonlinearity, poolings, grid, plan, threshold :
         See :func:`make_reducer`.
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
@@ -72,14 +92,15 @@ def conv_features(
     -------
     features : ndarray of shape (n, n_out)
     """
-    n_out = n_features_out(geometry, weights.shape[1], poolings, grid)
+    n_kernels = weights.shape[1] if plan is None else plan.n_kernels
+    n_out = n_features_out(geometry, n_kernels, poolings, grid)
     if out is None:
         out = np.empty((images.shape[0], n_out), dtype=weights.dtype)
     return map_batches(
         images,
         geometry,
         weights,
-        make_reducer(nonlinearity, poolings, grid),
+        make_reducer(nonlinearity, poolings, grid, plan, threshold),
         out,
         padding_mode=padding_mode,
         batch_size=batch_size,

@@ -19,9 +19,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import Interval, StrOptions, _fit_context
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
 
-__all__ = ["RandomBank", "GaborBank", "ArrayBank", "random_kernels", "gabor_kernels"]
+__all__ = ["RandomBank", "GaborBank", "ArrayBank", "PatchBank", "random_kernels", "gabor_kernels"]
 
 
 def resolve_kernel_size(kernel_size, n_axes):
@@ -545,3 +545,272 @@ class ArrayBank(_BaseBank):
             raise ValueError("bank kernels contain NaN or infinity.")
         self.kernels_ = kernels
         return self
+
+
+def sample_patches(images, kernel_size, n_patches, random_state):
+    """A reproducible random sample of patches, each spanning all channels.
+
+    Only the sampled images are read (for a dask array, only the blocks that
+    hold them are computed, once); the patches of the whole dataset never exist.
+
+    Parameters
+    ----------
+    images : array of shape (n, C, L) or (n, C, H, W)
+        numpy or dask array.
+    kernel_size : tuple of int
+        ``(k,)`` or ``(kh, kw)``; must fit inside the images (no padding).
+    n_patches : int
+    random_state : numpy.random.RandomState
+
+    Returns
+    -------
+    patches : ndarray of shape (n_patches, C * prod(kernel_size)), float64
+        Flattened in (channel, row, column) order, like a kernel ``(C, kh, kw)``.
+    """
+    n, n_channels, *spatial = images.shape
+    if any(k > s for k, s in zip(kernel_size, spatial)):
+        raise ValueError(
+            f"kernel_size={tuple(kernel_size)} does not fit in images of size {tuple(spatial)}."
+        )
+    which = random_state.randint(0, n, n_patches)
+    starts = [random_state.randint(0, s - k + 1, n_patches) for s, k in zip(spatial, kernel_size)]
+    unique, inverse = np.unique(which, return_inverse=True)
+    picked = images[unique]
+    if hasattr(picked, "compute"):
+        picked = picked.compute()
+    picked = np.asarray(picked, dtype=np.float64)
+    offsets = np.meshgrid(*[np.arange(k) for k in kernel_size], indexing="ij")
+    index = [start.reshape((-1,) + (1,) * len(kernel_size)) + off for start, off in zip(starts, offsets)]
+    rows = inverse.reshape((-1,) + (1,) * len(kernel_size))
+    patches = np.stack([picked[(rows, c, *index)] for c in range(n_channels)], axis=1)
+    return patches.reshape(n_patches, -1)
+
+
+def normalize_patches(patches, reg):
+    """Subtract each patch's mean and divide by ``sqrt(variance + reg)``."""
+    mean = patches.mean(axis=1, keepdims=True)
+    var = patches.var(axis=1, keepdims=True)
+    return (patches - mean) / np.sqrt(var + reg)
+
+
+def zca_whitening(patches, reg):
+    """Mean and ZCA matrix ``U diag(1 / sqrt(s + reg)) U^T`` of the patches.
+
+    Parameters
+    ----------
+    patches : ndarray of shape (n, D)
+    reg : float
+        Added to the eigenvalues of the covariance.
+
+    Returns
+    -------
+    mean : ndarray of shape (D,)
+    whitening : ndarray of shape (D, D)
+        Symmetric.
+    """
+    mean = patches.mean(axis=0)
+    centered = patches - mean
+    eigenvalues, eigenvectors = np.linalg.eigh(centered.T @ centered / len(patches))
+    scale = 1.0 / np.sqrt(np.clip(eigenvalues, 0, None) + reg)
+    return mean, (eigenvectors * scale) @ eigenvectors.T
+
+
+def _learner(estimator, n_kernels, random_state):
+    """A fresh scikit-learn estimator for a shortcut name, or a clone."""
+    from sklearn.base import clone
+
+    if not isinstance(estimator, str):
+        learner = clone(estimator)
+        if "random_state" in learner.get_params() and learner.get_params()["random_state"] is None:
+            learner.set_params(random_state=random_state)
+        return learner
+    if estimator == "kmeans":
+        from sklearn.cluster import MiniBatchKMeans
+
+        return MiniBatchKMeans(n_kernels, n_init=3, batch_size=2048, random_state=random_state)
+    if estimator == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_kernels, random_state=random_state)
+    if estimator == "ica":
+        from sklearn.decomposition import FastICA
+
+        return FastICA(n_kernels, whiten="unit-variance", max_iter=500, random_state=random_state)
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    return MiniBatchDictionaryLearning(n_kernels, batch_size=256, random_state=random_state)
+
+
+class PatchBank(_BaseBank):
+    """Kernels learned from the training images' own patches.
+
+    The single-layer recipe of Coates, Lee & Ng (2011) and of PCANet: sample
+    patches, optionally normalise each one (contrast normalisation) and ZCA-whiten
+    them, then fit any scikit-learn estimator exposing ``cluster_centers_`` or
+    ``components_``; its centres or components are the kernels. Inside
+    :class:`~skconv.ConvFeatures` every patch of the data gets the same
+    normalisation and whitening before it meets the kernels, without the patches
+    being materialised: the whitening folds into the kernels and a bias, and each
+    patch's mean and norm come from box sums over the patch.
+
+    Parameters
+    ----------
+    estimator : {"kmeans", "pca", "ica", "dictionary"} or estimator, default="kmeans"
+        ``"kmeans"``: MiniBatchKMeans; ``"pca"``: PCA; ``"ica"``: FastICA;
+        ``"dictionary"``: MiniBatchDictionaryLearning, each with ``n_kernels``
+        components. An estimator object is cloned and used with its own size.
+    n_kernels : int, default=64
+        Number of kernels for a shortcut ``estimator``.
+    kernel_size : int or tuple of int, default=5
+        Patch (and kernel) size.
+    n_patches : int, default=10000
+        Patches sampled (reproducibly, from ``random_state``) to learn from.
+    normalize : bool, default=True
+        Subtract each patch's mean and divide by ``sqrt(var + norm_reg)``.
+    norm_reg : float, default=10.0
+        Variance regulariser of the normalisation. Coates et al. use 10 for pixels
+        in 0..255; scale it with your data (about 1.5e-4 for pixels in 0..1).
+    whiten : bool, default=True
+        ZCA-whiten the (normalised) patches.
+    whiten_reg : float, default=0.1
+        Added to the covariance's eigenvalues before whitening.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the patch sample and the estimator.
+
+    Attributes
+    ----------
+    kernels_ : ndarray of shape (K, C, *kernel_size)
+        Centres or components, in the normalised and whitened patch space.
+    estimator_ : estimator
+        The fitted estimator.
+    patch_mean_ : ndarray of shape (C * prod(kernel_size),) or None
+        Mean of the normalised patches (subtracted before whitening).
+    whitening_ : ndarray of shape (D, D) or None
+        The ZCA matrix, None without whitening.
+    cluster_sizes_ : ndarray of shape (K,) or None
+        Sampled patches assigned to each centre, for clustering estimators.
+
+    See Also
+    --------
+    RandomBank : Random kernels.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skconv import PatchBank
+    >>> images = load_digits().images[:, None]          # (1797, 1, 8, 8)
+    >>> bank = PatchBank("pca", n_kernels=8, kernel_size=3, whiten=False, random_state=0)
+    >>> bank.fit(images).kernels_.shape
+    (8, 1, 3, 3)
+    """
+
+    _parameter_constraints = {
+        "estimator": [StrOptions({"kmeans", "pca", "ica", "dictionary"}), HasMethods(["fit"])],
+        "n_kernels": [Interval(Integral, 1, None, closed="left")],
+        "kernel_size": _SIZE_CONSTRAINT,
+        "n_patches": [Interval(Integral, 2, None, closed="left")],
+        "normalize": ["boolean"],
+        "norm_reg": [Interval(Real, 0, None, closed="left")],
+        "whiten": ["boolean"],
+        "whiten_reg": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator="kmeans",
+        n_kernels=64,
+        kernel_size=5,
+        *,
+        n_patches=10000,
+        normalize=True,
+        norm_reg=10.0,
+        whiten=True,
+        whiten_reg=0.1,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.n_kernels = n_kernels
+        self.kernel_size = kernel_size
+        self.n_patches = n_patches
+        self.normalize = normalize
+        self.norm_reg = norm_reg
+        self.whiten = whiten
+        self.whiten_reg = whiten_reg
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Sample patches, normalise and whiten them, fit the estimator.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, H, W)
+            Training images (numpy or dask).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PatchBank
+            The fitted bank.
+        """
+        n_channels, n_axes = _image_layout(images)
+        size = resolve_kernel_size(self.kernel_size, n_axes)
+        rng = check_random_state(self.random_state)
+        patches = sample_patches(images, size, self.n_patches, rng)
+        if self.normalize:
+            patches = normalize_patches(patches, self.norm_reg)
+        self.patch_mean_, self.whitening_ = None, None
+        if self.whiten:
+            self.patch_mean_, self.whitening_ = zca_whitening(patches, self.whiten_reg)
+            patches = (patches - self.patch_mean_) @ self.whitening_
+        self.estimator_ = _learner(self.estimator, self.n_kernels, rng).fit(patches)
+        centres = getattr(self.estimator_, "cluster_centers_", None)
+        if centres is None:
+            centres = getattr(self.estimator_, "components_", None)
+        if centres is None:
+            raise TypeError(
+                f"estimator {type(self.estimator_).__name__} has neither cluster_centers_ "
+                "nor components_ after fit."
+            )
+        self.kernels_ = np.asarray(centres, dtype=np.float64).reshape(-1, n_channels, *size)
+        labels = getattr(self.estimator_, "labels_", None)
+        self.cluster_sizes_ = (
+            np.bincount(labels, minlength=len(self.kernels_)) if labels is not None else None
+        )
+        return self
+
+    @property
+    def patch_transform_(self):
+        """What ConvFeatures applies to every patch: see :class:`PatchTransform`."""
+        check_is_fitted(self, "kernels_")
+        return PatchTransform(
+            self.norm_reg if self.normalize else None, self.patch_mean_, self.whitening_
+        )
+
+
+class PatchTransform:
+    """An affine map of patches: ``x = W ((p - mean(p)) / sqrt(var(p) + reg) - mu)``.
+
+    Parameters
+    ----------
+    norm_reg : float or None
+        Contrast normalisation's regulariser; None skips the normalisation.
+    mean : ndarray of shape (D,) or None
+        ``mu``, subtracted after normalisation (None: zero).
+    whitening : ndarray of shape (D, D) or None
+        ``W``, symmetric (None: identity).
+    """
+
+    def __init__(self, norm_reg, mean, whitening):
+        self.norm_reg = norm_reg
+        self.mean = mean
+        self.whitening = whitening
+
+    def apply(self, patches):
+        """Transform explicit patches ``(n, D)`` (the reference the engine matches)."""
+        x = normalize_patches(patches, self.norm_reg) if self.norm_reg is not None else patches
+        if self.mean is not None:
+            x = x - self.mean
+        return x @ self.whitening if self.whitening is not None else x

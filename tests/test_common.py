@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconv import ConvFeatures, GaborBank, RandomBank
+from skconv import ConvFeatures, GaborBank, PatchBank, RandomBank
 
 ESTIMATORS = [
     ConvFeatures(),
@@ -13,6 +13,8 @@ ESTIMATORS = [
     # 2-D images via image_shape: (H, 1) images whose height adapts to the
     # checks' toy data, with 3x3 kernels, 2-D padding and a 2-D stride.
     ConvFeatures(bank=RandomBank(8, 3), image_shape=(-1, 1), stride=(2, 1), pool_grid=(1, 1)),
+    # A learned bank with the Coates encoder (1-wide patches fit every toy input).
+    ConvFeatures(bank=PatchBank(n_kernels=2, kernel_size=1, n_patches=50), nonlinearity="triangle"),
 ]
 
 

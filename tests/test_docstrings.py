@@ -11,7 +11,7 @@ import skconv  # noqa: E402
 IGNORED = {"GL01", "GL02", "ES01", "SA01", "EX01", "RT02", "PR02", "SS05", "GL08"}
 
 PUBLIC = ["skconv.convolve"]
-for cls_name in ["ConvFeatures", "RandomBank", "GaborBank", "ArrayBank"]:
+for cls_name in ["ConvFeatures", "RandomBank", "GaborBank", "ArrayBank", "PatchBank"]:
     cls = getattr(skconv, cls_name)
     PUBLIC.append(f"skconv.{cls_name}")
     PUBLIC += [

@@ -196,7 +196,7 @@ def test_map_batches_reads_one_batch_at_a_time():
     geometry = make_geometry((1, 8, 8), (1, 3, 3))
     weights = kernel_matrix(rng.standard_normal((4, 1, 3, 3)), np.float64)
     out = np.empty((50, 4 * 64))
-    map_batches(images, geometry, weights, lambda m: m.reshape(len(m), -1), out, batch_size=8)
+    map_batches(images, geometry, weights, lambda m, p: m.reshape(len(m), -1), out, batch_size=8)
     assert max(images.requested) == 8 and sum(images.requested) == 50
 
 

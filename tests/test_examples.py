@@ -27,3 +27,12 @@ def test_transform_benchmark_quick_mode():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "W4 1-D" in result.stdout and "Scaling" in result.stdout
+
+
+def test_memory_benchmark_quick_mode():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_memory.py"), "--sizes", "3000", "--quick"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "numpy, batched" in result.stdout and "dask" in result.stdout

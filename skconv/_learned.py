@@ -1,0 +1,153 @@
+"""Responses of normalised, whitened patches, and the encoders that use them.
+
+A learned bank's kernels ``c_k`` live in the space of transformed patches
+``x = W ((p - m_p) / s_p - mu)`` (``m_p`` and ``s_p = sqrt(var_p + reg)`` are the
+patch's own mean and deviation, ``W`` the ZCA matrix, ``mu`` the mean patch).
+With ``v_k = W c_k`` (W is symmetric)::
+
+    c_k . x = (v_k . p - m_p * sum(v_k)) / s_p - v_k . mu
+
+so one convolution with the folded kernels ``v_k``, a box sum of each patch
+(one more GEMM column of ones) and a box sum of its square give every response,
+and the normalised, whitened patches are never materialised. The triangle
+encoder also needs ``||x||^2``: with whitening, the rows of ``W`` join the GEMM
+as extra kernels; without, it follows from the box sums.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._engine import kernel_matrix
+
+ENCODERS = ("triangle", "soft_threshold")
+"""Nonlinearities that need the kernels as centres: they go through a plan."""
+
+
+class ResponsePlan(NamedTuple):
+    """Everything the per-batch encoder needs, built once in ``fit``."""
+
+    weights: np.ndarray  # (kh * kw * C, n_columns) GEMM operand
+    n_kernels: int
+    n_whitened: int  # extra columns holding the whitened coordinates
+    patch_size: int
+    norm_reg: object  # float, or None without normalisation
+    column_sums: np.ndarray  # (n_kernels + n_whitened,)
+    bias: np.ndarray  # (n_kernels + n_whitened,)
+    centre_norms: np.ndarray  # (n_kernels,) ||c_k||^2
+
+
+def make_plan(kernels, transform, kernel_shape, dtype, with_norms):
+    """Fold a patch transform into GEMM columns.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (K, C, *kernel_size)
+        Centres in the transformed patch space.
+    transform : PatchTransform or None
+        None is the identity (raw patches).
+    kernel_shape : tuple of int
+        The engine's 2-D kernel shape ``(kh, kw)``.
+    dtype : dtype
+        Computation dtype.
+    with_norms : bool
+        Whether ``||x||^2`` is needed (triangle encoder).
+
+    Returns
+    -------
+    plan : ResponsePlan
+    """
+    n_kernels, n_channels = kernels.shape[:2]
+    flat = kernels.reshape(n_kernels, -1).astype(np.float64)
+    norm_reg = mean = whitening = None
+    if transform is not None:
+        norm_reg, mean, whitening = transform.norm_reg, transform.mean, transform.whitening
+    folded = flat @ whitening if whitening is not None else flat
+    if with_norms and whitening is not None:
+        folded = np.concatenate([folded, whitening])
+    bias = folded @ mean if mean is not None else np.zeros(len(folded))
+    columns = folded
+    if norm_reg is not None:
+        columns = np.concatenate([folded, np.ones((1, flat.shape[1]))])
+    weights = kernel_matrix(columns.reshape(len(columns), n_channels, *kernel_shape), dtype)
+    return ResponsePlan(
+        weights=weights,
+        n_kernels=n_kernels,
+        n_whitened=len(folded) - n_kernels,
+        patch_size=flat.shape[1],
+        norm_reg=norm_reg,
+        column_sums=folded.sum(axis=1).astype(dtype),
+        bias=bias.astype(dtype),
+        centre_norms=(flat**2).sum(axis=1).astype(dtype),
+    )
+
+
+def responses(raw, patches, plan, with_norms=False):
+    """``c_k . x`` for every patch (and ``||x||^2`` if asked).
+
+    Parameters
+    ----------
+    raw : ndarray of shape (N, n_columns)
+        GEMM output for N patches.
+    patches : ndarray of shape (N, D)
+        The raw patches of the batch (for the box sum of squares).
+    plan : ResponsePlan
+    with_norms : bool, default=False
+
+    Returns
+    -------
+    values : ndarray of shape (N, K), C-contiguous
+    norms : ndarray of shape (N,) or None
+        ``||x||^2``.
+    """
+    k, j, d = plan.n_kernels, plan.n_whitened, plan.patch_size
+    sumsq = None
+    if plan.norm_reg is not None:
+        mean = raw[:, -1] / d
+        sumsq = np.einsum("ij,ij->i", patches, patches)
+        var = np.maximum(sumsq / d - mean * mean, 0)
+        inv_std = 1.0 / np.sqrt(var + plan.norm_reg)
+        out = raw[:, : k + j] - mean[:, None] * plan.column_sums
+        out *= inv_std[:, None]
+    else:
+        out = raw[:, : k + j].copy()
+    out -= plan.bias
+    values = np.ascontiguousarray(out[:, :k]) if j else out
+    if not with_norms:
+        return values, None
+    if j:
+        norms = np.einsum("ij,ij->i", out[:, k:], out[:, k:])
+    elif plan.norm_reg is not None:
+        norms = d * var / (var + plan.norm_reg)
+    else:
+        norms = np.einsum("ij,ij->i", patches, patches)
+    return values, norms
+
+
+def encode(raw, patches, plan, nonlinearity, threshold):
+    """Responses, then the encoder named by ``nonlinearity``.
+
+    ``"triangle"`` (Coates et al.): with ``z_k = ||x - c_k||``,
+    ``f_k = max(0, mean(z) - z_k)``. ``"soft_threshold"``: ``max(0, c_k . x - a)``
+    with ``a = threshold``. Any other value returns the raw responses (its
+    nonlinearity is applied by the pooling step).
+
+    Returns
+    -------
+    values : ndarray of shape (N, K)
+    """
+    if nonlinearity == "triangle":
+        values, norms = responses(raw, patches, plan, with_norms=True)
+        values *= -2
+        values += norms[:, None]
+        values += plan.centre_norms
+        np.maximum(values, 0, out=values)
+        np.sqrt(values, out=values)  # distances z_k
+        values -= values.mean(axis=1, keepdims=True)
+        np.negative(values, out=values)
+        return np.maximum(values, 0, out=values)
+    values, _ = responses(raw, patches, plan)
+    if nonlinearity == "soft_threshold":
+        values -= threshold
+        np.maximum(values, 0, out=values)
+    return values
