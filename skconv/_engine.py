@@ -337,6 +337,7 @@ def map_batches(
     padding_mode="constant",
     batch_size=None,
     n_threads=1,
+    progress=None,
 ):
     """Convolve ``images`` batch by batch and write ``reduce_maps(maps)`` to ``out``.
 
@@ -362,6 +363,9 @@ def map_batches(
     n_threads : int, default=1
         Worker threads; each processes a contiguous range of samples. The GIL is
         released by the gather, the GEMM and the reductions.
+    progress : callable, default=None
+        Called with the number of samples of each finished batch (thread-safe
+        callables only).
 
     Returns
     -------
@@ -381,6 +385,8 @@ def map_batches(
                 batch = np.asarray(images[s:e], dtype=weights.dtype)
                 maps = ws.compute_maps(batch, weights, bias)
                 out[s:e] = reduce_maps(maps, ws.patches[: e - s])
+                if progress is not None:
+                    progress(e - s)
 
     n_threads = max(1, min(n_threads, -(-n // batch_size)))
     if n_threads == 1:

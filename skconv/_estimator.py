@@ -23,6 +23,7 @@ from ._features import conv_features, n_features_out
 from ._input import as_rows, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
 from ._pooling import NONLINEARITIES, POOLINGS
+from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, RandomBank
 
 _BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank}
@@ -106,6 +107,12 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Threads that transform batches in parallel (BLAS then uses one thread
         each). None means 1 unless in a :func:`joblib.parallel_backend` context;
         -1 means all cores.
+    verbose : int, default=0
+        Above 0, ``transform`` of numpy data draws a progress bar on standard
+        error, and ``fit`` on dask data shows dask's progress bar while a learned
+        bank samples its patches. (For the lazy output of ``transform`` on dask
+        data, compute it under ``dask.diagnostics.ProgressBar`` or watch the
+        distributed dashboard.)
     random_state : int, RandomState instance or None, default=None
         Seeds a random bank whose own ``random_state`` is None.
 
@@ -169,6 +176,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "pool_grid": _AXES_CONSTRAINT,
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Integral],
+        "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
 
@@ -187,6 +195,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         pool_grid=1,
         batch_size=None,
         n_jobs=None,
+        verbose=0,
         random_state=None,
     ):
         self.bank = bank
@@ -201,6 +210,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.pool_grid = pool_grid
         self.batch_size = batch_size
         self.n_jobs = n_jobs
+        self.verbose = verbose
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -225,7 +235,13 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         bank = resolve_bank(self.bank)
         if getattr(bank, "random_state", "absent") is None:
             bank.set_params(random_state=check_random_state(self.random_state))
-        self.bank_ = bank.fit(images)
+        if self.verbose and is_dask_array(images):
+            from dask.diagnostics import ProgressBar as DaskProgressBar
+
+            with DaskProgressBar():
+                self.bank_ = bank.fit(images)
+        else:
+            self.bank_ = bank.fit(images)
         self.kernels_ = np.asarray(self.bank_.kernels_, dtype=rows.dtype)
         self._setup_geometry()
         return self
@@ -287,7 +303,13 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             from . import _dask
 
             return _dask.transform(self, rows)
-        return self._transform_rows(rows, effective_n_jobs(self.n_jobs))
+        if not self.verbose:
+            return self._transform_rows(rows, effective_n_jobs(self.n_jobs))
+        bar = ProgressBar(rows.shape[0], "ConvFeatures.transform")
+        try:
+            return self._transform_rows(rows, effective_n_jobs(self.n_jobs), bar.update)
+        finally:
+            bar.close()
 
     def _check_input(self, X, reset):
         """Validated rows ``(n, n_features)`` and the N-D sample shape, if any.
@@ -305,7 +327,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=reset)
         return rows, sample_shape
 
-    def _transform_rows(self, rows, n_threads):
+    def _transform_rows(self, rows, n_threads, progress=None):
         """Features of validated numpy rows (also called on each dask block)."""
         return conv_features(
             rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape),
@@ -319,6 +341,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             n_threads=n_threads,
+            progress=progress,
         )
 
     def _plan_for(self, dtype):

@@ -69,6 +69,7 @@ def conv_features(
     padding_mode="constant",
     batch_size=None,
     n_threads=1,
+    progress=None,
     out=None,
 ):
     """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch.
@@ -85,6 +86,8 @@ def conv_features(
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
     n_threads : int, default=1
+    progress : callable, default=None
+        See :func:`~skconv._engine.map_batches`.
     out : ndarray of shape (n, n_out), default=None
         Preallocated output (e.g. a memmap); allocated when None.
 
@@ -105,4 +108,5 @@ def conv_features(
         padding_mode=padding_mode,
         batch_size=batch_size,
         n_threads=n_threads,
+        progress=progress,
     )

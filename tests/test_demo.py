@@ -2,22 +2,41 @@
 
 import io
 
+import numpy as np
 import pytest
 
-from skconv._demo import main, run_demo
+from skconv._demo import main, run_demo, run_mnist
 
 
 def test_demo_table_shows_convfeatures_beating_raw_pixels():
     out = io.StringIO()
     results = run_demo(n_splits=2, file=out)
     names = [r[0] for r in results]
-    assert names[0] == "raw pixels" and len(results) == 3
+    assert names[0] == "raw pixels" and len(results) == 4
     text = out.getvalue()
     assert all(name in text for name in names)
-    raw, random_bank, gabor = (r[1] for r in results)
-    assert random_bank > raw and gabor > raw
+    raw = results[0][1]
+    assert all(accuracy > raw for _, accuracy, *_ in results[1:])
 
 
-def test_demo_rejects_bad_folds():
+def test_mnist_mode_reads_a_local_file(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    digits, labels = load_digits(return_X_y=True)
+    images = np.kron(digits.reshape(-1, 8, 8), np.ones((4, 4)))[:, 2:30, 2:30]  # 28x28
+    images = (images * 255 / 16).astype(np.uint8)
+    path = tmp_path / "mini_mnist.npz"
+    np.savez(path, x_train=images[:600], y_train=labels[:600], x_test=images[600:800],
+             y_test=labels[600:800])
+    main(["--data", str(path), "--train", "600", "--bank", "random"])
+    text = capsys.readouterr().out
+    assert "600 training and 200 test images" in text
+    assert "raw pixels" in text and "random bank" in text and "Gabor" not in text
+    results = run_mnist(str(path), 600, ("gabor",), file=io.StringIO())
+    assert [r[0] for r in results][1].startswith("ConvFeatures, Gabor")
+
+
+@pytest.mark.parametrize("argv", [["--folds", "1"], ["--bank", "wavelet"], ["--train", "3"]])
+def test_demo_rejects_bad_options(argv):
     with pytest.raises(SystemExit):
-        main(["--folds", "1"])
+        main(argv)

@@ -286,3 +286,13 @@ def test_transform_checks_width_and_sample_shape():
 def test_kernel_too_large_for_a_signal():
     with pytest.raises(ValueError, match="larger than the padded input"):
         ConvFeatures(bank=RandomBank(kernel_size=9), padding="valid").fit(np.zeros((3, 5)))
+
+
+def test_verbose_draws_a_progress_bar(capsys):
+    conv = ConvFeatures(image_shape=(3, 10, 9), batch_size=4, verbose=1, n_jobs=2, random_state=0)
+    out = conv.fit_transform(ROWS)
+    err = capsys.readouterr().err
+    assert "ConvFeatures.transform [" in err and "100% 12/12 samples" in err
+    assert err.count("100%") == 1 and err.endswith("\n")
+    assert_allclose(out, clone(conv).set_params(verbose=0).fit_transform(ROWS))
+    assert capsys.readouterr().err == ""

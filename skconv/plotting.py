@@ -1,0 +1,223 @@
+"""Figures: kernels, feature maps, grid-search heat maps (needs matplotlib).
+
+matplotlib is an optional dependency (``pip install skconv[plot]``), imported
+only when one of these functions is called. Each returns its
+:class:`matplotlib.figure.Figure`.
+"""
+
+import numpy as np
+
+from ._pooling import NONLINEARITIES
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "skconv.plotting needs matplotlib: pip install 'skconv[plot]'"
+        ) from exc
+    return plt
+
+
+def _fitted_kernels(obj):
+    """``(kernels, bank)`` from a fitted ConvFeatures or a fitted bank."""
+    bank = getattr(obj, "bank_", obj)
+    kernels = getattr(obj, "kernels_", None)
+    if kernels is None:
+        raise ValueError(
+            f"{type(obj).__name__} is not fitted: fit it (or the ConvFeatures holding it) first."
+        )
+    return np.asarray(kernels), bank
+
+
+def kernel_titles(bank, n_kernels):
+    """A short title per kernel from what the bank knows about it."""
+    if hasattr(bank, "orientations_"):
+        parts = {0.0: "re", np.pi / 2: "im"}
+        return [
+            f"{np.degrees(t):.0f}° f={f:.2f} {parts.get(p, f'{p:.2f}')}"
+            for t, f, p in zip(bank.orientations_, bank.frequencies_, bank.phases_)
+        ]
+    sizes = getattr(bank, "cluster_sizes_", None)
+    if sizes is not None:
+        return [f"n={s}" for s in sizes]
+    return [f"k{i}" for i in range(n_kernels)]
+
+
+def _grid(plt, n_panels, n_cols, panel_size=1.3):
+    n_cols = max(1, min(n_cols, n_panels))
+    n_rows = -(-n_panels // n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(panel_size * n_cols, panel_size * n_rows + 0.3), squeeze=False
+    )
+    for ax in axes.ravel()[n_panels:]:
+        ax.remove()
+    return fig, axes.ravel()[:n_panels]
+
+
+def _image(kernel):
+    """An (h, w) or (h, w, 3) array to show for a (C, kh, kw) kernel."""
+    if kernel.shape[0] == 3:
+        rgb = np.moveaxis(kernel, 0, -1)
+        span = np.abs(rgb).max() or 1.0
+        return 0.5 + 0.5 * rgb / span
+    return kernel.mean(axis=0)
+
+
+def plot_kernels(obj, *, max_kernels=64, n_cols=8, titles=True):
+    """Show the kernels of a fitted ConvFeatures or bank as a grid.
+
+    2-D kernels are images (3-channel kernels in colour, others averaged over
+    channels); 1-D kernels are curves. Titles give a Gabor kernel's orientation,
+    frequency and part, or a k-means kernel's cluster size.
+
+    Parameters
+    ----------
+    obj : ConvFeatures or bank
+        Fitted.
+    max_kernels : int, default=64
+        Show at most this many (the first ones).
+    n_cols : int, default=8
+        Panels per row.
+    titles : bool, default=True
+        Title each panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    kernels, bank = _fitted_kernels(obj)
+    shown = kernels[:max_kernels]
+    names = kernel_titles(bank, len(kernels))
+    fig, axes = _grid(plt, len(shown), n_cols)
+    for ax, kernel, name in zip(axes, shown, names):
+        if kernel.ndim == 2:  # (C, k): 1-D
+            ax.plot(kernel.T)
+        else:
+            image = _image(kernel)
+            span = np.abs(image).max() or 1.0
+            ax.imshow(image, cmap="RdBu_r", vmin=-span, vmax=span) if image.ndim == 2 else ax.imshow(image)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles:
+            ax.set_title(name, fontsize=7)
+    fig.suptitle(f"{type(bank).__name__}: {len(kernels)} kernels of shape {kernels.shape[1:]}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
+    """Show one sample and its maps (after the nonlinearity) for the first kernels.
+
+    Parameters
+    ----------
+    conv : ConvFeatures
+        Fitted.
+    sample : array-like
+        One sample in the shape ConvFeatures was fitted on (a row, or an
+        ``(H, W)`` / ``(C, H, W)`` image).
+    max_maps : int, default=15
+        Maps shown.
+    n_cols : int, default=8
+        Panels per row.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    from ._features import conv_features
+
+    plt = _pyplot()
+    _fitted_kernels(conv)
+    image = np.asarray(sample, dtype=np.float64).reshape(1, conv.input_shape_[0], *conv._geometry.in_shape)
+    nonlinearity = conv.nonlinearity if conv.nonlinearity in NONLINEARITIES else None
+    maps = conv_features(
+        image, conv._geometry, conv._weights.astype(np.float64), nonlinearity=None,
+        poolings=None, grid=None, plan=conv._plan_for(np.float64), padding_mode=conv.padding_mode,
+    ).reshape(-1, *conv._geometry.out_shape)
+    maps = maps[: conv.kernels_.shape[0]]
+    if nonlinearity is not None:
+        NONLINEARITIES[nonlinearity](maps)
+    shown = maps[:max_maps]
+    names = kernel_titles(conv.bank_, len(maps))
+    fig, axes = _grid(plt, len(shown) + 1, n_cols, panel_size=1.5)
+    original = image[0]  # (C, H, W); 1-D signals have H == 1
+    if original.shape[1] == 1:
+        axes[0].plot(original[:, 0].T)
+    else:
+        axes[0].imshow(_image(original), cmap="gray")
+    axes[0].set_title("input", fontsize=8)
+    for ax, values, name in zip(axes[1:], shown, names):
+        if values.shape[0] == 1:  # 1-D signal
+            ax.plot(values[0])
+        else:
+            ax.imshow(values, cmap="magma")
+        ax.set_title(name, fontsize=7)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"maps after {conv.nonlinearity or 'no nonlinearity'} ({maps.shape[0]} kernels)")
+    fig.tight_layout()
+    return fig
+
+
+def _label(value):
+    """A short label for a searched parameter value (a bank, a tuple, a number)."""
+    if hasattr(value, "get_params"):
+        params = {k: v for k, v in value.get_params(deep=False).items() if k in ("n_kernels", "kernel_size", "frequencies", "estimator")}
+        return type(value).__name__ + "".join(f"\n{k}={v}" for k, v in params.items())
+    return str(value)
+
+
+def plot_search_heatmap(search, x_param, y_param, *, ax=None):
+    """Mean test score of a fitted search as a heat map over two parameters.
+
+    Where the search varied other parameters too, each cell shows the best
+    score over them.
+
+    Parameters
+    ----------
+    search : GridSearchCV or RandomizedSearchCV
+        Fitted (``cv_results_`` is read).
+    x_param, y_param : str
+        Parameter names as in ``cv_results_`` without ``param_`` (e.g.
+        ``"convfeatures__stride"``).
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    results = search.cv_results_
+    for name in (x_param, y_param):
+        if f"param_{name}" not in results:
+            raise ValueError(f"{name!r} is not a searched parameter; searched: "
+                             f"{sorted(k[6:] for k in results if k.startswith('param_'))}")
+    xs = [_label(v) for v in results[f"param_{x_param}"]]
+    ys = [_label(v) for v in results[f"param_{y_param}"]]
+    x_labels = list(dict.fromkeys(xs))
+    y_labels = list(dict.fromkeys(ys))
+    grid = np.full((len(y_labels), len(x_labels)), np.nan)
+    for x, y, score in zip(xs, ys, results["mean_test_score"]):
+        i, j = y_labels.index(y), x_labels.index(x)
+        grid[i, j] = score if np.isnan(grid[i, j]) else max(grid[i, j], score)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(x_labels), 1.2 + 0.9 * len(y_labels)))
+    else:
+        fig = ax.figure
+    image = ax.imshow(grid, cmap="viridis")
+    for i in range(len(y_labels)):
+        for j in range(len(x_labels)):
+            ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="w", fontsize=9)
+    ax.set_xticks(range(len(x_labels)), x_labels, fontsize=8)
+    ax.set_yticks(range(len(y_labels)), y_labels, fontsize=8)
+    ax.set_xlabel(x_param)
+    ax.set_ylabel(y_param)
+    ax.set_title("mean test score")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    return fig
