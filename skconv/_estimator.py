@@ -110,9 +110,9 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     verbose : int, default=0
         Above 0, ``transform`` of numpy data draws a progress bar on standard
         error, and ``fit`` on dask data shows dask's progress bar while a learned
-        bank samples its patches. (For the lazy output of ``transform`` on dask
+        bank samples its patches. For the lazy output of ``transform`` on dask
         data, compute it under ``dask.diagnostics.ProgressBar`` or watch the
-        distributed dashboard.)
+        distributed dashboard.
     random_state : int, RandomState instance or None, default=None
         Seeds a random bank whose own ``random_state`` is None.
 
