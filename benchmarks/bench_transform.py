@@ -133,6 +133,8 @@ def scipy_features(images, kernels, stride, dilation, nonlinearity, poolings, gr
 
 def numpy_pool(maps, nonlinearity, poolings, grid):
     """Nonlinearity + grid pooling of (n, K, h, w) maps with plain numpy."""
+    if poolings is None:
+        return maps
     if nonlinearity == "relu":
         maps = np.maximum(maps, 0)
     n, k, h, w = maps.shape
@@ -262,6 +264,36 @@ def print_table(rows, peaks):
         )
 
 
+def convolve_table(args):
+    """skconv.convolve alone (full maps out, no pooling) against the seed and scipy."""
+    from skconv import convolve
+
+    print("\nconvolve only (float32 maps out, 'same' padding, stride 1)")
+    header = (f"{'workload':26s} {'n':>5s} {'convolve img/s':>15s} {'seed img/s':>11s} "
+              f"{'x seed':>7s} {'scipy img/s':>12s} {'x scipy':>8s}")
+    print(header)
+    print("-" * len(header))
+    rng = np.random.default_rng(0)
+    for name, n, c, size, k, ksize in [
+        ("MNIST-sized 1x28x28, 64 5x5", 1_000, 1, 28, 64, 5),
+        ("3-channel 32x32, 256 5x5", 300, 3, 32, 256, 5),
+    ]:
+        n = max(2, n // args.shrink)
+        images = rng.standard_normal((n, c, size, size)).astype(np.float32)
+        kernels = rng.standard_normal((k, c, ksize, ksize)).astype(np.float32)
+        t_conv = best_time(lambda: convolve(images, kernels, n_threads=args.threads), args.repeat)
+        maps = convolve(images, kernels)
+        start = time.perf_counter()
+        seed = seed_features(images, kernels, (1, 1), (1, 1), None, None, None)
+        t_seed = time.perf_counter() - start
+        np.testing.assert_allclose(seed, maps, rtol=1e-3, atol=1e-3)
+        m = min(n, args.scipy_images)
+        subset = images[:m].astype(np.float64)
+        t_scipy = best_time(lambda: scipy_features(subset, kernels, (1, 1), (1, 1), None, None, None), 1)
+        print(f"{name:26s} {n:5d} {n / t_conv:15.0f} {n / t_seed:11.0f} {t_seed / t_conv:7.0f} "
+              f"{m / t_scipy:12.0f} {(n / t_conv) / (m / t_scipy):8.0f}")
+
+
 def scaling_table(args):
     """W1 at growing n: time per image and working memory should stay flat."""
     print("\nScaling (W1 mnist-like, float32): time and working memory against n")
@@ -318,6 +350,7 @@ def main(argv=None):
     rows.append(run_workload("W1 mnist-like", WORKLOADS["W1 mnist-like"], args, torch, peaks,
                              dtype=np.float64))
     print_table(rows, peaks)
+    convolve_table(args)
     scaling_table(args)
     return rows
 

@@ -36,3 +36,17 @@ def test_memory_benchmark_quick_mode():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "numpy, batched" in result.stdout and "dask" in result.stdout
+
+
+MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason="needs ../shared/data/mnist.npz")
+def test_mnist_benchmark_runs_on_a_subset():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_mnist.py"), "--data", str(MNIST),
+         "--train", "1000", "--only", "raw,gabor"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "raw pixels" in result.stdout and "Gabor bank" in result.stdout

@@ -1,0 +1,98 @@
+"""Where the time of ConvFeatures.transform goes, stage by stage (one thread).
+
+For each workload of bench_transform.py, runs the engine's stages on their own
+over all batches, one thread and one BLAS thread: padding (copy into the
+channels-last buffer), the gather (``np.take`` with the cached patch index), the
+GEMM, and the nonlinearity + pooling; then the whole batched loop. Best of 3.
+
+Run:  python benchmarks/profile_stages.py
+"""
+
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from skconv import ConvFeatures, RandomBank
+from skconv._engine import _Workspace, default_batch_size
+from skconv._pooling import pool_maps
+
+WORKLOADS = {
+    "W1 mnist-like": (10_000, 1, (28, 28), 64, 5, {}, "relu", ("max",), 2),
+    "W2 cifar-like": (2_000, 3, (32, 32), 256, 5, {}, "relu", ("sum",), 2),
+    "W3 digits-like": (1_797, 1, (8, 8), 32, 3, {}, "relu", ("max",), 1),
+    "W4 1-D": (2_000, 1, (1000,), 256, 9, {"dilation": 4}, None, ("ppv", "max"), 1),
+}
+
+
+def best(func, repeat=3):
+    func()
+    return min(_timed(func) for _ in range(repeat))
+
+
+def _timed(func):
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def profile(name, spec):
+    n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
+    images = np.random.default_rng(0).standard_normal((n, c, *spatial)).astype(np.float32)
+    X = images[:, 0] if len(spatial) == 1 else images
+    conv = ConvFeatures(RandomBank(k, ksize), nonlinearity=nonlinearity, pooling=poolings,
+                        pool_grid=grid, random_state=0, **params).fit(X[:2])
+    geometry, weights = conv._geometry, conv._weights
+    batch = default_batch_size(geometry, k, 4)
+    ws = _Workspace(geometry, k, batch, np.float32, "constant")
+    images4d = images.reshape(n, c, *geometry.in_shape)
+    (top, _), (left, _) = geometry.pads
+    h, w = geometry.in_shape
+    starts = range(0, n - batch + 1, batch)  # whole batches only
+    positions = geometry.n_positions
+
+    def pad():
+        for s in starts:
+            ws.padded[:, top : top + h, left : left + w] = np.moveaxis(images4d[s : s + batch], 1, -1)
+
+    def gather():
+        for _ in starts:
+            np.take(ws.padded.reshape(batch, -1), ws.indices, axis=1, out=ws.patches)
+
+    def gemm():
+        for _ in starts:
+            np.matmul(ws.patches.reshape(batch * positions, -1), weights, out=ws.maps)
+
+    maps = ws.maps.reshape(batch, *geometry.out_shape, k)
+    saved = maps.copy()
+
+    def pool():
+        for _ in starts:
+            maps[...] = saved  # pooling may overwrite its input
+            pool_maps(maps, nonlinearity, poolings, conv._grid)
+
+    def copy_only():
+        for _ in starts:
+            maps[...] = saved
+
+    def whole():
+        conv._transform_rows(X[: len(starts) * batch].reshape(len(starts) * batch, -1), n_threads=1)
+
+    with threadpool_limits(1):
+        times = {f.__name__: best(f) for f in (pad, gather, gemm, pool, copy_only, whole)}
+    times["pool"] -= times.pop("copy_only")
+    total = times.pop("whole")
+    parts = sum(times.values())
+    print(f"{name:16s} batch {batch:4d}  " + "  ".join(
+        f"{stage} {1e3 * t:7.1f} ms ({100 * t / total:3.0f}%)" for stage, t in times.items()
+    ) + f"  | stages {1e3 * parts:7.1f} ms, whole loop {1e3 * total:7.1f} ms")
+
+
+def main():
+    print("one thread, one BLAS thread; float32; times over all whole batches")
+    for name, spec in WORKLOADS.items():
+        profile(name, spec)
+
+
+if __name__ == "__main__":
+    main()
