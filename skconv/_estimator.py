@@ -232,6 +232,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         rows, sample_shape = self._check_input(X, reset=True)
         self.input_shape_ = resolve_input_shape(self.image_shape, sample_shape, rows.shape[1])
         images = rows.reshape(rows.shape[0], *self.input_shape_)
+        self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
         bank = resolve_bank(self.bank)
         if getattr(bank, "random_state", "absent") is None:
             bank.set_params(random_state=check_random_state(self.random_state))
@@ -246,9 +247,15 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._setup_geometry()
         return self
 
+    def _check_axes_params(self, n_axes):
+        """Check the per-axis parameters and the pooling spec for ``n_axes`` axes."""
+        check_padding_mode(self.padding_mode)
+        for name in ("stride", "dilation", "pool_grid"):
+            normalize_axes_param(getattr(self, name), n_axes, name)
+        resolve_poolings(self.pooling)
+
     def _setup_geometry(self):
         """Validate the parameters that depend on the data; cache transform state."""
-        check_padding_mode(self.padding_mode)
         self._geometry = make_geometry(
             self.input_shape_,
             self.kernels_.shape[1:],

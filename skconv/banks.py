@@ -226,13 +226,7 @@ def gabor_kernels(
 
 
 class _BaseBank(BaseEstimator):
-    """Common behaviour: ``fit(images)`` stores ``kernels_`` (float64)."""
-
-    @property
-    def n_kernels_(self):
-        """Number of fitted kernels."""
-        check_is_fitted(self, "kernels_")
-        return self.kernels_.shape[0]
+    """Common base: ``fit(images)`` stores ``kernels_`` of shape (K, C, *size)."""
 
 
 _NORM_CONSTRAINTS = {"zero_mean": ["boolean"], "unit_norm": ["boolean"]}

@@ -296,3 +296,16 @@ def test_verbose_draws_a_progress_bar(capsys):
     assert err.count("100%") == 1 and err.endswith("\n")
     assert_allclose(out, clone(conv).set_params(verbose=0).fit_transform(ROWS))
     assert capsys.readouterr().err == ""
+
+
+def test_bad_stride_is_reported_before_the_bank_is_fitted():
+    class CountingBank(RandomBank):
+        fits = 0
+
+        def fit(self, images, y=None):
+            CountingBank.fits += 1
+            return super().fit(images, y)
+
+    with pytest.raises(ValueError, match="stride must be an int or a sequence of 2"):
+        ConvFeatures(CountingBank(), image_shape=(3, 10, 9), stride=(1, 1, 1)).fit(ROWS)
+    assert CountingBank.fits == 0
