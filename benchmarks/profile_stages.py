@@ -1,9 +1,11 @@
 """Where the time of ConvFeatures.transform goes, stage by stage (one thread).
 
 For each workload of bench_transform.py, runs the engine's stages on their own
-over all batches, one thread and one BLAS thread: padding (copy into the
-channels-last buffer), the gather (``np.take`` with the cached patch index), the
-GEMM, and the nonlinearity + pooling; then the whole batched loop. Best of 3.
+over all batches, one thread and one BLAS thread, in the batch layout the engine
+picks for that geometry (channels-last, or batch-last for small maps): padding
+(copy into the layout's buffer), the gather (``np.take`` with the cached patch
+index), the GEMM, and the nonlinearity + pooling; then the whole batched loop.
+Best of 3.
 
 Run:  python benchmarks/profile_stages.py
 """
@@ -14,7 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from skconv import ConvFeatures, RandomBank
-from skconv._engine import _Workspace, default_batch_size
+from skconv._engine import _BatchLastWorkspace, _Workspace, choose_layout, default_batch_size
 from skconv._pooling import pool_maps
 
 WORKLOADS = {
@@ -43,27 +45,43 @@ def profile(name, spec):
     conv = ConvFeatures(RandomBank(k, ksize), nonlinearity=nonlinearity, pooling=poolings,
                         pool_grid=grid, random_state=0, **params).fit(X[:2])
     geometry, weights = conv._geometry, conv._weights
-    batch = default_batch_size(geometry, k, 4)
-    ws = _Workspace(geometry, k, batch, np.float32, "constant")
+    layout = choose_layout(geometry, k, 4)
+    batch = default_batch_size(geometry, k, 4, layout)
+    batch_last = layout == "batch_last"
+    kind = _BatchLastWorkspace if batch_last else _Workspace
+    ws = kind(geometry, k, batch, np.float32, "constant")
     images4d = images.reshape(n, c, *geometry.in_shape)
     (top, _), (left, _) = geometry.pads
     h, w = geometry.in_shape
     starts = range(0, n - batch + 1, batch)  # whole batches only
     positions = geometry.n_positions
+    weights_t = np.ascontiguousarray(weights.T)
 
     def pad():
         for s in starts:
-            ws.padded[:, top : top + h, left : left + w] = np.moveaxis(images4d[s : s + batch], 1, -1)
+            if batch_last:
+                ws.padded[top : top + h, left : left + w] = images4d[s : s + batch].transpose(2, 3, 1, 0)
+            else:
+                ws.padded[:, top : top + h, left : left + w] = np.moveaxis(images4d[s : s + batch], 1, -1)
 
     def gather():
         for _ in starts:
-            np.take(ws.padded.reshape(batch, -1), ws.indices, axis=1, out=ws.patches)
+            if batch_last:
+                np.take(ws.padded.reshape(-1, batch), ws.indices, axis=0, out=ws.patches)
+            else:
+                np.take(ws.padded.reshape(batch, -1), ws.indices, axis=1, out=ws.patches)
 
     def gemm():
         for _ in starts:
-            np.matmul(ws.patches.reshape(batch * positions, -1), weights, out=ws.maps)
+            if batch_last:
+                np.matmul(weights_t, ws.patches, out=ws.maps)
+            else:
+                np.matmul(ws.patches.reshape(batch * positions, -1), weights, out=ws.maps)
 
-    maps = ws.maps.reshape(batch, *geometry.out_shape, k)
+    if batch_last:
+        maps = ws.maps.reshape(1, *geometry.out_shape, k * batch)
+    else:
+        maps = ws.maps.reshape(batch, *geometry.out_shape, k)
     saved = maps.copy()
 
     def pool():
@@ -83,7 +101,7 @@ def profile(name, spec):
     times["pool"] -= times.pop("copy_only")
     total = times.pop("whole")
     parts = sum(times.values())
-    print(f"{name:16s} batch {batch:4d}  " + "  ".join(
+    print(f"{name:16s} {layout:13s} batch {batch:4d}  " + "  ".join(
         f"{stage} {1e3 * t:7.1f} ms ({100 * t / total:3.0f}%)" for stage, t in times.items()
     ) + f"  | stages {1e3 * parts:7.1f} ms, whole loop {1e3 * total:7.1f} ms")
 

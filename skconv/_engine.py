@@ -10,7 +10,9 @@ batch at once. Two things differ from the recipe:
   memory is bounded whatever the number of samples;
 * the batch is laid out channels-last, so that the gathered patch matrix is
   contiguous and the matrix product writes maps of shape ``(m, h, w, K)``, which
-  the pooling functions reduce while they are still in cache.
+  the pooling functions reduce while they are still in cache; when maps are
+  small, a batch-last layout (:class:`_BatchLastWorkspace`) makes the same
+  cached index gather runs of one value per image instead of single values.
 
 Everything here is a plain function on arrays: no estimator state.
 """
@@ -228,10 +230,13 @@ def kernel_matrix(kernels, dtype):
     )
 
 
-def default_batch_size(geometry, n_kernels, itemsize):
+def default_batch_size(geometry, n_kernels, itemsize, layout="channels_last"):
     """Number of images per batch so that maps + patches fit about 4 MiB."""
     per_image = geometry.n_positions * (n_kernels + geometry.patch_size) * itemsize
-    return int(max(1, min(4096, _BATCH_BYTES // max(per_image, 1))))
+    size = _BATCH_BYTES // max(per_image, 1)
+    if layout == "batch_last":  # the per-position GEMMs want wide batches
+        size = max(size, 128)
+    return int(max(1, min(4096, size)))
 
 
 class _Workspace:
@@ -274,6 +279,59 @@ class _Workspace:
         return maps.reshape(m, *geometry.out_shape, -1)
 
 
+class _BatchLastWorkspace:
+    """Buffers for the batch-last layout, used when maps are small.
+
+    The padded batch is stored as ``(Hp, Wp, C, b)``: the cached patch index then
+    selects whole runs of ``b`` values (one per image) instead of single values,
+    the GEMM runs per output position as ``(K, kh*kw*C) @ (kh*kw*C, b)``, and the
+    maps ``(h, w, K, b)`` are reduced over positions with calls on large
+    contiguous blocks. For small images this beats the channels-last layout,
+    whose gather and pooling work on short runs; for large maps the per-position
+    GEMMs would be too small, so :func:`choose_layout` decides.
+    """
+
+    def __init__(self, geometry, n_kernels, batch_size, dtype, padding_mode):
+        hp, wp = geometry.padded_shape
+        c, positions = geometry.n_channels, geometry.n_positions
+        self.geometry, self.padding_mode, self.batch_size = geometry, padding_mode, batch_size
+        self.padded = np.zeros((hp, wp, c, batch_size), dtype=dtype)
+        self.patches = np.empty((positions, geometry.patch_size, batch_size), dtype=dtype)
+        self.maps = np.empty((positions, n_kernels, batch_size), dtype=dtype)
+        self.indices = patch_indices(geometry)
+        self.nbytes = self.padded.nbytes + self.patches.nbytes + self.maps.nbytes
+
+    def compute_maps(self, batch, weights_t, bias):
+        """Maps ``(h_out, w_out, K, b)`` of a batch ``(m, C, H, W)``, ``m <= b``.
+
+        Columns past ``m`` hold values computed from earlier batches (finite,
+        ignored by the caller).
+        """
+        m = batch.shape[0]
+        geometry = self.geometry
+        (top, bottom), (left, right) = geometry.pads
+        h, w = geometry.in_shape
+        batch_last = batch.transpose(2, 3, 1, 0)  # (H, W, C, m)
+        if self.padding_mode == "constant":
+            self.padded[top : top + h, left : left + w, :, :m] = batch_last
+        else:
+            self.padded[..., :m] = np.pad(
+                batch_last, ((top, bottom), (left, right), (0, 0), (0, 0)), mode=self.padding_mode
+            )
+        rows = self.padded.reshape(-1, self.batch_size)
+        np.take(rows, self.indices, axis=0, out=self.patches)
+        np.matmul(weights_t, self.patches, out=self.maps)
+        if bias is not None:
+            self.maps += bias[:, None]
+        return self.maps.reshape(*geometry.out_shape, -1, self.batch_size)
+
+
+def choose_layout(geometry, n_kernels, itemsize):
+    """``"batch_last"`` when a 4 MiB batch holds >= 128 images' maps, else channels-last."""
+    per_image = geometry.n_positions * n_kernels * itemsize
+    return "batch_last" if _BATCH_BYTES // per_image >= 128 else "channels_last"
+
+
 @lru_cache(maxsize=1)
 def _blas_controller():
     """A cached threadpoolctl controller (finding the BLAS libraries costs ~2 ms)."""
@@ -291,16 +349,17 @@ _MAX_IDLE_BYTES = 64 << 20
 
 
 @contextmanager
-def _borrowed_workspace(geometry, n_kernels, batch_size, dtype, padding_mode):
+def _borrowed_workspace(geometry, n_kernels, batch_size, dtype, padding_mode, layout):
     """A workspace for one worker: an idle one with the same key, or a new one."""
-    key = (geometry, n_kernels, batch_size, np.dtype(dtype).str, padding_mode)
+    key = (geometry, n_kernels, batch_size, np.dtype(dtype).str, padding_mode, layout)
     with _IDLE_LOCK:
         idle = _IDLE_WORKSPACES.pop(key, [])
         workspace = idle.pop() if idle else None
         if idle:
             _IDLE_WORKSPACES[key] = idle
     if workspace is None:
-        workspace = _Workspace(geometry, n_kernels, batch_size, dtype, padding_mode)
+        kind = _BatchLastWorkspace if layout == "batch_last" else _Workspace
+        workspace = kind(geometry, n_kernels, batch_size, dtype, padding_mode)
     yield workspace
     if workspace.nbytes > _MAX_IDLE_BYTES:
         return
@@ -338,6 +397,7 @@ def map_batches(
     batch_size=None,
     n_threads=1,
     progress=None,
+    layout="channels_last",
 ):
     """Convolve ``images`` batch by batch and write ``reduce_maps(maps)`` to ``out``.
 
@@ -366,6 +426,11 @@ def map_batches(
     progress : callable, default=None
         Called with the number of samples of each finished batch (thread-safe
         callables only).
+    layout : {"channels_last", "batch_last"}, default="channels_last"
+        ``"batch_last"`` (see :class:`_BatchLastWorkspace`) hands ``reduce_maps``
+        the batch as one pseudo-sample ``(1, h_out, w_out, K * b)`` with
+        ``patches=None``, and reorders its output; only layout-agnostic
+        reducers (elementwise nonlinearity, grid pooling) may be used with it.
 
     Returns
     -------
@@ -373,18 +438,28 @@ def map_batches(
     """
     n = images.shape[0]
     n_kernels = weights.shape[1]
+    batch_last = layout == "batch_last"
     if batch_size is None:
-        batch_size = default_batch_size(geometry, n_kernels, weights.dtype.itemsize)
+        batch_size = default_batch_size(geometry, n_kernels, weights.dtype.itemsize, layout)
     batch_size = max(1, min(batch_size, n))
+    kernel_rows = np.ascontiguousarray(weights.T) if batch_last else weights
 
     def run(start, stop):
-        size = min(batch_size, stop - start)
-        with _borrowed_workspace(geometry, n_kernels, size, weights.dtype, padding_mode) as ws:
-            for s in range(start, stop, batch_size):
-                e = min(s + batch_size, stop)
-                batch = np.asarray(images[s:e], dtype=weights.dtype)
-                maps = ws.compute_maps(batch, weights, bias)
-                out[s:e] = reduce_maps(maps, ws.patches[: e - s])
+        # Even batches: a short last batch would waste a batch-last GEMM's width.
+        size = -(-(stop - start) // -(-(stop - start) // batch_size))
+        dtype = weights.dtype
+        with _borrowed_workspace(geometry, n_kernels, size, dtype, padding_mode, layout) as ws:
+            for s in range(start, stop, size):
+                e = min(s + size, stop)
+                batch = np.asarray(images[s:e], dtype=dtype)
+                maps = ws.compute_maps(batch, kernel_rows, bias)
+                if batch_last:
+                    h, w, k, b = maps.shape
+                    features = reduce_maps(maps.reshape(1, h, w, k * b), None)
+                    features = features.reshape(k, b, -1).transpose(1, 0, 2)[: e - s]
+                    out[s:e] = features.reshape(e - s, -1)
+                else:
+                    out[s:e] = reduce_maps(maps, ws.patches[: e - s])
                 if progress is not None:
                     progress(e - s)
 

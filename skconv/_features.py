@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._engine import map_batches
+from ._engine import choose_layout, map_batches
 from ._learned import ENCODERS, encode
 from ._pooling import NONLINEARITIES, pool_maps
 
@@ -56,6 +56,12 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
     return lambda maps, patches: finish(maps, nonlinearity)
 
 
+def _resolve_layout(layout, plan, geometry, n_kernels, itemsize):
+    if plan is not None:  # learned plans read each position's patch row
+        return "channels_last"
+    return layout or choose_layout(geometry, n_kernels, itemsize)
+
+
 def conv_features(
     images,
     geometry,
@@ -71,6 +77,7 @@ def conv_features(
     n_threads=1,
     progress=None,
     out=None,
+    layout=None,
 ):
     """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch.
 
@@ -90,6 +97,9 @@ def conv_features(
         See :func:`~skconv._engine.map_batches`.
     out : ndarray of shape (n, n_out), default=None
         Preallocated output (e.g. a memmap); allocated when None.
+    layout : {"channels_last", "batch_last"}, default=None
+        The engine's batch layout; None picks the faster one for the geometry
+        (learned plans always use channels-last).
 
     Returns
     -------
@@ -109,4 +119,5 @@ def conv_features(
         batch_size=batch_size,
         n_threads=n_threads,
         progress=progress,
+        layout=_resolve_layout(layout, plan, geometry, n_kernels, weights.dtype.itemsize),
     )

@@ -260,3 +260,25 @@ def test_convolve_rejects_bad_arrays(images, kernels, kwargs, match):
 def test_convolve_rejects_non_numeric_images():
     with pytest.raises(ValueError, match="could not convert|dtype"):
         convolve(np.array([[["a", "b"], ["c", "d"]]]), np.zeros((1, 1, 1)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems(), st.sampled_from(["channels_last", "batch_last"]))
+def test_both_batch_layouts_match_the_reference(problem, layout):
+    from skconv._features import conv_features
+
+    images, kernels, stride, pads, dilation = _as_2d(problem)
+    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
+    geometry = make_geometry(
+        images.shape[1:], kernels.shape[1:], stride=stride,
+        padding=tuple(a for a, _ in pads) if all(a == b for a, b in pads) else "same",
+        dilation=dilation,
+    )
+    assume(geometry.pads == tuple(pads))
+    maps = conv_features(
+        images, geometry, kernel_matrix(kernels, images.dtype), nonlinearity=None,
+        poolings=None, grid=None, padding_mode=problem["mode"],
+        batch_size=problem["batch_size"], n_threads=problem["n_threads"], layout=layout,
+    )
+    tol = 1e-4 if images.dtype == np.float32 else 1e-10
+    assert_allclose(maps.reshape(expected.shape), expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))

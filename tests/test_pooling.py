@@ -56,3 +56,22 @@ def test_one_pixel_regions_do_not_alias_the_maps():
     result = pool_maps(maps.copy(), "tanh", ("max", "sum"), (3, 3))
     expected = loop_pool(np.moveaxis(maps, -1, 1), "tanh", ("max", "sum"), (3, 3))
     assert_allclose(result, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "batch_last"])
+@pytest.mark.parametrize("poolings, grid", [(("max",), (1, 1)), (("ppv", "sum", "mean"), (2, 3)), (("max",), (5, 6))])
+@pytest.mark.parametrize("nonlinearity", [None, "relu", "tanh", "square"])
+def test_pooled_features_in_both_layouts(layout, poolings, grid, nonlinearity):
+    from skconv._engine import kernel_matrix, make_geometry
+    from skconv._features import conv_features
+
+    rng = np.random.default_rng(0)
+    images, kernels = rng.standard_normal((7, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
+    geometry = make_geometry((2, 5, 6), (2, 3, 3))
+    maps = conv_features(images, geometry, kernel_matrix(kernels, np.float64), nonlinearity=None,
+                         poolings=None, grid=None, layout="channels_last").reshape(7, 3, 5, 6)
+    expected = loop_pool(maps, nonlinearity, poolings, grid)
+    result = conv_features(images, geometry, kernel_matrix(kernels, np.float64),
+                           nonlinearity=nonlinearity, poolings=poolings, grid=grid,
+                           batch_size=3, layout=layout)
+    assert_allclose(result, expected, atol=1e-12)
