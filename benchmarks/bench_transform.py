@@ -43,14 +43,23 @@ WORKLOADS = {
 }
 
 
-def best_time(func, repeat):
-    """Best wall time of ``repeat`` runs after one warm-up run."""
+MIN_SECONDS = 0.5  # per timed measurement; 0 in --quick mode
+
+
+def best_time(func, repeat, min_seconds=None):
+    """Best wall time over at least ``repeat`` runs and ``min_seconds`` of runs.
+
+    Short workloads (a few ms) get many runs, so that their best is as stable
+    as a long workload's; one warm-up run first.
+    """
+    min_seconds = MIN_SECONDS if min_seconds is None else min_seconds
     func()
-    best = np.inf
-    for _ in range(repeat):
+    best, spent, runs = np.inf, 0.0, 0
+    while runs < repeat or spent < min_seconds:
         start = time.perf_counter()
         func()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
     return best
 
 
@@ -59,7 +68,7 @@ def gemm_peak(dtype, repeat=3, size=4096):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(dtype)
     b = rng.standard_normal((size, size)).astype(dtype)
-    return 2 * size**3 / best_time(lambda: a @ b, repeat) / 1e9
+    return 2 * size**3 / best_time(lambda: a @ b, repeat, 0) / 1e9
 
 
 def working_memory(func, output_bytes):
@@ -232,7 +241,7 @@ def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
     if not args.no_scipy:
         m = min(n, args.scipy_images)
         subset = images4d[:m].astype(np.float64)
-        t_scipy = best_time(lambda: scipy_features(subset, kernels4d, *reference_args), 1)
+        t_scipy = best_time(lambda: scipy_features(subset, kernels4d, *reference_args), 1, 0)
         row["scipy"] = m / t_scipy
     return row
 
@@ -289,7 +298,9 @@ def convolve_table(args):
         np.testing.assert_allclose(seed, maps, rtol=1e-3, atol=1e-3)
         m = min(n, args.scipy_images)
         subset = images[:m].astype(np.float64)
-        t_scipy = best_time(lambda: scipy_features(subset, kernels, (1, 1), (1, 1), None, None, None), 1)
+        t_scipy = best_time(
+            lambda: scipy_features(subset, kernels, (1, 1), (1, 1), None, None, None), 1, 0
+        )
         print(f"{name:26s} {n:5d} {n / t_conv:15.0f} {n / t_seed:11.0f} {t_seed / t_conv:7.0f} "
               f"{m / t_scipy:12.0f} {(n / t_conv) / (m / t_scipy):8.0f}")
 
@@ -334,7 +345,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.shrink = 100 if args.quick else 1
     if args.quick:
-        args.repeat, args.seed_images, args.scipy_images = 1, 10, 2
+        global MIN_SECONDS
+        args.repeat, args.seed_images, args.scipy_images, MIN_SECONDS = 1, 10, 2, 0
     torch = None
     if not args.no_torch:
         try:
