@@ -20,6 +20,12 @@ def _pyplot():
     return plt
 
 
+def _check_positive(**values):
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+
+
 def _fitted_kernels(obj):
     """``(kernels, bank)`` from a fitted ConvFeatures or a fitted bank."""
     bank = getattr(obj, "bank_", obj)
@@ -87,6 +93,7 @@ def plot_kernels(obj, *, max_kernels=64, n_cols=8, titles=True):
     -------
     fig : matplotlib.figure.Figure
     """
+    _check_positive(max_kernels=max_kernels, n_cols=n_cols)
     plt = _pyplot()
     kernels, bank = _fitted_kernels(obj)
     shown = kernels[:max_kernels]
@@ -129,9 +136,16 @@ def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
     """
     from ._features import conv_features
 
+    _check_positive(max_maps=max_maps, n_cols=n_cols)
     plt = _pyplot()
     _fitted_kernels(conv)
-    image = np.asarray(sample, dtype=np.float64).reshape(1, conv.input_shape_[0], *conv._geometry.in_shape)
+    sample = np.asarray(sample, dtype=np.float64)
+    if sample.size != int(np.prod(conv.input_shape_)):
+        raise ValueError(
+            f"sample has {sample.size} values but ConvFeatures was fitted on samples of "
+            f"shape {conv.input_shape_}."
+        )
+    image = sample.reshape(1, conv.input_shape_[0], *conv._geometry.in_shape)
     nonlinearity = conv.nonlinearity if conv.nonlinearity in NONLINEARITIES else None
     maps = conv_features(
         image, conv._geometry, conv._weights.astype(np.float64), nonlinearity=None,

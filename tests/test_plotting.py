@@ -77,6 +77,13 @@ def test_search_heatmap_has_one_cell_per_pair():
         plot_search_heatmap(search, "convfeatures__stride", "convfeatures__pooling")
 
 
-def test_unfitted_objects_are_refused():
+def test_unfitted_objects_and_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="not fitted"):
         plot_kernels(RandomBank())
+    conv = ConvFeatures(RandomBank(2, 3), image_shape=(8, 8), random_state=0).fit(X)
+    with pytest.raises(ValueError, match="max_kernels must be a positive int"):
+        plot_kernels(conv, max_kernels=0)
+    with pytest.raises(ValueError, match="n_cols must be a positive int"):
+        plot_feature_maps(conv, X[0], n_cols=-1)
+    with pytest.raises(ValueError, match="sample has 10 values"):
+        plot_feature_maps(conv, np.zeros(10))
