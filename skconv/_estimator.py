@@ -142,8 +142,9 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     The convolution is a cross-correlation, summed over channels (the CNN
     convention). Patch indices for one image are built once with
     ``numpy.meshgrid`` and cached per geometry; each batch of images is gathered
-    into a channels-last patch matrix and multiplied by the kernel matrix in one
-    BLAS call. Features come in (kernel, statistic, region row, region column)
+    into a patch matrix (channels-last, or batch-last when the maps are small)
+    and multiplied by the kernel matrix with BLAS, and the maps are pooled while
+    still in cache. Features come in (kernel, statistic, region row, region column)
     order, as :meth:`get_feature_names_out` says.
 
     Examples

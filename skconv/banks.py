@@ -652,7 +652,8 @@ class PatchBank(_BaseBank):
     estimator : {"kmeans", "pca", "ica", "dictionary"} or estimator, default="kmeans"
         ``"kmeans"``: MiniBatchKMeans; ``"pca"``: PCA; ``"ica"``: FastICA;
         ``"dictionary"``: MiniBatchDictionaryLearning, each with ``n_kernels``
-        components. An estimator object is cloned and used with its own size.
+        components. An estimator object (e.g. KMeans, or dask-ml's KMeans) is
+        cloned and used with its own size.
     n_kernels : int, default=64
         Number of kernels for a shortcut ``estimator``.
     kernel_size : int or tuple of int, default=5
@@ -770,8 +771,10 @@ class PatchBank(_BaseBank):
             )
         self.kernels_ = np.asarray(centres, dtype=np.float64).reshape(-1, n_channels, *size)
         labels = getattr(self.estimator_, "labels_", None)
-        self.cluster_sizes_ = (
-            np.bincount(labels, minlength=len(self.kernels_)) if labels is not None else None
+        self.cluster_sizes_ = (  # np.asarray also computes dask-ml's lazy labels
+            np.bincount(np.asarray(labels), minlength=len(self.kernels_))
+            if labels is not None
+            else None
         )
         return self
 

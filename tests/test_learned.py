@@ -176,3 +176,13 @@ def test_patch_bank_on_a_dask_array_reads_only_what_it_samples():
     eager = PatchBank(n_kernels=4, kernel_size=3, n_patches=5, random_state=0).fit(DIGITS)
     assert_allclose(bank.kernels_, eager.kernels_)
     assert len(computed) == len(set(computed)) <= 5  # at most the blocks holding the 5 patches, once
+
+
+def test_dask_ml_kmeans_as_the_estimator():
+    cluster = pytest.importorskip("dask_ml.cluster")
+    bank = PatchBank(
+        cluster.KMeans(n_clusters=4, random_state=0, init_max_iter=2, oversampling_factor=2),
+        kernel_size=3, n_patches=500, norm_reg=0.01, random_state=0,
+    ).fit(DIGITS)
+    assert bank.kernels_.shape == (4, 1, 3, 3)
+    assert isinstance(bank.cluster_sizes_, np.ndarray) and bank.cluster_sizes_.sum() == 500
