@@ -120,6 +120,8 @@ def tree_reduce(ufunc, array, axis, dtype=None):
         ``array`` reduced along ``axis``, kept with length 1. Never a view of
         ``array``.
     """
+    if array.dtype == np.uint8 and ufunc is np.add and dtype is not None:
+        return _count_tree(array, axis, dtype)
     length = array.shape[axis]
     if length == 1:
         return array.astype(dtype or array.dtype, copy=True)
@@ -138,6 +140,39 @@ def tree_reduce(ufunc, array, axis, dtype=None):
         ufunc(lower, _slice(out, axis, half, 2 * half), out=lower)
         length = half
     return _slice(out, axis, 0, 1)
+
+
+def _count_tree(array, axis, dtype):
+    """Sum 0/1 ``uint8`` values along ``axis``: in ``uint8`` while partial sums fit.
+
+    The same pairwise tree as :func:`tree_reduce`, but the first levels (those
+    whose partial sums cannot exceed 255, tracked exactly) move a quarter of the
+    bytes of a float32 tree; the rest runs in ``dtype``.
+    """
+    length = array.shape[axis]
+    sizes = np.ones(length, dtype=np.int64)  # how many inputs each slot sums
+    out, owned = array, False
+    while length > 1:
+        half = length // 2
+        new_sizes = sizes[:half] + sizes[half : 2 * half]
+        if length % 2:
+            new_sizes[0] += sizes[length - 1]
+        if out.dtype == np.uint8 and new_sizes.max() > 255:
+            out, owned = _slice(out, axis, 0, length).astype(dtype), True
+        lower, upper = _slice(out, axis, 0, half), _slice(out, axis, half, 2 * half)
+        if owned:
+            if length % 2:
+                first = _slice(out, axis, 0, 1)
+                np.add(first, _slice(out, axis, length - 1, length), out=first)
+            np.add(lower, upper, out=lower)
+        else:
+            summed = np.add(lower, upper)
+            if length % 2:
+                first = _slice(summed, axis, 0, 1)
+                np.add(first, _slice(out, axis, length - 1, length), out=first)
+            out, owned = summed, True
+        sizes, length = new_sizes, half
+    return _slice(out, axis, 0, 1).astype(dtype)
 
 
 def _reduce_regions(ufunc, array, bounds, axis, dtype=None):
@@ -209,7 +244,7 @@ def _pool_mean(maps, grid):
 
 
 def _pool_ppv(maps, grid):
-    positive = np.greater(maps, 0)  # fast with a scalar, unlike np.maximum
+    positive = np.greater(maps, 0).view(np.uint8)  # fast with a scalar, unlike np.maximum
     counts = grid_reduce(np.add, positive, grid, dtype=maps.dtype)
     return counts / region_sizes(maps.shape[1:3], grid)
 

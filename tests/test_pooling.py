@@ -75,3 +75,16 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, nonlinearity):
                            nonlinearity=nonlinearity, poolings=poolings, grid=grid,
                            batch_size=3, layout=layout)
     assert_allclose(result, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 255, 256, 257, 511, 1000, 1023])
+def test_positive_counts_are_exact_past_uint8(length):
+    """PPV counts accumulate in uint8 only while no partial sum can pass 255."""
+    from skconv._pooling import tree_reduce
+
+    rng = np.random.default_rng(length)
+    values = rng.random((3, length, 4)) < 0.9
+    values[0] = True  # the largest count: every position positive
+    counts = tree_reduce(np.add, values.view(np.uint8), 1, dtype=np.float32)
+    assert counts.dtype == np.float32
+    assert_array_equal(counts[:, 0], values.sum(axis=1))
