@@ -5,12 +5,7 @@ scikit-learn >= 1.6 provides all of these (``validate_data`` moved to
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    validate_params,
-)
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, validate_data
 
 __all__ = [
@@ -20,5 +15,4 @@ __all__ = [
     "_check_feature_names_in",
     "_fit_context",
     "validate_data",
-    "validate_params",
 ]
