@@ -35,14 +35,6 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
     -------
     reduce_maps : callable
     """
-    if plan is not None:
-        pointwise = None if nonlinearity in ENCODERS else nonlinearity
-
-        def learned(maps, patches):
-            m, h, w, _ = maps.shape
-            raw = maps.reshape(m * h * w, -1)
-            values = encode(raw, patches.reshape(m * h * w, -1), plan, nonlinearity, threshold)
-            return finish(values.reshape(m, h, w, -1), pointwise)
 
     def finish(maps, pointwise):
         if poolings is not None:
@@ -51,9 +43,17 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
             NONLINEARITIES[pointwise](maps)
         return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
 
-    if plan is not None:
-        return learned
-    return lambda maps, patches: finish(maps, nonlinearity)
+    if plan is None:
+        return lambda maps, patches: finish(maps, nonlinearity)
+    pointwise = None if nonlinearity in ENCODERS else nonlinearity
+
+    def learned(maps, patches):
+        m, h, w, _ = maps.shape
+        raw = maps.reshape(m * h * w, -1)
+        values = encode(raw, patches.reshape(m * h * w, -1), plan, nonlinearity, threshold)
+        return finish(values.reshape(m, h, w, -1), pointwise)
+
+    return learned
 
 
 def _resolve_layout(layout, plan, geometry, n_kernels, itemsize):
