@@ -22,7 +22,7 @@ from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry,
 from ._features import conv_features, n_features_out
 from ._input import as_rows, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
-from ._pooling import NONLINEARITIES, POOLINGS
+from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, RandomBank
 
@@ -51,6 +51,19 @@ def resolve_poolings(pooling):
             f"from them; got {pooling!r}."
         )
     return poolings
+
+
+def check_pool_sigma(pool_sigma, poolings):
+    """Raise unless every statistic in ``poolings`` has a Gaussian-window form."""
+    if pool_sigma is None:
+        return
+    boxed = [p for p in poolings or () if p not in WINDOWED_POOLINGS]
+    if poolings is None or boxed:
+        raise ValueError(
+            f"pool_sigma={pool_sigma!r} (Gaussian pooling windows) applies to the "
+            f"poolings {WINDOWED_POOLINGS} only; got pooling={poolings!r}. Use "
+            f"pool_sigma=None for region pooling."
+        )
 
 
 class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -93,13 +106,22 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     threshold : float, default=0.25
         Offset of the ``"soft_threshold"`` encoder (unused otherwise).
     pooling : str, tuple of str or None, default="max"
-        Statistic(s) of each pooling region: "max", "mean", "sum" and "ppv"
-        (proportion of positive values, as in Rocket). None returns the whole maps,
-        flattened in (kernel, row, column) order.
+        Statistic(s) of each pooling region: "max", "mean", "sum", "ppv"
+        (proportion of positive values, as in Rocket) and "l2" (root mean square,
+        the L2 pooling of Sermanet et al.). None returns the whole maps, flattened
+        in (kernel, row, column) order.
     pool_grid : int or tuple of int, default=1
         Pooling regions per spatial axis: 1 pools each map globally, 2 (or
         ``(2, 2)``) over its four quadrants. Regions are contiguous, do not
         overlap, and differ in size by at most one row/column.
+    pool_sigma : float, default=None
+        None pools each region's own positions. A positive float pools over
+        overlapping Gaussian windows instead, one centred on each region, with a
+        standard deviation of ``pool_sigma`` times the region length (0.5 is a
+        good start): "mean" and "l2" become Gaussian-weighted (weights summing to
+        one over the map), "sum" the weighted mean times the region size. The
+        features then change smoothly as the image shifts, which suits kernel
+        classifiers such as ``SVC``. Only for "mean", "sum" and "l2" pooling.
     batch_size : int, default=None
         Samples convolved at once; None sizes batches to about 4 MiB of working
         memory, which keeps the work in cache and peak memory flat.
@@ -175,6 +197,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "threshold": [Interval(Real, None, None, closed="neither")],
         "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
         "pool_grid": _AXES_CONSTRAINT,
+        "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
@@ -194,6 +217,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         threshold=0.25,
         pooling="max",
         pool_grid=1,
+        pool_sigma=None,
         batch_size=None,
         n_jobs=None,
         verbose=0,
@@ -209,6 +233,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.threshold = threshold
         self.pooling = pooling
         self.pool_grid = pool_grid
+        self.pool_sigma = pool_sigma
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -253,7 +278,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_padding_mode(self.padding_mode)
         for name in ("stride", "dilation", "pool_grid"):
             normalize_axes_param(getattr(self, name), n_axes, name)
-        resolve_poolings(self.pooling)
+        check_pool_sigma(self.pool_sigma, resolve_poolings(self.pooling))
 
     def _setup_geometry(self):
         """Validate the parameters that depend on the data; cache transform state."""
@@ -346,6 +371,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             grid=self._grid,
             plan=self._plan_for(rows.dtype),
             threshold=self.threshold,
+            pool_sigma=self.pool_sigma,
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             n_threads=n_threads,

@@ -14,7 +14,7 @@ def n_features_out(geometry, n_kernels, poolings, grid):
     return n_kernels * len(poolings) * grid[0] * grid[1]
 
 
-def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
+def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_sigma=None):
     """The per-batch function ``(maps, patches) -> features (m, n_out)``.
 
     Parameters
@@ -30,6 +30,8 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
         For learned banks and encoders: how raw GEMM columns become responses.
     threshold : float, default=0.0
         The soft threshold's offset.
+    pool_sigma : float, default=None
+        Gaussian pooling windows (see :func:`~skconv._pooling.pool_maps`).
 
     Returns
     -------
@@ -38,7 +40,7 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0):
 
     def finish(maps, pointwise):
         if poolings is not None:
-            return pool_maps(maps, pointwise, poolings, grid)
+            return pool_maps(maps, pointwise, poolings, grid, pool_sigma)
         if pointwise is not None:
             NONLINEARITIES[pointwise](maps)
         return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
@@ -72,6 +74,7 @@ def conv_features(
     grid,
     plan=None,
     threshold=0.0,
+    pool_sigma=None,
     padding_mode="constant",
     batch_size=None,
     n_threads=1,
@@ -88,7 +91,7 @@ def conv_features(
     geometry : Geometry
     weights : ndarray of shape (kh * kw * C, K)
         Kernel matrix in the computation dtype.
-    nonlinearity, poolings, grid, plan, threshold :
+    nonlinearity, poolings, grid, plan, threshold, pool_sigma :
         See :func:`make_reducer`.
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
@@ -113,7 +116,7 @@ def conv_features(
         images,
         geometry,
         weights,
-        make_reducer(nonlinearity, poolings, grid, plan, threshold),
+        make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma),
         out,
         padding_mode=padding_mode,
         batch_size=batch_size,

@@ -71,8 +71,11 @@ _NONDECREASING = {None, "relu", "tanh", "sigmoid"}
 # Functions with f(x) > 0 exactly when x > 0: they leave the PPV unchanged.
 _SIGN_PRESERVING = {None, "relu", "tanh"}
 
-POOLINGS = ("max", "mean", "sum", "ppv")
-"""Pooling statistics: maximum, mean, sum, proportion of positive values."""
+POOLINGS = ("max", "mean", "sum", "ppv", "l2")
+"""Pooling statistics: maximum, mean, sum, proportion of positive values, root mean square."""
+
+WINDOWED_POOLINGS = ("mean", "sum", "l2")
+"""The statistics that also have a Gaussian-window form (``sigma`` not None)."""
 
 
 def region_bounds(length, n_regions):
@@ -91,6 +94,63 @@ def region_bounds(length, n_regions):
         Region ``i`` covers ``bounds[i]:bounds[i + 1]``.
     """
     return (np.arange(n_regions + 1) * length) // n_regions
+
+
+@lru_cache(maxsize=64)
+def gaussian_windows(length, n_regions, sigma):
+    """Gaussian weights of ``n_regions`` overlapping windows along an axis.
+
+    Window ``i`` is centred on region ``i`` of :func:`region_bounds` and has a
+    standard deviation of ``sigma`` times the mean region length; its weights
+    over the axis's ``length`` positions sum to one.
+
+    Parameters
+    ----------
+    length : int
+        Length of the axis.
+    n_regions : int
+        Number of windows.
+    sigma : float
+        Standard deviation, in units of the region length ``length / n_regions``.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_regions, length)
+        Read-only, float64.
+    """
+    bounds = region_bounds(length, n_regions)
+    centres = (bounds[:-1] + bounds[1:] - 1) / 2
+    scale = sigma * length / n_regions
+    weights = np.exp(-0.5 * ((np.arange(length) - centres[:, None]) / scale) ** 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights.flags.writeable = False
+    return weights
+
+
+def window_reduce(maps, grid, sigma):
+    """Gaussian-weighted means of ``(m, h, w, K)`` maps over a ``(gh, gw)`` grid of windows.
+
+    The 2-D windows are separable, so this is one small matrix product along the
+    rows and one along the columns (see :func:`gaussian_windows`).
+
+    Parameters
+    ----------
+    maps : ndarray of shape (m, h, w, K)
+    grid : tuple of int
+        ``(gh, gw)`` windows along rows and columns.
+    sigma : float
+        Window standard deviation, in units of the region length.
+
+    Returns
+    -------
+    pooled : ndarray of shape (m, gh, gw, K)
+    """
+    m, h, w, k = maps.shape
+    rows = gaussian_windows(h, grid[0], sigma).astype(maps.dtype, copy=False)
+    cols = gaussian_windows(w, grid[1], sigma).astype(maps.dtype, copy=False)
+    pooled = np.matmul(rows, maps.reshape(m, h, w * k))  # (m, gh, w * K)
+    pooled = np.matmul(cols, pooled.reshape(m * grid[0], w, k))  # (m * gh, gw, K)
+    return pooled.reshape(m, grid[0], grid[1], k)
 
 
 def _slice(array, axis, start, stop):
@@ -231,28 +291,42 @@ def region_sizes(out_shape, grid):
     return np.outer(heights, widths)[:, :, None]
 
 
-def _pool_max(maps, grid):
+def _pool_max(maps, grid, sigma):
     return grid_reduce(np.maximum, maps, grid)
 
 
-def _pool_sum(maps, grid):
+def _pool_sum(maps, grid, sigma):
+    if sigma is not None:  # a Gaussian window weighs as many positions as its region
+        return window_reduce(maps, grid, sigma) * region_sizes(maps.shape[1:3], grid)
     return grid_reduce(np.add, maps, grid)
 
 
-def _pool_mean(maps, grid):
-    return _pool_sum(maps, grid) / region_sizes(maps.shape[1:3], grid)
+def _pool_mean(maps, grid, sigma):
+    if sigma is not None:
+        return window_reduce(maps, grid, sigma)
+    return grid_reduce(np.add, maps, grid) / region_sizes(maps.shape[1:3], grid)
 
 
-def _pool_ppv(maps, grid):
+def _pool_l2(maps, grid, sigma):
+    return np.sqrt(_pool_mean(np.square(maps), grid, sigma))
+
+
+def _pool_ppv(maps, grid, sigma):
     positive = np.greater(maps, 0).view(np.uint8)  # fast with a scalar, unlike np.maximum
     counts = grid_reduce(np.add, positive, grid, dtype=maps.dtype)
     return counts / region_sizes(maps.shape[1:3], grid)
 
 
-_POOL_FUNCTIONS = {"max": _pool_max, "mean": _pool_mean, "sum": _pool_sum, "ppv": _pool_ppv}
+_POOL_FUNCTIONS = {
+    "max": _pool_max,
+    "mean": _pool_mean,
+    "sum": _pool_sum,
+    "ppv": _pool_ppv,
+    "l2": _pool_l2,
+}
 
 
-def pool_maps(maps, nonlinearity, poolings, grid):
+def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
     """Apply a nonlinearity then pool maps, fusing what commutes.
 
     ``max`` after a nondecreasing nonlinearity is taken on the raw maps and the
@@ -270,6 +344,10 @@ def pool_maps(maps, nonlinearity, poolings, grid):
         Statistics from :data:`POOLINGS`.
     grid : tuple of int
         ``(gh, gw)`` pooling regions.
+    sigma : float, default=None
+        None pools each region's own positions; a float pools ``mean``, ``sum``
+        and ``l2`` over overlapping Gaussian windows instead (see
+        :func:`gaussian_windows`). The other statistics ignore it.
 
     Returns
     -------
@@ -283,13 +361,13 @@ def pool_maps(maps, nonlinearity, poolings, grid):
         if (p == "max" and nonlinearity in _NONDECREASING)
         or (p == "ppv" and nonlinearity in _SIGN_PRESERVING)
     }
-    pooled = {p: _POOL_FUNCTIONS[p](maps, grid) for p in early}
+    pooled = {p: _POOL_FUNCTIONS[p](maps, grid, sigma) for p in early}
     if apply is not None and "max" in early:
         apply(pooled["max"])
     late = [p for p in poolings if p not in early]
     if apply is not None and late:
         apply(maps)
-    pooled.update((p, _POOL_FUNCTIONS[p](maps, grid)) for p in late)
+    pooled.update((p, _POOL_FUNCTIONS[p](maps, grid, sigma)) for p in late)
     stacked = np.stack([pooled[p] for p in poolings], axis=1)  # (m, S, gh, gw, K)
     features = np.moveaxis(stacked, -1, 1).reshape(maps.shape[0], -1)
     return features.astype(maps.dtype, copy=False)

@@ -38,8 +38,30 @@ def reference_correlate(images, kernels, stride, pads, dilation, mode="constant"
     return np.array(maps)
 
 
-def loop_pool(maps, nonlinearity, poolings, grid):
-    """Nonlinearity then grid pooling with explicit loops; ``maps`` is (n, K, h, w)."""
+def gaussian_weights(h, w, grid, sigma, i, j):
+    """2-D Gaussian weights of window ``(i, j)`` over an ``(h, w)`` map, summing to one.
+
+    Computed position by position (not as a product of two 1-D windows): the
+    window is centred on grid region ``(i, j)`` and its standard deviation along
+    each axis is ``sigma`` times that axis's mean region length.
+    """
+    rows = [(a * h) // grid[0] for a in range(grid[0] + 1)]
+    cols = [(b * w) // grid[1] for b in range(grid[1] + 1)]
+    cy, cx = (rows[i] + rows[i + 1] - 1) / 2, (cols[j] + cols[j + 1] - 1) / 2
+    sy, sx = sigma * h / grid[0], sigma * w / grid[1]
+    weights = np.empty((h, w))
+    for y in range(h):
+        for x in range(w):
+            weights[y, x] = np.exp(-((y - cy) / sy) ** 2 / 2 - ((x - cx) / sx) ** 2 / 2)
+    return weights / weights.sum()
+
+
+def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
+    """Nonlinearity then grid pooling with explicit loops; ``maps`` is (n, K, h, w).
+
+    With ``sigma``, "mean", "sum" and "l2" use the Gaussian windows of
+    :func:`gaussian_weights` over the whole map instead of the region alone.
+    """
     funcs = {
         None: lambda v: v,
         "relu": lambda v: np.maximum(v, 0),
@@ -53,6 +75,7 @@ def loop_pool(maps, nonlinearity, poolings, grid):
         "sum": np.sum,
         "mean": np.mean,
         "ppv": lambda v: np.mean(v > 0),
+        "l2": lambda v: np.sqrt(np.mean(np.square(v))),
     }
     values = funcs[nonlinearity](np.asarray(maps, dtype=np.float64))
     n, k, h, w = values.shape
@@ -65,5 +88,15 @@ def loop_pool(maps, nonlinearity, poolings, grid):
                 for i in range(grid[0]):
                     for j in range(grid[1]):
                         region = values[a, b, rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
-                        out[a, b, s, i, j] = stats[name](region)
+                        if sigma is None:
+                            out[a, b, s, i, j] = stats[name](region)
+                            continue
+                        weights = gaussian_weights(h, w, grid, sigma, i, j)
+                        mean = np.sum(weights * values[a, b])
+                        if name == "sum":
+                            out[a, b, s, i, j] = mean * region.size
+                        elif name == "mean":
+                            out[a, b, s, i, j] = mean
+                        else:  # l2
+                            out[a, b, s, i, j] = np.sqrt(np.sum(weights * values[a, b] ** 2))
     return out.reshape(n, -1)

@@ -32,6 +32,7 @@ def as_input(array, kind, chunks=25):
         (IMAGES, {}),
         (IMAGES[:, 0], dict(pooling=("max", "ppv"), pool_grid=2)),
         (ROWS[:, :40], dict(pooling=None)),  # rows as 1-D signals
+        (IMAGES, dict(pooling=("l2", "mean"), pool_grid=3, pool_sigma=0.5)),
     ],
 )
 def test_numpy_and_dask_give_the_same_features(kind, X, params):

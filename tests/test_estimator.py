@@ -52,7 +52,7 @@ def test_no_nonlinearity_no_pooling_equals_convolve(params):
 
 
 @pytest.mark.parametrize("nonlinearity", [None, "relu", "abs", "square", "tanh", "sigmoid"])
-@pytest.mark.parametrize("pooling", ["max", ("mean", "ppv"), ("sum", "max", "ppv")])
+@pytest.mark.parametrize("pooling", ["max", ("mean", "ppv"), ("sum", "max", "ppv", "l2")])
 def test_pooled_features_match_loops_over_the_maps(nonlinearity, pooling):
     conv = ConvFeatures(
         image_shape=(3, 10, 9), nonlinearity=nonlinearity, pooling=pooling, pool_grid=(3, 2),
@@ -62,6 +62,32 @@ def test_pooled_features_match_loops_over_the_maps(nonlinearity, pooling):
     poolings = (pooling,) if isinstance(pooling, str) else pooling
     expected = loop_pool(maps, nonlinearity, poolings, (3, 2))
     assert_allclose(conv.transform(ROWS), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("pooling", ["l2", ("mean", "sum", "l2")])
+def test_gaussian_window_pooling_matches_loops_over_the_maps(pooling):
+    conv = ConvFeatures(
+        image_shape=(3, 10, 9), pooling=pooling, pool_grid=(3, 2), pool_sigma=0.6, random_state=0,
+    ).fit(ROWS)
+    maps = convolve(IMAGES, conv.kernels_)
+    poolings = (pooling,) if isinstance(pooling, str) else pooling
+    expected = loop_pool(maps, "relu", poolings, (3, 2), sigma=0.6)
+    assert_allclose(conv.transform(ROWS), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_gaussian_windows_make_features_change_smoothly_with_shifts():
+    """A one-pixel shift moves Gaussian-window features less than box-region ones."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((50, 16, 16))
+    images[:, 4:12, 4:12] = rng.random((50, 8, 8))
+    shifted = np.roll(images, 1, axis=2)
+    changes = {}
+    for sigma in (None, 0.5):
+        conv = ConvFeatures(RandomBank(8, 3), pooling="mean", pool_grid=4, pool_sigma=sigma,
+                            random_state=0).fit(images)
+        before, after = conv.transform(images), conv.transform(shifted)
+        changes[sigma] = np.linalg.norm(after - before) / np.linalg.norm(before)
+    assert changes[0.5] < 0.75 * changes[None]
 
 
 def test_nd_input_equals_flattened_rows():
@@ -145,6 +171,8 @@ def test_feature_names():
     assert maps.get_feature_names_out()[10] == "convfeatures_k0_y1_x1"
     signal = ConvFeatures(RandomBank(1, 3), pool_grid=2).fit(ROWS)
     assert list(signal.get_feature_names_out()) == ["convfeatures_k0_max_r0", "convfeatures_k0_max_r1"]
+    l2 = ConvFeatures(RandomBank(1, 3), pooling="l2", pool_grid=2, pool_sigma=0.5).fit(ROWS)
+    assert list(l2.get_feature_names_out()) == ["convfeatures_k0_l2_r0", "convfeatures_k0_l2_r1"]
 
 
 def test_pandas_output():
@@ -234,6 +262,13 @@ BAD_PARAMS = [
     (dict(pooling=()), "pooling must be None"),
     (dict(pool_grid=0), "pool_grid"),
     (dict(pool_grid=(2, 20)), "pool_grid=.* more regions"),
+    (dict(pool_sigma=0, pooling="mean"), "pool_sigma"),
+    (dict(pool_sigma=-0.5, pooling="mean"), "pool_sigma"),
+    (dict(pool_sigma=float("nan"), pooling="mean"), "pool_sigma"),
+    (dict(pool_sigma="wide", pooling="mean"), "pool_sigma"),
+    (dict(pool_sigma=0.5), r"pool_sigma=0.5 .* got pooling=\('max',\)"),
+    (dict(pool_sigma=0.5, pooling=("mean", "ppv")), "pool_sigma=0.5"),
+    (dict(pool_sigma=0.5, pooling=None), "pool_sigma=0.5"),
     (dict(padding="half"), "padding"),
     (dict(padding_mode="mirror"), "padding_mode"),
     (dict(image_shape=(10, 10)), r"image_shape=\(10, 10\) does not fit the 270 features"),

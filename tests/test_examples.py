@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +46,35 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 def test_mnist_benchmark_runs_on_a_subset():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_mnist.py"), "--data", str(MNIST),
-         "--train", "1000", "--only", "raw,gabor"],
+         "--train", "1000", "--only", "raw,gabor,svc,deskew"],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "raw pixels" in result.stdout and "Gabor bank" in result.stdout
+    assert "deskew | k-means 64 5x5, Gaussian-window L2 4x4 (SVC C=10)" in result.stdout
+
+
+def _moments(image):
+    ys, xs = np.mgrid[: image.shape[0], : image.shape[1]]
+    total = image.sum()
+    cy, cx = (ys * image).sum() / total, (xs * image).sum() / total
+    return cy, cx, ((ys - cy) * (xs - cx) * image).sum() / total
+
+
+def test_deskew_straightens_a_slanted_bar_and_centres_it():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_mnist import deskew
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    image = np.zeros((28, 28))
+    for y in range(4, 24):  # a bar slanted by one column every two rows
+        image[y, 6 + y // 2 : 9 + y // 2] = 1.0
+    assert abs(_moments(image)[2]) > 5
+    out = deskew(image[None])[0]
+    cy, cx, cov = _moments(out)
+    assert abs(cov) < 0.5 and abs(cy - 13.5) < 0.5 and abs(cx - 13.5) < 0.5
+    flat = deskew(np.stack([image, np.zeros((28, 28))]).reshape(2, -1))
+    assert flat.shape == (2, 784)
+    np.testing.assert_allclose(flat[0], out.ravel())
+    assert not flat[1].any()  # an empty image stays empty

@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from reference import loop_pool
 
-from skconv._pooling import NONLINEARITIES, POOLINGS, grid_reduce, pool_maps, region_bounds
+from skconv._pooling import (
+    NONLINEARITIES,
+    POOLINGS,
+    WINDOWED_POOLINGS,
+    gaussian_windows,
+    grid_reduce,
+    pool_maps,
+    region_bounds,
+)
 
 
 @st.composite
@@ -36,6 +44,45 @@ def test_pool_maps_matches_loops(problem):
     assert_allclose(result, expected, rtol=tol, atol=tol)
 
 
+@st.composite
+def window_problems(draw):
+    """Like :func:`pooling_problems`, with Gaussian windows (mean, sum, l2 only)."""
+    maps, nonlinearity, _, grid = draw(pooling_problems())
+    poolings = tuple(
+        draw(st.lists(st.sampled_from(WINDOWED_POOLINGS), min_size=1, max_size=3, unique=True))
+    )
+    sigma = draw(st.floats(0.1, 3.0))
+    return maps, nonlinearity, poolings, grid, sigma
+
+
+@settings(max_examples=200, deadline=None)
+@given(window_problems())
+def test_gaussian_window_pooling_matches_loops(problem):
+    maps, nonlinearity, poolings, grid, sigma = problem
+    expected = loop_pool(np.moveaxis(maps, -1, 1), nonlinearity, poolings, grid, sigma)
+    result = pool_maps(maps.copy(), nonlinearity, poolings, grid, sigma)
+    assert result.dtype == maps.dtype
+    tol = 1e-5 if maps.dtype == np.float32 else 1e-12
+    assert_allclose(result, expected, rtol=tol, atol=tol)
+
+
+def test_gaussian_windows_are_centred_normalised_and_overlapping():
+    weights = gaussian_windows(28, 4, 0.5)
+    assert weights.shape == (4, 28)
+    assert_allclose(weights.sum(axis=1), 1.0)
+    assert_array_equal(weights.argmax(axis=1), [3, 10, 17, 24])  # region centres
+    assert (weights[:, 7:14].sum(axis=1) < 1).all() and weights[0, 7] > 0.01  # overlap
+    with pytest.raises(ValueError, match="read-only"):
+        weights[0, 0] = 1.0  # cached: callers must not change it
+
+
+def test_wide_gaussian_windows_tend_to_the_global_statistics():
+    maps = np.random.default_rng(0).random((2, 6, 5, 3))
+    pooled = pool_maps(maps.copy(), None, ("mean", "l2"), (2, 2), sigma=1e6)
+    expected = loop_pool(np.moveaxis(maps, -1, 1), None, ("mean", "l2"), (1, 1))
+    assert_allclose(pooled.reshape(2, 3, 2, 4), np.repeat(expected.reshape(2, 3, 2, 1), 4, -1))
+
+
 @pytest.mark.parametrize("length, n_regions", [(28, 2), (7, 3), (5, 5), (10, 1), (1, 1)])
 def test_region_bounds_cover_the_axis_without_overlap(length, n_regions):
     bounds = region_bounds(length, n_regions)
@@ -59,9 +106,17 @@ def test_one_pixel_regions_do_not_alias_the_maps():
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "batch_last"])
-@pytest.mark.parametrize("poolings, grid", [(("max",), (1, 1)), (("ppv", "sum", "mean"), (2, 3)), (("max",), (5, 6))])
+@pytest.mark.parametrize(
+    "poolings, grid, sigma",
+    [
+        (("max",), (1, 1), None),
+        (("ppv", "sum", "mean", "l2"), (2, 3), None),
+        (("max",), (5, 6), None),
+        (("l2", "sum", "mean"), (2, 3), 0.5),
+    ],
+)
 @pytest.mark.parametrize("nonlinearity", [None, "relu", "tanh", "square"])
-def test_pooled_features_in_both_layouts(layout, poolings, grid, nonlinearity):
+def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinearity):
     from skconv._engine import kernel_matrix, make_geometry
     from skconv._features import conv_features
 
@@ -70,10 +125,10 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, nonlinearity):
     geometry = make_geometry((2, 5, 6), (2, 3, 3))
     maps = conv_features(images, geometry, kernel_matrix(kernels, np.float64), nonlinearity=None,
                          poolings=None, grid=None, layout="channels_last").reshape(7, 3, 5, 6)
-    expected = loop_pool(maps, nonlinearity, poolings, grid)
+    expected = loop_pool(maps, nonlinearity, poolings, grid, sigma)
     result = conv_features(images, geometry, kernel_matrix(kernels, np.float64),
                            nonlinearity=nonlinearity, poolings=poolings, grid=grid,
-                           batch_size=3, layout=layout)
+                           pool_sigma=sigma, batch_size=3, layout=layout)
     assert_allclose(result, expected, atol=1e-12)
 
 
