@@ -6,10 +6,10 @@ Importing skconv loads only numpy and scikit-learn: dask and plotting libraries
 load when used.
 """
 
-from ._convolve import convolve
+from ._convolve import choose_method, convolve
 from ._estimator import ConvFeatures
 from .banks import ArrayBank, GaborBank, PatchBank, RandomBank
 
 __version__ = "0.1.0"
 
-__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "PatchBank", "RandomBank", "convolve", "__version__"]
+__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "PatchBank", "RandomBank", "choose_method", "convolve", "__version__"]

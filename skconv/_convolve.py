@@ -5,6 +5,77 @@ from sklearn.utils import check_array
 
 from ._engine import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features
+from ._fft import KernelSpectra
+from ._methods import METHODS
+from ._methods import choose_method as _choose_method
+
+
+def check_method(method):
+    """Raise a ValueError unless ``method`` is one of :data:`~skconv._methods.METHODS`."""
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
+    return method
+
+
+def choose_method(
+    sample_shape, kernels_shape, *, stride=1, padding="same", dilation=1, dtype=np.float32
+):
+    """The method ``convolve(..., method="auto")`` uses for a geometry.
+
+    Like :func:`scipy.signal.choose_conv_method`, it compares estimated times of
+    the methods with a small cost model (see :mod:`skconv._methods` for its
+    terms and the measured constants): GEMM costs ``kh * kw * C * K``
+    multiply-adds per output position plus a gather of each patch; FFT costs
+    ``C + K`` real FFTs of each tile of the image (tiles are chosen to minimise
+    the cost) plus ``C * K`` complex multiply-adds per frequency. Small kernels
+    favour GEMM; large kernels on large images favour FFT; a stride favours GEMM
+    (FFT computes every position, then subsamples).
+
+    Parameters
+    ----------
+    sample_shape : tuple of int
+        Shape of one sample: ``(C, H, W)`` or ``(C, L)``.
+    kernels_shape : tuple of int
+        Shape of the kernel bank: ``(K, C, kh, kw)`` or ``(K, C, k)``.
+    stride, padding, dilation :
+        As in :func:`convolve`.
+    dtype : dtype, default=np.float32
+        Computation dtype.
+
+    Returns
+    -------
+    method : {"gemm", "fft"}
+
+    Examples
+    --------
+    >>> from skconv import choose_method
+    >>> choose_method((1, 28, 28), (64, 1, 5, 5))
+    'gemm'
+    >>> choose_method((1, 512, 512), (16, 1, 31, 31))
+    'fft'
+    """
+    geometry = make_geometry(
+        tuple(sample_shape), tuple(kernels_shape[1:]), stride=stride, padding=padding,
+        dilation=dilation,
+    )
+    return _choose_method(geometry, kernels_shape[0], np.dtype(dtype).itemsize)
+
+
+def resolve_method(method, geometry, n_kernels, itemsize, learned=False):
+    """The method to run: ``method`` itself, or the cost model's choice for ``"auto"``.
+
+    Raises a ValueError for ``"fft"`` with learned banks or encoders, which need
+    each output position's patch.
+    """
+    check_method(method)
+    if method == "auto":
+        return _choose_method(geometry, n_kernels, itemsize, learned=learned)
+    if method == "fft" and learned:
+        raise ValueError(
+            "method='fft' cannot compute learned-bank responses or encoders (they "
+            "need each position's patch); use method='gemm' or 'auto'."
+        )
+    return method
 
 
 def check_images_and_kernels(images, kernels, spatial_ndim=None):
@@ -89,6 +160,7 @@ def convolve(
     spatial_ndim=None,
     batch_size=None,
     n_threads=1,
+    method="auto",
 ):
     """Correlate every image with every kernel (summing over channels).
 
@@ -124,8 +196,16 @@ def convolve(
     batch_size : int, default=None
         Images per batch; None sizes batches to about 4 MiB of work memory.
     n_threads : int, default=1
-        Threads that process batches in parallel (BLAS is then limited to one
-        thread each).
+        Threads that process batches (or tiles of large images) in parallel
+        (BLAS is then limited to one thread each).
+    method : {"auto", "gemm", "fft"}, default="auto"
+        ``"gemm"``: gather patches with a cached index and multiply them by the
+        kernel matrix (fastest for small kernels); ``"fft"``: overlap-save FFT
+        convolution in tiles (fastest for large kernels on large images);
+        ``"auto"``: the faster one for this geometry according to a cost model
+        (:func:`skconv.choose_method` tells its choice). Large images are
+        processed in tiles whose working memory stays within scikit-learn's
+        ``working_memory`` budget (see :func:`sklearn.config_context`).
 
     Returns
     -------
@@ -159,6 +239,8 @@ def convolve(
     n_axes = images.ndim - 2
     images4d = images.reshape(images.shape[0], images.shape[1], *geometry.in_shape)
     kernels4d = kernels.reshape(n_kernels, kernels.shape[1], *geometry.kernel_shape)
+    method = resolve_method(method, geometry, n_kernels, images.dtype.itemsize)
+    spectra = KernelSpectra(kernels4d, geometry.dilation) if method == "fft" else None
     maps = conv_features(
         images4d,
         geometry,
@@ -169,5 +251,7 @@ def convolve(
         padding_mode=padding_mode,
         batch_size=batch_size,
         n_threads=n_threads,
+        method=method,
+        spectra=spectra,
     )
     return maps.reshape(images.shape[0], n_kernels, *geometry.out_shape[2 - n_axes :])

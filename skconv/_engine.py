@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._cache import ByteBoundedCache
+
 PADDING_NAMES = ("valid", "same", "full")
 PADDING_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
 
@@ -189,13 +191,19 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
     )
 
 
-@lru_cache(maxsize=32)
+# Patch indices are cached per geometry, bounded in bytes (not in number of
+# geometries): the tiled path caches one tile's index, whatever the image size.
+_INDEX_CACHE_BYTES = 64 << 20
+INDEX_CACHE = ByteBoundedCache(_INDEX_CACHE_BYTES)
+
+
 def patch_indices(geometry):
     """Flat indices of every patch of one channels-last padded image.
 
     Built with :func:`numpy.meshgrid` and broadcasting, as in the seed recipe, but
-    for a single image: the result is shared by all images and batches, so its
-    size never grows with the number of samples.
+    for a single image (or a single tile of one): the result is shared by all
+    images, batches and tiles, so its size never grows with the number of
+    samples. Cached in :data:`INDEX_CACHE`, which is bounded in bytes.
 
     Parameters
     ----------
@@ -203,21 +211,27 @@ def patch_indices(geometry):
 
     Returns
     -------
-    indices : ndarray of shape (h_out * w_out, kh * kw * C), dtype intp
+    indices : ndarray of shape (h_out * w_out, kh * kw * C), dtype int32 or intp
         ``indices[p]`` lists, in (row, column, channel) order, the positions in a
-        flattened ``(Hp, Wp, C)`` image of the patch under output position ``p``.
-        The array is read-only (it is cached).
+        flattened ``(Hp, Wp, C)`` image of the patch under output position ``p``;
+        int32 when the padded image has fewer than 2**31 values. The array is
+        read-only (it is cached).
     """
+    return INDEX_CACHE.get(geometry, lambda: _build_patch_indices(geometry))
+
+
+def _build_patch_indices(geometry):
     (h, w), (kh, kw) = geometry.out_shape, geometry.kernel_shape
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
-    wp, c = geometry.padded_shape[1], geometry.n_channels
+    (hp, wp), c = geometry.padded_shape, geometry.n_channels
+    dtype = np.int32 if hp * wp * c < 2**31 else np.intp
     out_y, out_x = np.meshgrid(np.arange(h) * sh, np.arange(w) * sw, indexing="ij")
     tap_y, tap_x, chan = np.meshgrid(
         np.arange(kh) * dh, np.arange(kw) * dw, np.arange(c), indexing="ij"
     )
     rows = out_y.reshape(-1, 1) + tap_y.reshape(1, -1)
     cols = out_x.reshape(-1, 1) + tap_x.reshape(1, -1)
-    indices = ((rows * wp + cols) * c + chan.reshape(1, -1)).astype(np.intp)
+    indices = ((rows * wp + cols) * c + chan.reshape(1, -1)).astype(dtype)
     indices.flags.writeable = False
     return indices
 

@@ -16,10 +16,12 @@ from ._compat import (
     _fit_context,
     validate_data,
 )
-from ._convolve import check_padding_mode
+from ._convolve import check_padding_mode, resolve_method
 from ._dask import is_dask_array
 from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features, n_features_out
+from ._fft import KernelSpectra
+from ._methods import METHODS
 from ._input import as_rows, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
 from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
@@ -122,9 +124,20 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         one over the map), "sum" the weighted mean times the region size. The
         features then change smoothly as the image shifts, which suits kernel
         classifiers such as ``SVC``. Only for "mean", "sum" and "l2" pooling.
+    method : {"auto", "gemm", "fft"}, default="auto"
+        The convolution algorithm: ``"gemm"`` (patch matrix times kernel
+        matrix; fastest for small kernels), ``"fft"`` (overlap-save FFT in
+        tiles; fastest for large kernels on large images) or ``"auto"`` (the
+        faster one for the geometry according to a cost model; see
+        :func:`skconv.choose_method`). The choice is stored in ``method_``.
+        Learned banks and the encoders need ``"gemm"`` (or ``"auto"``).
+        Large images are processed in tiles and pooled tile by tile, so
+        working memory follows scikit-learn's ``working_memory`` setting
+        (:func:`sklearn.config_context`), not the image size.
     batch_size : int, default=None
-        Samples convolved at once; None sizes batches to about 4 MiB of working
-        memory, which keeps the work in cache and peak memory flat.
+        Samples convolved at once by the GEMM method on small images; None sizes
+        batches to about 4 MiB of working memory, which keeps the work in cache
+        and peak memory flat.
     n_jobs : int, default=None
         Threads that transform batches in parallel (BLAS then uses one thread
         each). None means 1 unless in a :func:`joblib.parallel_backend` context;
@@ -148,6 +161,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ``(C, H, W)`` or ``(C, L)``: the shape of one sample.
     output_shape_ : tuple of int
         ``(K, h_out, w_out)`` or ``(K, L_out)``: the maps of one sample.
+    method_ : {"gemm", "fft"}
+        The convolution method used by ``transform``.
     n_features_in_ : int
         Number of values per sample seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -198,6 +213,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
         "pool_grid": _AXES_CONSTRAINT,
         "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
+        "method": [StrOptions(set(METHODS))],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
@@ -218,6 +234,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         pooling="max",
         pool_grid=1,
         pool_sigma=None,
+        method="auto",
         batch_size=None,
         n_jobs=None,
         verbose=0,
@@ -234,6 +251,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.pooling = pooling
         self.pool_grid = pool_grid
         self.pool_sigma = pool_sigma
+        self.method = method
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -315,6 +333,13 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self._n_features_out = n_features_out(
             self._geometry, self.kernels_.shape[0], self._poolings, self._grid
         )
+        self.method_ = resolve_method(
+            self.method, self._geometry, self.kernels_.shape[0], self.kernels_.dtype.itemsize,
+            learned=self._plan is not None,
+        )
+        self._spectra = None
+        if self.method_ == "fft":
+            self._spectra = KernelSpectra(kernels4d, self._geometry.dilation)
 
     def transform(self, X):
         """Convolve, apply the nonlinearity and pool.
@@ -376,6 +401,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             batch_size=self.batch_size,
             n_threads=n_threads,
             progress=progress,
+            method=self.method_,
+            spectra=self._spectra,
         )
 
     def _plan_for(self, dtype):

@@ -2,9 +2,18 @@
 
 import numpy as np
 
-from ._engine import choose_layout, map_batches
+from ._engine import _BATCH_BYTES, choose_layout, map_batches
+from ._fft import FftTiles, fft_bytes_per_image, fft_shape
+from ._gemm import GemmTiles, gemm_bytes_per_position
 from ._learned import ENCODERS, encode
+from ._methods import FFT_TILE_BYTES, GEMM_TILE_BYTES, fft_tiling, gemm_tiling, group_size, working_memory_bytes
 from ._pooling import NONLINEARITIES, pool_maps
+from ._tiled import run_tiles
+
+# Maps of at least this many positions go through the tiled GEMM path: its
+# plane-wise patch copies beat the cached-index gather once planes are long
+# (benchmarks/bench_scale.py), and smaller maps batch many images per GEMM.
+_MIN_TILED_POSITIONS = 2048
 
 
 def n_features_out(geometry, n_kernels, poolings, grid):
@@ -81,8 +90,17 @@ def conv_features(
     progress=None,
     out=None,
     layout=None,
+    method="gemm",
+    spectra=None,
 ):
-    """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch.
+    """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch or tile by tile.
+
+    Small images go through :func:`~skconv._engine.map_batches` (many images per
+    GEMM). Images whose GEMM work does not fit the batch budget, and the FFT
+    method, go through :func:`~skconv._tiled.run_tiles`: each image is cut into
+    output tiles whose workspace fits the budget (scikit-learn's
+    ``working_memory`` shared by the threads), and pooling is fused across
+    tiles, so working memory never grows with the image.
 
     Parameters
     ----------
@@ -95,14 +113,19 @@ def conv_features(
         See :func:`make_reducer`.
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
+        Images per batch of the untiled GEMM path.
     n_threads : int, default=1
     progress : callable, default=None
         See :func:`~skconv._engine.map_batches`.
     out : ndarray of shape (n, n_out), default=None
         Preallocated output (e.g. a memmap); allocated when None.
     layout : {"channels_last", "batch_last"}, default=None
-        The engine's batch layout; None picks the faster one for the geometry
-        (learned plans always use channels-last).
+        The untiled GEMM path's batch layout; None picks the faster one for the
+        geometry (learned plans always use channels-last).
+    method : {"gemm", "fft"}, default="gemm"
+        The algorithm (already resolved from ``"auto"``).
+    spectra : KernelSpectra, default=None
+        The kernels' spectra cache; required with ``method="fft"``.
 
     Returns
     -------
@@ -112,15 +135,85 @@ def conv_features(
     n_out = n_features_out(geometry, n_kernels, poolings, grid)
     if out is None:
         out = np.empty((images.shape[0], n_out), dtype=weights.dtype)
-    return map_batches(
+    itemsize = weights.dtype.itemsize
+    per_image = geometry.n_positions * gemm_bytes_per_position(
+        geometry, weights.shape[1], itemsize
+    )
+    budget = working_memory_bytes() // max(1, n_threads)
+    # Pooled features of small images: many images per GEMM, pooled in cache.
+    # Whole maps (no pooling) come out channels-first from the tiled path's
+    # plane-wise GEMM without a transpose, which is faster at every size.
+    small = (
+        poolings is not None
+        and per_image <= min(_BATCH_BYTES, budget)
+        and geometry.n_positions < _MIN_TILED_POSITIONS
+    )
+    if method == "gemm" and (small or batch_size is not None):
+        return map_batches(
+            images,
+            geometry,
+            weights,
+            make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma),
+            out,
+            padding_mode=padding_mode,
+            batch_size=batch_size,
+            n_threads=n_threads,
+            progress=progress,
+            layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize),
+        )
+    return _tiled_features(
+        images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
+        threshold, pool_sigma, padding_mode, n_threads, progress,
+    )
+
+
+def _tiled_features(
+    images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
+    threshold, pool_sigma, padding_mode, n_threads, progress,
+):
+    """The tiled path of :func:`conv_features` (see there)."""
+    n = images.shape[0]
+    n_kernels = weights.shape[1] if plan is None else plan.n_kernels
+    itemsize = weights.dtype.itemsize
+    budget = max(1, working_memory_bytes() // max(1, n_threads))
+    if method == "fft":
+        tiling, _ = fft_tiling(geometry, n_kernels, itemsize, budget)
+        per_image = fft_bytes_per_image(
+            geometry.n_channels, n_kernels, fft_shape(tiling.window_shape), itemsize
+        )
+        m = group_size(n, per_image, min(FFT_TILE_BYTES, budget))
+        n_items = -(-n // m) * tiling.n_tiles
+        workers = n_threads if n_items < n_threads else 1
+
+        def make_workspace(size):
+            return FftTiles(geometry, tiling, spectra, size, weights.dtype, workers)
+
+    else:
+        tiling = gemm_tiling(geometry, weights.shape[1], itemsize, budget)
+        per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
+            geometry, weights.shape[1], itemsize
+        )
+        m = group_size(n, per_tile, min(GEMM_TILE_BYTES, budget))
+        encoded = nonlinearity if plan is not None else None
+
+        def make_workspace(size):
+            return GemmTiles(geometry, tiling, weights, size, plan, encoded, threshold)
+
+    pointwise = None if nonlinearity in ENCODERS else nonlinearity
+    pooling = None
+    if poolings is not None:
+        pooling = dict(nonlinearity=pointwise, poolings=poolings, grid=grid, sigma=pool_sigma)
+    return run_tiles(
         images,
         geometry,
-        weights,
-        make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma),
+        tiling,
+        make_workspace,
         out,
+        group_size=m,
+        n_kernels=n_kernels,
+        pooling=pooling,
+        nonlinearity=pointwise,
         padding_mode=padding_mode,
-        batch_size=batch_size,
         n_threads=n_threads,
         progress=progress,
-        layout=_resolve_layout(layout, plan, geometry, n_kernels, weights.dtype.itemsize),
     )

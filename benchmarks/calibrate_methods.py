@@ -1,0 +1,116 @@
+"""Fit the constants of skconv's method cost model (``skconv/_methods.py``).
+
+Times ``convolve(method="gemm")`` and ``convolve(method="fft")`` (float32, one
+thread, best of 3) on a set of geometries, computes the work terms of the cost
+model for each, and fits the seconds per unit of work by non-negative least
+squares on relative errors (each measurement weighted by 1 / its time). Prints
+the fitted constants, to be copied into ``skconv/_methods.py``, and for each
+geometry the measured and predicted times and whether the model picks the
+faster method.
+
+Run:  python benchmarks/calibrate_methods.py        (about 2 minutes)
+"""
+
+import math
+import time
+
+import numpy as np
+from scipy.optimize import nnls
+
+from skconv import convolve
+from skconv import _methods
+from skconv._engine import make_geometry
+from skconv._fft import fft_bytes_per_image, fft_shape
+
+# (n, C, size, K, k): images of size x size (size 1 x L for 1-D rows: L given as -L)
+GEOMETRIES = [
+    (256, 1, 32, 16, 3), (64, 3, 32, 64, 5), (128, 1, 64, 16, 7), (32, 3, 64, 32, 11),
+    (16, 1, 128, 16, 15), (16, 3, 128, 64, 5), (8, 1, 256, 16, 7), (4, 1, 256, 16, 31),
+    (4, 3, 256, 16, 15), (2, 1, 512, 16, 11), (1, 1, 512, 64, 15), (1, 1, 1024, 16, 3),
+    (1, 1, 1024, 16, 31), (1, 3, 512, 16, 63), (2, 1, 256, 64, 63), (8, 1, 128, 64, 31),
+    (32, 1, -10_000, 32, 9), (4, 1, -100_000, 32, 9), (64, 1, -1_000, 32, 63),
+]
+
+
+def best_time(func, repeat=3):
+    func()
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_terms(geometry, n_kernels, n):
+    p, positions = geometry.patch_size, geometry.n_positions
+    return n * positions * np.array([p * n_kernels, p, n_kernels], dtype=float)
+
+
+def fft_terms(geometry, n_kernels, n):
+    budget = _methods.working_memory_bytes()
+    tiling, _ = _methods.fft_tiling(geometry, n_kernels, 4, budget)
+    shape = fft_shape(tiling.window_shape)
+    c = geometry.n_channels
+    points = shape[0] * shape[1]
+    spectrum = shape[0] * (shape[1] // 2 + 1)
+    per_image = fft_bytes_per_image(c, n_kernels, shape, 4)
+    group = max(1, min(_methods.FFT_TILE_BYTES, budget) // per_image)
+    tiles = n * tiling.n_tiles
+    return np.array([
+        tiles * (c + n_kernels) * points * math.log2(max(points, 2)),
+        tiles * c * n_kernels * spectrum,
+        tiles * n_kernels * points,
+        tiles / min(group, n),
+    ])
+
+
+def fit(rows, times):
+    rows, times = np.array(rows), np.array(times)
+    coefficients, _ = nnls(rows / times[:, None], np.ones(len(times)))
+    return coefficients
+
+
+def main():
+    rng = np.random.default_rng(0)
+    measured = []
+    for n, c, size, n_kernels, k in GEOMETRIES:
+        if size < 0:
+            shape, kshape, sample = (n, c, -size), (n_kernels, c, k), (c, -size)
+        else:
+            shape, kshape, sample = (n, c, size, size), (n_kernels, c, k, k), (c, size, size)
+        images = rng.standard_normal(shape).astype(np.float32)
+        kernels = rng.standard_normal(kshape).astype(np.float32)
+        ndim = len(shape) - 2
+        geometry = make_geometry(sample, kshape[1:])
+        times = {
+            m: best_time(lambda m=m: convolve(images, kernels, method=m, spatial_ndim=ndim))
+            for m in ("gemm", "fft")
+        }
+        measured.append((n, c, size, n_kernels, k, geometry, times))
+        print(f"measured n={n} C={c} size={size} K={n_kernels} k={k}: {times}", flush=True)
+    gemm = fit([gemm_terms(g, K, n) for n, _, _, K, _, g, _ in measured],
+               [t["gemm"] for *_, t in measured])
+    fft = fit([fft_terms(g, K, n) for n, _, _, K, _, g, _ in measured],
+              [t["fft"] for *_, t in measured])
+    names = ["GEMM_SECONDS_PER_MAC", "GEMM_SECONDS_PER_GATHERED", "GEMM_SECONDS_PER_OUTPUT"]
+    names += ["FFT_SECONDS_PER_POINT_LOG", "FFT_SECONDS_PER_COMPLEX_MAC",
+              "FFT_SECONDS_PER_OUTPUT", "FFT_SECONDS_PER_TILE"]
+    print("\nfitted constants:")
+    for name, value in zip(names, [*gemm, *fft]):
+        print(f"{name} = {value:.2e}")
+    print(f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} {'picks':>6} {'faster':>6}")
+    right = 0
+    for n, c, size, n_kernels, k, g, times in measured:
+        pg = gemm @ gemm_terms(g, n_kernels, n)
+        pf = fft @ fft_terms(g, n_kernels, n)
+        picks, faster = ("fft" if pf < pg else "gemm"), min(times, key=times.get)
+        right += picks == faster
+        label = f"n={n} C={c} size={size} K={n_kernels} k={k}"
+        print(f"{label:<32} {times['gemm']:8.4f} {pg:8.4f} {times['fft']:8.4f} {pf:8.4f} "
+              f"{picks:>6} {faster:>6}")
+    print(f"\nthe model picks the faster method on {right} of {len(measured)} geometries")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""FFT convolution, one output tile at a time (overlap-save).
+
+Each tile's padded input window is transformed with :func:`scipy.fft.rfftn`
+(real transforms, float32 kept float32), multiplied by the conjugate spectra of
+the (dilated) kernels, summed over channels and transformed back; the first
+rows and columns of the result are the tile's correlation outputs (the FFT is
+at least as large as the window, so no output wraps around). Tiles much
+smaller than the image keep the spectra small, as
+:func:`scipy.signal.oaconvolve` does; the kernel spectra are computed once per
+FFT shape and reused for every tile and batch.
+"""
+
+import threading
+
+import numpy as np
+
+from ._tiles import read_window
+
+
+def dilate(kernels, dilation):
+    """Insert ``dilation - 1`` zeros between taps of ``(K, C, kh, kw)`` kernels."""
+    dh, dw = dilation
+    if (dh, dw) == (1, 1):
+        return kernels
+    k, c, kh, kw = kernels.shape
+    out = np.zeros((k, c, (kh - 1) * dh + 1, (kw - 1) * dw + 1), dtype=kernels.dtype)
+    out[:, :, ::dh, ::dw] = kernels
+    return out
+
+
+def fft_shape(window_shape):
+    """FFT lengths for a window: fast lengths for real transforms (1 stays 1)."""
+    from scipy.fft import next_fast_len
+
+    return tuple(1 if n == 1 else next_fast_len(n, real=True) for n in window_shape)
+
+
+def fft_axes(shape):
+    """Transform axes: the last one only for 1-D data (height 1)."""
+    return (-1,) if shape[0] == 1 else (-2, -1)
+
+
+class KernelSpectra:
+    """Conjugate spectra of a kernel bank, computed once per FFT shape and dtype.
+
+    Holds the (dilated) kernels and a cache of their spectra; the cache is
+    filled on first use by each tile shape and dropped when pickled.
+
+    Parameters
+    ----------
+    kernels : ndarray of shape (K, C, kh, kw)
+    dilation : tuple of int
+    """
+
+    max_shapes = 4  # spectra kept at once (one per tile shape in use)
+
+    def __init__(self, kernels, dilation):
+        self.kernels = dilate(kernels, dilation)
+        self._spectra = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self):
+        return {"kernels": self.kernels}
+
+    def __setstate__(self, state):
+        self.kernels = state["kernels"]
+        self._spectra = {}
+        self._lock = threading.Lock()
+
+    def get(self, shape, dtype, workers=1):
+        """``conj(rfftn(kernels))`` of shape ``(K, C, *spectrum)`` for FFT ``shape``.
+
+        ``dtype`` is the real computation dtype (float32 gives complex64).
+        """
+        key = (shape, np.dtype(dtype).str)
+        with self._lock:
+            if key in self._spectra:
+                return self._spectra[key]
+        from scipy.fft import rfftn
+
+        axes = fft_axes(shape)
+        kernels = self.kernels.astype(dtype, copy=False)
+        spectra = np.conj(rfftn(kernels, s=shape[-len(axes) :], axes=axes, workers=workers))
+        with self._lock:
+            while len(self._spectra) >= self.max_shapes:
+                self._spectra.pop(next(iter(self._spectra)))
+            return self._spectra.setdefault(key, spectra)
+
+
+def fft_bytes_per_image(n_channels, n_kernels, shape, itemsize):
+    """Workspace bytes of one image's tile: window spectrum, products and output."""
+    spectrum = shape[0] * (shape[1] // 2 + 1) * 2 * itemsize
+    return (n_channels + 2 * n_kernels) * spectrum + n_kernels * shape[0] * shape[1] * itemsize
+
+
+def spectra_bytes(n_channels, n_kernels, shape, itemsize):
+    """Bytes of the kernel spectra for one FFT shape."""
+    return n_channels * n_kernels * shape[0] * (shape[1] // 2 + 1) * 2 * itemsize
+
+
+class FftTiles:
+    """Buffers to compute the maps of one tile of ``m`` images by FFT.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The whole image's geometry.
+    tiling : Tiling
+        Tiles of a stride-1 ("dense") output; ``geometry.stride`` subsamples it.
+    spectra : KernelSpectra
+    m : int
+        Images per group.
+    dtype : dtype
+    workers : int, default=1
+        ``workers`` of :mod:`scipy.fft`.
+    """
+
+    def __init__(self, geometry, tiling, spectra, m, dtype, workers=1):
+        self.geometry, self.tiling, self.workers = geometry, tiling, workers
+        self.shape = fft_shape(tiling.window_shape)
+        self.axes = fft_axes(self.shape)
+        self.spectra = spectra.get(self.shape, dtype, workers)
+        self.window = np.zeros((m, geometry.n_channels, *tiling.window_shape), dtype=dtype)
+
+    def compute(self, images, row_sources, col_sources):
+        """Maps ``(m, K, th, tw)`` (a strided view) of the tile read from these sources."""
+        from scipy.fft import irfftn, rfftn
+
+        m = images.shape[0]
+        window = self.window[:m]
+        read_window(images, row_sources, col_sources, window, channels_last=False)
+        s = self.shape[-len(self.axes) :]
+        spectrum = rfftn(window, s=s, axes=self.axes, workers=self.workers)
+        spectra = self.spectra
+        c = spectrum.shape[1]
+        if c == 1:
+            product = spectrum[:, :1] * spectra[None, :, 0]
+        elif c <= 8:
+            product = spectrum[:, None, 0] * spectra[None, :, 0]
+            term = np.empty_like(product)
+            for ch in range(1, c):
+                np.multiply(spectrum[:, None, ch], spectra[None, :, ch], out=term)
+                product += term
+        else:  # a complex GEMM (images x C) @ (C x K) per frequency
+            freq = spectrum.reshape(m, c, -1).transpose(2, 0, 1)
+            bank = spectra.reshape(spectra.shape[0], c, -1).transpose(2, 1, 0)
+            product = np.matmul(freq, bank).transpose(1, 2, 0).reshape(
+                m, spectra.shape[0], *spectrum.shape[2:]
+            )
+        maps = irfftn(product, s=s, axes=self.axes, workers=self.workers, overwrite_x=True)
+        th, tw = self.tiling.tile_shape
+        sh, sw = self.geometry.stride
+        return maps[:, :, : (th - 1) * sh + 1 : sh, : (tw - 1) * sw + 1 : sw]

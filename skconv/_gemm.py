@@ -1,0 +1,81 @@
+"""GEMM on patches, one output tile at a time (im2col in planes).
+
+The tile's padded input window is copied channels-first, and its patch matrix
+is built transposed, ``(kh * kw * C, positions)``: row block ``(i, j)`` is the
+window shifted by tap ``(i, j)``, so each of the ``kh * kw`` copies moves whole
+planes of ``C * positions`` values (long contiguous runs, several times faster
+than a gather of short patch rows). One matrix product ``(K, P) @ (P,
+positions)`` then gives the tile's maps for every kernel, already
+channels-first. The buffers are sized for one tile, never for the image.
+"""
+
+import numpy as np
+
+from ._learned import encode
+from ._tiles import read_window
+
+
+def gemm_bytes_per_position(geometry, n_columns, itemsize):
+    """Workspace bytes per output position: its patch column and its map values."""
+    return (geometry.patch_size + n_columns) * itemsize
+
+
+class GemmTiles:
+    """Buffers to compute the maps of one tile of ``m`` images by GEMM.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The whole image's geometry.
+    tiling : Tiling
+    weights : ndarray of shape (kh * kw * C, n_columns)
+        The GEMM operand (kernels, or a learned plan's columns), rows in
+        (tap row, tap column, channel) order.
+    m : int
+        Images per group.
+    plan : ResponsePlan, default=None
+        A learned bank's plan: the tile's raw columns are encoded with the
+        tile's patches (see :func:`~skconv._learned.encode`).
+    nonlinearity : str or None, default=None
+        Passed to the encoder when ``plan`` is given.
+    threshold : float, default=0.0
+    """
+
+    def __init__(self, geometry, tiling, weights, m, plan=None, nonlinearity=None, threshold=0.0):
+        self.geometry, self.tiling, self.weights = geometry, tiling, weights
+        self.kernel_rows = np.ascontiguousarray(weights.T)
+        self.plan, self.nonlinearity, self.threshold = plan, nonlinearity, threshold
+        (kh, kw), c = geometry.kernel_shape, geometry.n_channels
+        th, tw = tiling.tile_shape
+        dtype = weights.dtype
+        self.window = np.zeros((m, c, *tiling.window_shape), dtype=dtype)
+        self.patches = np.empty((m, kh, kw, c, th, tw), dtype=dtype)
+        self.maps = np.empty((m, weights.shape[1], th * tw), dtype=dtype)
+
+    def _gather(self, m):
+        (kh, kw), (sh, sw), (dh, dw) = (
+            self.geometry.kernel_shape, self.geometry.stride, self.geometry.dilation
+        )
+        th, tw = self.tiling.tile_shape
+        window, patches = self.window[:m], self.patches[:m]
+        for i in range(kh):
+            rows = slice(i * dh, i * dh + (th - 1) * sh + 1, sh)
+            for j in range(kw):
+                cols = slice(j * dw, j * dw + (tw - 1) * sw + 1, sw)
+                patches[:, i, j] = window[:, :, rows, cols]
+        return patches.reshape(m, -1, th * tw)
+
+    def compute(self, images, row_sources, col_sources):
+        """Maps ``(m, K, th, tw)`` of the tile read from these sources."""
+        m = images.shape[0]
+        th, tw = self.tiling.tile_shape
+        read_window(images, row_sources, col_sources, self.window, channels_last=False)
+        patches = self._gather(m)  # (m, P, positions)
+        if self.plan is None:
+            maps = self.maps[:m]
+            np.matmul(self.kernel_rows, patches, out=maps)
+            return maps.reshape(m, -1, th, tw)
+        rows = patches.transpose(0, 2, 1).reshape(m * th * tw, -1)  # (N, P) copy
+        raw = rows @ self.weights
+        values = encode(raw, rows, self.plan, self.nonlinearity, self.threshold)
+        return np.moveaxis(values.reshape(m, th, tw, -1), -1, 1)

@@ -1,0 +1,142 @@
+"""Choosing the algorithm and the tiles for a geometry, from a small cost model.
+
+As :func:`scipy.signal.choose_conv_method` does, ``method="auto"`` compares
+estimated times of the two methods:
+
+* ``"gemm"``: every output position costs a gather of its patch (``P = kh * kw
+  * C`` values) and ``P * K`` multiply-adds in BLAS;
+* ``"fft"``: every tile costs ``C`` forward and ``K`` inverse real FFTs of its
+  window, ``C * K`` complex multiply-adds per frequency, and it yields a
+  whole tile of outputs (subsampled by the stride).
+
+The constants are seconds per unit of work, measured on the project machine
+(2 cores of an AMD EPYC, OpenBLAS, scipy.fft/pocketfft) with
+``python benchmarks/calibrate_methods.py``; ``benchmarks/bench_scale.py``
+shows which method wins on each geometry and what ``auto`` picked.
+"""
+
+import math
+
+from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
+from ._gemm import gemm_bytes_per_position
+from ._tiles import make_tiling
+
+METHODS = ("auto", "gemm", "fft")
+"""Convolution algorithms: ``"auto"`` picks one per geometry."""
+
+# Seconds per unit of work (float32, one thread), fitted by
+# benchmarks/calibrate_methods.py on 19 geometries (2-D 32..1024 pixels,
+# kernels 3..63, 1-D 1k..100k); the model picks the faster method on all 19.
+GEMM_SECONDS_PER_MAC = 1.66e-11
+GEMM_SECONDS_PER_GATHERED = 8.88e-10
+GEMM_SECONDS_PER_OUTPUT = 8.64e-10
+FFT_SECONDS_PER_POINT_LOG = 3.91e-10
+FFT_SECONDS_PER_COMPLEX_MAC = 3.57e-09
+FFT_SECONDS_PER_OUTPUT = 0.0
+FFT_SECONDS_PER_TILE = 1.26e-04  # Python and call overhead of one tile of a group
+
+# Target workspace per thread: GEMM tiles stay in cache; FFT tiles are larger
+# (their passes over the window are few and long).
+GEMM_TILE_BYTES = 8 << 20
+FFT_TILE_BYTES = 16 << 20
+
+
+def working_memory_bytes():
+    """The scikit-learn ``working_memory`` budget, in bytes."""
+    from sklearn import get_config
+
+    return int(get_config()["working_memory"] * 2**20)
+
+
+def gemm_tiling(geometry, n_columns, itemsize, budget):
+    """Tiles of whole output rows (or of one row's columns) that fit ``budget`` bytes."""
+    per_position = gemm_bytes_per_position(geometry, n_columns, itemsize)
+    positions = max(1, min(GEMM_TILE_BYTES, budget) // per_position)
+    h, w = geometry.out_shape
+    if positions >= w:
+        return make_tiling(geometry, (max(1, min(h, positions // w)), w))
+    return make_tiling(geometry, (1, positions))
+
+
+def _fft_tile_seconds(shape, n_channels, n_kernels):
+    points = shape[0] * shape[1]
+    spectrum = shape[0] * (shape[1] // 2 + 1)
+    transforms = (n_channels + n_kernels) * points * math.log2(max(points, 2))
+    return (
+        transforms * FFT_SECONDS_PER_POINT_LOG
+        + n_channels * n_kernels * spectrum * FFT_SECONDS_PER_COMPLEX_MAC
+        + n_kernels * points * FFT_SECONDS_PER_OUTPUT
+    )
+
+
+def fft_tiling(geometry, n_kernels, itemsize, budget):
+    """The cheapest FFT tiling whose workspace fits ``budget`` bytes, and its cost.
+
+    The workspace counts one image's tile buffers and the kernel spectra. Square
+    tiles (in input pixels) of 16, 32, 64, ... and the whole output are
+    tried; the cost of a tiling is its number of tiles times the estimated time
+    of one tile.
+
+    Returns
+    -------
+    tiling : Tiling
+    seconds : float
+        Estimated seconds per image (float32).
+    """
+    c = geometry.n_channels
+    h, w = geometry.out_shape
+    sides = [2**p for p in range(4, 22)]
+    best = None
+    for side in sides:
+        tile = tuple(
+            max(1, min(n, -(-side // s))) for n, s in zip((h, w), geometry.stride)
+        )
+        tiling = make_tiling(geometry, tile)
+        shape = fft_shape(tiling.window_shape)
+        per_image = fft_bytes_per_image(c, n_kernels, shape, itemsize)
+        fits = per_image + spectra_bytes(c, n_kernels, shape, itemsize) <= budget
+        group = max(1, min(FFT_TILE_BYTES, budget) // per_image)
+        seconds = tiling.n_tiles * (
+            _fft_tile_seconds(shape, c, n_kernels) + FFT_SECONDS_PER_TILE / group
+        )
+        if best is None or (fits and (not best[2] or seconds < best[1])):
+            best = (tiling, seconds, fits)
+        if tile == (h, w):
+            break
+    return best[0], best[1]
+
+
+def gemm_seconds(geometry, n_kernels):
+    """Estimated seconds per image (float32) of the GEMM method."""
+    p = geometry.patch_size
+    return geometry.n_positions * (
+        p * n_kernels * GEMM_SECONDS_PER_MAC
+        + p * GEMM_SECONDS_PER_GATHERED
+        + n_kernels * GEMM_SECONDS_PER_OUTPUT
+    )
+
+
+def choose_method(geometry, n_kernels, itemsize=4, learned=False):
+    """``"gemm"`` or ``"fft"``, whichever the cost model says is faster.
+
+    Parameters
+    ----------
+    geometry : Geometry
+    n_kernels : int
+    itemsize : int, default=4
+    learned : bool, default=False
+        Learned banks and encoders need each position's patch: GEMM only.
+
+    Returns
+    -------
+    method : str
+    """
+    if learned:
+        return "gemm"
+    _, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, working_memory_bytes())
+    return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels) else "gemm"
+
+
+def group_size(n, per_image_bytes, target_bytes):
+    """Images per group so that a group's workspace stays near ``target_bytes``."""
+    return int(max(1, min(n, target_bytes // max(per_image_bytes, 1))))

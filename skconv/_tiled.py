@@ -1,0 +1,146 @@
+"""The tiled driver: groups of images x output tiles, spread over threads.
+
+Used for images whose work does not fit the batch budget (GEMM) and for the FFT
+method. Each thread owns one :class:`~skconv._gemm.GemmTiles` or
+:class:`~skconv._fft.FftTiles` workspace and a contiguous run of (image group,
+tile) work items; maps are written straight into the output, or reduced into a
+:class:`~skconv._pool_tiles.TilePooler` per image group, so a large image's
+maps never exist whole. Groups whose tiles were split between threads are
+merged at the end.
+"""
+
+import numpy as np
+
+from ._engine import _blas_controller, _executor
+from ._pool_tiles import TilePooler
+from ._pooling import NONLINEARITIES
+from ._tiles import tile_window, window_sources
+
+
+def _maps_writer(out, n_kernels, out_shape):
+    """A sink writing tiles of maps into ``out`` seen as ``(n, K, h_out, w_out)``."""
+    maps_out = out.reshape(out.shape[0], n_kernels, *out_shape)
+
+    def write(start, maps, y0, x0):
+        th, tw = maps.shape[2:]
+        maps_out[start : start + maps.shape[0], :, y0 : y0 + th, x0 : x0 + tw] = maps
+
+    return write
+
+
+def run_tiles(
+    images,
+    geometry,
+    tiling,
+    make_workspace,
+    out,
+    *,
+    group_size,
+    n_kernels,
+    pooling=None,
+    nonlinearity=None,
+    padding_mode="constant",
+    n_threads=1,
+    progress=None,
+):
+    """Compute every tile of every image and write maps or pooled features to ``out``.
+
+    Parameters
+    ----------
+    images : array of shape (n, C, H, W)
+        Sliceable along the first axis; one group of images is read at a time.
+    geometry : Geometry
+    tiling : Tiling
+    make_workspace : callable
+        ``make_workspace(m)`` returns an object whose ``compute(images,
+        row_sources, col_sources)`` gives the tile's maps ``(m, K, th, tw)``.
+    out : ndarray of shape (n, n_out)
+    group_size : int
+        Images per group (1 unless an image is a single tile).
+    n_kernels : int
+    pooling : dict, default=None
+        ``TilePooler`` keyword arguments (nonlinearity, poolings, grid, sigma);
+        None writes the maps, in (kernel, row, column) order.
+    nonlinearity : str or None, default=None
+        Applied to the maps when ``pooling`` is None.
+    padding_mode : str, default="constant"
+    n_threads : int, default=1
+    progress : callable, default=None
+        Called with the number of images of each finished group.
+
+    Returns
+    -------
+    out : ndarray
+    """
+    n = images.shape[0]
+    dtype = out.dtype
+    sources = window_sources(geometry, padding_mode)
+    tiles = [
+        (rows, cols, tile_window(tiling, sources, geometry, rows, cols))
+        for rows, cols in tiling.tiles()
+    ]
+    groups = [(s, min(s + group_size, n)) for s in range(0, n, group_size)]
+    work = [(g, t) for g in range(len(groups)) for t in range(len(tiles))]
+    write = None if pooling is not None else _maps_writer(out, n_kernels, geometry.out_shape)
+
+    def new_pooler(g):
+        start, stop = groups[g]
+        return TilePooler(stop - start, n_kernels, out_shape=geometry.out_shape, **pooling)
+
+    def finish(g, pooler):
+        start, stop = groups[g]
+        if pooler is not None:
+            out[start:stop] = pooler.finish(dtype)
+        if progress is not None:
+            progress(stop - start)
+
+    def run(items):
+        workspace = make_workspace(group_size)
+        partial, current, batch, pooler = {}, None, None, None
+        for g, t in items:
+            if g != current:
+                if pooler is not None:
+                    partial[current] = pooler
+                current, pooler = g, (new_pooler(g) if pooling is not None else None)
+                start, stop = groups[g]
+                batch = np.asarray(images[start:stop], dtype=dtype)
+            rows, cols, (row_sources, col_sources) = tiles[t]
+            maps = workspace.compute(batch, row_sources, col_sources)
+            maps = maps[:, :, : rows[1] - rows[0], : cols[1] - cols[0]]
+            if pooler is not None:
+                pooler.add(maps, rows[0], cols[0])
+                if pooler.n_tiles == len(tiles):
+                    finish(g, pooler)
+                    current, pooler = None, None
+            else:
+                if nonlinearity is not None:
+                    NONLINEARITIES[nonlinearity](maps)
+                write(groups[g][0], maps, rows[0], cols[0])
+                if t == len(tiles) - 1 and progress is not None:
+                    progress(groups[g][1] - groups[g][0])
+        if pooler is not None:
+            partial[current] = pooler
+        return partial
+
+    n_threads = max(1, min(n_threads, len(work)))
+    if n_threads == 1:
+        leftovers = [run(work)]
+    else:
+        bounds = np.linspace(0, len(work), n_threads + 1).astype(int)
+        chunks = [work[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            futures = [_executor().submit(run, chunk) for chunk in chunks[1:]]
+            try:
+                leftovers = [run(chunks[0])]
+            finally:
+                leftovers += [future.result() for future in futures]
+    merged = {}
+    for partial in leftovers:
+        for g, pooler in partial.items():
+            if g in merged:
+                merged[g].merge(pooler)
+            else:
+                merged[g] = pooler
+    for g, pooler in merged.items():
+        finish(g, pooler)
+    return out

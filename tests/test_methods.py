@@ -1,0 +1,157 @@
+"""GEMM and FFT methods, tiling and method choice against independent references."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from reference import reference_correlate
+from test_engine import _as_2d, conv_problems
+
+from skconv import choose_method, convolve
+from skconv._cache import ByteBoundedCache
+from skconv._engine import INDEX_CACHE, make_geometry, patch_indices
+from skconv._fft import KernelSpectra
+from skconv._methods import fft_tiling, gemm_tiling
+
+# working_memory in MiB: a few KiB forces many tiles per image; 1024 is the default.
+BUDGETS = st.sampled_from([0.004, 0.05, 1024])
+
+
+def _run(problem, method, budget):
+    with sklearn.config_context(working_memory=budget):
+        return convolve(
+            problem["images"],
+            problem["kernels"],
+            stride=problem["stride"],
+            padding=problem["padding"],
+            dilation=problem["dilation"],
+            padding_mode=problem["mode"],
+            flip=problem["flip"],
+            spatial_ndim=problem["images"].ndim - 2,
+            n_threads=problem["n_threads"],
+            method=method,
+        )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems(), st.sampled_from(["gemm", "fft", "auto"]), BUDGETS)
+def test_every_method_matches_the_scipy_reference(problem, method, budget):
+    images, kernels, stride, pads, dilation = _as_2d(problem)
+    if problem["flip"]:
+        kernels = kernels[..., ::-1, ::-1]
+    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
+    result = _run(problem, method, budget)
+    assert result.dtype == problem["images"].dtype
+    expected = expected.reshape(result.shape)
+    tol = 1e-4 if result.dtype == np.float32 else 1e-10
+    assert_allclose(result, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("method", ["gemm", "fft"])
+@pytest.mark.parametrize(
+    "shape, kshape, kwargs",
+    [
+        ((2, 3, 45, 38), (4, 3, 7, 5), dict(stride=(2, 3), padding="same")),
+        ((1, 1, 64, 70), (3, 1, 9, 9), dict(dilation=2, padding="full", padding_mode="reflect")),
+        ((2, 2, 1, 300), (5, 2, 1, 9), dict(dilation=(1, 7), padding_mode="wrap")),
+        ((1, 1, 33, 33), (2, 1, 15, 15), dict(padding=3, padding_mode="symmetric")),
+    ],
+)
+def test_large_images_in_many_tiles_match_the_reference(method, shape, kshape, kwargs):
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal(shape)
+    kernels = rng.standard_normal(kshape)
+    geometry = make_geometry(shape[1:], kshape[1:], stride=kwargs.get("stride", 1),
+                             padding=kwargs.get("padding", "same"),
+                             dilation=kwargs.get("dilation", 1))
+    expected = reference_correlate(
+        images, kernels, geometry.stride, geometry.pads, geometry.dilation,
+        kwargs.get("padding_mode", "constant"),
+    )
+    for threads in (1, 2):
+        with sklearn.config_context(working_memory=0.01):
+            result = convolve(images, kernels, method=method, n_threads=threads, **kwargs)
+        assert_allclose(result, expected, atol=1e-9)
+
+
+def test_float32_fft_error_is_documented_bound():
+    """float32 FFT maps stay within 1e-5 of the largest output value (docs say so)."""
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (2, 1, 300, 300)).astype(np.float32)
+    kernels = rng.standard_normal((8, 1, 31, 31)).astype(np.float32)
+    exact = convolve(images.astype(np.float64), kernels.astype(np.float64), method="gemm")
+    result = convolve(images, kernels, method="fft")
+    assert result.dtype == np.float32
+    assert np.abs(result - exact).max() / np.abs(exact).max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    "sample, kernels, expected",
+    [
+        ((1, 28, 28), (64, 1, 5, 5), "gemm"),
+        ((3, 32, 32), (256, 3, 5, 5), "gemm"),
+        ((1, 1000), (256, 1, 9), "gemm"),
+        ((1, 512, 512), (16, 1, 31, 31), "fft"),
+        ((1, 1024, 1024), (16, 1, 63, 63), "fft"),
+        ((3, 256, 256), (16, 3, 15, 15), "fft"),
+    ],
+)
+def test_auto_picks_gemm_for_small_kernels_and_fft_for_large(sample, kernels, expected):
+    assert choose_method(sample, kernels) == expected
+
+
+def test_a_large_stride_favours_gemm():
+    # FFT computes every position then subsamples; GEMM only the strided ones.
+    assert choose_method((1, 512, 512), (16, 1, 15, 15)) == "fft"
+    assert choose_method((1, 512, 512), (16, 1, 15, 15), stride=8) == "gemm"
+
+
+def test_convolve_rejects_unknown_methods():
+    with pytest.raises(ValueError, match="method must be one of"):
+        convolve(np.ones((1, 5, 5)), np.ones((1, 3, 3)), method="fast")
+
+
+def test_gemm_tiles_fit_the_budget_and_cover_the_output():
+    geometry = make_geometry((1, 2048, 2048), (1, 15, 15))
+    for budget in (1 << 16, 1 << 20, 1 << 30):
+        tiling = gemm_tiling(geometry, 16, 4, budget)
+        th, tw = tiling.tile_shape
+        assert th * tw * (225 + 16) * 4 <= max(budget, (225 + 16) * 4)
+        rows = [b - a for a, b in tiling.row_ranges]
+        cols = [b - a for a, b in tiling.col_ranges]
+        assert sum(rows) == 2048 and sum(cols) == 2048
+        assert max(rows) - min(rows) <= 1 and max(cols) - min(cols) <= 1
+
+
+def test_fft_tiles_do_not_grow_with_the_image():
+    shapes = []
+    for size in (1024, 2048, 4096):
+        geometry = make_geometry((1, size, size), (1, 15, 15))
+        tiling, _ = fft_tiling(geometry, 16, 4, 64 << 20)
+        shapes.append(tiling.window_shape)
+    assert shapes[0] == shapes[1] == shapes[2]
+
+
+def test_patch_index_cache_is_bounded_in_bytes_and_int32():
+    indices = patch_indices(make_geometry((3, 40, 40), (3, 5, 5)))
+    assert indices.dtype == np.int32
+    assert not indices.flags.writeable
+    assert INDEX_CACHE.nbytes <= INDEX_CACHE.max_bytes
+    cache = ByteBoundedCache(max_bytes=3000)
+    for key in range(10):
+        cache.get(key, lambda: np.zeros(100))
+    assert cache.nbytes <= 3000 and cache.keys() == [7, 8, 9]
+    assert cache.get("huge", lambda: np.zeros(1000)).shape == (1000,)
+    assert "huge" not in cache.keys()
+
+
+def test_kernel_spectra_pickle_without_their_cache():
+    spectra = KernelSpectra(np.ones((2, 1, 3, 3)), (2, 2))
+    spectra.get((8, 8), np.float32)
+    clone = pickle.loads(pickle.dumps(spectra))
+    assert clone.kernels.shape == (2, 1, 5, 5)
+    assert_allclose(clone.get((8, 8), np.float32), spectra.get((8, 8), np.float32))
