@@ -48,34 +48,41 @@ class GemmTiles:
         (kh, kw), c = geometry.kernel_shape, geometry.n_channels
         th, tw = tiling.tile_shape
         dtype = weights.dtype
-        self.window = np.zeros((m, c, *tiling.window_shape), dtype=dtype)
-        self.patches = np.empty((m, kh, kw, c, th, tw), dtype=dtype)
-        self.maps = np.empty((m, weights.shape[1], th * tw), dtype=dtype)
+        # Images sit inside the GEMM's column axis: (P, m * positions), so a
+        # group of images is one matrix product.
+        self.window = np.zeros((c, m, *tiling.window_shape), dtype=dtype)
+        # Flat buffers: a short last group uses a contiguous prefix of each.
+        self.patches = np.empty(kh * kw * c * m * th * tw, dtype=dtype)
+        self.maps = np.empty(weights.shape[1] * m * th * tw, dtype=dtype)
 
     def _gather(self, m):
         (kh, kw), (sh, sw), (dh, dw) = (
             self.geometry.kernel_shape, self.geometry.stride, self.geometry.dilation
         )
         th, tw = self.tiling.tile_shape
-        window, patches = self.window[:m], self.patches[:m]
+        c = self.geometry.n_channels
+        window = self.window[:, :m]
+        patches = self.patches[: kh * kw * c * m * th * tw].reshape(kh, kw, c, m, th, tw)
         for i in range(kh):
             rows = slice(i * dh, i * dh + (th - 1) * sh + 1, sh)
             for j in range(kw):
                 cols = slice(j * dw, j * dw + (tw - 1) * sw + 1, sw)
-                patches[:, i, j] = window[:, :, rows, cols]
-        return patches.reshape(m, -1, th * tw)
+                patches[i, j] = window[:, :, rows, cols]
+        return patches.reshape(-1, m * th * tw)
 
     def compute(self, images, row_sources, col_sources):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources."""
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
-        read_window(images, row_sources, col_sources, self.window, channels_last=False)
-        patches = self._gather(m)  # (m, P, positions)
+        read_window(
+            images, row_sources, col_sources, self.window.swapaxes(0, 1), channels_last=False
+        )
+        patches = self._gather(m)  # (P, m * positions)
         if self.plan is None:
-            maps = self.maps[:m]
+            maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)
             np.matmul(self.kernel_rows, patches, out=maps)
-            return maps.reshape(m, -1, th, tw)
-        rows = patches.transpose(0, 2, 1).reshape(m * th * tw, -1)  # (N, P) copy
+            return maps.reshape(-1, m, th, tw).swapaxes(0, 1)
+        rows = np.ascontiguousarray(patches.T)  # (N, P)
         raw = rows @ self.weights
         values = encode(raw, rows, self.plan, self.nonlinearity, self.threshold)
         return np.moveaxis(values.reshape(m, th, tw, -1), -1, 1)
