@@ -2,7 +2,9 @@
 
 For each cell of a grid of image sizes x kernel sizes x channels x number of
 kernels (float32, padding "same", stride 1, correlation, 2 threads for everyone;
-each time is the best of ``--repeat`` warm runs) it prints the time of
+each time is the best of ``--repeat`` warm runs, timed in interleaved rounds
+so that bursts of load on this shared machine hit every contender alike) it
+prints the time of
 
 * skconv ``convolve(method="auto")``, and of each method ("gemm", "fft");
 * ``torch.nn.functional.conv2d`` (CPU, ``torch.set_num_threads(2)``);
@@ -24,8 +26,8 @@ Cells are trimmed where one run would take minutes, shown as "-": GEMM and
 torch above ``--max-gflop`` G multiply-adds (torch above 1 G for kernels >= 31,
 where its CPU conv2d takes a slow path), cv2 above ``--max-cv2-pixels``
 (image x kernel x channel) pixels, the scipy anchors above 1 GiB of spectra.
-A run longer than 5 s is timed once. The number of images per cell is
-``max(1, 2**19 // (H * W))``.
+A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The number of images per cell is
+``max(1, 2**18 // (H * W))``.
 
 ``--memory`` instead measures, each in a fresh process, the resident memory
 (peak RSS minus the RSS before the call, minus the output) of the issue's two
@@ -58,23 +60,36 @@ SERIES_DILATIONS = (1, 4, 16, 64)
 THREADS = 2
 
 
-def best_time(func, repeat, long_run=5.0):
-    """Best wall time of ``repeat`` runs after one warm-up run.
+def interleaved_best(funcs, warm, repeat, slow=0.5, min_seconds=1.0, max_rounds=20):
+    """Best wall time of each function, timed in interleaved rounds.
 
-    A workload whose warm-up run takes more than ``long_run`` seconds is timed
-    by that run alone.
+    Each round runs every function once, so that a burst of load from other
+    processes on this shared machine slows all of them alike; the best over
+    the rounds is kept. There are at least ``repeat`` rounds, and more (up to
+    ``max_rounds``) until the fast functions have run for ``min_seconds``.
+    ``warm`` holds each function's (untimed) warm-up duration: those slower
+    than ``slow`` seconds join two rounds only.
     """
-    start = time.perf_counter()
-    func()
-    best = time.perf_counter() - start
-    if best > long_run:
-        return best
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
+    best = {name: np.inf for name in funcs}
+    fast_seconds = sum(w for w in warm.values() if w <= slow)
+    rounds = repeat
+    if fast_seconds > 0:
+        rounds = int(min(max_rounds, max(repeat, min_seconds / fast_seconds)))
+    for round_ in range(rounds):
+        for name, func in funcs.items():
+            if warm[name] > slow and round_ >= 2:
+                continue
+            start = time.perf_counter()
+            func()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
+
+
+def timed_call(func):
+    """``(result, seconds)`` of one call."""
+    start = time.perf_counter()
+    result = func()
+    return result, time.perf_counter() - start
 
 
 def traced_peak(func, output_bytes):
@@ -160,34 +175,39 @@ def run_cell(n, c, size, n_kernels, k, args):
     direct_ok = macs / 1e9 <= args.max_gflop
     fft_work = n * n_kernels * c * size * size * 8 / 2**30  # GiB of per-image spectra
     filters = n * n_kernels * c * size * size  # pixels filtered by cv2, one kernel at a time
-    times, row = {}, {}
-    auto = convolve(images, kernels, method="auto", n_threads=THREADS)
-    times["auto"] = best_time(lambda: convolve(images, kernels, n_threads=THREADS), args.repeat)
-    row["chose"] = choose_method(images.shape[1:], kernels.shape)
-    for method in ("gemm", "fft"):
-        if method == "gemm" and not direct_ok:
-            continue
-        result = convolve(images, kernels, method=method, n_threads=THREADS)
-        check_equal(method, result, auto)
-        times[method] = best_time(
-            lambda m=method: convolve(images, kernels, method=m, n_threads=THREADS), args.repeat
-        )
+    row = {"chose": choose_method(images.shape[1:], kernels.shape)}
+    funcs = {
+        "auto": lambda: convolve(images, kernels, n_threads=THREADS),
+        "gemm": lambda: convolve(images, kernels, method="gemm", n_threads=THREADS),
+        "fft": lambda: convolve(images, kernels, method="fft", n_threads=THREADS),
+        "torch": lambda: torch_conv(images, kernels),
+        "cv2": lambda: cv2_filter(images, kernels),
+        "fftconvolve": lambda: scipy_signal(images, kernels, _signal().fftconvolve),
+        "oaconvolve": lambda: scipy_signal(images, kernels, _signal().oaconvolve),
+        "scipy.fft": lambda: scipy_fft_recipe(images, kernels),
+    }
     # torch's CPU conv2d falls back to a slow path for kernels >= 31 (18 s for
     # 2 images of 512x512 with 8 kernels of 31x31 here): those cells are capped
     # at 1 G multiply-adds.
-    torch_ok = direct_ok and (k < 31 or macs <= 1e9)
-    anchors = {
-        "torch": (lambda: torch_conv(images, kernels), torch_ok),
-        "cv2": (lambda: cv2_filter(images, kernels), filters <= args.max_cv2_pixels),
-        "fftconvolve": (lambda: scipy_signal(images, kernels, _signal().fftconvolve), fft_work < 1),
-        "oaconvolve": (lambda: scipy_signal(images, kernels, _signal().oaconvolve), fft_work < 1),
-        "scipy.fft": (lambda: scipy_fft_recipe(images, kernels), fft_work < 1),
+    enabled = {
+        "gemm": direct_ok,
+        "torch": direct_ok and (k < 31 or macs <= 1e9),
+        "cv2": filters <= args.max_cv2_pixels,
+        "fftconvolve": fft_work < 1,
+        "oaconvolve": fft_work < 1,
+        "scipy.fft": fft_work < 1,
     }
-    for name, (func, enabled) in anchors.items():
-        if not enabled or name in args.skip:
-            continue
-        check_equal(name, func(), auto)
-        times[name] = best_time(func, args.repeat)
+    funcs = {
+        name: func for name, func in funcs.items()
+        if enabled.get(name, True) and name not in args.skip
+    }
+    auto, warm_auto = timed_call(funcs["auto"])
+    warm = {"auto": warm_auto}
+    for name, func in funcs.items():
+        if name != "auto":
+            result, warm[name] = timed_call(func)
+            check_equal(name, result, auto)
+    times = interleaved_best(funcs, warm, args.repeat)
     row["memory"] = traced_peak(
         lambda: convolve(images, kernels, n_threads=THREADS), auto.nbytes
     )
@@ -233,7 +253,7 @@ def run_grid(args):
                 continue
             for c in args.channels:
                 for n_kernels in args.n_kernels:
-                    n = max(1, 2**19 // (size * size))
+                    n = max(1, 2**18 // (size * size))
                     times, row = run_cell(n, c, size, n_kernels, k, args)
                     ratios.append(print_row(size, k, c, n_kernels, n, times, row))
     ratios = np.array(ratios)
@@ -268,16 +288,20 @@ def run_series(args):
                 signals, kernels, dilation=dilation, method=m, n_threads=THREADS, spatial_ndim=1
             )
             auto = run("auto")
-            times = {m: best_time(lambda m=m: run(m), args.repeat) for m in ("auto", "gemm", "fft")}
-            for m in ("gemm", "fft"):
-                check_equal(m, run(m), auto)
-            check_equal("torch", torch_conv(signals, kernels, dilation), auto)
-            times["torch"] = best_time(lambda: torch_conv(signals, kernels, dilation), args.repeat)
             zero_inserted = np.zeros((32, 1, span), dtype=np.float32)
             zero_inserted[..., ::dilation] = kernels
-            oa = lambda: scipy_signal(signals, zero_inserted, _signal().oaconvolve)  # noqa: E731
-            check_equal("oaconvolve", oa(), auto)
-            times["oaconv"] = best_time(oa, args.repeat)
+            funcs = {
+                "auto": lambda: run("auto"),
+                "gemm": lambda: run("gemm"),
+                "fft": lambda: run("fft"),
+                "torch": lambda: torch_conv(signals, kernels, dilation),
+                "oaconv": lambda: scipy_signal(signals, zero_inserted, _signal().oaconvolve),
+            }
+            warm = {}
+            for name, func in funcs.items():
+                result, warm[name] = timed_call(func)
+                check_equal(name, result, auto)
+            times = interleaved_best(funcs, warm, args.repeat)
             memory = traced_peak(lambda: run("auto"), auto.nbytes)
             ratio = times["auto"] / min(times["torch"], times["oaconv"])
             chose = choose_method((1, length), kernels.shape, dilation=dilation)
@@ -338,7 +362,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a few cells only")
     parser.add_argument("--memory", action="store_true", help="resident-memory targets only")
     parser.add_argument("--series", action="store_true", help="the 1-D rows only")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--max-gflop", type=float, default=60.0,
                         help="skip direct methods above this many G multiply-adds")
     parser.add_argument("--max-cv2-pixels", type=float, default=2**26,

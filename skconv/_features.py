@@ -199,6 +199,8 @@ def _tiled_features(
         def make_workspace(size):
             return GemmTiles(geometry, tiling, weights, size, plan, encoded, threshold)
 
+        make_workspace.writes_out = plan is None and out.dtype == weights.dtype
+
     pointwise = None if nonlinearity in ENCODERS else nonlinearity
     pooling = None
     if poolings is not None:

@@ -70,14 +70,22 @@ class GemmTiles:
                 patches[i, j] = window[:, :, rows, cols]
         return patches.reshape(-1, m * th * tw)
 
-    def compute(self, images, row_sources, col_sources):
-        """Maps ``(m, K, th, tw)`` of the tile read from these sources."""
+    def compute(self, images, row_sources, col_sources, out=None):
+        """Maps ``(m, K, th, tw)`` of the tile read from these sources.
+
+        With ``out`` (a ``(K, th * tw)`` view into the caller's maps, rows of
+        any stride; one image only), the product is written there directly
+        and ``out`` is returned reshaped to ``(1, K, th, tw)``.
+        """
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
         read_window(
             images, row_sources, col_sources, self.window.swapaxes(0, 1), channels_last=False
         )
         patches = self._gather(m)  # (P, m * positions)
+        if self.plan is None and out is not None and m == 1:
+            np.matmul(self.kernel_rows, patches, out=out)
+            return out.reshape(1, -1, th, tw)
         if self.plan is None:
             maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)
             np.matmul(self.kernel_rows, patches, out=maps)

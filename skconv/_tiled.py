@@ -23,9 +23,19 @@ def _maps_writer(out, n_kernels, out_shape):
 
     def write(start, maps, y0, x0):
         th, tw = maps.shape[2:]
-        maps_out[start : start + maps.shape[0], :, y0 : y0 + th, x0 : x0 + tw] = maps
+        target = maps_out[start : start + maps.shape[0], :, y0 : y0 + th, x0 : x0 + tw]
+        if not np.shares_memory(target, maps):  # else computed in place
+            target[...] = maps
 
     return write
+
+
+def _direct_target(out, n_kernels, out_shape, start, rows, cols, tile_rows):
+    """The ``(K, th * w_out)`` view of ``out`` for a full tile of whole rows, or None."""
+    if cols != (0, out_shape[1]) or rows[1] - rows[0] != tile_rows:
+        return None
+    maps_out = out.reshape(out.shape[0], n_kernels, *out_shape)
+    return maps_out[start, :, rows[0] : rows[1]].reshape(n_kernels, -1)
 
 
 def run_tiles(
@@ -82,6 +92,8 @@ def run_tiles(
     groups = [(s, min(s + group_size, n)) for s in range(0, n, group_size)]
     work = [(g, t) for g in range(len(groups)) for t in range(len(tiles))]
     write = None if pooling is not None else _maps_writer(out, n_kernels, geometry.out_shape)
+    # Maps of one image per group can be written by the GEMM straight into out.
+    direct = pooling is None and getattr(make_workspace, "writes_out", False) and group_size == 1
 
     def new_pooler(g):
         start, stop = groups[g]
@@ -105,7 +117,14 @@ def run_tiles(
                 start, stop = groups[g]
                 batch = np.asarray(images[start:stop], dtype=dtype)
             rows, cols, (row_sources, col_sources) = tiles[t]
-            maps = workspace.compute(batch, row_sources, col_sources)
+            if direct and batch.shape[0] == 1:
+                target = _direct_target(
+                    out, n_kernels, geometry.out_shape, groups[g][0], rows, cols,
+                    tiling.tile_shape[0],
+                )
+                maps = workspace.compute(batch, row_sources, col_sources, out=target)
+            else:
+                maps = workspace.compute(batch, row_sources, col_sources)
             maps = maps[:, :, : rows[1] - rows[0], : cols[1] - cols[0]]
             if pooler is not None:
                 pooler.add(maps, rows[0], cols[0])
