@@ -67,11 +67,17 @@ def interleaved_best(funcs, warm, repeat, slow=0.5, min_seconds=1.0, max_rounds=
     processes on this shared machine slows all of them alike; the best over
     the rounds is kept. There are at least ``repeat`` rounds, and more (up to
     ``max_rounds``) until the fast functions have run for ``min_seconds``.
-    ``warm`` holds each function's (untimed) warm-up duration: those slower
-    than ``slow`` seconds join two rounds only.
+    ``warm`` holds each function's warm-up duration: those slower than
+    ``slow`` seconds join two rounds only, and those also more than 5 times
+    slower than the fastest keep their warm-up time (they cannot be the
+    fastest, and timing them again would take minutes per cell).
     """
-    best = {name: np.inf for name in funcs}
-    fast_seconds = sum(w for w in warm.values() if w <= slow)
+    fastest = min(warm.values())
+    best = {
+        name: (warm[name] if warm[name] > max(slow, 5 * fastest) else np.inf) for name in funcs
+    }
+    funcs = {name: func for name, func in funcs.items() if best[name] == np.inf}
+    fast_seconds = sum(warm[name] for name in funcs if warm[name] <= slow)
     rounds = repeat
     if fast_seconds > 0:
         rounds = int(min(max_rounds, max(repeat, min_seconds / fast_seconds)))

@@ -97,10 +97,15 @@ def transform(estimator, rows):
     -------
     features : dask.array.Array of shape (n, n_features_out)
     """
+    import copy
+
     import dask
 
     n_out = estimator._n_features_out
-    fitted = dask.delayed(estimator, pure=True, traverse=False)
+    # A snapshot of the fitted state: refitting the estimator before the
+    # result is computed must not change it (fit replaces attributes, it does
+    # not modify the arrays, so a shallow copy is enough).
+    fitted = dask.delayed(copy.copy(estimator), pure=True, traverse=False)
     return rows.map_blocks(
         _transform_block,
         fitted,

@@ -6,6 +6,7 @@ kernel banks compared.
 """
 
 import argparse
+import os
 import time
 
 BANKS = ("random", "gabor", "learned")
@@ -177,6 +178,8 @@ def main(argv=None):
     if args.train < 10:
         parser.error(f"--train must be >= 10; got {args.train}")
     banks = BANKS if args.bank == "all" else (args.bank,)
+    if args.data and not os.path.isfile(args.data):
+        parser.error(f"--data {args.data!r}: no such file (expected an mnist.npz)")
     if args.data:
         run_mnist(args.data, args.train, banks)
     else:

@@ -357,6 +357,33 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"depth": 0, "limiter": None}
+
+
+@contextmanager
+def single_threaded_blas():
+    """Limit BLAS to one thread while any skconv call in the process needs it.
+
+    BLAS thread limits are process-wide. Calls that overlap (several threads
+    transforming at once) share one limit through a reference count: the first
+    to enter sets it, the last to leave restores the limits found by the first,
+    so the process's settings are left as they were whatever the interleaving.
+    """
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            _BLAS_STATE["limiter"] = _blas_controller().limit(limits=1, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
+
+
 # Idle workspaces kept between calls: fresh buffers cost a page fault per 4 KiB,
 # which dominates the transform of small datasets. Bounded in count and size.
 _IDLE_WORKSPACES = {}
@@ -490,7 +517,7 @@ def map_batches(
     # and set from the calling thread: OpenBLAS 0.3.31 does not reliably honour
     # thread-count changes made from several threads at once (measured), so
     # worker threads never change it themselves.
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_threaded_blas():
         # The calling thread takes the first range itself.
         futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
         try:

@@ -1,5 +1,6 @@
 """ConvFeatures: the scikit-learn front end. It holds no numerics."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -65,6 +66,26 @@ def check_pool_sigma(pool_sigma, poolings):
             f"pool_sigma={pool_sigma!r} (Gaussian pooling windows) applies to the "
             f"poolings {WINDOWED_POOLINGS} only; got pooling={poolings!r}. Use "
             f"pool_sigma=None for region pooling."
+        )
+
+
+def warn_if_kernels_span_the_input(geometry, n_axes):
+    """Warn when a (dilated) kernel is larger than the unpadded input.
+
+    The padding keeps such a geometry computable, but most taps then read
+    padding, not data: usually a kernel_size or dilation meant for larger
+    images.
+    """
+    spans = [d * (k - 1) + 1 for k, d in zip(geometry.kernel_shape, geometry.dilation)]
+    sizes = geometry.in_shape
+    if any(span > size for span, size in zip(spans[2 - n_axes :], sizes[2 - n_axes :])):
+        warnings.warn(
+            f"The kernels span {tuple(spans[2 - n_axes:])} pixels (kernel_size "
+            f"{geometry.kernel_shape[2 - n_axes:]}, dilation {geometry.dilation[2 - n_axes:]}), "
+            f"more than the input {tuple(sizes[2 - n_axes:])}: most taps read padding. "
+            "Use smaller kernels or dilation for inputs this small.",
+            UserWarning,
+            stacklevel=4,
         )
 
 
@@ -277,7 +298,14 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.input_shape_ = resolve_input_shape(self.image_shape, sample_shape, rows.shape[1])
         images = rows.reshape(rows.shape[0], *self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be a positive int, -1 (all cores) or None; got 0.")
         bank = resolve_bank(self.bank)
+        if hasattr(bank, "_validate_params"):
+            # fit below skips nested validation (prefer_skip_nested_validation),
+            # so the bank's parameters are checked here, also inside pipelines
+            # and searches.
+            bank._validate_params()
         if getattr(bank, "random_state", "absent") is None:
             bank.set_params(random_state=check_random_state(self.random_state))
         if self.verbose and is_dask_array(images):
@@ -308,6 +336,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             dilation=self.dilation,
         )
         n_axes = len(self.input_shape_) - 1
+        warn_if_kernels_span_the_input(self._geometry, n_axes)
         out_spatial = self._geometry.out_shape[2 - n_axes :]
         self.output_shape_ = (self.kernels_.shape[0], *out_spatial)
         self._poolings = resolve_poolings(self.pooling)
@@ -382,7 +411,10 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             validate_data(self, _dask.head(rows), dtype=[np.float64, np.float32], reset=reset)
             return rows, sample_shape
         rows, sample_shape = as_rows(X)
-        rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=reset)
+        try:
+            rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=reset)
+        except TypeError as exc:
+            raise TypeError(f"X must contain real numbers: {exc}") from exc
         return rows, sample_shape
 
     def _transform_rows(self, rows, n_threads, progress=None):

@@ -67,6 +67,20 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_si
     return learned
 
 
+def allocate_output(n_samples, n_out, dtype):
+    """The ``(n_samples, n_out)`` output array, or a MemoryError saying what to change."""
+    try:
+        return np.empty((n_samples, n_out), dtype=dtype)
+    except MemoryError:
+        gib = n_samples * n_out * np.dtype(dtype).itemsize / 2**30
+        raise MemoryError(
+            f"The output of {n_samples} sample(s) x {n_out} feature(s) in {np.dtype(dtype)} "
+            f"needs {gib:.1f} GiB, more than this machine can allocate. Transform fewer "
+            "samples at a time (or a dask array), pool the maps (pooling, pool_grid), "
+            "use a stride, fewer kernels, or float32 data."
+        ) from None
+
+
 def _resolve_layout(layout, plan, geometry, n_kernels, itemsize):
     if plan is not None:  # learned plans read each position's patch row
         return "channels_last"
@@ -134,7 +148,7 @@ def conv_features(
     n_kernels = weights.shape[1] if plan is None else plan.n_kernels
     n_out = n_features_out(geometry, n_kernels, poolings, grid)
     if out is None:
-        out = np.empty((images.shape[0], n_out), dtype=weights.dtype)
+        out = allocate_output(images.shape[0], n_out, weights.dtype)
     itemsize = weights.dtype.itemsize
     per_image = geometry.n_positions * gemm_bytes_per_position(
         geometry, weights.shape[1], itemsize

@@ -55,37 +55,45 @@ class GemmTiles:
         self.patches = np.empty(kh * kw * c * m * th * tw, dtype=dtype)
         self.maps = np.empty(weights.shape[1] * m * th * tw, dtype=dtype)
 
-    def _gather(self, m):
+    def _gather(self, m, per_image=False):
+        """The patch matrix: ``(P, m * positions)``, or ``(m, P, positions)`` per image."""
         (kh, kw), (sh, sw), (dh, dw) = (
             self.geometry.kernel_shape, self.geometry.stride, self.geometry.dilation
         )
         th, tw = self.tiling.tile_shape
         c = self.geometry.n_channels
         window = self.window[:, :m]
-        patches = self.patches[: kh * kw * c * m * th * tw].reshape(kh, kw, c, m, th, tw)
+        size = kh * kw * c * m * th * tw
+        if per_image:
+            patches = self.patches[:size].reshape(m, kh, kw, c, th, tw)
+            targets = patches.transpose(1, 2, 3, 0, 4, 5)  # (kh, kw, c, m, th, tw) view
+        else:
+            patches = targets = self.patches[:size].reshape(kh, kw, c, m, th, tw)
         for i in range(kh):
             rows = slice(i * dh, i * dh + (th - 1) * sh + 1, sh)
             for j in range(kw):
                 cols = slice(j * dw, j * dw + (tw - 1) * sw + 1, sw)
-                patches[i, j] = window[:, :, rows, cols]
+                targets[i, j] = window[:, :, rows, cols]
+        if per_image:
+            return patches.reshape(m, -1, th * tw)
         return patches.reshape(-1, m * th * tw)
 
     def compute(self, images, row_sources, col_sources, out=None):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources.
 
-        With ``out`` (a ``(K, th * tw)`` view into the caller's maps, rows of
-        any stride; one image only), the product is written there directly
-        and ``out`` is returned reshaped to ``(1, K, th, tw)``.
+        With ``out`` (an ``(m, K, th * tw)`` view into the caller's maps, with
+        contiguous rows), the products are written there directly, one GEMM
+        per image, and ``out`` is returned reshaped to ``(m, K, th, tw)``.
         """
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
         read_window(
             images, row_sources, col_sources, self.window.swapaxes(0, 1), channels_last=False
         )
+        if self.plan is None and out is not None:
+            np.matmul(self.kernel_rows, self._gather(m, per_image=True), out=out)
+            return out.reshape(m, -1, th, tw)
         patches = self._gather(m)  # (P, m * positions)
-        if self.plan is None and out is not None and m == 1:
-            np.matmul(self.kernel_rows, patches, out=out)
-            return out.reshape(1, -1, th, tw)
         if self.plan is None:
             maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)
             np.matmul(self.kernel_rows, patches, out=maps)

@@ -101,11 +101,12 @@ def responses(raw, patches, plan, with_norms=False):
         ``||x||^2``.
     """
     k, j, d = plan.n_kernels, plan.n_whitened, plan.patch_size
-    sumsq = None
     if plan.norm_reg is not None:
         mean = raw[:, -1] / d
-        sumsq = np.einsum("ij,ij->i", patches, patches)
-        var = np.maximum(sumsq / d - mean * mean, 0)
+        # Centred before squaring: E[x^2] - E[x]^2 cancels catastrophically in
+        # float32 on data with a large offset.
+        centred = patches - mean[:, None]
+        var = np.einsum("ij,ij->i", centred, centred) / d
         inv_std = 1.0 / np.sqrt(var + plan.norm_reg)
         out = raw[:, : k + j] - mean[:, None] * plan.column_sums
         out *= inv_std[:, None]

@@ -121,7 +121,10 @@ def gaussian_windows(length, n_regions, sigma):
     bounds = region_bounds(length, n_regions)
     centres = (bounds[:-1] + bounds[1:] - 1) / 2
     scale = sigma * length / n_regions
-    weights = np.exp(-0.5 * ((np.arange(length) - centres[:, None]) / scale) ** 2)
+    exponents = -0.5 * ((np.arange(length) - centres[:, None]) / scale) ** 2
+    # Shifted so that each window's largest weight is exactly 1: a window much
+    # narrower than a pixel then weighs its nearest position(s), never 0 / 0.
+    weights = np.exp(exponents - exponents.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     weights.flags.writeable = False
     return weights

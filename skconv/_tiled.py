@@ -11,7 +11,7 @@ merged at the end.
 
 import numpy as np
 
-from ._engine import _blas_controller, _executor
+from ._engine import _executor, single_threaded_blas
 from ._pool_tiles import TilePooler
 from ._pooling import NONLINEARITIES
 from ._tiles import tile_window, window_sources
@@ -30,12 +30,18 @@ def _maps_writer(out, n_kernels, out_shape):
     return write
 
 
-def _direct_target(out, n_kernels, out_shape, start, rows, cols, tile_rows):
-    """The ``(K, th * w_out)`` view of ``out`` for a full tile of whole rows, or None."""
+def _direct_target(out, n_kernels, out_shape, group, rows, cols, tile_rows):
+    """The ``(m, K, th * w_out)`` view of ``out`` under a full tile of whole rows, or None.
+
+    Such a view has contiguous rows, so a GEMM can write the tile's maps there.
+    """
     if cols != (0, out_shape[1]) or rows[1] - rows[0] != tile_rows:
         return None
+    if group[1] - group[0] > 1 and rows != (0, out_shape[0]):
+        return None  # rows of several images interleave: not one matrix per image
     maps_out = out.reshape(out.shape[0], n_kernels, *out_shape)
-    return maps_out[start, :, rows[0] : rows[1]].reshape(n_kernels, -1)
+    view = maps_out[group[0] : group[1], :, rows[0] : rows[1]]
+    return view.reshape(group[1] - group[0], n_kernels, -1)
 
 
 def run_tiles(
@@ -92,8 +98,8 @@ def run_tiles(
     groups = [(s, min(s + group_size, n)) for s in range(0, n, group_size)]
     work = [(g, t) for g in range(len(groups)) for t in range(len(tiles))]
     write = None if pooling is not None else _maps_writer(out, n_kernels, geometry.out_shape)
-    # Maps of one image per group can be written by the GEMM straight into out.
-    direct = pooling is None and getattr(make_workspace, "writes_out", False) and group_size == 1
+    # Maps of whole-row tiles can be written by the GEMM straight into out.
+    direct = pooling is None and getattr(make_workspace, "writes_out", False)
 
     def new_pooler(g):
         start, stop = groups[g]
@@ -117,9 +123,9 @@ def run_tiles(
                 start, stop = groups[g]
                 batch = np.asarray(images[start:stop], dtype=dtype)
             rows, cols, (row_sources, col_sources) = tiles[t]
-            if direct and batch.shape[0] == 1:
+            if direct:
                 target = _direct_target(
-                    out, n_kernels, geometry.out_shape, groups[g][0], rows, cols,
+                    out, n_kernels, geometry.out_shape, groups[g], rows, cols,
                     tiling.tile_shape[0],
                 )
                 maps = workspace.compute(batch, row_sources, col_sources, out=target)
@@ -146,7 +152,7 @@ def run_tiles(
     chunks = [work[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     # One BLAS thread per worker: a tile's GEMM is too small for BLAS threads
     # to pay (measured: 2.4x slower with 2 BLAS threads on a 2-core machine).
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with single_threaded_blas():
         futures = [_executor().submit(run, chunk) for chunk in chunks[1:]]
         try:
             leftovers = [run(chunks[0])]

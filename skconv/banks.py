@@ -314,6 +314,12 @@ class RandomBank(_BaseBank):
         """
         n_channels, n_axes = _image_layout(images)
         size = resolve_kernel_size(self.kernel_size, n_axes)
+        if self.zero_mean and n_channels * int(np.prod(size)) == 1:
+            raise ValueError(
+                f"RandomBank(kernel_size={self.kernel_size!r}, zero_mean=True) on "
+                "single-channel data gives kernels of one tap, which are all zero once "
+                "their mean is removed; use kernel_size >= 2 or zero_mean=False."
+            )
         self.kernels_ = random_kernels(
             check_random_state(self.random_state),
             self.n_kernels,
@@ -346,7 +352,8 @@ class GaborBank(_BaseBank):
         Envelope elongation across the wave direction (1 is circular).
     kernel_size : int, tuple of int or None, default=None
         Spatial size. None uses the smallest odd size covering +/- 2.5 sigma of
-        the widest envelope.
+        the widest envelope, capped at the image size (the largest odd size
+        that fits), so the default follows the input: 7x7 on 8x8 digits.
     parts : {"real", "imag", "both"}, default="both"
         Even (cosine) kernels, odd (sine) kernels, or both.
     channels : {"sum", "separate"}, default="sum"
@@ -384,7 +391,7 @@ class GaborBank(_BaseBank):
 
     _parameter_constraints = {
         "n_orientations": [Interval(Integral, 1, None, closed="left")],
-        "frequencies": [Interval(Real, 0, 0.5, closed="right"), tuple, list],
+        "frequencies": [Interval(Real, 0, 0.5, closed="neither"), tuple, list],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
         "aspect_ratio": [Interval(Real, 0, None, closed="neither")],
         "kernel_size": [None, *_SIZE_CONSTRAINT],
@@ -419,11 +426,12 @@ class GaborBank(_BaseBank):
     def _checked_frequencies(self):
         frequencies = np.atleast_1d(np.asarray(self.frequencies, dtype=float))
         if frequencies.ndim != 1 or frequencies.size == 0 or not (
-            np.all(frequencies > 0) and np.all(frequencies <= 0.5)
+            np.all(frequencies > 0) and np.all(frequencies < 0.5)
         ):
             raise ValueError(
-                "frequencies must be one or more numbers in (0, 0.5] cycles per "
-                f"pixel; got {self.frequencies!r}."
+                "frequencies must be one or more numbers in (0, 0.5) cycles per "
+                "pixel (0.5 is the Nyquist frequency, where a Gabor kernel aliases); "
+                f"got {self.frequencies!r}."
             )
         return frequencies
 
@@ -450,6 +458,10 @@ class GaborBank(_BaseBank):
                 1.0, 1.0 / self.aspect_ratio if n_axes == 2 else 1.0
             )
             size = (2 * int(np.ceil(2.5 * widest)) + 1,) * n_axes
+            # Follow the input: never larger than the image (odd sizes).
+            spatial = np.shape(images)[2:]
+            size = tuple(min(k, n if n % 2 else n - 1) for k, n in zip(size, spatial))
+            size = tuple(max(k, 1) for k in size)
         else:
             size = resolve_kernel_size(self.kernel_size, n_axes)
         self.kernels_, params = gabor_kernels(
