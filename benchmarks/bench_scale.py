@@ -27,7 +27,7 @@ torch above ``--max-gflop`` G multiply-adds (torch above 1 G for kernels >= 31,
 where its CPU conv2d takes a slow path), cv2 above ``--max-cv2-pixels``
 (image x kernel x channel) pixels, the scipy anchors above 1 GiB of spectra.
 A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The number of images per cell is
-``max(1, 2**18 // (H * W))``.
+``max(1, 2**16 // (H * W))``.
 
 ``--memory`` instead measures, each in a fresh process, the resident memory
 (peak RSS minus the RSS before the call, minus the output) of the issue's two
@@ -259,7 +259,7 @@ def run_grid(args):
                 continue
             for c in args.channels:
                 for n_kernels in args.n_kernels:
-                    n = max(1, 2**18 // (size * size))
+                    n = max(1, 2**16 // (size * size))
                     times, row = run_cell(n, c, size, n_kernels, k, args)
                     ratios.append(print_row(size, k, c, n_kernels, n, times, row))
     ratios = np.array(ratios)

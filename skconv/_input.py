@@ -1,5 +1,6 @@
 """Input layout: flattened rows or N-D arrays, and the shape of one sample."""
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -105,8 +106,28 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
             )
         return shape
     if image_shape is None:
+        warn_if_rows_look_like_images(n_features)
         return (1, n_features)
     return canonical_image_shape(image_shape, n_features)
+
+
+def warn_if_rows_look_like_images(n_features):
+    """Warn that rows are read as signals when their length is a square >= 64.
+
+    Flattened image sets (scikit-learn's ``load_digits``, MNIST from
+    ``fetch_openml``) have square row lengths; read as 1-D signals they give
+    poor features (digits: 0.50 accuracy against 0.97 for the same pixels
+    read as 8x8 images).
+    """
+    side = int(round(np.sqrt(n_features)))
+    if n_features >= 64 and side * side == n_features:
+        warnings.warn(
+            f"Each row of X ({n_features} values) is read as a 1-D signal. If the rows "
+            f"are flattened {side}x{side} images, pass image_shape=({side}, {side}); "
+            f"to declare signals and silence this warning, pass image_shape=({n_features},).",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def check_sample_shape(input_shape, sample_shape):

@@ -99,7 +99,9 @@ def run_tiles(
     work = [(g, t) for g in range(len(groups)) for t in range(len(tiles))]
     write = None if pooling is not None else _maps_writer(out, n_kernels, geometry.out_shape)
     # Maps of whole-row tiles can be written by the GEMM straight into out.
-    direct = pooling is None and getattr(make_workspace, "writes_out", False)
+    # (With several images per group, one wide GEMM then a copy beats one GEMM
+    # per image written in place: measured 1.3x on 256 images of 3x32x32.)
+    direct = pooling is None and getattr(make_workspace, "writes_out", False) and group_size == 1
 
     def new_pooler(g):
         start, stop = groups[g]

@@ -592,6 +592,25 @@ def sample_patches(images, kernel_size, n_patches, random_state):
     return patches.reshape(n_patches, -1)
 
 
+def resolve_norm_reg(norm_reg, patches):
+    """``norm_reg`` itself, or for ``"auto"`` Coates's 10 rescaled to the patches' range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve_norm_reg("auto", np.array([[0.0, 255.0]]))
+    10.0
+    >>> round(resolve_norm_reg("auto", np.array([[0.0, 1.0]])), 6)
+    0.000154
+    """
+    if norm_reg != "auto":
+        return float(norm_reg)
+    value_range = float(np.ptp(patches)) if np.size(patches) else 0.0
+    if not value_range > 0:
+        value_range = 255.0  # constant patches: any positive value keeps them finite
+    return 10.0 * (value_range / 255.0) ** 2
+
+
 def normalize_patches(patches, reg):
     """Subtract each patch's mean and divide by ``sqrt(variance + reg)``."""
     mean = patches.mean(axis=1, keepdims=True)
@@ -674,9 +693,13 @@ class PatchBank(_BaseBank):
         Patches sampled (reproducibly, from ``random_state``) to learn from.
     normalize : bool, default=True
         Subtract each patch's mean and divide by ``sqrt(var + norm_reg)``.
-    norm_reg : float, default=10.0
-        Variance regulariser of the normalisation. Coates et al. use 10 for pixels
-        in 0..255; scale it with your data (about 1.5e-4 for pixels in 0..1).
+    norm_reg : "auto" or float, default="auto"
+        Variance regulariser of the normalisation (> 0: flat patches are then
+        divided by ``sqrt(norm_reg)``, not by zero). ``"auto"`` follows the
+        data's scale: ``10 * (r / 255) ** 2`` with ``r`` the range of the
+        sampled patch values, which is the 10 Coates et al. use for pixels in
+        0..255 and 1.5e-4 for pixels in 0..1, so that both scalings learn the
+        same kernels. The value used is ``norm_reg_``.
     whiten : bool, default=True
         ZCA-whiten the (normalised) patches.
     whiten_reg : float, default=0.1
@@ -696,6 +719,8 @@ class PatchBank(_BaseBank):
         The ZCA matrix, None without whitening.
     cluster_sizes_ : ndarray of shape (K,) or None
         Sampled patches assigned to each centre, for clustering estimators.
+    norm_reg_ : float
+        The normalisation's regulariser actually used.
 
     See Also
     --------
@@ -717,7 +742,7 @@ class PatchBank(_BaseBank):
         "kernel_size": _SIZE_CONSTRAINT,
         "n_patches": [Interval(Integral, 2, None, closed="left")],
         "normalize": ["boolean"],
-        "norm_reg": [Interval(Real, 0, None, closed="left")],
+        "norm_reg": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "whiten": ["boolean"],
         "whiten_reg": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
@@ -731,7 +756,7 @@ class PatchBank(_BaseBank):
         *,
         n_patches=10000,
         normalize=True,
-        norm_reg=10.0,
+        norm_reg="auto",
         whiten=True,
         whiten_reg=0.1,
         random_state=None,
@@ -766,8 +791,9 @@ class PatchBank(_BaseBank):
         size = resolve_kernel_size(self.kernel_size, n_axes)
         rng = check_random_state(self.random_state)
         patches = sample_patches(images, size, self.n_patches, rng)
+        self.norm_reg_ = resolve_norm_reg(self.norm_reg, patches)
         if self.normalize:
-            patches = normalize_patches(patches, self.norm_reg)
+            patches = normalize_patches(patches, self.norm_reg_)
         self.patch_mean_, self.whitening_ = None, None
         if self.whiten:
             self.patch_mean_, self.whitening_ = zca_whitening(patches, self.whiten_reg)
@@ -795,7 +821,7 @@ class PatchBank(_BaseBank):
         """What ConvFeatures applies to every patch: see :class:`PatchTransform`."""
         check_is_fitted(self, "kernels_")
         return PatchTransform(
-            self.norm_reg if self.normalize else None, self.patch_mean_, self.whitening_
+            self.norm_reg_ if self.normalize else None, self.patch_mean_, self.whitening_
         )
 
 
