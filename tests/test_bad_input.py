@@ -264,7 +264,7 @@ def test_object_arrays_of_non_numbers_raise_a_type_error_naming_x():
 
 
 def test_one_sample_and_one_pixel_work():
-    assert ConvFeatures(image_shape=(12, 12)).fit(ROWS[:1]).transform(ROWS[:1]).shape == (1, 64)
+    assert ConvFeatures(image_shape=(12, 12)).fit(ROWS[:1]).transform(ROWS[:1]).shape == (1, 256)
     one_pixel = ConvFeatures(bank=RandomBank(kernel_size=1, zero_mean=False), random_state=0)
     assert one_pixel.fit(np.ones((4, 1))).transform(np.ones((2, 1))).shape == (2, 64)
 

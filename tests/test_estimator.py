@@ -29,8 +29,10 @@ def test_golden_values_at_a_fixed_seed():
         [2.06339948, 1.20275832, 4.37023812, 3.00210858, 0.7071812, 0.16624319],
     ]
     assert_allclose(conv.fit_transform(X)[:, :6], expected, rtol=1e-7)
-    gabor = ConvFeatures("gabor", image_shape=(6, 6)).fit(X)
-    expected = [[4.01649865, 3.1589839, 4.69151413, 4.66937422], [3.51988, 2.90704611, 5.35519507, 5.23491131]]
+    # The default Gabor size follows the image: 5x5 kernels on 6x6 images.
+    gabor = ConvFeatures("gabor", image_shape=(6, 6), pool_grid=1).fit(X)
+    assert gabor.kernels_.shape == (32, 1, 5, 5)
+    expected = [[5.38351957, 5.64916547, 3.8718952, 5.77122207], [5.43207837, 5.54768972, 4.59143868, 6.33123743]]
     assert_allclose(gabor.transform(X)[:, :4], expected, rtol=1e-7)
 
 
@@ -165,7 +167,7 @@ def test_feature_names():
         "convfeatures_k0_max_r1c1",
         "convfeatures_k0_ppv_r0c0",
     ]
-    glob = ConvFeatures(RandomBank(2, 3), image_shape=(3, 10, 9)).fit(ROWS)
+    glob = ConvFeatures(RandomBank(2, 3), image_shape=(3, 10, 9), pool_grid=1).fit(ROWS)
     assert list(glob.get_feature_names_out()) == ["convfeatures_k0_max", "convfeatures_k1_max"]
     maps = ConvFeatures(RandomBank(1, 3), image_shape=(3, 10, 9), pooling=None).fit(ROWS)
     assert maps.get_feature_names_out()[10] == "convfeatures_k0_y1_x1"
