@@ -8,6 +8,7 @@ and by a message that names the parameter.
 
 import copy
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -337,3 +338,42 @@ def test_concurrent_transforms_agree_and_restore_thread_settings():
 def test_array_bank_kernels_of_nan_are_rejected():
     with pytest.raises(ValueError, match="NaN|kernels"):
         ArrayBank(np.full((2, 3, 3), np.nan)).fit(IMAGES[:, None])
+
+
+# --- defaults that serve ---------------------------------------------------------------
+
+def test_defaults_beat_raw_pixels_on_digits():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    head = [StandardScaler(), LogisticRegression(max_iter=2000)]
+    raw = cross_val_score(make_pipeline(*head), X, y, cv=cv).mean()
+    conv = cross_val_score(
+        make_pipeline(ConvFeatures(image_shape=(8, 8), random_state=0), *head), X, y, cv=cv
+    ).mean()
+    assert conv > raw + 0.01
+
+
+def test_flattened_square_rows_without_image_shape_warn():
+    with pytest.warns(UserWarning, match=r"image_shape=\(12, 12\)"):
+        ConvFeatures().fit(ROWS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ConvFeatures(image_shape=(144,)).fit(ROWS)  # declared signals: silent
+
+
+def test_default_patch_bank_gives_the_same_features_for_0_1_and_0_255_pixels():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:300] / 16.0
+    conv = ConvFeatures(PatchBank(n_kernels=16, random_state=0), image_shape=(8, 8),
+                        random_state=0)
+    unit = conv.fit(X).transform(X)
+    assert conv.bank_.norm_reg_ == pytest.approx(10 / 255**2)
+    byte = conv.fit(X * 255).transform(X * 255)
+    assert conv.bank_.norm_reg_ == pytest.approx(10.0)
+    assert_allclose(unit, byte, rtol=1e-6, atol=1e-8)
+
