@@ -14,6 +14,7 @@ import threading
 
 import numpy as np
 
+from ._cache import BUFFERS
 from ._tiles import read_window
 
 
@@ -120,7 +121,11 @@ class FftTiles:
         self.shape = fft_shape(tiling.window_shape)
         self.axes = fft_axes(self.shape)
         self.spectra = spectra.get(self.shape, dtype, workers)
-        self.window = np.zeros((m, geometry.n_channels, *tiling.window_shape), dtype=dtype)
+        self.window = BUFFERS.take((m, geometry.n_channels, *tiling.window_shape), dtype)
+
+    def close(self):
+        """Give the window buffer back to the pool."""
+        BUFFERS.give(self.window)
 
     def compute(self, images, row_sources, col_sources):
         """Maps ``(m, K, th, tw)`` (a strided view) of the tile read from these sources."""

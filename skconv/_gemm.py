@@ -11,6 +11,7 @@ channels-first. The buffers are sized for one tile, never for the image.
 
 import numpy as np
 
+from ._cache import BUFFERS
 from ._learned import encode
 from ._tiles import read_window
 
@@ -50,10 +51,15 @@ class GemmTiles:
         dtype = weights.dtype
         # Images sit inside the GEMM's column axis: (P, m * positions), so a
         # group of images is one matrix product.
-        self.window = np.zeros((c, m, *tiling.window_shape), dtype=dtype)
+        self.window = BUFFERS.take((c, m, *tiling.window_shape), dtype)
         # Flat buffers: a short last group uses a contiguous prefix of each.
-        self.patches = np.empty(kh * kw * c * m * th * tw, dtype=dtype)
-        self.maps = np.empty(weights.shape[1] * m * th * tw, dtype=dtype)
+        self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)
+        self.maps = BUFFERS.take((weights.shape[1] * m * th * tw,), dtype)
+
+    def close(self):
+        """Give the buffers back to the pool."""
+        for buffer in (self.window, self.patches, self.maps):
+            BUFFERS.give(buffer)
 
     def _gather(self, m, per_image=False):
         """The patch matrix: ``(P, m * positions)``, or ``(m, P, positions)`` per image."""
