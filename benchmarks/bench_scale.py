@@ -63,8 +63,9 @@ THREADS = 2
 def interleaved_best(funcs, warm, repeat, slow=0.5, min_seconds=1.0, max_rounds=20):
     """Best wall time of each function, timed in interleaved rounds.
 
-    Each round runs every function once, so that a burst of load from other
-    processes on this shared machine slows all of them alike; the best over
+    Each round runs every function once, in a shuffled order, so that a burst
+    of load from other processes on this shared machine slows all of them
+    alike, and no function always follows the same other one; the best over
     the rounds is kept. There are at least ``repeat`` rounds, and more (up to
     ``max_rounds``) until the fast functions have run for ``min_seconds``.
     ``warm`` holds each function's warm-up duration: those slower than
@@ -81,8 +82,13 @@ def interleaved_best(funcs, warm, repeat, slow=0.5, min_seconds=1.0, max_rounds=
     rounds = repeat
     if fast_seconds > 0:
         rounds = int(min(max_rounds, max(repeat, min_seconds / fast_seconds)))
+    order = np.random.default_rng(0)
+    names = list(funcs)
     for round_ in range(rounds):
-        for name, func in funcs.items():
+        # A new order each round: what ran just before (a freed output buffer,
+        # threads still spinning) changes a contender's time by up to 2x here.
+        for name in order.permutation(names):
+            func = funcs[name]
             if warm[name] > slow and round_ >= 2:
                 continue
             start = time.perf_counter()
@@ -99,7 +105,14 @@ def timed_call(func):
 
 
 def traced_peak(func, output_bytes):
-    """tracemalloc peak of ``func`` beyond its output, in MiB."""
+    """tracemalloc peak of ``func`` beyond its output, in MiB.
+
+    skconv's pool of idle work buffers is emptied first, so that the figure
+    includes the buffers a cold call allocates.
+    """
+    from skconv._cache import BUFFERS
+
+    BUFFERS.clear()
     tracemalloc.start()
     tracemalloc.reset_peak()
     func()

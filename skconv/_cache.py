@@ -105,6 +105,11 @@ class BufferPool:
         with self._lock:
             return sum(buffer.nbytes for buffer in self._idle)
 
+    def clear(self):
+        """Drop every idle buffer."""
+        with self._lock:
+            self._idle.clear()
+
     def take(self, shape, dtype):
         """An uninitialised array of ``shape`` and ``dtype`` (from an idle buffer if one fits)."""
         dtype = np.dtype(dtype)
