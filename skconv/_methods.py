@@ -39,6 +39,9 @@ FFT_SECONDS_PER_TILE = 1.26e-04  # Python and call overhead of one tile of a gro
 # (their passes over the window are few and long).
 GEMM_TILE_BYTES = 8 << 20
 FFT_TILE_BYTES = 16 << 20
+# An FFT tiling this much slower (by the model) than the cheapest may be taken
+# for a smaller workspace.
+FFT_MEMORY_SLACK = 1.1
 
 
 def working_memory_bytes():
@@ -75,7 +78,9 @@ def fft_tiling(geometry, n_kernels, itemsize, budget):
     The workspace counts one image's tile buffers and the kernel spectra. Square
     tiles (in input pixels) of 16, 32, 64, ... and the whole output are
     tried; the cost of a tiling is its number of tiles times the estimated time
-    of one tile.
+    of one tile. Among the tilings within ``FFT_MEMORY_SLACK`` of the cheapest,
+    the one with the smallest workspace is taken (large tiles often cost about
+    the same as medium ones, for several times the memory).
 
     Returns
     -------
@@ -86,7 +91,7 @@ def fft_tiling(geometry, n_kernels, itemsize, budget):
     c = geometry.n_channels
     h, w = geometry.out_shape
     sides = [2**p for p in range(4, 22)]
-    best = None
+    candidates = []
     for side in sides:
         tile = tuple(
             max(1, min(n, -(-side // s))) for n, s in zip((h, w), geometry.stride)
@@ -94,16 +99,23 @@ def fft_tiling(geometry, n_kernels, itemsize, budget):
         tiling = make_tiling(geometry, tile)
         shape = fft_shape(tiling.window_shape)
         per_image = fft_bytes_per_image(c, n_kernels, shape, itemsize)
-        fits = per_image + spectra_bytes(c, n_kernels, shape, itemsize) <= budget
+        memory = per_image + spectra_bytes(c, n_kernels, shape, itemsize)
         group = max(1, min(FFT_TILE_BYTES, budget) // per_image)
         seconds = tiling.n_tiles * (
             _fft_tile_seconds(shape, c, n_kernels) + FFT_SECONDS_PER_TILE / group
         )
-        if best is None or (fits and (not best[2] or seconds < best[1])):
-            best = (tiling, seconds, fits)
+        candidates.append((tiling, seconds, memory))
         if tile == (h, w):
             break
-    return best[0], best[1]
+    fitting = [cand for cand in candidates if cand[2] <= budget] or [
+        min(candidates, key=lambda cand: cand[2])
+    ]
+    cheapest = min(seconds for _, seconds, _ in fitting)
+    tiling, seconds, _ = min(
+        (cand for cand in fitting if cand[1] <= FFT_MEMORY_SLACK * cheapest),
+        key=lambda cand: cand[2],
+    )
+    return tiling, seconds
 
 
 def gemm_seconds(geometry, n_kernels):
