@@ -23,8 +23,9 @@ checked equal to skconv's (max error relative to the largest output value
 < 1e-3); a mismatch aborts the run.
 
 Cells are trimmed where one run would take minutes, shown as "-": GEMM and
-torch above ``--max-gflop`` G multiply-adds (torch above 1 G for kernels >= 31,
-where its CPU conv2d takes a slow path), cv2 above ``--max-cv2-pixels``
+torch above ``--max-gflop`` G multiply-adds (torch above 1 G for kernels >= 31
+and on 2048x2048 images for kernels >= 11, where its CPU conv2d takes a slow
+path that runs for minutes), cv2 above ``--max-cv2-pixels``
 (image x kernel x channel) pixels, the scipy anchors above 1 GiB of spectra.
 A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The number of images per cell is
 ``max(1, 2**16 // (H * W))``.
@@ -205,12 +206,13 @@ def run_cell(n, c, size, n_kernels, k, args):
         "oaconvolve": lambda: scipy_signal(images, kernels, _signal().oaconvolve),
         "scipy.fft": lambda: scipy_fft_recipe(images, kernels),
     }
-    # torch's CPU conv2d falls back to a slow path for kernels >= 31 (18 s for
-    # 2 images of 512x512 with 8 kernels of 31x31 here): those cells are capped
-    # at 1 G multiply-adds.
+    # torch's CPU conv2d falls back to a slow path for large kernels (18 s for
+    # 2 images of 512x512 with 8 kernels of 31x31, 35 s for one 2048x2048 image
+    # with 16 kernels of 11x11 here): kernels >= 31 are capped at 1 G
+    # multiply-adds, kernels >= 11 at 4 M pixels per cell.
     enabled = {
         "gemm": direct_ok,
-        "torch": direct_ok and (k < 31 or macs <= 1e9),
+        "torch": direct_ok and (k < 31 or macs <= 1e9) and (k < 11 or n * size * size < 2**22),
         "cv2": filters <= args.max_cv2_pixels,
         "fftconvolve": fft_work < 1,
         "oaconvolve": fft_work < 1,
