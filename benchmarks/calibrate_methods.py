@@ -99,17 +99,21 @@ def main():
     print("\nfitted constants:")
     for name, value in zip(names, [*gemm, *fft]):
         print(f"{name} = {value:.2e}")
-    print(f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} {'picks':>6} {'faster':>6}")
-    right = 0
+    print(f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} "
+          f"{'fit picks':>9} {'auto':>6} {'faster':>6}")
+    right = shipped = 0
     for n, c, size, n_kernels, k, g, times in measured:
         pg = gemm @ gemm_terms(g, n_kernels, n)
         pf = fft @ fft_terms(g, n_kernels, n)
         picks, faster = ("fft" if pf < pg else "gemm"), min(times, key=times.get)
+        auto = _methods.choose_method(g, n_kernels, 4)  # the constants in the code
         right += picks == faster
+        shipped += auto == faster
         label = f"n={n} C={c} size={size} K={n_kernels} k={k}"
         print(f"{label:<32} {times['gemm']:8.4f} {pg:8.4f} {times['fft']:8.4f} {pf:8.4f} "
-              f"{picks:>6} {faster:>6}")
-    print(f"\nthe model picks the faster method on {right} of {len(measured)} geometries")
+              f"{picks:>9} {auto:>6} {faster:>6}")
+    print(f"\nthe fitted model picks the faster method on {right} of {len(measured)} "
+          f"geometries; auto (the constants in skconv/_methods.py) on {shipped}")
 
 
 if __name__ == "__main__":
