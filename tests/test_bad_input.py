@@ -377,3 +377,12 @@ def test_default_patch_bank_gives_the_same_features_for_0_1_and_0_255_pixels():
     assert conv.bank_.norm_reg_ == pytest.approx(10.0)
     assert_allclose(unit, byte, rtol=1e-6, atol=1e-8)
 
+
+
+def test_demo_with_a_missing_data_file_exits_with_a_message(capsys):
+    from skconv._demo import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--data", "/nonexistent/mnist.npz"])
+    assert info.value.code == 2
+    assert "no such file" in capsys.readouterr().err
