@@ -90,14 +90,9 @@ def _as_2d(problem):
     return images, kernels, problem["stride"], problem["pads"], problem["dilation"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conv_problems())
-def test_convolve_matches_scipy_reference(problem):
-    images, kernels, stride, pads, dilation = _as_2d(problem)
-    if problem["flip"]:
-        kernels = kernels[..., ::-1, ::-1]
-    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
-    result = convolve(
+def convolve_problem(problem, **options):
+    """``convolve`` on a drawn problem, with extra options (batch_size, method...)."""
+    return convolve(
         problem["images"],
         problem["kernels"],
         stride=problem["stride"],
@@ -106,13 +101,28 @@ def test_convolve_matches_scipy_reference(problem):
         padding_mode=problem["mode"],
         flip=problem["flip"],
         spatial_ndim=problem["images"].ndim - 2,
-        batch_size=problem["batch_size"],
         n_threads=problem["n_threads"],
+        **options,
     )
-    assert result.dtype == problem["images"].dtype
+
+
+def assert_matches_reference(problem, result, flip=None):
+    """``result`` equals scipy's correlation of the problem, to the dtype's precision."""
+    images, kernels, stride, pads, dilation = _as_2d(problem)
+    if problem["flip"] if flip is None else flip:
+        kernels = kernels[..., ::-1, ::-1]
+    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
     expected = expected.reshape(result.shape)
     tol = 1e-4 if result.dtype == np.float32 else 1e-10
     assert_allclose(result, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems())
+def test_convolve_matches_scipy_reference(problem):
+    result = convolve_problem(problem, batch_size=problem["batch_size"])
+    assert result.dtype == problem["images"].dtype
+    assert_matches_reference(problem, result)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +278,6 @@ def test_both_batch_layouts_match_the_reference(problem, layout):
     from skconv._features import conv_features
 
     images, kernels, stride, pads, dilation = _as_2d(problem)
-    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
     geometry = make_geometry(
         images.shape[1:], kernels.shape[1:], stride=stride,
         padding=tuple(a for a, _ in pads) if all(a == b for a, b in pads) else "same",
@@ -280,5 +289,5 @@ def test_both_batch_layouts_match_the_reference(problem, layout):
         poolings=None, grid=None, padding_mode=problem["mode"],
         batch_size=problem["batch_size"], n_threads=problem["n_threads"], layout=layout,
     )
-    tol = 1e-4 if images.dtype == np.float32 else 1e-10
-    assert_allclose(maps.reshape(expected.shape), expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+    n_out = geometry.out_shape[2 - (problem["images"].ndim - 2) :]
+    assert_matches_reference(problem, maps.reshape(len(images), len(kernels), *n_out), flip=False)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from reference import reference_correlate
-from test_engine import _as_2d, conv_problems
+from test_engine import assert_matches_reference, conv_problems, convolve_problem
 
 from skconv import choose_method, convolve
 from skconv._cache import ByteBoundedCache
@@ -21,34 +21,13 @@ from skconv._methods import fft_tiling, gemm_tiling
 BUDGETS = st.sampled_from([0.004, 0.05, 1024])
 
 
-def _run(problem, method, budget):
-    with sklearn.config_context(working_memory=budget):
-        return convolve(
-            problem["images"],
-            problem["kernels"],
-            stride=problem["stride"],
-            padding=problem["padding"],
-            dilation=problem["dilation"],
-            padding_mode=problem["mode"],
-            flip=problem["flip"],
-            spatial_ndim=problem["images"].ndim - 2,
-            n_threads=problem["n_threads"],
-            method=method,
-        )
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_problems(), st.sampled_from(["gemm", "fft", "auto"]), BUDGETS)
 def test_every_method_matches_the_scipy_reference(problem, method, budget):
-    images, kernels, stride, pads, dilation = _as_2d(problem)
-    if problem["flip"]:
-        kernels = kernels[..., ::-1, ::-1]
-    expected = reference_correlate(images, kernels, stride, pads, dilation, problem["mode"])
-    result = _run(problem, method, budget)
+    with sklearn.config_context(working_memory=budget):
+        result = convolve_problem(problem, method=method)
     assert result.dtype == problem["images"].dtype
-    expected = expected.reshape(result.shape)
-    tol = 1e-4 if result.dtype == np.float32 else 1e-10
-    assert_allclose(result, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+    assert_matches_reference(problem, result)
 
 
 @pytest.mark.parametrize("method", ["gemm", "fft"])
