@@ -8,8 +8,12 @@ load when used.
 
 from ._convolve import choose_method, convolve
 from ._estimator import ConvFeatures
-from .banks import ArrayBank, GaborBank, PatchBank, RandomBank
+from ._presets import make_minirocket
+from .banks import ArrayBank, GaborBank, MiniRocketBank, PatchBank, RandomBank
 
 __version__ = "0.1.0"
 
-__all__ = ["ArrayBank", "ConvFeatures", "GaborBank", "PatchBank", "RandomBank", "choose_method", "convolve", "__version__"]
+__all__ = [
+    "ArrayBank", "ConvFeatures", "GaborBank", "MiniRocketBank", "PatchBank", "RandomBank",
+    "choose_method", "convolve", "make_minirocket", "__version__",
+]

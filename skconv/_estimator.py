@@ -17,19 +17,29 @@ from ._compat import (
     _fit_context,
     validate_data,
 )
-from ._convolve import check_padding_mode, resolve_method
+from ._convolve import check_padding_mode
+from . import _series
+from ._biases import fit_biases, pair_maps
 from ._dask import is_dask_array
+from ._dilations import (
+    EXPONENTIAL,
+    check_dilation_param,
+    check_dilations_fit,
+    is_multi_dilation,
+    resolve_dilations,
+    spread_biases,
+)
 from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
-from ._features import conv_features, n_features_out
-from ._fft import KernelSpectra
+from ._features import FeatureLayout, allocate_output, conv_features
+from ._groups import ALTERNATE, make_parts
 from ._methods import METHODS
 from ._input import as_rows, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
 from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 from ._progress import ProgressBar
-from .banks import ArrayBank, GaborBank, RandomBank
+from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
 
-_BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank}
+_BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank, "minirocket": MiniRocketBank}
 _AXES_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
 
 
@@ -82,26 +92,6 @@ def resolve_pool_grid(pool_grid, out_spatial):
     return normalize_axes_param(pool_grid, len(out_spatial), "pool_grid")
 
 
-def warn_if_kernels_span_the_input(geometry, n_axes):
-    """Warn when a (dilated) kernel is larger than the unpadded input.
-
-    The padding keeps such a geometry computable, but most taps then read
-    padding, not data: usually a kernel_size or dilation meant for larger
-    images.
-    """
-    spans = [d * (k - 1) + 1 for k, d in zip(geometry.kernel_shape, geometry.dilation)]
-    sizes = geometry.in_shape
-    if any(span > size for span, size in zip(spans[2 - n_axes :], sizes[2 - n_axes :])):
-        warnings.warn(
-            f"The kernels span {tuple(spans[2 - n_axes:])} pixels (kernel_size "
-            f"{geometry.kernel_shape[2 - n_axes:]}, dilation {geometry.dilation[2 - n_axes:]}), "
-            f"more than the input {tuple(sizes[2 - n_axes:])}: most taps read padding. "
-            "Use smaller kernels or dilation for inputs this small.",
-            UserWarning,
-            stacklevel=4,
-        )
-
-
 class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Convolutional features: convolve with a kernel bank, rectify, pool.
 
@@ -112,8 +102,10 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     Parameters
     ----------
-    bank : {"random", "gabor"}, bank object or array-like, default="random"
-        The kernels: a shortcut for ``RandomBank()`` / ``GaborBank()``, a bank
+    bank : {"random", "gabor", "minirocket"}, bank object or array-like, \
+            default="random"
+        The kernels: a shortcut for ``RandomBank()`` / ``GaborBank()`` /
+        ``MiniRocketBank()``, a bank
         object (any object with ``fit(images)`` setting ``kernels_``; a clone is
         fitted, and its parameters are searchable as ``bank__<param>``), or an
         array of kernels ``(K, C, *kernel_size)`` / ``(K, *kernel_size)``.
@@ -127,13 +119,23 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ``(n, C, H, W)``.
     stride : int or tuple of int, default=1
         Step between output positions, per spatial axis.
-    padding : {"valid", "same", "full"}, int or tuple of int, default="same"
-        See :func:`skconv.convolve`.
+    padding : {"valid", "same", "full", "alternate"}, int or tuple of int, \
+            default="same"
+        See :func:`skconv.convolve`. ``"alternate"`` is MiniRocket's rule for
+        pooled features: half of the kernels pool their whole same-padded
+        maps, the other half only the positions whose taps all read data
+        (valid padding), alternating from one dilation to the next.
     padding_mode : {"constant", "reflect", "edge", "symmetric", "wrap"}, \
             default="constant"
         How the border is filled ("constant" is zeros).
-    dilation : int or tuple of int, default=1
-        Spacing between kernel taps, per spatial axis.
+    dilation : int, tuple of int, list or "exponential", default=1
+        Spacing between kernel taps: an int (every axis) or a tuple (one int
+        per spatial axis). A list of such values runs every kernel at each
+        dilation (multi-scale features, named ``..._d{dilation}_k...``);
+        ``"exponential"`` is MiniRocket's rule: 32 values spaced exponentially
+        from 1 to the largest dilation whose kernel span fits the input,
+        rounded down and deduplicated. A dilated kernel longer than the input
+        is an error.
     nonlinearity : {"relu", "abs", "square", "tanh", "sigmoid", "triangle", \
             "soft_threshold"} or None, default="relu"
         Applied to every map value before pooling; None keeps the raw maps. The
@@ -143,6 +145,16 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         threshold)``.
     threshold : float, default=0.25
         Offset of the ``"soft_threshold"`` encoder (unused otherwise).
+    n_biases : int, default=None
+        Biases fitted from the data, per kernel (over all its dilations). Each
+        map is then pooled once per bias, as ``pool(nonlinearity(map -
+        bias))``, so that ``"ppv"`` measures how often a response exceeds a
+        level typical of the data rather than zero (MiniRocket's features).
+        ``fit`` takes each kernel's biases, for each dilation, from quantiles
+        of its map on one training sample drawn at random (seeded by
+        ``random_state``); with ``dilation="exponential"`` small dilations
+        get more of them, as in MiniRocket. Features are named
+        ``..._k{kernel}_b{bias}_...``. None: no biases.
     pooling : str, tuple of str or None, default="max"
         Statistic(s) of each pooling region: "max", "mean", "sum", "ppv"
         (proportion of positive values, as in Rocket) and "l2" (root mean square,
@@ -199,9 +211,17 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     input_shape_ : tuple of int
         ``(C, H, W)`` or ``(C, L)``: the shape of one sample.
     output_shape_ : tuple of int
-        ``(K, h_out, w_out)`` or ``(K, L_out)``: the maps of one sample.
-    method_ : {"gemm", "fft"}
-        The convolution method used by ``transform``.
+        ``(K, h_out, w_out)`` or ``(K, L_out)``: the maps of one sample (at
+        the first dilation).
+    dilations_ : list of tuple of int
+        The dilation of each group of maps, one int per spatial axis.
+    biases_ : list of ndarray of shape (K, B) or None
+        The fitted biases of each dilation group (with ``n_biases``).
+    method_ : {"gemm", "fft"} or tuple of them
+        The convolution method used by ``transform`` (one per dilation group
+        when they differ).
+    n_features_out_ : int
+        Number of output features.
     n_features_in_ : int
         Number of values per sample seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -240,15 +260,16 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "image_shape": [None, tuple, list],
         "stride": _AXES_CONSTRAINT,
         "padding": [
-            StrOptions(set(PADDING_NAMES)),
+            StrOptions({*PADDING_NAMES, ALTERNATE}),
             Interval(Integral, 0, None, closed="left"),
             tuple,
             list,
         ],
         "padding_mode": [StrOptions(set(PADDING_MODES))],
-        "dilation": _AXES_CONSTRAINT,
+        "dilation": [*_AXES_CONSTRAINT, StrOptions({EXPONENTIAL})],
         "nonlinearity": [None, StrOptions({*NONLINEARITIES, *ENCODERS})],
         "threshold": [Interval(Real, None, None, closed="neither")],
+        "n_biases": [None, Interval(Integral, 1, None, closed="left")],
         "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
         "pool_grid": [StrOptions({"auto"}), *_AXES_CONSTRAINT],
         "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
@@ -270,6 +291,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         dilation=1,
         nonlinearity="relu",
         threshold=0.25,
+        n_biases=None,
         pooling="max",
         pool_grid="auto",
         pool_sigma=None,
@@ -287,6 +309,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.dilation = dilation
         self.nonlinearity = nonlinearity
         self.threshold = threshold
+        self.n_biases = n_biases
         self.pooling = pooling
         self.pool_grid = pool_grid
         self.pool_sigma = pool_sigma
@@ -313,12 +336,16 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             The fitted estimator.
         """
         rows, sample_shape = self._check_input(X, reset=True)
-        self.input_shape_ = resolve_input_shape(self.image_shape, sample_shape, rows.shape[1])
+        bank = resolve_bank(self.bank)
+        # A bank for time series knows rows are series: no "flattened images?" warning.
+        self.input_shape_ = resolve_input_shape(
+            self.image_shape, sample_shape, rows.shape[1],
+            warn=not getattr(bank, "_series_only", False),
+        )
         images = rows.reshape(rows.shape[0], *self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be a positive int, -1 (all cores) or None; got 0.")
-        bank = resolve_bank(self.bank)
         if hasattr(bank, "_validate_params"):
             # fit below skips nested validation (prefer_skip_nested_validation),
             # so the bank's parameters are checked here, also inside pipelines
@@ -335,38 +362,62 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             self.bank_ = bank.fit(images)
         self.kernels_ = np.asarray(self.bank_.kernels_, dtype=rows.dtype)
         self._setup_geometry()
+        self._fit_biases(images)
         return self
 
     def _check_axes_params(self, n_axes):
         """Check the per-axis parameters and the pooling spec for ``n_axes`` axes."""
         check_padding_mode(self.padding_mode)
-        for name in ("stride", "dilation"):
-            normalize_axes_param(getattr(self, name), n_axes, name)
+        normalize_axes_param(self.stride, n_axes, "stride")
+        check_dilation_param(self.dilation, n_axes)
+        if self.padding == ALTERNATE and (self.pooling is None or self.nonlinearity in ENCODERS):
+            raise ValueError(
+                "padding='alternate' pools half of the maps over their valid positions "
+                "only; it needs pooling (not None) and a pointwise nonlinearity (not an "
+                f"encoder); got pooling={self.pooling!r}, nonlinearity={self.nonlinearity!r}."
+            )
+        if self.n_biases is not None:
+            if self.pooling is None:
+                raise ValueError(
+                    f"n_biases={self.n_biases} pools each map once per bias; it needs "
+                    "pooling (e.g. pooling='ppv'), not pooling=None."
+                )
+            if self.nonlinearity in ENCODERS:
+                raise ValueError(
+                    f"n_biases applies to raw responses; the {self.nonlinearity!r} encoder "
+                    "has its own offset. Use another nonlinearity or n_biases=None."
+                )
         if self.pool_grid != "auto":
             normalize_axes_param(self.pool_grid, n_axes, "pool_grid")
         check_pool_sigma(self.pool_sigma, resolve_poolings(self.pooling))
 
     def _setup_geometry(self):
         """Validate the parameters that depend on the data; cache transform state."""
-        self._geometry = make_geometry(
-            self.input_shape_,
-            self.kernels_.shape[1:],
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-        )
         n_axes = len(self.input_shape_) - 1
-        warn_if_kernels_span_the_input(self._geometry, n_axes)
+        spatial, kernel_spatial = self.input_shape_[1:], self.kernels_.shape[2:]
+        dilations, weights = resolve_dilations(self.dilation, spatial, kernel_spatial)
+        counts = [None] * len(dilations)
+        if self.n_biases is not None:
+            counts = spread_biases(self.n_biases, weights)
+            dilations = [d for d, c in zip(dilations, counts) if c]
+            counts = [c for c in counts if c]
+        self.dilations_ = dilations
+        padding = "same" if self.padding == ALTERNATE else self.padding
+        # The whole maps of each group (what the biases are fitted on).
+        self._geometries = [
+            make_geometry(
+                self.input_shape_, self.kernels_.shape[1:], stride=self.stride,
+                padding=padding, dilation=d,
+            )
+            for d in dilations
+        ]
+        self._geometry = self._geometries[0]
+        check_dilations_fit(
+            dilations, spatial, kernel_spatial, several=is_multi_dilation(self.dilation)
+        )
         out_spatial = self._geometry.out_shape[2 - n_axes :]
         self.output_shape_ = (self.kernels_.shape[0], *out_spatial)
         self._poolings = resolve_poolings(self.pooling)
-        grid = resolve_pool_grid(self.pool_grid, out_spatial)
-        if any(g > n for g, n in zip(grid, out_spatial)):
-            raise ValueError(
-                f"pool_grid={self.pool_grid!r} has more regions than the maps have "
-                f"positions {out_spatial}; lower pool_grid or the stride."
-            )
-        self._grid = (1, *grid) if n_axes == 1 else grid
         kernels4d = self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape)
         transform = getattr(self.bank_, "patch_transform_", None)
         self._plan = None
@@ -379,16 +430,66 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             self._weights = self._plan.weights
         else:
             self._weights = kernel_matrix(kernels4d, self.kernels_.dtype)
-        self._n_features_out = n_features_out(
-            self._geometry, self.kernels_.shape[0], self._poolings, self._grid
-        )
-        self.method_ = resolve_method(
-            self.method, self._geometry, self.kernels_.shape[0], self.kernels_.dtype.itemsize,
+        self._groups = make_parts(
+            self.input_shape_, self.kernels_.shape[1:], kernels4d, self._weights, dilations,
+            stride=self.stride, padding=self.padding, method=self.method,
             learned=self._plan is not None,
         )
-        self._spectra = None
-        if self.method_ == "fft":
-            self._spectra = KernelSpectra(kernels4d, self._geometry.dilation)
+        self._grid = self._check_pool_grid(n_axes)
+        self._layout = FeatureLayout(
+            n_kernels=self.kernels_.shape[0], poolings=self._poolings, grid=self._grid,
+            n_axes=n_axes, dilations=tuple(dilations), n_biases=tuple(counts),
+            map_shapes=tuple(g.out_shape for g in self._geometries),
+            name_dilations=is_multi_dilation(self.dilation),
+        )
+        self.n_features_out_ = self._n_features_out = self._layout.n_features
+        self.biases_ = [None] * len(dilations)
+        methods = [part.method for parts in self._groups for part in parts]
+        self.method_ = methods[0] if len(set(methods)) == 1 else tuple(methods)
+
+    def _check_pool_grid(self, n_axes):
+        """The pooling grid ``(gh, gw)``, checked against every part's maps."""
+        out_spatial = self._geometry.out_shape[2 - n_axes :]
+        grid = resolve_pool_grid(self.pool_grid, out_spatial)
+        for parts in self._groups:
+            for part in parts:
+                shape = part.geometry.out_shape[2 - n_axes :]
+                if any(gr > n for gr, n in zip(grid, shape)):
+                    raise ValueError(
+                        f"pool_grid={self.pool_grid!r} has more regions than the maps have "
+                        f"positions {shape}; lower pool_grid or the stride"
+                        + (", or use padding='same'." if self.padding == ALTERNATE else ".")
+                    )
+        return (1, *grid) if n_axes == 1 else grid
+
+    def _fit_biases(self, images):
+        """Fit ``biases_`` from quantiles of the maps of drawn training samples."""
+        if self.n_biases is None:
+            return
+
+        def kernel_maps(g, samples, which):
+            shape = (samples.shape[0], self.input_shape_[0], *self._geometry.in_shape)
+            samples = np.asarray(samples, dtype=self.kernels_.dtype).reshape(shape)
+            geometry = self._geometries[g]
+            if self._plan is None:
+                return pair_maps(samples, which, geometry, self._weights, self.padding_mode)
+            # Learned responses: all kernels on one sample at a time, then the
+            # map each kernel asked for.
+            maps = [
+                conv_features(
+                    samples[i : i + 1], geometry, self._weights, nonlinearity=None,
+                    poolings=None, grid=self._grid, plan=self._plan, threshold=self.threshold,
+                    padding_mode=self.padding_mode,
+                )
+                for i in range(samples.shape[0])
+            ]
+            maps = np.concatenate(maps).reshape(samples.shape[0], len(which), -1)
+            return maps[which, np.arange(len(which))]
+
+        self.biases_ = fit_biases(
+            images, kernel_maps, self.kernels_.shape[0], list(self._layout.n_biases),
+            check_random_state(self.random_state),
+        )
 
     def transform(self, X):
         """Convolve, apply the nonlinearity and pool.
@@ -439,22 +540,51 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _transform_rows(self, rows, n_threads, progress=None):
         """Features of validated numpy rows (also called on each dask block)."""
+        images = rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape)
+        columns = self._layout.group_slices()
+        if self.n_biases is not None and _series.supports(
+            self._groups, self._poolings, self.nonlinearity, self._plan
+        ):
+            out = allocate_output(rows.shape[0], self._n_features_out, rows.dtype)
+            return _series.biased_ppv_features(
+                images, self._groups, self.biases_, self._grid[1], columns, out,
+                dtype=rows.dtype, padding_mode=self.padding_mode, n_threads=n_threads,
+                progress=progress,
+            )
+        parts = [(g, part) for g, group in enumerate(self._groups) for part in group]
+        if len(parts) == 1:
+            return self._part_features(images, *parts[0], n_threads, progress)
+        out = allocate_output(rows.shape[0], self._n_features_out, rows.dtype)
+        step = None if progress is None else (lambda count: progress(count / len(parts)))
+        n_kernels = self.kernels_.shape[0]
+        for g, part in parts:
+            group_out = out[:, columns[g]].reshape(rows.shape[0], n_kernels, -1)
+            features = self._part_features(images, g, part, n_threads, step)
+            group_out[:, part.kernels] = features.reshape(rows.shape[0], -1, group_out.shape[2])
+        return out
+
+    def _part_features(self, images, g, part, n_threads, progress=None):
+        """Features of one part of dilation group ``g``, for its kernels only."""
+        dtype = images.dtype
+        biases = self.biases_[g]
+        learned = self._plan is not None
         return conv_features(
-            rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape),
-            self._geometry,
-            self._weights.astype(rows.dtype, copy=False),
+            images,
+            part.geometry,
+            (self._weights if learned else part.weights).astype(dtype, copy=False),
             nonlinearity=self.nonlinearity,
             poolings=self._poolings,
             grid=self._grid,
-            plan=self._plan_for(rows.dtype),
+            plan=self._plan_for(dtype),
             threshold=self.threshold,
             pool_sigma=self.pool_sigma,
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             n_threads=n_threads,
             progress=progress,
-            method=self.method_,
-            spectra=self._spectra,
+            method=part.method,
+            spectra=part.spectra,
+            biases=None if biases is None else biases[part.kernels].astype(dtype, copy=False),
         )
 
     def _plan_for(self, dtype):
@@ -480,27 +610,13 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             ``convfeatures_k{kernel}_{statistic}_r{row}c{col}`` for pooled features
             (``_r{index}`` for 1-D data, no region suffix with ``pool_grid=1``);
             ``convfeatures_k{kernel}_y{row}_x{col}`` (``_t{index}`` for 1-D) when
-            ``pooling=None``.
+            ``pooling=None``. With several dilations the kernel is preceded by
+            ``d{dilation}_`` (``d{dy}x{dx}_`` for images), with biases followed
+            by ``_b{bias}``. See :class:`~skconv._features.FeatureLayout`.
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
-        prefix = self.__class__.__name__.lower()
-        kernels = range(self.kernels_.shape[0])
-        one_d = len(self.input_shape_) == 2
-        if self._poolings is None:
-            h, w = self._geometry.out_shape
-            places = [f"t{x}" for x in range(w)] if one_d else [
-                f"y{y}_x{x}" for y in range(h) for x in range(w)
-            ]
-        else:
-            gh, gw = self._grid
-            regions = [f"_r{x}" for x in range(gw)] if one_d else [
-                f"_r{y}c{x}" for y in range(gh) for x in range(gw)
-            ]
-            regions = [""] if gh * gw == 1 else regions
-            places = [f"{p}{r}" for p in self._poolings for r in regions]
-        names = [f"{prefix}_k{k}_{p}" for k in kernels for p in places]
-        return np.asarray(names, dtype=object)
+        return self._layout.names(self.__class__.__name__.lower())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,7 @@
 """From images to feature rows: engine maps, then nonlinearity and pooling."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._engine import _BATCH_BYTES, choose_layout, map_batches
@@ -7,7 +9,7 @@ from ._fft import FftTiles, fft_bytes_per_image, fft_shape
 from ._gemm import GemmTiles, gemm_bytes_per_position
 from ._learned import ENCODERS, encode
 from ._methods import FFT_TILE_BYTES, GEMM_TILE_BYTES, fft_tiling, gemm_tiling, group_size, working_memory_bytes
-from ._pooling import NONLINEARITIES, pool_maps
+from ._pooling import NONLINEARITIES, pool_biased_maps, pool_maps
 from ._tiled import run_tiles
 
 # Maps of at least this many positions go through the tiled GEMM path: its
@@ -16,14 +18,104 @@ from ._tiled import run_tiles
 _MIN_TILED_POSITIONS = 2048
 
 
-def n_features_out(geometry, n_kernels, poolings, grid):
+def n_features_out(geometry, n_kernels, poolings, grid, n_biases=None):
     """Number of features per sample for a pooling spec (``poolings=None``: maps)."""
     if poolings is None:
         return n_kernels * geometry.n_positions
-    return n_kernels * len(poolings) * grid[0] * grid[1]
+    return n_kernels * (n_biases or 1) * len(poolings) * grid[0] * grid[1]
 
 
-def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_sigma=None):
+@dataclass(frozen=True)
+class FeatureLayout:
+    """The order, number and names of the output features: the one place that knows.
+
+    Features come in (dilation group, kernel, bias, statistic, region row,
+    region column) order; whole maps (``poolings=None``) in (dilation group,
+    kernel, row, column) order.
+
+    Parameters
+    ----------
+    n_kernels : int
+    poolings : tuple of str or None
+    grid : tuple of int
+        ``(gh, gw)`` pooling regions (``(1, g)`` for signals).
+    n_axes : int
+        Spatial axes of the samples (1 or 2).
+    dilations : tuple of tuple of int
+        One per-axis dilation per group.
+    n_biases : tuple of (int or None)
+        Biases per kernel in each group; None: no biases.
+    map_shapes : tuple of tuple of int
+        ``(h_out, w_out)`` of each group's maps.
+    name_dilations : bool
+        Whether names carry the dilation (set when ``dilation`` asked for several).
+    """
+
+    n_kernels: int
+    poolings: tuple
+    grid: tuple
+    n_axes: int
+    dilations: tuple
+    n_biases: tuple
+    map_shapes: tuple
+    name_dilations: bool = False
+
+    def group_size(self, g):
+        """Number of features of group ``g``."""
+        if self.poolings is None:
+            return self.n_kernels * self.map_shapes[g][0] * self.map_shapes[g][1]
+        per_map = len(self.poolings) * self.grid[0] * self.grid[1]
+        return self.n_kernels * (self.n_biases[g] or 1) * per_map
+
+    @property
+    def n_features(self):
+        """Number of features per sample."""
+        return sum(self.group_size(g) for g in range(len(self.dilations)))
+
+    def group_slices(self):
+        """The columns of each group in the output, as slices."""
+        bounds = np.cumsum([0] + [self.group_size(g) for g in range(len(self.dilations))])
+        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def names(self, prefix):
+        """Feature names ``{prefix}_[d{dilation}_]k{kernel}[_b{bias}]_{statistic}[_r{region}]``.
+
+        Regions are ``r{row}c{col}`` for images and ``r{index}`` for signals
+        (no region suffix with one region); whole maps are named
+        ``{prefix}_[d{dilation}_]k{kernel}_y{row}_x{col}`` (``_t{index}`` for signals).
+        """
+        names = []
+        for g, dilation in enumerate(self.dilations):
+            group = prefix
+            if self.name_dilations:
+                # Series given as images of height 1 name their one real axis.
+                axes = dilation[-1:] if self.map_shapes[g][0] == 1 else dilation
+                group += "_d" + "x".join(str(d) for d in axes)
+            places = self._places(g)
+            biases = [""] if not self.n_biases[g] else [f"_b{j}" for j in range(self.n_biases[g])]
+            names += [
+                f"{group}_k{k}{b}_{p}" for k in range(self.n_kernels) for b in biases for p in places
+            ]
+        return np.asarray(names, dtype=object)
+
+    def _places(self, g):
+        one_d = self.n_axes == 1
+        if self.poolings is None:
+            h, w = self.map_shapes[g]
+            if one_d:
+                return [f"t{x}" for x in range(w)]
+            return [f"y{y}_x{x}" for y in range(h) for x in range(w)]
+        gh, gw = self.grid
+        regions = [f"_r{x}" for x in range(gw)] if one_d else [
+            f"_r{y}c{x}" for y in range(gh) for x in range(gw)
+        ]
+        regions = [""] if gh * gw == 1 else regions
+        return [f"{p}{r}" for p in self.poolings for r in regions]
+
+
+def make_reducer(
+    nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_sigma=None, biases=None
+):
     """The per-batch function ``(maps, patches) -> features (m, n_out)``.
 
     Parameters
@@ -41,6 +133,8 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_si
         The soft threshold's offset.
     pool_sigma : float, default=None
         Gaussian pooling windows (see :func:`~skconv._pooling.pool_maps`).
+    biases : ndarray of shape (K, B), default=None
+        Pool each map once per bias (see :func:`~skconv._pooling.pool_biased_maps`).
 
     Returns
     -------
@@ -48,6 +142,11 @@ def make_reducer(nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_si
     """
 
     def finish(maps, pointwise):
+        if biases is not None:
+            # A batch-last batch arrives as one pseudo-sample whose columns are
+            # (kernel, image) pairs, kernel-major.
+            columns = np.repeat(biases, maps.shape[-1] // biases.shape[0], axis=0)
+            return pool_biased_maps(maps, pointwise, poolings, grid, columns, pool_sigma)
         if poolings is not None:
             return pool_maps(maps, pointwise, poolings, grid, pool_sigma)
         if pointwise is not None:
@@ -81,9 +180,14 @@ def allocate_output(n_samples, n_out, dtype):
         ) from None
 
 
-def _resolve_layout(layout, plan, geometry, n_kernels, itemsize):
+def _resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases=None):
     if plan is not None:  # learned plans read each position's patch row
         return "channels_last"
+    if biases is not None and layout is None:
+        # The biased PPV count compares whole rows of (kernel, image) columns:
+        # 0.36 ns per comparison batch-last against 1.1 channels-last (150-long
+        # maps of 84 kernels, measured).
+        return "batch_last"
     return layout or choose_layout(geometry, n_kernels, itemsize)
 
 
@@ -106,6 +210,7 @@ def conv_features(
     layout=None,
     method="gemm",
     spectra=None,
+    biases=None,
 ):
     """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch or tile by tile.
 
@@ -140,13 +245,19 @@ def conv_features(
         The algorithm (already resolved from ``"auto"``).
     spectra : KernelSpectra, default=None
         The kernels' spectra cache; required with ``method="fft"``.
+    biases : ndarray of shape (K, B), default=None
+        Pool each map once per bias, as ``pool(nonlinearity(map - bias))``
+        (needs ``poolings``).
 
     Returns
     -------
     features : ndarray of shape (n, n_out)
     """
     n_kernels = weights.shape[1] if plan is None else plan.n_kernels
-    n_out = n_features_out(geometry, n_kernels, poolings, grid)
+    if biases is not None and poolings is None:
+        raise ValueError("Biases need pooling: each map is pooled once per bias.")
+    n_biases = None if biases is None else biases.shape[1]
+    n_out = n_features_out(geometry, n_kernels, poolings, grid, n_biases)
     if out is None:
         out = allocate_output(images.shape[0], n_out, weights.dtype)
     itemsize = weights.dtype.itemsize
@@ -167,23 +278,23 @@ def conv_features(
             images,
             geometry,
             weights,
-            make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma),
+            make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma, biases),
             out,
             padding_mode=padding_mode,
             batch_size=batch_size,
             n_threads=n_threads,
             progress=progress,
-            layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize),
+            layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases),
         )
     return _tiled_features(
         images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
-        threshold, pool_sigma, padding_mode, n_threads, progress,
+        threshold, pool_sigma, padding_mode, n_threads, progress, biases,
     )
 
 
 def _tiled_features(
     images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
-    threshold, pool_sigma, padding_mode, n_threads, progress,
+    threshold, pool_sigma, padding_mode, n_threads, progress, biases=None,
 ):
     """The tiled path of :func:`conv_features` (see there)."""
     n = images.shape[0]
@@ -219,6 +330,8 @@ def _tiled_features(
     pooling = None
     if poolings is not None:
         pooling = dict(nonlinearity=pointwise, poolings=poolings, grid=grid, sigma=pool_sigma)
+        if biases is not None:
+            pooling["biases"] = biases
     return run_tiles(
         images,
         geometry,

@@ -81,7 +81,7 @@ def canonical_image_shape(image_shape, n_features):
     return tuple(shape) if len(shape) == 3 else (1, *shape)
 
 
-def resolve_input_shape(image_shape, sample_shape, n_features):
+def resolve_input_shape(image_shape, sample_shape, n_features, warn=True):
     """The shape ``(C, *spatial)`` of one sample, checked against the data.
 
     Parameters
@@ -92,6 +92,8 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
         From :func:`as_rows` for N-D input.
     n_features : int
         Values per sample.
+    warn : bool, default=True
+        Warn when rows without ``image_shape`` look like flattened images.
 
     Returns
     -------
@@ -99,6 +101,10 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
     """
     if sample_shape is not None:
         shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
+        if image_shape is not None and len(sample_shape) == 2:
+            declared = canonical_image_shape(image_shape, n_features)
+            if declared == (sample_shape[0], 1, sample_shape[1]):
+                return declared  # (n, C, L) series (aeon's layout) as (C, 1, L)
         if image_shape is not None and canonical_image_shape(image_shape, n_features) != shape:
             raise ValueError(
                 f"image_shape={tuple(image_shape)!r} does not match the shape of the "
@@ -106,7 +112,8 @@ def resolve_input_shape(image_shape, sample_shape, n_features):
             )
         return shape
     if image_shape is None:
-        warn_if_rows_look_like_images(n_features)
+        if warn:
+            warn_if_rows_look_like_images(n_features)
         return (1, n_features)
     return canonical_image_shape(image_shape, n_features)
 
@@ -135,7 +142,8 @@ def check_sample_shape(input_shape, sample_shape):
     if sample_shape is None:
         return
     shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
-    if shape != tuple(input_shape):
+    series = len(sample_shape) == 2 and tuple(input_shape) == (sample_shape[0], 1, sample_shape[1])
+    if shape != tuple(input_shape) and not series:
         raise ValueError(
             f"X has samples of shape {tuple(sample_shape)}, but ConvFeatures was "
             f"fitted on samples of shape {tuple(input_shape)}."

@@ -145,3 +145,52 @@ class TilePooler:
             stats.append(np.asarray(value, dtype=dtype))
         stacked = np.stack(stats, axis=2)  # (m, K, S, gh, gw)
         return stacked.reshape(stacked.shape[0], -1)
+
+
+class BiasedTilePooler:
+    """A :class:`TilePooler` per bias: pools ``map - bias`` for each bias of each kernel.
+
+    Parameters
+    ----------
+    m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma :
+        As for :class:`TilePooler`.
+    biases : ndarray of shape (K, B)
+    """
+
+    def __init__(self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma, biases):
+        self.biases = biases
+        self.poolers = [
+            TilePooler(m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma)
+            for _ in range(biases.shape[1])
+        ]
+
+    @property
+    def n_tiles(self):
+        """Tiles added so far."""
+        return self.poolers[0].n_tiles
+
+    def add(self, maps, y0, x0):
+        """Reduce one tile of maps ``(m, K, th, tw)`` for every bias (``maps`` is kept)."""
+        shifted = np.empty(maps.shape, dtype=maps.dtype)
+        for j, pooler in enumerate(self.poolers):
+            np.subtract(maps, self.biases[:, j, None, None].astype(maps.dtype), out=shifted)
+            pooler.add(shifted, y0, x0)
+
+    def merge(self, other):
+        """Fold another pooler of the same images into this one."""
+        for mine, theirs in zip(self.poolers, other.poolers):
+            mine.merge(theirs)
+
+    def finish(self, dtype):
+        """Feature rows ``(m, K * B * len(poolings) * gh * gw)``, in (kernel, bias, ...) order."""
+        parts = [pooler.finish(dtype) for pooler in self.poolers]
+        m, n_kernels = parts[0].shape[0], self.biases.shape[0]
+        stacked = np.stack([p.reshape(m, n_kernels, -1) for p in parts], axis=2)
+        return stacked.reshape(m, -1)
+
+
+def make_tile_pooler(m, n_kernels, out_shape, biases=None, **pooling):
+    """A :class:`TilePooler`, or a :class:`BiasedTilePooler` when ``biases`` is given."""
+    if biases is None:
+        return TilePooler(m, n_kernels, out_shape=out_shape, **pooling)
+    return BiasedTilePooler(m, n_kernels, out_shape=out_shape, biases=biases, **pooling)

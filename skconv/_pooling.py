@@ -374,3 +374,76 @@ def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
     stacked = np.stack([pooled[p] for p in poolings], axis=1)  # (m, S, gh, gw, K)
     features = np.moveaxis(stacked, -1, 1).reshape(maps.shape[0], -1)
     return features.astype(maps.dtype, copy=False)
+
+
+# Positions compared per step of the biased PPV count: the step's booleans stay
+# in cache and their uint8 sums cannot overflow (measured fastest at 32 on
+# 150-long maps of 84 kernels x 128 series: 0.3 ns per comparison).
+_PPV_STEP = 32
+
+
+def _biased_ppv(maps, grid, biases):
+    """``mean(map > bias)`` per region: ``(m, K, B, gh * gw)``.
+
+    For each region, runs of up to ``_PPV_STEP`` positions are compared with
+    each bias and summed in ``uint8`` before being added to the counts: two
+    passes over cache-resident data per bias, and no float copy of the maps.
+    """
+    m, h, w, n_cols = maps.shape
+    n_biases = biases.shape[1]
+    rows, cols = region_bounds(h, grid[0]), region_bounds(w, grid[1])
+    out = np.empty((m, n_cols, n_biases, grid[0] * grid[1]), dtype=maps.dtype)
+    positive = np.empty((m, _PPV_STEP, n_cols), dtype=bool)
+    partial = np.empty((m, n_cols), dtype=np.uint8)
+    counts = np.empty((n_biases, m, n_cols), dtype=np.int64)
+    levels = np.ascontiguousarray(biases.T, dtype=maps.dtype)  # contiguous rows: SIMD compares
+    for ry, (y0, y1) in enumerate(zip(rows[:-1], rows[1:])):
+        for rx, (x0, x1) in enumerate(zip(cols[:-1], cols[1:])):
+            block = maps[:, y0:y1, x0:x1].reshape(m, -1, n_cols)
+            counts[...] = 0
+            for start in range(0, block.shape[1], _PPV_STEP):
+                run = block[:, start : start + _PPV_STEP]
+                step = positive[:, : run.shape[1]]
+                for j in range(n_biases):
+                    np.greater(run, levels[j], out=step)
+                    np.add.reduce(step.view(np.uint8), axis=1, dtype=np.uint8, out=partial)
+                    counts[j] += partial
+            region = ry * grid[1] + rx
+            out[:, :, :, region] = np.moveaxis(counts, 0, -1) / block.shape[1]
+    return out
+
+
+def pool_biased_maps(maps, nonlinearity, poolings, grid, biases, sigma=None):
+    """Pool ``nonlinearity(maps - bias)`` once per bias of each kernel.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (m, h, w, K)
+        Raw convolution maps (not modified).
+    nonlinearity, poolings, grid, sigma :
+        See :func:`pool_maps`.
+    biases : ndarray of shape (K, B)
+        The biases of each kernel (column ``k`` of ``maps``).
+
+    Returns
+    -------
+    features : ndarray of shape (m, K * B * len(poolings) * gh * gw)
+        In (kernel, bias, statistic, region row, region column) order.
+
+    Notes
+    -----
+    The proportion of positive values alone (MiniRocket's features) after a
+    sign-preserving nonlinearity is counted straight from ``maps > bias``
+    (:func:`_biased_ppv`); every other spec pools a shifted copy of the maps
+    per bias.
+    """
+    m, n_kernels, n_biases = maps.shape[0], biases.shape[0], biases.shape[1]
+    if tuple(poolings) == ("ppv",) and nonlinearity in _SIGN_PRESERVING:
+        return _biased_ppv(maps, grid, biases).reshape(m, -1)
+    shifted = np.empty_like(maps)
+    parts = []
+    for j in range(n_biases):
+        np.subtract(maps, biases[:, j], out=shifted)
+        pooled = pool_maps(shifted, nonlinearity, poolings, grid, sigma)
+        parts.append(pooled.reshape(m, n_kernels, -1))
+    return np.stack(parts, axis=2).reshape(m, -1)

@@ -29,17 +29,17 @@ class ProgressBar:
         with self.lock:
             self.done += count
             now = time.perf_counter()
-            if now - self.last >= 0.1 or self.done >= self.total:
+            if now - self.last >= 0.1 or self.done >= self.total - 1e-9:
                 self.last = now
                 self._draw(now)
 
     def _draw(self, now):
         self.drawn = self.done
-        fraction = min(self.done / self.total, 1.0)
+        fraction = min(self.done / self.total + 1e-12, 1.0)
         filled = int(30 * fraction)
         self.file.write(
             f"\r{self.label} [{'#' * filled}{' ' * (30 - filled)}] {100 * fraction:3.0f}% "
-            f"{self.done}/{self.total} samples {now - self.start:5.1f}s"
+            f"{int(self.done + 1e-9)}/{self.total} samples {now - self.start:5.1f}s"
         )
         self.file.flush()
 

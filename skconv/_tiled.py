@@ -12,7 +12,7 @@ merged at the end.
 import numpy as np
 
 from ._engine import _executor, single_threaded_blas
-from ._pool_tiles import TilePooler
+from ._pool_tiles import make_tile_pooler
 from ._pooling import NONLINEARITIES
 from ._tiles import tile_window, window_sources
 
@@ -75,7 +75,8 @@ def run_tiles(
         Images per group (1 unless an image is a single tile).
     n_kernels : int
     pooling : dict, default=None
-        ``TilePooler`` keyword arguments (nonlinearity, poolings, grid, sigma);
+        ``TilePooler`` keyword arguments (nonlinearity, poolings, grid, sigma, and
+        optionally biases);
         None writes the maps, in (kernel, row, column) order.
     nonlinearity : str or None, default=None
         Applied to the maps when ``pooling`` is None.
@@ -105,7 +106,7 @@ def run_tiles(
 
     def new_pooler(g):
         start, stop = groups[g]
-        return TilePooler(stop - start, n_kernels, out_shape=geometry.out_shape, **pooling)
+        return make_tile_pooler(stop - start, n_kernels, geometry.out_shape, **pooling)
 
     def finish(g, pooler):
         start, stop = groups[g]

@@ -21,7 +21,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 
-__all__ = ["RandomBank", "GaborBank", "ArrayBank", "PatchBank", "random_kernels", "gabor_kernels"]
+__all__ = [
+    "RandomBank", "GaborBank", "ArrayBank", "PatchBank", "MiniRocketBank",
+    "random_kernels", "gabor_kernels", "minirocket_kernels",
+]
 
 
 def resolve_kernel_size(kernel_size, n_axes):
@@ -223,6 +226,49 @@ def gabor_kernels(
     params = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     params["channel"] = params["channel"].astype(int)
     return kernels, params
+
+
+def minirocket_kernels(n_channels=1, random_state=None, max_channels=9):
+    """MiniRocket's 84 kernels of length 9: weight 2 on three taps, -1 on the other six.
+
+    One kernel per choice of the three taps (Dempster et al. 2021); every
+    kernel sums to zero, so the responses ignore the signal's offset. With
+    several channels each kernel reads a random subset of
+    ``floor(2 ** U(0, log2(min(C, max_channels) + 1)))`` channels (as MiniRocket
+    does per kernel and dilation), and is zero on the others.
+
+    Parameters
+    ----------
+    n_channels : int, default=1
+    random_state : RandomState, default=None
+        Draws the channel subsets (unused for one channel).
+    max_channels : int, default=9
+
+    Returns
+    -------
+    kernels : ndarray of shape (84, n_channels, 9), float64
+
+    Examples
+    --------
+    >>> k = minirocket_kernels()
+    >>> k.shape, k[0, 0].tolist()
+    ((84, 1, 9), [2.0, 2.0, 2.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
+    """
+    from itertools import combinations
+
+    taps = np.full((84, 9), -1.0)
+    for k, chosen in enumerate(combinations(range(9), 3)):
+        taps[k, list(chosen)] = 2.0
+    kernels = np.zeros((84, n_channels, 9))
+    if n_channels == 1:
+        kernels[:, 0] = taps
+        return kernels
+    rng = check_random_state(random_state)
+    top = np.log2(min(n_channels, max_channels) + 1)
+    sizes = (2 ** rng.uniform(0, top, 84)).astype(int)
+    for k, size in enumerate(sizes):
+        kernels[k, rng.choice(n_channels, size, replace=False)] = taps[k]
+    return kernels
 
 
 class _BaseBank(BaseEstimator):
@@ -481,6 +527,84 @@ class GaborBank(_BaseBank):
         self.phases_ = params["phase"]
         self.sigmas_ = params["sigma"]
         self.channels_ = params["channel"]
+        return self
+
+
+class MiniRocketBank(_BaseBank):
+    """MiniRocket's fixed kernels for time series: 84 kernels of length 9.
+
+    The kernels of Dempster et al. (2021): weight 2 on three of nine taps and
+    -1 on the others, one kernel per choice of the three taps. With
+    ``ConvFeatures(dilation="exponential", n_biases=..., pooling="ppv")`` they
+    give MiniRocket's features; :func:`skconv.make_minirocket` builds that
+    estimator in one line.
+
+    Parameters
+    ----------
+    max_channels : int, default=9
+        Multivariate series: each kernel reads a random subset of at most
+        this many channels (zero weights elsewhere), as in MiniRocket.
+    random_state : int, RandomState instance or None, default=None
+        Draws the channel subsets (unused for univariate series). When None
+        inside :class:`~skconv.ConvFeatures`, the estimator's ``random_state``
+        is used.
+
+    Attributes
+    ----------
+    kernels_ : ndarray of shape (84, C, 9), or (84, C, 1, 9) for series given as
+        images of height 1 (multichannel series, ``image_shape=(C, 1, L)``).
+
+    See Also
+    --------
+    skconv.make_minirocket : The whole MiniRocket transform as a ConvFeatures.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import MiniRocketBank
+    >>> MiniRocketBank().fit(np.zeros((5, 1, 100))).kernels_.shape
+    (84, 1, 9)
+    """
+
+    _series_only = True  # rows of X are series, never flattened images
+
+    _parameter_constraints = {
+        "max_channels": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, max_channels=9, random_state=None):
+        self.max_channels = max_channels
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Build the kernels for series of shape ``(n, C, L)``.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, 1, L)
+            Only the shape is read; images taller than one row are refused.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MiniRocketBank
+            The fitted bank.
+        """
+        n_channels, n_axes = _image_layout(images)
+        if n_axes == 2 and images.shape[2] != 1:
+            raise ValueError(
+                "MiniRocketBank makes 1-D kernels for time series; got images of shape "
+                f"{tuple(images.shape[1:])}. For images use RandomBank, GaborBank or "
+                "PatchBank."
+            )
+        kernels = minirocket_kernels(
+            n_channels, check_random_state(self.random_state), self.max_channels
+        )
+        # Multichannel series come as images of height 1: (C, 1, L).
+        self.kernels_ = kernels[:, :, None, :] if n_axes == 2 else kernels
         return self
 
 

@@ -138,10 +138,10 @@ def test_nested_bank_is_validated_inside_a_pipeline_and_a_search():
         search.fit(ROWS)
 
 
-def test_kernels_larger_than_the_image_are_warned_about():
+def test_kernels_larger_than_the_image_are_warned_about_and_oversized_dilations_refused():
     with pytest.warns(UserWarning, match="kernel_size"):
         ConvFeatures(np.ones((2, 30, 30)), image_shape=(12, 12)).fit(ROWS)
-    with pytest.warns(UserWarning, match="dilation"):
+    with pytest.raises(ValueError, match=r"dilation <= \(2, 2\)"):
         ConvFeatures(image_shape=(12, 12), dilation=4).fit(ROWS)
 
 

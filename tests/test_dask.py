@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 da = pytest.importorskip("dask.array")
 from dask.array.utils import assert_eq  # noqa: E402
 
-from skconv import ConvFeatures, GaborBank, RandomBank  # noqa: E402
+from skconv import ConvFeatures, GaborBank, RandomBank, make_minirocket  # noqa: E402
 from skconv._engine import _blas_controller  # noqa: E402
 
 RNG = np.random.default_rng(0)
@@ -44,6 +44,17 @@ def test_numpy_and_dask_give_the_same_features(kind, X, params):
         assert isinstance(result, da.Array)
         assert result.chunks == ((25, 25, 10), (expected.shape[1],))
     assert_eq(result, expected)  # checks declared shape, chunks and dtype too
+
+
+def test_fitted_biases_and_several_dilations_work_on_dask():
+    series = RNG.standard_normal((40, 120))
+    conv = make_minirocket(840, random_state=0).fit(series)
+    lazy = make_minirocket(840, random_state=0).fit(as_input(series, "dask", chunks=15))
+    for a, b in zip(conv.biases_, lazy.biases_):
+        assert_allclose(a, b)
+    result = lazy.transform(as_input(series, "dask", chunks=15))
+    assert result.shape == (40, 840) and result.chunks[0] == (15, 15, 10)
+    assert_allclose(result.compute(), conv.transform(series))
 
 
 def test_dask_keeps_float32_and_declares_it():

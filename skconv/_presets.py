@@ -1,0 +1,86 @@
+"""Ready-made ConvFeatures for common recipes."""
+
+from ._estimator import ConvFeatures
+from .banks import MiniRocketBank
+
+# MiniRocket's 84 kernels: n_features is rounded down to a multiple of it.
+_N_MINIROCKET_KERNELS = 84
+
+
+def make_minirocket(
+    n_features=10_000,
+    *,
+    padding="same",
+    padding_mode="reflect",
+    max_channels=9,
+    n_jobs=None,
+    random_state=None,
+):
+    """MiniRocket (Dempster et al. 2021) as a ConvFeatures, for time series.
+
+    MiniRocket's 84 fixed kernels of length 9 (:class:`~skconv.MiniRocketBank`)
+    at exponentially spaced dilations, each map pooled as the proportion of
+    values above biases fitted from quantiles of the training responses
+    (``n_features // 84`` per kernel).
+
+    The defaults differ from MiniRocket in one respect: the series are
+    padded by reflection, and every map is pooled whole. MiniRocket pads with
+    zeros, where its zero-sum kernels then respond to the step between the
+    series and the padding, and pools half of the maps over their valid part
+    only; ``padding="alternate", padding_mode="constant"`` reproduces it
+    exactly (the same draws for the same ``random_state``: the features equal
+    aeon's ``MiniRocket`` up to float32 rounding at ties).
+    ``benchmarks/bench_series.py`` compares both on aeon's bundled data sets. Follow it with
+    ``RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))`` (small data sets) or
+    ``LogisticRegression`` on standardised features (large ones), as the
+    MiniRocket paper does.
+
+    Parameters
+    ----------
+    n_features : int, default=10_000
+        About how many features to make (rounded down to a multiple of 84).
+    padding : {"same", "alternate"}, default="same"
+        ``"alternate"``: MiniRocket's rule (half of the maps pooled over their
+        valid part).
+    padding_mode : str, default="reflect"
+        How the series are padded (``"constant"`` is zeros, as in MiniRocket).
+    max_channels : int, default=9
+        Multivariate series: each kernel reads a random subset of at most this
+        many channels.
+    n_jobs : int, default=None
+        Threads of ``transform`` (see :class:`~skconv.ConvFeatures`).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the samples the biases are fitted from and the channel subsets.
+
+    Returns
+    -------
+    conv : ConvFeatures
+        Unfitted; every setting stays searchable (``n_biases``, ``dilation``, ...).
+        Rows of ``X`` are univariate series; for ``C`` channels, pass ``X`` of
+        shape ``(n, C, L)`` with ``image_shape=(C, 1, L)`` set on the result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import make_minirocket
+    >>> X = np.random.default_rng(0).standard_normal((20, 150))
+    >>> make_minirocket(random_state=0).fit_transform(X).shape
+    (20, 9996)
+    """
+    if n_features < _N_MINIROCKET_KERNELS:
+        raise ValueError(
+            f"n_features must be at least {_N_MINIROCKET_KERNELS} (one per MiniRocket "
+            f"kernel); got {n_features!r}."
+        )
+    return ConvFeatures(
+        MiniRocketBank(max_channels=max_channels),
+        dilation="exponential",
+        n_biases=n_features // _N_MINIROCKET_KERNELS,
+        padding=padding,
+        padding_mode=padding_mode,
+        nonlinearity=None,
+        pooling="ppv",
+        pool_grid=1,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )

@@ -1,0 +1,73 @@
+"""The biased-PPV path for signals: the same features as the generic engine."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+import skconv._series as series_path
+from skconv import ArrayBank, ConvFeatures, make_minirocket
+from skconv._series import _sum_positions
+
+
+def generic_transform(conv, X, monkeypatch):
+    """``conv.transform`` with the series path switched off (the generic engine)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(series_path, "supports", lambda *args: False)
+        return conv.transform(X)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    n=st.integers(1, 150),
+    length=st.integers(10, 60),
+    channels=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    padding=st.sampled_from(["same", "alternate", "valid"]),
+    mode=st.sampled_from(["constant", "reflect", "symmetric"]),
+    grid=st.integers(1, 3),
+    seed=st.integers(0, 1000),
+)
+def test_series_path_equals_the_generic_engine(
+    monkeypatch, n, length, channels, stride, padding, mode, grid, seed
+):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((max(n, 2), channels * length))
+    kernels = rng.standard_normal((5, channels, 1, 4))
+    conv = ConvFeatures(ArrayBank(kernels), image_shape=(channels, 1, length), stride=stride,
+                        padding=padding, padding_mode=mode, dilation=[1, 2, 3], n_biases=7,
+                        nonlinearity="relu", pooling="ppv", pool_grid=(1, grid), random_state=seed)
+    try:
+        conv.fit(X)
+    except ValueError as exc:  # maps shorter than the grid
+        assert "pool_grid" in str(exc)
+        return
+    assert series_path.supports(conv._groups, conv._poolings, conv.nonlinearity, conv._plan)
+    assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
+
+
+def test_long_series_run_in_several_runs_and_threads(monkeypatch):
+    monkeypatch.setattr(series_path, "_RUN_BYTES", 3000)  # runs of a few positions
+    monkeypatch.setattr(series_path, "_BATCH_SERIES", 7)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 700))
+    conv = make_minirocket(840, random_state=0, n_jobs=2).fit(X)
+    assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
+
+
+def test_sum_positions_counts_in_place():
+    rng = np.random.default_rng(0)
+    above = rng.random((3, 2, 255, 5)) > 0.3
+    expected = above.sum(axis=2)
+    got = _sum_positions(above.view(np.uint8).copy(), 255)
+    assert_array_equal(got, expected)
+
+
+def test_other_specs_take_the_generic_engine():
+    conv = ConvFeatures(dilation=[1, 2], n_biases=3, pooling=("ppv", "max"))
+    conv.fit(np.random.default_rng(0).standard_normal((4, 50)))
+    assert not series_path.supports(conv._groups, conv._poolings, conv.nonlinearity, conv._plan)
+    assert series_path.supports(conv._groups, ("ppv",), None, None)
+    assert not series_path.supports(conv._groups, ("ppv",), "abs", None)
