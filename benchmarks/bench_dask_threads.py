@@ -41,8 +41,10 @@ def main(argv=None):
     blas = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
     rows = [
         ("numpy input, n_jobs=2", lambda: conv.set_params(n_jobs=2).transform(images)),
-        (f"dask, 2 threads, BLAS left at {blas} threads",
-         lambda: conv.set_params(n_jobs=None).transform(lazy).compute()),
+        (
+            f"dask, 2 threads, BLAS left at {blas} threads",
+            lambda: conv.set_params(n_jobs=None).transform(lazy).compute(),
+        ),
     ]
 
     def limited():

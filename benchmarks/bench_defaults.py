@@ -93,27 +93,43 @@ def main():
     parser.add_argument("--n-mnist", type=int, default=3000)
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
-    print_table("load_digits (8x8, 0..16), 5-fold CV, StandardScaler + LogisticRegression",
-                X, y, rows_for_images(8))
+    print_table(
+        "load_digits (8x8, 0..16), 5-fold CV, StandardScaler + LogisticRegression",
+        X,
+        y,
+        rows_for_images(8),
+    )
     if args.mnist:
         with np.load(args.mnist) as data:
             X = data["x_train"][: args.n_mnist].reshape(args.n_mnist, -1).astype(float)
             y = data["y_train"][: args.n_mnist]
         rows = rows_for_images(28)
-        rows.append(("  PatchBank() defaults, pixels in 0..255",
-                     ConvFeatures(PatchBank(random_state=0), image_shape=(28, 28), random_state=0)))
+        rows.append(
+            (
+                "  PatchBank() defaults, pixels in 0..255",
+                ConvFeatures(PatchBank(random_state=0), image_shape=(28, 28), random_state=0),
+            )
+        )
         scaled = [(name, conv) for name, conv in rows[:-1]]
-        print_table(f"MNIST, first {args.n_mnist} training images, pixels in 0..1", X / 255, y, scaled)
-        print_table(f"MNIST, first {args.n_mnist} training images, pixels in 0..255", X, y,
-                    [rows[-1]])
+        print_table(
+            f"MNIST, first {args.n_mnist} training images, pixels in 0..1", X / 255, y, scaled
+        )
+        print_table(
+            f"MNIST, first {args.n_mnist} training images, pixels in 0..255", X, y, [rows[-1]]
+        )
     X, y = cylinder_bell_funnel()
     signal = dict(image_shape=(X.shape[1],), random_state=0)
-    print_table("cylinder-bell-funnel signals (600 x 128), 5-fold CV", X, y, [
-        ("raw values", None),
-        ("ConvFeatures() defaults (global pooling)", ConvFeatures(**signal)),
-        ("  pool_grid=2", ConvFeatures(pool_grid=2, **signal)),
-        ("  pooling=('max', 'ppv')", ConvFeatures(pooling=("max", "ppv"), **signal)),
-    ])
+    print_table(
+        "cylinder-bell-funnel signals (600 x 128), 5-fold CV",
+        X,
+        y,
+        [
+            ("raw values", None),
+            ("ConvFeatures() defaults (global pooling)", ConvFeatures(**signal)),
+            ("  pool_grid=2", ConvFeatures(pool_grid=2, **signal)),
+            ("  pooling=('max', 'ppv')", ConvFeatures(pooling=("max", "ppv"), **signal)),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ class NpyRows:
         with open(path, "rb") as f:
             major, _ = np.lib.format.read_magic(f)
             read_header = (
-                np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
             )
             self.shape, _, self.dtype = read_header(f)
             self.offset = f.tell()
@@ -61,7 +63,9 @@ class NpyRows:
         key = key if isinstance(key, tuple) else (key,)
         start, stop, step = key[0].indices(self.shape[0])
         rest = key[1:]
-        if step != 1 or any(k != slice(None) and k != slice(0, n) for k, n in zip(rest, self.shape[1:])):
+        if step != 1 or any(
+            k != slice(None) and k != slice(0, n) for k, n in zip(rest, self.shape[1:])
+        ):
             raise IndexError(f"NpyRows supports whole rows only; got {key}")
         return start, stop
 
@@ -69,7 +73,9 @@ class NpyRows:
         start, stop = self._rows(key)
         with open(self.path, "rb") as f:
             f.seek(self.offset + start * self.row_bytes)
-            data = np.fromfile(f, dtype=self.dtype, count=(stop - start) * self.row_bytes // self.dtype.itemsize)
+            data = np.fromfile(
+                f, dtype=self.dtype, count=(stop - start) * self.row_bytes // self.dtype.itemsize
+            )
         return data.reshape((stop - start,) + tuple(self.shape[1:]))
 
     def __setitem__(self, key, value):
@@ -124,19 +130,27 @@ def child(mode, source, target):
     check = NpyRows(target)[n - 3 : n]
     expected = conv.set_params(n_jobs=1).transform(reader[n - 3 : n])
     assert np.allclose(check, expected, rtol=1e-5, atol=1e-5), "output differs"
-    print(json.dumps({"baseline": baseline, "peak": peak_rss_mib(), "seconds": seconds, "n_out": n_out}))
+    print(
+        json.dumps(
+            {"baseline": baseline, "peak": peak_rss_mib(), "seconds": seconds, "n_out": n_out}
+        )
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 60_000])
     parser.add_argument("--quick", action="store_true", help="skip the in-memory baseline")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("MODE", "SOURCE", "TARGET"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return
-    modes = ["numpy, batched", "dask"] if args.quick else ["numpy, in memory", "numpy, batched", "dask"]
+    modes = (
+        ["numpy, batched", "dask"] if args.quick else ["numpy, in memory", "numpy, batched", "dask"]
+    )
     header = (
         f"{'mode':18s} {'n':>6s} {'input MiB':>9s} {'output MiB':>10s} {'RSS before MiB':>14s} "
         f"{'peak RSS MiB':>12s} {'seconds':>8s}"
@@ -151,7 +165,9 @@ def main(argv=None):
                 target = os.path.join(tmp, "features.npy")
                 result = subprocess.run(
                     [sys.executable, __file__, "--child", mode, source, target],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 info = json.loads(result.stdout.strip().splitlines()[-1])
                 print(

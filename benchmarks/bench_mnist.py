@@ -98,7 +98,11 @@ def configurations(n_jobs, seed=0):
     common = dict(image_shape=(28, 28), random_state=seed, n_jobs=n_jobs)
     svc_features = dict(
         bank=PatchBank(n_kernels=64, kernel_size=5, n_patches=20_000, norm_reg=NORM_REG),
-        padding="valid", pooling="l2", pool_grid=4, pool_sigma=0.5, **common,
+        padding="valid",
+        pooling="l2",
+        pool_grid=4,
+        pool_sigma=0.5,
+        **common,
     )
     return {
         "raw": ("raw pixels", [], linear(1.0)),
@@ -109,25 +113,48 @@ def configurations(n_jobs, seed=0):
         ),
         "gabor": (
             "Gabor bank, 32 7x7, relu, 3x3 max+mean",
-            [ConvFeatures(GaborBank(8, (0.1, 0.25), kernel_size=7), pooling=("max", "mean"),
-                          pool_grid=3, **common)],
+            [
+                ConvFeatures(
+                    GaborBank(8, (0.1, 0.25), kernel_size=7),
+                    pooling=("max", "mean"),
+                    pool_grid=3,
+                    **common,
+                )
+            ],
             linear(1.0),
         ),
         "learned": (
             "k-means 400 5x5 (Coates), triangle, 4x4 sum",
-            [ConvFeatures(PatchBank(n_kernels=400, kernel_size=5, n_patches=50_000, norm_reg=NORM_REG),
-                          padding="valid", nonlinearity="triangle", pooling="sum", pool_grid=4, **common)],
+            [
+                ConvFeatures(
+                    PatchBank(n_kernels=400, kernel_size=5, n_patches=50_000, norm_reg=NORM_REG),
+                    padding="valid",
+                    nonlinearity="triangle",
+                    pooling="sum",
+                    pool_grid=4,
+                    **common,
+                )
+            ],
             linear(0.1),
         ),
         "stacked": (
             "2 stages: k-means 64 5x5 | k-means 512 3x3",
             [
-                ConvFeatures(PatchBank(n_kernels=64, kernel_size=5, n_patches=20_000, norm_reg=NORM_REG),
-                             nonlinearity="relu", pooling="max", pool_grid=14, **common),
-                ConvFeatures(PatchBank(n_kernels=512, kernel_size=3, n_patches=30_000, norm_reg=1e-3,
-                                       whiten=False),
-                             pooling=("max", "mean"), pool_grid=4,
-                             **{**common, "image_shape": (64, 14, 14)}),
+                ConvFeatures(
+                    PatchBank(n_kernels=64, kernel_size=5, n_patches=20_000, norm_reg=NORM_REG),
+                    nonlinearity="relu",
+                    pooling="max",
+                    pool_grid=14,
+                    **common,
+                ),
+                ConvFeatures(
+                    PatchBank(
+                        n_kernels=512, kernel_size=3, n_patches=30_000, norm_reg=1e-3, whiten=False
+                    ),
+                    pooling=("max", "mean"),
+                    pool_grid=4,
+                    **{**common, "image_shape": (64, 14, 14)},
+                ),
             ],
             linear(0.01),
         ),
@@ -184,8 +211,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="path to mnist.npz")
     parser.add_argument("--train", type=int, default=60_000, help="training images used")
-    parser.add_argument("--only", default="raw,random,gabor,learned,stacked,svc,deskew",
-                        help="configurations")
+    parser.add_argument(
+        "--only", default="raw,random,gabor,learned,stacked,svc,deskew", help="configurations"
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="random_state of every bank")
     args = parser.parse_args(argv)
@@ -195,11 +223,15 @@ def main(argv=None):
         X_test = data["x_test"].reshape(-1, 784).astype(np.float32) / 255
         y_test = data["y_test"]
     data = (X_train, y_train, X_test, y_test)
-    print(f"MNIST: {len(X_train)} training, {len(X_test)} test images; float32; LR is "
-          f"StandardScaler + LogisticRegression(C, max_iter=300), SVC is Normalizer + "
-          f"SVC(C, RBF kernel, gamma='scale')")
-    header = (f"{'configuration':64s} {'features':>9s} {'accuracy':>9s} {'features s':>11s} "
-              f"{'classif s':>9s} {'peak MiB':>9s}")
+    print(
+        f"MNIST: {len(X_train)} training, {len(X_test)} test images; float32; LR is "
+        f"StandardScaler + LogisticRegression(C, max_iter=300), SVC is Normalizer + "
+        f"SVC(C, RBF kernel, gamma='scale')"
+    )
+    header = (
+        f"{'configuration':64s} {'features':>9s} {'accuracy':>9s} {'features s':>11s} "
+        f"{'classif s':>9s} {'peak MiB':>9s}"
+    )
     print(header)
     print("-" * len(header))
     total = time.perf_counter()

@@ -27,8 +27,8 @@ torch above ``--max-gflop`` G multiply-adds (torch above 1 G for kernels >= 31
 and on 2048x2048 images for kernels >= 11, where its CPU conv2d takes a slow
 path that runs for minutes), cv2 above ``--max-cv2-pixels``
 (image x kernel x channel) pixels, the scipy anchors above 1 GiB of spectra.
-A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The number of images per cell is
-``max(1, 2**16 // (H * W))``.
+A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The
+number of images per cell is ``max(1, 2**16 // (H * W))``.
 
 ``--memory`` instead measures, each in a fresh process, the resident memory
 (peak RSS minus the RSS before the call, minus the output) of the issue's two
@@ -75,9 +75,7 @@ def interleaved_best(funcs, warm, repeat, slow=0.5, min_seconds=1.0, max_rounds=
     fastest, and timing them again would take minutes per cell).
     """
     fastest = min(warm.values())
-    best = {
-        name: (warm[name] if warm[name] > max(slow, 5 * fastest) else np.inf) for name in funcs
-    }
+    best = {name: (warm[name] if warm[name] > max(slow, 5 * fastest) else np.inf) for name in funcs}
     funcs = {name: func for name, func in funcs.items() if best[name] == np.inf}
     fast_seconds = sum(warm[name] for name in funcs if warm[name] <= slow)
     rounds = repeat
@@ -154,8 +152,9 @@ def scipy_signal(images, kernels, func):
     # scipy does not broadcast the non-convolved axes of in1 against in2: expand.
     return np.stack(
         [
-            func(np.broadcast_to(x, (len(kernels), *x.shape)), flipped, mode="same", axes=axes)
-            .sum(axis=1)
+            func(np.broadcast_to(x, (len(kernels), *x.shape)), flipped, mode="same", axes=axes).sum(
+                axis=1
+            )
             for x in images
         ]
     ).astype(np.float32)
@@ -219,7 +218,8 @@ def run_cell(n, c, size, n_kernels, k, args):
         "scipy.fft": fft_work < 1,
     }
     funcs = {
-        name: func for name, func in funcs.items()
+        name: func
+        for name, func in funcs.items()
         if enabled.get(name, True) and name not in args.skip
     }
     auto, warm_auto = timed_call(funcs["auto"])
@@ -229,9 +229,7 @@ def run_cell(n, c, size, n_kernels, k, args):
             result, warm[name] = timed_call(func)
             check_equal(name, result, auto)
     times = interleaved_best(funcs, warm, args.repeat)
-    row["memory"] = traced_peak(
-        lambda: convolve(images, kernels, n_threads=THREADS), auto.nbytes
-    )
+    row["memory"] = traced_peak(lambda: convolve(images, kernels, n_threads=THREADS), auto.nbytes)
     return times, row
 
 
@@ -369,9 +367,11 @@ def run_memory():
     print(f"{'case':<52} {'input MiB':>9} {'output MiB':>10} {'working MiB':>11}")
     for name, setup in _MEMORY_CASES.items():
         code = _MEMORY_PROBE.format(setup=setup)
-        result = json.loads(subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout)
+        result = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         working = (result["peak"] - result["before"] - result["output"]) / 2**20
         print(
             f"{name:<52} {result['input'] / 2**20:9.1f} {result['output'] / 2**20:10.2f} "
@@ -385,10 +385,18 @@ def main():
     parser.add_argument("--memory", action="store_true", help="resident-memory targets only")
     parser.add_argument("--series", action="store_true", help="the 1-D rows only")
     parser.add_argument("--repeat", type=int, default=5, help="interleaved timing rounds")
-    parser.add_argument("--max-gflop", type=float, default=60.0,
-                        help="skip direct methods above this many G multiply-adds")
-    parser.add_argument("--max-cv2-pixels", type=float, default=2**26,
-                        help="skip cv2 above this many (image x kernel x channel) pixels")
+    parser.add_argument(
+        "--max-gflop",
+        type=float,
+        default=60.0,
+        help="skip direct methods above this many G multiply-adds",
+    )
+    parser.add_argument(
+        "--max-cv2-pixels",
+        type=float,
+        default=2**26,
+        help="skip cv2 above this many (image x kernel x channel) pixels",
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="anchors to leave out")
     parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
     parser.add_argument("--kernel-sizes", type=int, nargs="*", default=KERNEL_SIZES)
@@ -397,7 +405,12 @@ def main():
     args = parser.parse_args()
     args.lengths = SERIES_LENGTHS
     if args.quick:
-        args.sizes, args.kernel_sizes, args.channels, args.n_kernels = (64, 512), (3, 15), (1,), (16,)
+        args.sizes, args.kernel_sizes, args.channels, args.n_kernels = (
+            (64, 512),
+            (3, 15),
+            (1,),
+            (16,),
+        )
         args.lengths = (10_000,)
     import cv2
     import scipy

@@ -108,7 +108,10 @@ def seed_features(images, kernels, stride, dilation, nonlinearity, poolings, gri
     pads = same_pads(kh, dilation, 2) if kh > 1 else [(0, 0), *same_pads(kw, dilation, 1)]
     padded = np.pad(images, ((0, 0), (0, 0), *pads))
     nn, cc, hh, ww = np.meshgrid(
-        np.arange(n), np.arange(c), np.arange(0, h, stride[0]), np.arange(0, w, stride[1]),
+        np.arange(n),
+        np.arange(c),
+        np.arange(0, h, stride[0]),
+        np.arange(0, w, stride[1]),
         indexing="ij",
     )
     ki, kj = np.meshgrid(np.arange(kh) * dilation[0], np.arange(kw) * dilation[1], indexing="ij")
@@ -197,8 +200,13 @@ def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
     # ConvFeatures reads (n, L) rows as signals and 3-D/4-D arrays as images.
     X = images[:, 0] if len(spatial) == 1 else images
     conv = ConvFeatures(
-        RandomBank(k, ksize), nonlinearity=nonlinearity, pooling=poolings, pool_grid=grid,
-        random_state=0, n_jobs=args.threads, **params,
+        RandomBank(k, ksize),
+        nonlinearity=nonlinearity,
+        pooling=poolings,
+        pool_grid=grid,
+        random_state=0,
+        n_jobs=args.threads,
+        **params,
     ).fit(X[:2])
     t_skconv = best_time(lambda: conv.transform(X), args.repeat)
     out = conv.transform(X)
@@ -216,8 +224,10 @@ def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
     kernels4d = conv.kernels_ if len(spatial) == 2 else conv.kernels_[:, :, None, :]
     images4d = images if len(spatial) == 2 else images[:, :, None, :]
     stride = tuple(np.broadcast_to(params.get("stride", 1), 2))
-    dilation = (1, params.get("dilation", 1)) if len(spatial) == 1 else tuple(
-        np.broadcast_to(params.get("dilation", 1), 2)
+    dilation = (
+        (1, params.get("dilation", 1))
+        if len(spatial) == 1
+        else tuple(np.broadcast_to(params.get("dilation", 1), 2))
     )
     reference_args = (stride, dilation, nonlinearity, poolings, grid)
     if torch is not None:
@@ -278,8 +288,10 @@ def convolve_table(args):
     from skconv import convolve
 
     print("\nconvolve only (float32 maps out, 'same' padding, stride 1)")
-    header = (f"{'workload':26s} {'n':>5s} {'convolve img/s':>15s} {'seed img/s':>11s} "
-              f"{'x seed':>7s} {'scipy img/s':>12s} {'x scipy':>8s}")
+    header = (
+        f"{'workload':26s} {'n':>5s} {'convolve img/s':>15s} {'seed img/s':>11s} "
+        f"{'x seed':>7s} {'scipy img/s':>12s} {'x scipy':>8s}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
@@ -301,22 +313,27 @@ def convolve_table(args):
         t_scipy = best_time(
             lambda: scipy_features(subset, kernels, (1, 1), (1, 1), None, None, None), 1, 0
         )
-        print(f"{name:26s} {n:5d} {n / t_conv:15.0f} {n / t_seed:11.0f} {t_seed / t_conv:7.0f} "
-              f"{m / t_scipy:12.0f} {(n / t_conv) / (m / t_scipy):8.0f}")
+        print(
+            f"{name:26s} {n:5d} {n / t_conv:15.0f} {n / t_seed:11.0f} {t_seed / t_conv:7.0f} "
+            f"{m / t_scipy:12.0f} {(n / t_conv) / (m / t_scipy):8.0f}"
+        )
 
 
 def scaling_table(args):
     """W1 at growing n: time per image and working memory should stay flat."""
     print("\nScaling (W1 mnist-like, float32): time and working memory against n")
-    header = f"{'n':>7s} {'seconds':>8s} {'x time':>7s} {'img/s':>9s} {'work MiB':>9s} {'output MiB':>10s}"
+    header = (
+        f"{'n':>7s} {'seconds':>8s} {'x time':>7s} {'img/s':>9s} {'work MiB':>9s} "
+        f"{'output MiB':>10s}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
     sizes = [max(2, s // args.shrink) for s in (1_000, 10_000, 60_000)]
     images = rng.standard_normal((sizes[-1], 1, 28, 28)).astype(np.float32)
-    conv = ConvFeatures(
-        RandomBank(64, 5), pool_grid=2, random_state=0, n_jobs=args.threads
-    ).fit(images[:2])
+    conv = ConvFeatures(RandomBank(64, 5), pool_grid=2, random_state=0, n_jobs=args.threads).fit(
+        images[:2]
+    )
     previous = None
     for n in sizes:
         subset = images[:n]
@@ -335,8 +352,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="threads for skconv and torch")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs (best is kept)")
-    parser.add_argument("--seed-images", type=int, default=None,
-                        help="cap on the images given to the seed recipe (default: all)")
+    parser.add_argument(
+        "--seed-images",
+        type=int,
+        default=None,
+        help="cap on the images given to the seed recipe (default: all)",
+    )
     parser.add_argument("--scipy-images", type=int, default=20, help="subset for the scipy loop")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed recipe")
     parser.add_argument("--no-scipy", action="store_true", help="skip the scipy loop")
@@ -355,12 +376,17 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         except ImportError:
             print("PyTorch is not installed: its column is skipped (pip install torch==2.13.0).")
-    print(f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}, "
-          f"threads {args.threads}" + (f", torch {torch.__version__}" if torch else ""))
+    print(
+        f"machine: {platform.processor() or platform.machine()}, numpy {np.__version__}, "
+        f"threads {args.threads}" + (f", torch {torch.__version__}" if torch else "")
+    )
     peaks = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
     rows = [run_workload(name, spec, args, torch, peaks) for name, spec in WORKLOADS.items()]
-    rows.append(run_workload("W1 mnist-like", WORKLOADS["W1 mnist-like"], args, torch, peaks,
-                             dtype=np.float64))
+    rows.append(
+        run_workload(
+            "W1 mnist-like", WORKLOADS["W1 mnist-like"], args, torch, peaks, dtype=np.float64
+        )
+    )
     print_table(rows, peaks)
     convolve_table(args)
     scaling_table(args)

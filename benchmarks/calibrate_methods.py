@@ -17,18 +17,31 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from skconv import convolve
-from skconv import _methods
+from skconv import _methods, convolve
 from skconv._engine import make_geometry
 from skconv._fft import fft_bytes_per_image, fft_shape
 
 # (n, C, size, K, k): images of size x size (size 1 x L for 1-D rows: L given as -L)
 GEOMETRIES = [
-    (256, 1, 32, 16, 3), (64, 3, 32, 64, 5), (128, 1, 64, 16, 7), (32, 3, 64, 32, 11),
-    (16, 1, 128, 16, 15), (16, 3, 128, 64, 5), (8, 1, 256, 16, 7), (4, 1, 256, 16, 31),
-    (4, 3, 256, 16, 15), (2, 1, 512, 16, 11), (1, 1, 512, 64, 15), (1, 1, 1024, 16, 3),
-    (1, 1, 1024, 16, 31), (1, 3, 512, 16, 63), (2, 1, 256, 64, 63), (8, 1, 128, 64, 31),
-    (32, 1, -10_000, 32, 9), (4, 1, -100_000, 32, 9), (64, 1, -1_000, 32, 63),
+    (256, 1, 32, 16, 3),
+    (64, 3, 32, 64, 5),
+    (128, 1, 64, 16, 7),
+    (32, 3, 64, 32, 11),
+    (16, 1, 128, 16, 15),
+    (16, 3, 128, 64, 5),
+    (8, 1, 256, 16, 7),
+    (4, 1, 256, 16, 31),
+    (4, 3, 256, 16, 15),
+    (2, 1, 512, 16, 11),
+    (1, 1, 512, 64, 15),
+    (1, 1, 1024, 16, 3),
+    (1, 1, 1024, 16, 31),
+    (1, 3, 512, 16, 63),
+    (2, 1, 256, 64, 63),
+    (8, 1, 128, 64, 31),
+    (32, 1, -10_000, 32, 9),
+    (4, 1, -100_000, 32, 9),
+    (64, 1, -1_000, 32, 63),
 ]
 
 
@@ -57,12 +70,14 @@ def fft_terms(geometry, n_kernels, n):
     per_image = fft_bytes_per_image(c, n_kernels, shape, 4)
     group = max(1, min(_methods.FFT_TILE_BYTES, budget) // per_image)
     tiles = n * tiling.n_tiles
-    return np.array([
-        tiles * (c + n_kernels) * points * math.log2(max(points, 2)),
-        tiles * c * n_kernels * spectrum,
-        tiles * n_kernels * points,
-        tiles / min(group, n),
-    ])
+    return np.array(
+        [
+            tiles * (c + n_kernels) * points * math.log2(max(points, 2)),
+            tiles * c * n_kernels * spectrum,
+            tiles * n_kernels * points,
+            tiles / min(group, n),
+        ]
+    )
 
 
 def fit(rows, times):
@@ -89,18 +104,26 @@ def main():
         }
         measured.append((n, c, size, n_kernels, k, geometry, times))
         print(f"measured n={n} C={c} size={size} K={n_kernels} k={k}: {times}", flush=True)
-    gemm = fit([gemm_terms(g, K, n) for n, _, _, K, _, g, _ in measured],
-               [t["gemm"] for *_, t in measured])
-    fft = fit([fft_terms(g, K, n) for n, _, _, K, _, g, _ in measured],
-              [t["fft"] for *_, t in measured])
+    gemm = fit(
+        [gemm_terms(g, K, n) for n, _, _, K, _, g, _ in measured], [t["gemm"] for *_, t in measured]
+    )
+    fft = fit(
+        [fft_terms(g, K, n) for n, _, _, K, _, g, _ in measured], [t["fft"] for *_, t in measured]
+    )
     names = ["GEMM_SECONDS_PER_MAC", "GEMM_SECONDS_PER_GATHERED", "GEMM_SECONDS_PER_OUTPUT"]
-    names += ["FFT_SECONDS_PER_POINT_LOG", "FFT_SECONDS_PER_COMPLEX_MAC",
-              "FFT_SECONDS_PER_OUTPUT", "FFT_SECONDS_PER_TILE"]
+    names += [
+        "FFT_SECONDS_PER_POINT_LOG",
+        "FFT_SECONDS_PER_COMPLEX_MAC",
+        "FFT_SECONDS_PER_OUTPUT",
+        "FFT_SECONDS_PER_TILE",
+    ]
     print("\nfitted constants:")
     for name, value in zip(names, [*gemm, *fft]):
         print(f"{name} = {value:.2e}")
-    print(f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} "
-          f"{'fit picks':>9} {'auto':>6} {'faster':>6}")
+    print(
+        f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} "
+        f"{'fit picks':>9} {'auto':>6} {'faster':>6}"
+    )
     right = shipped = 0
     for n, c, size, n_kernels, k, g, times in measured:
         pg = gemm @ gemm_terms(g, n_kernels, n)
@@ -110,10 +133,14 @@ def main():
         right += picks == faster
         shipped += auto == faster
         label = f"n={n} C={c} size={size} K={n_kernels} k={k}"
-        print(f"{label:<32} {times['gemm']:8.4f} {pg:8.4f} {times['fft']:8.4f} {pf:8.4f} "
-              f"{picks:>9} {auto:>6} {faster:>6}")
-    print(f"\nthe fitted model picks the faster method on {right} of {len(measured)} "
-          f"geometries; auto (the constants in skconv/_methods.py) on {shipped}")
+        print(
+            f"{label:<32} {times['gemm']:8.4f} {pg:8.4f} {times['fft']:8.4f} {pf:8.4f} "
+            f"{picks:>9} {auto:>6} {faster:>6}"
+        )
+    print(
+        f"\nthe fitted model picks the faster method on {right} of {len(measured)} "
+        f"geometries; auto (the constants in skconv/_methods.py) on {shipped}"
+    )
 
 
 if __name__ == "__main__":

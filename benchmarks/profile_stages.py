@@ -42,8 +42,14 @@ def profile(name, spec):
     n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
     images = np.random.default_rng(0).standard_normal((n, c, *spatial)).astype(np.float32)
     X = images[:, 0] if len(spatial) == 1 else images
-    conv = ConvFeatures(RandomBank(k, ksize), nonlinearity=nonlinearity, pooling=poolings,
-                        pool_grid=grid, random_state=0, **params).fit(X[:2])
+    conv = ConvFeatures(
+        RandomBank(k, ksize),
+        nonlinearity=nonlinearity,
+        pooling=poolings,
+        pool_grid=grid,
+        random_state=0,
+        **params,
+    ).fit(X[:2])
     geometry, weights = conv._geometry, conv._weights
     layout = choose_layout(geometry, k, 4)
     batch = default_batch_size(geometry, k, 4, layout)
@@ -60,9 +66,13 @@ def profile(name, spec):
     def pad():
         for s in starts:
             if batch_last:
-                ws.padded[top : top + h, left : left + w] = images4d[s : s + batch].transpose(2, 3, 1, 0)
+                ws.padded[top : top + h, left : left + w] = images4d[s : s + batch].transpose(
+                    2, 3, 1, 0
+                )
             else:
-                ws.padded[:, top : top + h, left : left + w] = np.moveaxis(images4d[s : s + batch], 1, -1)
+                ws.padded[:, top : top + h, left : left + w] = np.moveaxis(
+                    images4d[s : s + batch], 1, -1
+                )
 
     def gather():
         for _ in starts:
@@ -101,9 +111,13 @@ def profile(name, spec):
     times["pool"] -= times.pop("copy_only")
     total = times.pop("whole")
     parts = sum(times.values())
-    print(f"{name:16s} {layout:13s} batch {batch:4d}  " + "  ".join(
-        f"{stage} {1e3 * t:7.1f} ms ({100 * t / total:3.0f}%)" for stage, t in times.items()
-    ) + f"  | stages {1e3 * parts:7.1f} ms, whole loop {1e3 * total:7.1f} ms")
+    print(
+        f"{name:16s} {layout:13s} batch {batch:4d}  "
+        + "  ".join(
+            f"{stage} {1e3 * t:7.1f} ms ({100 * t / total:3.0f}%)" for stage, t in times.items()
+        )
+        + f"  | stages {1e3 * parts:7.1f} ms, whole loop {1e3 * total:7.1f} ms"
+    )
 
 
 def main():

@@ -20,7 +20,9 @@ def main():
     plot_kernels(gabor, n_cols=8).savefig(HERE / "gabor_bank.png", dpi=90)
     kmeans = ConvFeatures(
         PatchBank(n_kernels=32, kernel_size=5, norm_reg=10 / 255**2, random_state=0),
-        image_shape=(8, 8), nonlinearity="triangle", random_state=0,
+        image_shape=(8, 8),
+        nonlinearity="triangle",
+        random_state=0,
     ).fit(X)
     plot_kernels(kmeans, n_cols=8).savefig(HERE / "kmeans_kernels.png", dpi=90)
     three = X[np.flatnonzero(load_digits().target == 3)[0]]

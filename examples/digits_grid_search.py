@@ -1,4 +1,8 @@
-"""Grid-search ConvFeatures' stride and kernel bank on scikit-learn's digits.
+"""
+Grid-search the stride and the kernel bank on digits
+====================================================
+
+Grid-search ConvFeatures' stride and kernel bank on scikit-learn's digits.
 
 A Pipeline of ConvFeatures, StandardScaler and LogisticRegression; GridSearchCV
 searches the stride, the bank (random or Gabor) and the bank's kernel size,
@@ -20,13 +24,15 @@ from skconv import ConvFeatures, GaborBank, RandomBank
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="2 folds")
     parser.add_argument("--out", default=".", help="folder for the figure")
     args = parser.parse_args(argv)
 
     X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
     pipe = make_pipeline(
         ConvFeatures(image_shape=(8, 8), pool_grid=2, random_state=0),
         StandardScaler(),
@@ -38,7 +44,9 @@ def main(argv=None):
         "convfeatures__bank__kernel_size": [3, 5],
     }
     folds = 2 if args.fast else 5
-    search = GridSearchCV(pipe, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=0), n_jobs=2)
+    search = GridSearchCV(
+        pipe, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=0), n_jobs=2
+    )
     search.fit(X_train, y_train)
 
     results = search.cv_results_
@@ -50,8 +58,10 @@ def main(argv=None):
             f"{params['convfeatures__stride']:6d} {score:12.4f}"
         )
     best = search.best_params_
-    print(f"best: {type(best['convfeatures__bank']).__name__}, kernel_size="
-          f"{best['convfeatures__bank__kernel_size']}, stride={best['convfeatures__stride']}")
+    print(
+        f"best: {type(best['convfeatures__bank']).__name__}, kernel_size="
+        f"{best['convfeatures__bank__kernel_size']}, stride={best['convfeatures__stride']}"
+    )
     print(f"held-out accuracy of the best pipeline: {search.score(X_test, y_test):.4f}")
 
     import matplotlib

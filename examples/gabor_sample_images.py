@@ -1,4 +1,8 @@
-"""A Gabor bank on scikit-learn's sample photos: the bank and its responses.
+"""
+A Gabor bank on scikit-learn's sample photos
+============================================
+
+A Gabor bank on scikit-learn's sample photos: the bank and its responses.
 
 Fits a GaborBank (4 orientations x 2 frequencies, even and odd parts) on the two
 photos shipped with scikit-learn (converted to grey), saves the bank as
@@ -15,7 +19,7 @@ import numpy as np
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="quarter-size photos")
     parser.add_argument("--out", default=".", help="folder for the figures")
     args = parser.parse_args(argv)
@@ -52,8 +56,10 @@ def main(argv=None):
             axes[row, col].imshow(response, cmap="magma")
             axes[row, col].set_title(f"energy at {theta:.0f}°, f=0.2")
         shares = photo_energy[fine].sum(axis=(1, 2)) / photo_energy[fine].sum()
-        print(f"photo {row}: energy share by orientation "
-              + ", ".join(f"{t:.0f}°: {s:.2f}" for t, s in zip(orientations[fine], shares)))
+        print(
+            f"photo {row}: energy share by orientation "
+            + ", ".join(f"{t:.0f}°: {s:.2f}" for t, s in zip(orientations[fine], shares))
+        )
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.tight_layout()

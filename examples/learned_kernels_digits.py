@@ -1,4 +1,8 @@
-"""Kernels learned from digits' own patches (k-means and PCA), plotted and scored.
+"""
+Kernels learned from the digits' own patches
+============================================
+
+Kernels learned from digits' own patches (k-means and PCA), plotted and scored.
 
 Fits two PatchBanks on scikit-learn's digits -- k-means on contrast-normalised,
 ZCA-whitened 5x5 patches with the triangle encoder (Coates et al. 2011), and
@@ -14,7 +18,7 @@ import numpy as np
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="3 folds")
     parser.add_argument("--out", default=".", help="folder for the figures")
     args = parser.parse_args(argv)
@@ -37,9 +41,13 @@ def main(argv=None):
     models = {
         "k-means 64, triangle, sum": ConvFeatures(
             PatchBank("kmeans", 64, 5, norm_reg=10 / 255**2, n_patches=20_000),
-            nonlinearity="triangle", pooling="sum", **common),
+            nonlinearity="triangle",
+            pooling="sum",
+            **common,
+        ),
         "PCA 8, relu, max+mean": ConvFeatures(
-            PatchBank("pca", 8, 5, normalize=False, whiten=False), pooling=("max", "mean"), **common),
+            PatchBank("pca", 8, 5, normalize=False, whiten=False), pooling=("max", "mean"), **common
+        ),
     }
     cv = StratifiedKFold(3 if args.fast else 5, shuffle=True, random_state=0)
 
@@ -55,8 +63,12 @@ def main(argv=None):
         conv.fit(X)
         plot_kernels(conv, max_kernels=32).savefig(out / file, dpi=100)
     sizes = models["k-means 64, triangle, sum"].bank_.cluster_sizes_
-    print(f"k-means cluster sizes: {sizes.min()}..{sizes.max()} patches; "
-          f"PCA kernels orthonormal: {np.allclose(np.einsum('aij,bij->ab', *[models['PCA 8, relu, max+mean'].kernels_[:, 0]] * 2), np.eye(8))}")
+    pca_kernels = models["PCA 8, relu, max+mean"].kernels_[:, 0]
+    print(
+        f"k-means cluster sizes: {sizes.min()}..{sizes.max()} patches; "
+        "PCA kernels orthonormal: "
+        f"{np.allclose(np.einsum('aij,bij->ab', pca_kernels, pca_kernels), np.eye(8))}"
+    )
     print(f"figures: {out / 'kmeans_kernels.png'}, {out / 'pca_kernels.png'}")
 
 

@@ -1,4 +1,8 @@
-"""Out of core: an image store on disk -> ConvFeatures -> an incremental classifier.
+"""
+Out of core: an image store on disk, dask and an incremental classifier
+=======================================================================
+
+Out of core: an image store on disk -> ConvFeatures -> an incremental classifier.
 
 The store is a ``.npy`` file of 8x8 digit images (scikit-learn's digits with
 noise added, to make a larger set), opened as a memory map, so nothing
@@ -42,7 +46,7 @@ def make_store(path, n_images, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="10,000 images")
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--budget-mib", type=float, default=2, help="memory for one block")
@@ -73,8 +77,10 @@ def main(argv=None):
         X_train, X_test = images[:n_train], images[n_train:]
         y_train = da.from_array(y[:n_train], chunks=block)
         y_test = da.from_array(y[n_train:], chunks=block)
-        print(f"{n_images} images of 8x8 on disk ({images.nbytes / 2**20:.0f} MiB), "
-              f"blocks of {block} images for a {args.budget_mib:g} MiB budget")
+        print(
+            f"{n_images} images of 8x8 on disk ({images.nbytes / 2**20:.0f} MiB), "
+            f"blocks of {block} images for a {args.budget_mib:g} MiB budget"
+        )
 
         sgd = Incremental(SGDClassifier(alpha=1e-4, random_state=0), scoring="accuracy")
         pipe = make_pipeline(conv, StandardScaler(), sgd)
@@ -86,7 +92,10 @@ def main(argv=None):
             pipe.fit(X_epochs, y_epochs, incremental__classes=list(range(10)))
             accuracy = pipe.score(X_test, y_test)
         print(f"test accuracy on {n_images - n_train} held-out images: {accuracy:.4f}")
-        print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        print(
+            "peak resident memory: "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        )
     return accuracy
 
 

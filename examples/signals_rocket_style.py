@@ -1,4 +1,8 @@
-"""1-D signals: Rocket-style random kernels, and MiniRocket in one line.
+"""
+Time series: Rocket-style kernels and MiniRocket in one line
+============================================================
+
+1-D signals: Rocket-style random kernels, and MiniRocket in one line.
 
 A synthetic time-series problem with three classes of length-300 signals: noise
 with a short burst of a sine at a class-specific frequency, placed anywhere.
@@ -29,7 +33,7 @@ def make_signals(n, length=300, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="fewer signals and kernels")
     parser.add_argument("--out", default=".", help="folder for the figure")
     args = parser.parse_args(argv)
@@ -48,8 +52,12 @@ def main(argv=None):
     X_train, y_train = make_signals(n, seed=0)
     X_test, y_test = make_signals(n // 2, seed=1)
     per_dilation = 50 if args.fast else 125
-    features = ConvFeatures(RandomBank(per_dilation, 9, random_state=0), dilation=[1, 2, 4, 8],
-                            nonlinearity=None, pooling=("ppv", "max"))
+    features = ConvFeatures(
+        RandomBank(per_dilation, 9, random_state=0),
+        dilation=[1, 2, 4, 8],
+        nonlinearity=None,
+        pooling=("ppv", "max"),
+    )
     alphas = np.logspace(-3, 3, 10)
     raw = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=alphas))
     rocket = make_pipeline(features, StandardScaler(), RidgeClassifierCV(alphas=alphas))
@@ -57,11 +65,15 @@ def main(argv=None):
     print(f"{n} training, {n // 2} test signals of length 300, 3 classes")
     print(f"raw samples + ridge:           {raw.fit(X_train, y_train).score(X_test, y_test):.4f}")
     rocket.fit(X_train, y_train)
-    print(f"{4 * per_dilation} random kernels, PPV+max: {rocket.score(X_test, y_test):.4f} "
-          f"({rocket[0].n_features_out_} features)")
+    print(
+        f"{4 * per_dilation} random kernels, PPV+max: {rocket.score(X_test, y_test):.4f} "
+        f"({rocket[0].n_features_out_} features)"
+    )
     minirocket.fit(X_train, y_train)
-    print(f"make_minirocket():             {minirocket.score(X_test, y_test):.4f} "
-          f"({minirocket[0].n_features_out_} features)")
+    print(
+        f"make_minirocket():             {minirocket.score(X_test, y_test):.4f} "
+        f"({minirocket[0].n_features_out_} features)"
+    )
     fig = plot_feature_maps(rocket[0], X_test[0], max_maps=7, n_cols=4)  # at dilation 1
     path = Path(args.out) / "signals.png"
     fig.savefig(path, dpi=90)

@@ -9,11 +9,18 @@ load when used.
 from ._convolve import choose_method, convolve
 from ._estimator import ConvFeatures
 from ._presets import make_minirocket
+from ._version import __version__
 from .banks import ArrayBank, GaborBank, MiniRocketBank, PatchBank, RandomBank
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "ArrayBank", "ConvFeatures", "GaborBank", "MiniRocketBank", "PatchBank", "RandomBank",
-    "choose_method", "convolve", "make_minirocket", "__version__",
+    "ArrayBank",
+    "ConvFeatures",
+    "GaborBank",
+    "MiniRocketBank",
+    "PatchBank",
+    "RandomBank",
+    "choose_method",
+    "convolve",
+    "make_minirocket",
+    "__version__",
 ]

@@ -12,8 +12,6 @@ over (0, 1) whatever their number.
 
 import numpy as np
 
-from ._engine import patch_indices
-
 GOLDEN_RATIO = (np.sqrt(5) + 1) / 2
 # Above this many bytes of patches, pair_maps computes one kernel at a time.
 _PAIR_BYTES = 64 << 20
@@ -156,7 +154,9 @@ def _accumulate_taps(maps, rows, geometry, weights):
     for ty in range(kh):
         for tx in range(kw):
             y0, x0 = ty * dy, tx * dx
-            window = rows[:, y0 : y0 + (h_out - 1) * sy + 1 : sy, x0 : x0 + (w_out - 1) * sx + 1 : sx]
+            window = rows[
+                :, y0 : y0 + (h_out - 1) * sy + 1 : sy, x0 : x0 + (w_out - 1) * sx + 1 : sx
+            ]
             for c in range(n_channels):
                 tap = weights[(ty * kw + tx) * n_channels + c].reshape(shape)
                 maps += window[..., c] * tap

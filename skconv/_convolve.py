@@ -55,7 +55,10 @@ def choose_method(
     'fft'
     """
     geometry = make_geometry(
-        tuple(sample_shape), tuple(kernels_shape[1:]), stride=stride, padding=padding,
+        tuple(sample_shape),
+        tuple(kernels_shape[1:]),
+        stride=stride,
+        padding=padding,
         dilation=dilation,
     )
     return _choose_method(geometry, kernels_shape[0], np.dtype(dtype).itemsize)
@@ -95,9 +98,9 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
 
     Returns
     -------
-    images : ndarray of shape (n, C, *spatial)
+    images : ndarray of shape ``(n, C, *spatial)``
         float32 if the input is float32, float64 otherwise.
-    kernels : ndarray of shape (K, C, *kernel_spatial)
+    kernels : ndarray of shape ``(K, C, *kernel_spatial)``
         In the images' dtype.
     """
     for name, array in (("images", images), ("kernels", kernels)):
@@ -106,9 +109,7 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
                 f"{name} must have 2 to 4 dimensions ((n, L) ... (n, C, H, W)); got "
                 f"shape {np.shape(array)}."
             )
-    images = check_array(
-        images, allow_nd=True, dtype=[np.float64, np.float32], input_name="images"
-    )
+    images = check_array(images, allow_nd=True, dtype=[np.float64, np.float32], input_name="images")
     kernels = check_array(
         kernels,
         allow_nd=True,
@@ -142,9 +143,7 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
 def check_padding_mode(padding_mode):
     """Raise a ValueError unless ``padding_mode`` is a supported numpy pad mode."""
     if padding_mode not in PADDING_MODES:
-        raise ValueError(
-            f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}."
-        )
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}; got {padding_mode!r}.")
     return padding_mode
 
 

@@ -49,11 +49,11 @@ def check_dask_rows(X):
             f"got a dask array of shape {X.shape}."
         )
     if X.dtype.kind not in "biuf":
-        raise ValueError(
-            f"X must hold real numbers; got a dask array of dtype {X.dtype}."
-        )
+        raise ValueError(f"X must hold real numbers; got a dask array of dtype {X.dtype}.")
     if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
     sample_shape = tuple(X.shape[1:]) if X.ndim > 2 else None
     X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
     nonempty = tuple(size for size in X.chunks[0] if size > 0)

@@ -54,7 +54,9 @@ def demo_pipelines(image_shape, banks=BANKS, norm_reg=10.0):
             "ConvFeatures, k-means bank (64 5x5)",
             ConvFeatures(
                 PatchBank(n_kernels=64, kernel_size=5, norm_reg=norm_reg, n_patches=20_000),
-                nonlinearity="triangle", pooling="sum", **conv,
+                nonlinearity="triangle",
+                pooling="sum",
+                **conv,
             ),
         ),
     }

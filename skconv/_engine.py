@@ -129,8 +129,7 @@ def _resolve_pads(padding, in_shape, kernel_shape, dilation):
         if padding == "full":
             return tuple((s, s) for s in spans)
         raise ValueError(
-            f"padding must be one of {PADDING_NAMES}, an int or a sequence of int; "
-            f"got {padding!r}."
+            f"padding must be one of {PADDING_NAMES}, an int or a sequence of int; got {padding!r}."
         )
     return tuple((p, p) for p in normalize_axes_param(padding, len(spans), "padding", 0))
 
@@ -164,8 +163,7 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
         )
     if input_shape[0] != kernel_shape[0]:
         raise ValueError(
-            f"The kernels have {kernel_shape[0]} channel(s) but the images have "
-            f"{input_shape[0]}."
+            f"The kernels have {kernel_shape[0]} channel(s) but the images have {input_shape[0]}."
         )
     stride = normalize_axes_param(stride, n_axes, "stride")
     dilation = normalize_axes_param(dilation, n_axes, "dilation")
@@ -186,9 +184,7 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
     if n_axes == 1:
         spatial, ksize, stride, dilation = (1, *spatial), (1, *ksize), (1, *stride), (1, *dilation)
         pads, out = ((0, 0), *pads), [1, *out]
-    return Geometry(
-        int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out)
-    )
+    return Geometry(int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out))
 
 
 # Patch indices are cached per geometry, bounded in bytes (not in number of
@@ -239,9 +235,7 @@ def _build_patch_indices(geometry):
 def kernel_matrix(kernels, dtype):
     """Reshape ``(K, C, kh, kw)`` kernels to the ``(kh * kw * C, K)`` GEMM operand."""
     n_kernels = kernels.shape[0]
-    return np.ascontiguousarray(
-        np.moveaxis(kernels, 1, -1).reshape(n_kernels, -1).T, dtype=dtype
-    )
+    return np.ascontiguousarray(np.moveaxis(kernels, 1, -1).reshape(n_kernels, -1).T, dtype=dtype)
 
 
 def default_batch_size(geometry, n_kernels, itemsize, layout="channels_last"):

@@ -1,6 +1,5 @@
 """ConvFeatures: the scikit-learn front end. It holds no numerics."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,6 +8,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from . import _series
+from ._biases import fit_biases, pair_maps
 from ._compat import (
     HasMethods,
     Interval,
@@ -18,8 +19,6 @@ from ._compat import (
     validate_data,
 )
 from ._convolve import check_padding_mode
-from . import _series
-from ._biases import fit_biases, pair_maps
 from ._dask import is_dask_array
 from ._dilations import (
     EXPONENTIAL,
@@ -29,12 +28,18 @@ from ._dilations import (
     resolve_dilations,
     spread_biases,
 )
-from ._engine import PADDING_MODES, PADDING_NAMES, kernel_matrix, make_geometry, normalize_axes_param
+from ._engine import (
+    PADDING_MODES,
+    PADDING_NAMES,
+    kernel_matrix,
+    make_geometry,
+    normalize_axes_param,
+)
 from ._features import FeatureLayout, allocate_output, conv_features
 from ._groups import ALTERNATE, make_parts
-from ._methods import METHODS
 from ._input import as_rows, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
+from ._methods import METHODS
 from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
@@ -206,7 +211,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     ----------
     bank_ : object
         The fitted clone of the bank.
-    kernels_ : ndarray of shape (K, C, *kernel_size)
+    kernels_ : ndarray of shape ``(K, C, *kernel_size)``
         The kernels used, in the dtype of the data seen in ``fit``.
     input_shape_ : tuple of int
         ``(C, H, W)`` or ``(C, L)``: the shape of one sample.
@@ -224,7 +229,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Number of output features.
     n_features_in_ : int
         Number of values per sample seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X``, when it is a DataFrame with string column names.
 
     See Also
@@ -339,7 +344,9 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         bank = resolve_bank(self.bank)
         # A bank for time series knows rows are series: no "flattened images?" warning.
         self.input_shape_ = resolve_input_shape(
-            self.image_shape, sample_shape, rows.shape[1],
+            self.image_shape,
+            sample_shape,
+            rows.shape[1],
             warn=not getattr(bank, "_series_only", False),
         )
         images = rows.reshape(rows.shape[0], *self.input_shape_)
@@ -406,8 +413,11 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         # The whole maps of each group (what the biases are fitted on).
         self._geometries = [
             make_geometry(
-                self.input_shape_, self.kernels_.shape[1:], stride=self.stride,
-                padding=padding, dilation=d,
+                self.input_shape_,
+                self.kernels_.shape[1:],
+                stride=self.stride,
+                padding=padding,
+                dilation=d,
             )
             for d in dilations
         ]
@@ -424,21 +434,34 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if transform is not None or self.nonlinearity in ENCODERS:
             # Learned banks see normalised, whitened patches; encoders need norms.
             self._plan = make_plan(
-                self.kernels_, transform, self._geometry.kernel_shape, self.kernels_.dtype,
+                self.kernels_,
+                transform,
+                self._geometry.kernel_shape,
+                self.kernels_.dtype,
                 with_norms=self.nonlinearity == "triangle",
             )
             self._weights = self._plan.weights
         else:
             self._weights = kernel_matrix(kernels4d, self.kernels_.dtype)
         self._groups = make_parts(
-            self.input_shape_, self.kernels_.shape[1:], kernels4d, self._weights, dilations,
-            stride=self.stride, padding=self.padding, method=self.method,
+            self.input_shape_,
+            self.kernels_.shape[1:],
+            kernels4d,
+            self._weights,
+            dilations,
+            stride=self.stride,
+            padding=self.padding,
+            method=self.method,
             learned=self._plan is not None,
         )
         self._grid = self._check_pool_grid(n_axes)
         self._layout = FeatureLayout(
-            n_kernels=self.kernels_.shape[0], poolings=self._poolings, grid=self._grid,
-            n_axes=n_axes, dilations=tuple(dilations), n_biases=tuple(counts),
+            n_kernels=self.kernels_.shape[0],
+            poolings=self._poolings,
+            grid=self._grid,
+            n_axes=n_axes,
+            dilations=tuple(dilations),
+            n_biases=tuple(counts),
             map_shapes=tuple(g.out_shape for g in self._geometries),
             name_dilations=is_multi_dilation(self.dilation),
         )
@@ -477,8 +500,14 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # map each kernel asked for.
             maps = [
                 conv_features(
-                    samples[i : i + 1], geometry, self._weights, nonlinearity=None,
-                    poolings=None, grid=self._grid, plan=self._plan, threshold=self.threshold,
+                    samples[i : i + 1],
+                    geometry,
+                    self._weights,
+                    nonlinearity=None,
+                    poolings=None,
+                    grid=self._grid,
+                    plan=self._plan,
+                    threshold=self.threshold,
                     padding_mode=self.padding_mode,
                 )
                 for i in range(samples.shape[0])
@@ -487,7 +516,10 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return maps[which, np.arange(len(which))]
 
         self.biases_ = fit_biases(
-            images, kernel_maps, self.kernels_.shape[0], list(self._layout.n_biases),
+            images,
+            kernel_maps,
+            self.kernels_.shape[0],
+            list(self._layout.n_biases),
             check_random_state(self.random_state),
         )
 
@@ -547,8 +579,15 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ):
             out = allocate_output(rows.shape[0], self._n_features_out, rows.dtype)
             return _series.biased_ppv_features(
-                images, self._groups, self.biases_, self._grid[1], columns, out,
-                dtype=rows.dtype, padding_mode=self.padding_mode, n_threads=n_threads,
+                images,
+                self._groups,
+                self.biases_,
+                self._grid[1],
+                columns,
+                out,
+                dtype=rows.dtype,
+                padding_mode=self.padding_mode,
+                n_threads=n_threads,
                 progress=progress,
             )
         parts = [(g, part) for g, group in enumerate(self._groups) for part in group]
@@ -592,8 +631,10 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self._plan is None or self._plan.weights.dtype == dtype:
             return self._plan
         return self._plan._replace(
-            **{name: getattr(self._plan, name).astype(dtype) for name in
-               ("weights", "column_sums", "bias", "centre_norms")}
+            **{
+                name: getattr(self._plan, name).astype(dtype)
+                for name in ("weights", "column_sums", "bias", "centre_norms")
+            }
         )
 
     def get_feature_names_out(self, input_features=None):

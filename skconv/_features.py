@@ -8,7 +8,14 @@ from ._engine import _BATCH_BYTES, choose_layout, map_batches
 from ._fft import FftTiles, fft_bytes_per_image, fft_shape
 from ._gemm import GemmTiles, gemm_bytes_per_position
 from ._learned import ENCODERS, encode
-from ._methods import FFT_TILE_BYTES, GEMM_TILE_BYTES, fft_tiling, gemm_tiling, group_size, working_memory_bytes
+from ._methods import (
+    FFT_TILE_BYTES,
+    GEMM_TILE_BYTES,
+    fft_tiling,
+    gemm_tiling,
+    group_size,
+    working_memory_bytes,
+)
 from ._pooling import NONLINEARITIES, pool_biased_maps, pool_maps
 from ._tiled import run_tiles
 
@@ -94,7 +101,10 @@ class FeatureLayout:
             places = self._places(g)
             biases = [""] if not self.n_biases[g] else [f"_b{j}" for j in range(self.n_biases[g])]
             names += [
-                f"{group}_k{k}{b}_{p}" for k in range(self.n_kernels) for b in biases for p in places
+                f"{group}_k{k}{b}_{p}"
+                for k in range(self.n_kernels)
+                for b in biases
+                for p in places
             ]
         return np.asarray(names, dtype=object)
 
@@ -106,9 +116,11 @@ class FeatureLayout:
                 return [f"t{x}" for x in range(w)]
             return [f"y{y}_x{x}" for y in range(h) for x in range(w)]
         gh, gw = self.grid
-        regions = [f"_r{x}" for x in range(gw)] if one_d else [
-            f"_r{y}c{x}" for y in range(gh) for x in range(gw)
-        ]
+        regions = (
+            [f"_r{x}" for x in range(gw)]
+            if one_d
+            else [f"_r{y}c{x}" for y in range(gh) for x in range(gw)]
+        )
         regions = [""] if gh * gw == 1 else regions
         return [f"{p}{r}" for p in self.poolings for r in regions]
 
@@ -261,9 +273,7 @@ def conv_features(
     if out is None:
         out = allocate_output(images.shape[0], n_out, weights.dtype)
     itemsize = weights.dtype.itemsize
-    per_image = geometry.n_positions * gemm_bytes_per_position(
-        geometry, weights.shape[1], itemsize
-    )
+    per_image = geometry.n_positions * gemm_bytes_per_position(geometry, weights.shape[1], itemsize)
     budget = working_memory_bytes() // max(1, n_threads)
     # Pooled features of small images: many images per GEMM, pooled in cache.
     # Whole maps (no pooling) come out channels-first from the tiled path's
@@ -287,14 +297,42 @@ def conv_features(
             layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases),
         )
     return _tiled_features(
-        images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
-        threshold, pool_sigma, padding_mode, n_threads, progress, biases,
+        images,
+        geometry,
+        weights,
+        out,
+        method,
+        spectra,
+        plan,
+        nonlinearity,
+        poolings,
+        grid,
+        threshold,
+        pool_sigma,
+        padding_mode,
+        n_threads,
+        progress,
+        biases,
     )
 
 
 def _tiled_features(
-    images, geometry, weights, out, method, spectra, plan, nonlinearity, poolings, grid,
-    threshold, pool_sigma, padding_mode, n_threads, progress, biases=None,
+    images,
+    geometry,
+    weights,
+    out,
+    method,
+    spectra,
+    plan,
+    nonlinearity,
+    poolings,
+    grid,
+    threshold,
+    pool_sigma,
+    padding_mode,
+    n_threads,
+    progress,
+    biases=None,
 ):
     """The tiled path of :func:`conv_features` (see there)."""
     n = images.shape[0]

@@ -149,8 +149,10 @@ class FftTiles:
         else:  # a complex GEMM (images x C) @ (C x K) per frequency
             freq = spectrum.reshape(m, c, -1).transpose(2, 0, 1)
             bank = spectra.reshape(spectra.shape[0], c, -1).transpose(2, 1, 0)
-            product = np.matmul(freq, bank).transpose(1, 2, 0).reshape(
-                m, spectra.shape[0], *spectrum.shape[2:]
+            product = (
+                np.matmul(freq, bank)
+                .transpose(1, 2, 0)
+                .reshape(m, spectra.shape[0], *spectrum.shape[2:])
             )
         maps = irfftn(product, s=s, axes=self.axes, workers=self.workers, overwrite_x=True)
         th, tw = self.tiling.tile_shape

@@ -64,7 +64,9 @@ class GemmTiles:
     def _gather(self, m, per_image=False):
         """The patch matrix: ``(P, m * positions)``, or ``(m, P, positions)`` per image."""
         (kh, kw), (sh, sw), (dh, dw) = (
-            self.geometry.kernel_shape, self.geometry.stride, self.geometry.dilation
+            self.geometry.kernel_shape,
+            self.geometry.stride,
+            self.geometry.dilation,
         )
         th, tw = self.tiling.tile_shape
         c = self.geometry.n_channels

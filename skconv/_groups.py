@@ -56,7 +56,15 @@ def kernel_halves(n_kernels, group_index):
 
 
 def make_parts(
-    input_shape, kernel_shape, kernels4d, weights, dilations, *, stride, padding, method,
+    input_shape,
+    kernel_shape,
+    kernels4d,
+    weights,
+    dilations,
+    *,
+    stride,
+    padding,
+    method,
     learned,
 ):
     """The parts of every dilation group.

@@ -59,7 +59,9 @@ def canonical_image_shape(image_shape, n_features):
         isinstance(image_shape, (tuple, list))
         and 1 <= len(image_shape) <= 3
         and all(
-            isinstance(v, (Integral, np.integer)) and not isinstance(v, bool) and (v >= 1 or v == -1)
+            isinstance(v, (Integral, np.integer))
+            and not isinstance(v, bool)
+            and (v >= 1 or v == -1)
             for v in image_shape
         )
         and list(image_shape).count(-1) <= 1

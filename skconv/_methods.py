@@ -94,9 +94,7 @@ def fft_tiling(geometry, n_kernels, itemsize, budget):
     sides = [2**p for p in range(4, 22)]
     candidates = []
     for side in sides:
-        tile = tuple(
-            max(1, min(n, -(-side // s))) for n, s in zip((h, w), geometry.stride)
-        )
+        tile = tuple(max(1, min(n, -(-side // s))) for n, s in zip((h, w), geometry.stride))
         tiling = make_tiling(geometry, tile)
         shape = fft_shape(tiling.window_shape)
         per_image = fft_bytes_per_image(c, n_kernels, shape, itemsize)

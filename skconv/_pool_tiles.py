@@ -70,8 +70,7 @@ class TilePooler:
         shape = (m, n_kernels, *grid)
         kinds = {_ACCUMULATES[p] for p in poolings}
         self.acc = {
-            kind: np.full(shape, -np.inf) if kind == "max" else np.zeros(shape)
-            for kind in kinds
+            kind: np.full(shape, -np.inf) if kind == "max" else np.zeros(shape) for kind in kinds
         }
         self.n_tiles = 0
         self._bounds = [region_bounds(n, g) for n, g in zip(out_shape, grid)]

@@ -280,7 +280,9 @@ def grid_reduce(ufunc, maps, grid, dtype=None):
     if grid[0] == h:
         rows = maps.reshape(m, h, w * k)
     else:
-        rows = _reduce_regions(ufunc, maps.reshape(m, h, w * k), region_bounds(h, grid[0]), 1, dtype)
+        rows = _reduce_regions(
+            ufunc, maps.reshape(m, h, w * k), region_bounds(h, grid[0]), 1, dtype
+        )
     rows = rows.reshape(m, grid[0], w, k)
     if grid[1] == w:  # rows is still a view of maps if no row was reduced
         return rows.astype(dtype or rows.dtype, copy=grid[0] == h)

@@ -166,7 +166,9 @@ def group_ppv(
     # holds (they stay in cache for the sums), or fewer biases of one kernel.
     per_kernel = n_biases * run * m
     kernel_chunk = int(max(1, min(n_kernels, _COMPARE_BYTES // per_kernel)))
-    chunk = n_biases if kernel_chunk > 1 else int(max(1, min(n_biases, _COMPARE_BYTES // (run * m))))
+    chunk = (
+        n_biases if kernel_chunk > 1 else int(max(1, min(n_biases, _COMPARE_BYTES // (run * m))))
+    )
     patches = scratch.get("patches", (taps, n_channels, run, m), dtype)
     maps = scratch.get("maps", (n_kernels, run * m), dtype)
     above = scratch.get("above", (kernel_chunk, chunk, run * m), bool)
@@ -180,7 +182,9 @@ def group_ppv(
             width = min(p0 + run, bounds[region + 1]) - p0
             # The taps' windows, one strided view copied at once: (k, C, width, m).
             windows = np.ndarray(
-                (taps, n_channels, width, m), dtype, buffer=series,
+                (taps, n_channels, width, m),
+                dtype,
+                buffer=series,
                 offset=p0 * stride * m * item,
                 strides=(dilation * m * item, series.strides[0], stride * m * item, item),
             )
@@ -204,8 +208,17 @@ def group_ppv(
 
 
 def biased_ppv_features(
-    images, groups, biases, n_regions, columns, out, *, dtype,
-    padding_mode="constant", n_threads=1, progress=None,
+    images,
+    groups,
+    biases,
+    n_regions,
+    columns,
+    out,
+    *,
+    dtype,
+    padding_mode="constant",
+    n_threads=1,
+    progress=None,
 ):
     """Write the biased PPV features of every dilation group to ``out``.
 
@@ -233,8 +246,14 @@ def biased_ppv_features(
     """
     n = images.shape[0]
     work = [
-        (part.geometry, np.ascontiguousarray(part.weights.T, dtype=dtype), part.kernels,
-         biases[g][part.kernels].astype(dtype), columns[g], biases[g].shape)
+        (
+            part.geometry,
+            np.ascontiguousarray(part.weights.T, dtype=dtype),
+            part.kernels,
+            biases[g][part.kernels].astype(dtype),
+            columns[g],
+            biases[g].shape,
+        )
         for g, parts in enumerate(groups)
         for part in parts
     ]
@@ -251,8 +270,14 @@ def biased_ppv_features(
                 for geometry, rows_k, kernels, bias, cols, (n_kernels, n_biases) in work:
                     target = out[s0:s1, cols].reshape(s1 - s0, n_kernels, n_biases, n_regions)
                     group_ppv(
-                        series, geometry, rows_k, bias, n_regions, target[:, kernels],
-                        scratch, padding_mode,
+                        series,
+                        geometry,
+                        rows_k,
+                        bias,
+                        n_regions,
+                        target[:, kernels],
+                        scratch,
+                        padding_mode,
                     )
                 if progress is not None:
                     progress(s1 - s0)

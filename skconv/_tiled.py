@@ -134,7 +134,12 @@ def run_tiles(
             rows, cols, (row_sources, col_sources) = tiles[t]
             if direct:
                 target = _direct_target(
-                    out, n_kernels, geometry.out_shape, groups[g], rows, cols,
+                    out,
+                    n_kernels,
+                    geometry.out_shape,
+                    groups[g],
+                    rows,
+                    cols,
                     tiling.tile_shape[0],
                 )
                 maps = workspace.compute(batch, row_sources, col_sources, out=target)

@@ -146,8 +146,7 @@ def read_window(images, row_sources, col_sources, out, channels_last):
 def window_sources(geometry, padding_mode):
     """Per-axis source maps of the padded image (see :func:`padded_sources`)."""
     return tuple(
-        padded_sources(n, pads, padding_mode)
-        for n, pads in zip(geometry.in_shape, geometry.pads)
+        padded_sources(n, pads, padding_mode) for n, pads in zip(geometry.in_shape, geometry.pads)
     )
 
 

@@ -7,9 +7,10 @@ and ``convfeatures__bank__<param>``. ``bank.fit(images)`` stores the kernels as
 ``kernels_`` of shape ``(K, C, *kernel_size)``; :class:`~skconv.ConvFeatures`
 fits a clone of its bank, never the object it was given.
 
-The maths lives in module-level functions (``random_kernels``,
-``gabor_kernels``) that take a ``RandomState`` or plain numbers and return
-arrays, so they can be tested and reused on their own.
+This module holds the bank classes only. The kernel mathematics lives in
+:mod:`skconv._kernels` (``random_kernels``, ``gabor_kernels``,
+``minirocket_kernels``, re-exported here) and patch learning in
+:mod:`skconv._patches`.
 """
 
 from numbers import Integral, Real
@@ -20,34 +21,32 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._kernels import (
+    gabor_kernels,
+    gabor_sigma,
+    minirocket_kernels,
+    random_kernels,
+    resolve_kernel_size,
+)
+from ._patches import (
+    PatchTransform,
+    _learner,
+    normalize_patches,
+    resolve_norm_reg,
+    sample_patches,
+    zca_whitening,
+)
 
 __all__ = [
-    "RandomBank", "GaborBank", "ArrayBank", "PatchBank", "MiniRocketBank",
-    "random_kernels", "gabor_kernels", "minirocket_kernels",
+    "RandomBank",
+    "GaborBank",
+    "ArrayBank",
+    "PatchBank",
+    "MiniRocketBank",
+    "random_kernels",
+    "gabor_kernels",
+    "minirocket_kernels",
 ]
-
-
-def resolve_kernel_size(kernel_size, n_axes):
-    """Expand an int kernel size to ``n_axes`` axes; check a tuple's length.
-
-    Parameters
-    ----------
-    kernel_size : int or tuple of int
-    n_axes : int
-
-    Returns
-    -------
-    kernel_size : tuple of int
-    """
-    if isinstance(kernel_size, Integral):
-        return (int(kernel_size),) * n_axes
-    kernel_size = tuple(int(k) for k in kernel_size)
-    if len(kernel_size) != n_axes or min(kernel_size) < 1:
-        raise ValueError(
-            f"kernel_size must be a positive int or a tuple of {n_axes} positive int "
-            f"for {n_axes}-D data; got {kernel_size!r}."
-        )
-    return kernel_size
 
 
 def _image_layout(images):
@@ -61,218 +60,8 @@ def _image_layout(images):
     return int(shape[1]), len(shape) - 2
 
 
-def normalize_kernels(kernels, *, zero_mean=True, unit_norm=True):
-    """Subtract each kernel's mean and/or scale it to unit L2 norm.
-
-    Parameters
-    ----------
-    kernels : ndarray of shape (K, ...)
-    zero_mean : bool, default=True
-    unit_norm : bool, default=True
-
-    Returns
-    -------
-    kernels : ndarray of shape (K, ...)
-        A new array; kernels of zero norm are left at zero.
-    """
-    flat = kernels.reshape(kernels.shape[0], -1).astype(np.float64, copy=True)
-    if zero_mean:
-        flat -= flat.mean(axis=1, keepdims=True)
-    if unit_norm:
-        norms = np.linalg.norm(flat, axis=1, keepdims=True)
-        flat /= np.where(norms > 0, norms, 1.0)
-    return flat.reshape(kernels.shape)
-
-
-def random_kernels(
-    random_state, n_kernels, shape, *, distribution="normal", zero_mean=True, unit_norm=True
-):
-    """Draw ``n_kernels`` random kernels of ``shape = (C, *kernel_size)``.
-
-    Parameters
-    ----------
-    random_state : numpy.random.RandomState
-    n_kernels : int
-    shape : tuple of int
-        ``(C, k)`` or ``(C, kh, kw)``: every kernel spans all channels.
-    distribution : {"normal", "uniform", "rademacher"}, default="normal"
-        Standard normal, uniform on [-1, 1], or random signs.
-    zero_mean, unit_norm : bool, default=True
-        See :func:`normalize_kernels`.
-
-    Returns
-    -------
-    kernels : ndarray of shape (n_kernels, *shape), dtype float64
-    """
-    size = (n_kernels, *shape)
-    if distribution == "normal":
-        kernels = random_state.standard_normal(size)
-    elif distribution == "uniform":
-        kernels = random_state.uniform(-1.0, 1.0, size)
-    elif distribution == "rademacher":
-        kernels = random_state.choice([-1.0, 1.0], size=size)
-    else:
-        raise ValueError(f"Unknown distribution {distribution!r}.")
-    return normalize_kernels(kernels, zero_mean=zero_mean, unit_norm=unit_norm)
-
-
-def gabor_sigma(frequency, bandwidth):
-    """Gaussian width of a Gabor filter with a half-response ``bandwidth`` (octaves)."""
-    return np.sqrt(np.log(2) / 2) / (np.pi * frequency) * (2**bandwidth + 1) / (2**bandwidth - 1)
-
-
-def gabor_kernel(kernel_size, frequency, theta, phase, sigma, aspect_ratio=1.0):
-    """One real Gabor kernel ``exp(-(x'^2 + g^2 y'^2) / 2s^2) cos(2 pi f x' + phase)``.
-
-    Parameters
-    ----------
-    kernel_size : tuple of int
-        ``(k,)`` for a 1-D kernel or ``(kh, kw)``; the grid is centred.
-    frequency : float
-        Spatial frequency in cycles per pixel.
-    theta : float
-        Orientation in radians (direction of the wave vector; 2-D only).
-    phase : float
-        0 for the even (cosine, "real") part, pi/2 for the odd ("imaginary") part.
-    sigma : float
-        Width of the Gaussian envelope in pixels.
-    aspect_ratio : float, default=1.0
-        Envelope elongation ``g`` across the wave direction (2-D only).
-
-    Returns
-    -------
-    kernel : ndarray of shape kernel_size
-    """
-    axes = [np.arange(k) - (k - 1) / 2 for k in kernel_size]
-    if len(kernel_size) == 1:
-        x_rot, y_rot = axes[0], 0.0
-    else:
-        y, x = np.meshgrid(*axes, indexing="ij")
-        x_rot = x * np.cos(theta) + y * np.sin(theta)
-        y_rot = -x * np.sin(theta) + y * np.cos(theta)
-    envelope = np.exp(-(x_rot**2 + (aspect_ratio * y_rot) ** 2) / (2 * sigma**2))
-    return envelope * np.cos(2 * np.pi * frequency * x_rot + phase)
-
-
-def gabor_kernels(
-    n_channels,
-    kernel_size,
-    *,
-    frequencies,
-    n_orientations,
-    bandwidth=1.0,
-    aspect_ratio=1.0,
-    parts="both",
-    channels="sum",
-    zero_mean=True,
-    unit_norm=True,
-):
-    """A bank of Gabor kernels and the parameters of each.
-
-    Parameters
-    ----------
-    n_channels : int
-        Number of image channels ``C``.
-    kernel_size : tuple of int
-        ``(k,)`` or ``(kh, kw)``.
-    frequencies : sequence of float
-        Frequencies in cycles per pixel, in (0, 0.5].
-    n_orientations : int
-        Orientations ``pi * i / n_orientations``; 1-D kernels have one.
-    bandwidth : float, default=1.0
-        Half-response frequency bandwidth in octaves; sets the envelope width.
-    aspect_ratio : float, default=1.0
-        Envelope elongation across the wave direction.
-    parts : {"real", "imag", "both"}, default="both"
-        Even (cosine), odd (sine) or both phases.
-    channels : {"sum", "separate"}, default="sum"
-        ``"sum"``: each kernel is the same filter on every channel (it responds to
-        the channel sum, e.g. intensity); ``"separate"``: one kernel per filter and
-        channel, zero on the other channels.
-    zero_mean, unit_norm : bool, default=True
-        Remove each filter's mean, scale it to unit norm (over all channels).
-
-    Returns
-    -------
-    kernels : ndarray of shape (K, C, *kernel_size)
-    params : dict of ndarray of shape (K,)
-        ``"orientation"`` (radians), ``"frequency"``, ``"phase"``, ``"sigma"`` and
-        ``"channel"`` (-1 when the kernel spans every channel).
-    """
-    thetas = np.pi * np.arange(n_orientations) / n_orientations
-    if len(kernel_size) == 1:
-        thetas = thetas[:1]
-    phases = {"real": [0.0], "imag": [np.pi / 2], "both": [0.0, np.pi / 2]}[parts]
-    channel_list = [-1] if channels == "sum" else list(range(n_channels))
-    kernels, rows = [], []
-    for frequency in frequencies:
-        sigma = gabor_sigma(frequency, bandwidth)
-        for theta in thetas:
-            for phase in phases:
-                base = gabor_kernel(kernel_size, frequency, theta, phase, sigma, aspect_ratio)
-                # Normalise the filter itself, so that a channel it does not read
-                # stays exactly zero; "sum" spreads the unit norm over C copies.
-                base = normalize_kernels(base[None], zero_mean=zero_mean, unit_norm=unit_norm)[0]
-                for channel in channel_list:
-                    kernel = np.zeros((n_channels, *kernel_size))
-                    if channel < 0:
-                        kernel[:] = base / (np.sqrt(n_channels) if unit_norm else 1.0)
-                    else:
-                        kernel[channel] = base
-                    kernels.append(kernel)
-                    rows.append((theta, frequency, phase, sigma, channel))
-    kernels = np.array(kernels)
-    names = ("orientation", "frequency", "phase", "sigma", "channel")
-    params = {name: np.array(col) for name, col in zip(names, zip(*rows))}
-    params["channel"] = params["channel"].astype(int)
-    return kernels, params
-
-
-def minirocket_kernels(n_channels=1, random_state=None, max_channels=9):
-    """MiniRocket's 84 kernels of length 9: weight 2 on three taps, -1 on the other six.
-
-    One kernel per choice of the three taps (Dempster et al. 2021); every
-    kernel sums to zero, so the responses ignore the signal's offset. With
-    several channels each kernel reads a random subset of
-    ``floor(2 ** U(0, log2(min(C, max_channels) + 1)))`` channels (as MiniRocket
-    does per kernel and dilation), and is zero on the others.
-
-    Parameters
-    ----------
-    n_channels : int, default=1
-    random_state : RandomState, default=None
-        Draws the channel subsets (unused for one channel).
-    max_channels : int, default=9
-
-    Returns
-    -------
-    kernels : ndarray of shape (84, n_channels, 9), float64
-
-    Examples
-    --------
-    >>> k = minirocket_kernels()
-    >>> k.shape, k[0, 0].tolist()
-    ((84, 1, 9), [2.0, 2.0, 2.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
-    """
-    from itertools import combinations
-
-    taps = np.full((84, 9), -1.0)
-    for k, chosen in enumerate(combinations(range(9), 3)):
-        taps[k, list(chosen)] = 2.0
-    kernels = np.zeros((84, n_channels, 9))
-    if n_channels == 1:
-        kernels[:, 0] = taps
-        return kernels
-    rng = check_random_state(random_state)
-    top = np.log2(min(n_channels, max_channels) + 1)
-    sizes = (2 ** rng.uniform(0, top, 84)).astype(int)
-    for k, size in enumerate(sizes):
-        kernels[k, rng.choice(n_channels, size, replace=False)] = taps[k]
-    return kernels
-
-
 class _BaseBank(BaseEstimator):
-    """Common base: ``fit(images)`` stores ``kernels_`` of shape (K, C, *size)."""
+    """Common base: ``fit(images)`` stores ``kernels_`` of shape ``(K, C, *size)``."""
 
 
 _NORM_CONSTRAINTS = {"zero_mean": ["boolean"], "unit_norm": ["boolean"]}
@@ -300,7 +89,7 @@ class RandomBank(_BaseBank):
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (n_kernels, C, *kernel_size)
+    kernels_ : ndarray of shape ``(n_kernels, C, *kernel_size)``
         The kernels, float64.
 
     See Also
@@ -413,7 +202,7 @@ class GaborBank(_BaseBank):
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (K, C, *kernel_size)
+    kernels_ : ndarray of shape ``(K, C, *kernel_size)``
         The kernels, float64.
     orientations_, frequencies_, phases_, sigmas_ : ndarray of shape (K,)
         Parameters of each kernel (radians, cycles/pixel, radians, pixels).
@@ -471,8 +260,10 @@ class GaborBank(_BaseBank):
 
     def _checked_frequencies(self):
         frequencies = np.atleast_1d(np.asarray(self.frequencies, dtype=float))
-        if frequencies.ndim != 1 or frequencies.size == 0 or not (
-            np.all(frequencies > 0) and np.all(frequencies < 0.5)
+        if (
+            frequencies.ndim != 1
+            or frequencies.size == 0
+            or not (np.all(frequencies > 0) and np.all(frequencies < 0.5))
         ):
             raise ValueError(
                 "frequencies must be one or more numbers in (0, 0.5) cycles per "
@@ -613,12 +404,12 @@ class ArrayBank(_BaseBank):
 
     Parameters
     ----------
-    kernels : array-like of shape (K, C, *kernel_size) or (K, *kernel_size)
+    kernels : array-like of shape ``(K, C, *kernel_size)`` or ``(K, *kernel_size)``
         The kernels; without a channel axis they are single-channel kernels.
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (K, C, *kernel_size)
+    kernels_ : ndarray of shape ``(K, C, *kernel_size)``
         A float64 copy of ``kernels`` with its channel axis.
 
     Examples
@@ -668,126 +459,12 @@ class ArrayBank(_BaseBank):
             )
         if kernels.shape[1] != n_channels:
             raise ValueError(
-                f"bank kernels have {kernels.shape[1]} channel(s) but the images have "
-                f"{n_channels}."
+                f"bank kernels have {kernels.shape[1]} channel(s) but the images have {n_channels}."
             )
         if not np.all(np.isfinite(kernels)):
             raise ValueError("bank kernels contain NaN or infinity.")
         self.kernels_ = kernels
         return self
-
-
-def sample_patches(images, kernel_size, n_patches, random_state):
-    """A reproducible random sample of patches, each spanning all channels.
-
-    Only the sampled images are read (for a dask array, only the blocks that
-    hold them are computed, once); the patches of the whole dataset never exist.
-
-    Parameters
-    ----------
-    images : array of shape (n, C, L) or (n, C, H, W)
-        numpy or dask array.
-    kernel_size : tuple of int
-        ``(k,)`` or ``(kh, kw)``; must fit inside the images (no padding).
-    n_patches : int
-    random_state : numpy.random.RandomState
-
-    Returns
-    -------
-    patches : ndarray of shape (n_patches, C * prod(kernel_size)), float64
-        Flattened in (channel, row, column) order, like a kernel ``(C, kh, kw)``.
-    """
-    n, n_channels, *spatial = images.shape
-    if any(k > s for k, s in zip(kernel_size, spatial)):
-        raise ValueError(
-            f"kernel_size={tuple(kernel_size)} does not fit in images of size {tuple(spatial)}."
-        )
-    which = random_state.randint(0, n, n_patches)
-    starts = [random_state.randint(0, s - k + 1, n_patches) for s, k in zip(spatial, kernel_size)]
-    unique, inverse = np.unique(which, return_inverse=True)
-    picked = images[unique]
-    if hasattr(picked, "compute"):
-        picked = picked.compute()
-    picked = np.asarray(picked, dtype=np.float64)
-    offsets = np.meshgrid(*[np.arange(k) for k in kernel_size], indexing="ij")
-    index = [start.reshape((-1,) + (1,) * len(kernel_size)) + off for start, off in zip(starts, offsets)]
-    rows = inverse.reshape((-1,) + (1,) * len(kernel_size))
-    patches = np.stack([picked[(rows, c, *index)] for c in range(n_channels)], axis=1)
-    return patches.reshape(n_patches, -1)
-
-
-def resolve_norm_reg(norm_reg, patches):
-    """``norm_reg`` itself, or for ``"auto"`` Coates's 10 rescaled to the patches' range.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> resolve_norm_reg("auto", np.array([[0.0, 255.0]]))
-    10.0
-    >>> round(resolve_norm_reg("auto", np.array([[0.0, 1.0]])), 6)
-    0.000154
-    """
-    if norm_reg != "auto":
-        return float(norm_reg)
-    value_range = float(np.ptp(patches)) if np.size(patches) else 0.0
-    if not value_range > 0:
-        value_range = 255.0  # constant patches: any positive value keeps them finite
-    return 10.0 * (value_range / 255.0) ** 2
-
-
-def normalize_patches(patches, reg):
-    """Subtract each patch's mean and divide by ``sqrt(variance + reg)``."""
-    mean = patches.mean(axis=1, keepdims=True)
-    var = patches.var(axis=1, keepdims=True)
-    return (patches - mean) / np.sqrt(var + reg)
-
-
-def zca_whitening(patches, reg):
-    """Mean and ZCA matrix ``U diag(1 / sqrt(s + reg)) U^T`` of the patches.
-
-    Parameters
-    ----------
-    patches : ndarray of shape (n, D)
-    reg : float
-        Added to the eigenvalues of the covariance.
-
-    Returns
-    -------
-    mean : ndarray of shape (D,)
-    whitening : ndarray of shape (D, D)
-        Symmetric.
-    """
-    mean = patches.mean(axis=0)
-    centered = patches - mean
-    eigenvalues, eigenvectors = np.linalg.eigh(centered.T @ centered / len(patches))
-    scale = 1.0 / np.sqrt(np.clip(eigenvalues, 0, None) + reg)
-    return mean, (eigenvectors * scale) @ eigenvectors.T
-
-
-def _learner(estimator, n_kernels, random_state):
-    """A fresh scikit-learn estimator for a shortcut name, or a clone."""
-    from sklearn.base import clone
-
-    if not isinstance(estimator, str):
-        learner = clone(estimator)
-        if "random_state" in learner.get_params() and learner.get_params()["random_state"] is None:
-            learner.set_params(random_state=random_state)
-        return learner
-    if estimator == "kmeans":
-        from sklearn.cluster import MiniBatchKMeans
-
-        return MiniBatchKMeans(n_kernels, n_init=3, batch_size=2048, random_state=random_state)
-    if estimator == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_kernels, random_state=random_state)
-    if estimator == "ica":
-        from sklearn.decomposition import FastICA
-
-        return FastICA(n_kernels, whiten="unit-variance", max_iter=500, random_state=random_state)
-    from sklearn.decomposition import MiniBatchDictionaryLearning
-
-    return MiniBatchDictionaryLearning(n_kernels, batch_size=256, random_state=random_state)
 
 
 class PatchBank(_BaseBank):
@@ -833,11 +510,11 @@ class PatchBank(_BaseBank):
 
     Attributes
     ----------
-    kernels_ : ndarray of shape (K, C, *kernel_size)
+    kernels_ : ndarray of shape ``(K, C, *kernel_size)``
         Centres or components, in the normalised and whitened patch space.
     estimator_ : estimator
         The fitted estimator.
-    patch_mean_ : ndarray of shape (C * prod(kernel_size),) or None
+    patch_mean_ : ndarray of shape ``(C * prod(kernel_size),)`` or None
         Mean of the normalised patches (subtracted before whitening).
     whitening_ : ndarray of shape (D, D) or None
         The ZCA matrix, None without whitening.
@@ -947,29 +624,3 @@ class PatchBank(_BaseBank):
         return PatchTransform(
             self.norm_reg_ if self.normalize else None, self.patch_mean_, self.whitening_
         )
-
-
-class PatchTransform:
-    """An affine map of patches: ``x = W ((p - mean(p)) / sqrt(var(p) + reg) - mu)``.
-
-    Parameters
-    ----------
-    norm_reg : float or None
-        Contrast normalisation's regulariser; None skips the normalisation.
-    mean : ndarray of shape (D,) or None
-        ``mu``, subtracted after normalisation (None: zero).
-    whitening : ndarray of shape (D, D) or None
-        ``W``, symmetric (None: identity).
-    """
-
-    def __init__(self, norm_reg, mean, whitening):
-        self.norm_reg = norm_reg
-        self.mean = mean
-        self.whitening = whitening
-
-    def apply(self, patches):
-        """Transform explicit patches ``(n, D)`` (the reference the engine matches)."""
-        x = normalize_patches(patches, self.norm_reg) if self.norm_reg is not None else patches
-        if self.mean is not None:
-            x = x - self.mean
-        return x @ self.whitening if self.whitening is not None else x

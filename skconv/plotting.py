@@ -14,9 +14,7 @@ def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "skconv.plotting needs matplotlib: pip install 'skconv[plot]'"
-        ) from exc
+        raise ImportError("skconv.plotting needs matplotlib: pip install 'skconv[plot]'") from exc
     return plt
 
 
@@ -105,7 +103,9 @@ def plot_kernels(obj, *, max_kernels=64, n_cols=8, titles=True):
         else:
             image = _image(kernel)
             span = np.abs(image).max() or 1.0
-            ax.imshow(image, cmap="RdBu_r", vmin=-span, vmax=span) if image.ndim == 2 else ax.imshow(image)
+            ax.imshow(
+                image, cmap="RdBu_r", vmin=-span, vmax=span
+            ) if image.ndim == 2 else ax.imshow(image)
         ax.set_xticks([])
         ax.set_yticks([])
         if titles:
@@ -148,8 +148,14 @@ def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
     image = sample.reshape(1, conv.input_shape_[0], *conv._geometry.in_shape)
     nonlinearity = conv.nonlinearity if conv.nonlinearity in NONLINEARITIES else None
     maps = conv_features(
-        image, conv._geometry, conv._weights.astype(np.float64), nonlinearity=None,
-        poolings=None, grid=None, plan=conv._plan_for(np.float64), padding_mode=conv.padding_mode,
+        image,
+        conv._geometry,
+        conv._weights.astype(np.float64),
+        nonlinearity=None,
+        poolings=None,
+        grid=None,
+        plan=conv._plan_for(np.float64),
+        padding_mode=conv.padding_mode,
     ).reshape(-1, *conv._geometry.out_shape)
     maps = maps[: conv.kernels_.shape[0]]
     if nonlinearity is not None:
@@ -180,7 +186,11 @@ def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
 def _label(value):
     """A short label for a searched parameter value (a bank, a tuple, a number)."""
     if hasattr(value, "get_params"):
-        params = {k: v for k, v in value.get_params(deep=False).items() if k in ("n_kernels", "kernel_size", "frequencies", "estimator")}
+        params = {
+            k: v
+            for k, v in value.get_params(deep=False).items()
+            if k in ("n_kernels", "kernel_size", "frequencies", "estimator")
+        }
         return type(value).__name__ + "".join(f"\n{k}={v}" for k, v in params.items())
     return str(value)
 
@@ -209,8 +219,10 @@ def plot_search_heatmap(search, x_param, y_param, *, ax=None):
     results = search.cv_results_
     for name in (x_param, y_param):
         if f"param_{name}" not in results:
-            raise ValueError(f"{name!r} is not a searched parameter; searched: "
-                             f"{sorted(k[6:] for k in results if k.startswith('param_'))}")
+            raise ValueError(
+                f"{name!r} is not a searched parameter; searched: "
+                f"{sorted(k[6:] for k in results if k.startswith('param_'))}"
+            )
     xs = [_label(v) for v in results[f"param_{x_param}"]]
     ys = [_label(v) for v in results[f"param_{y_param}"]]
     x_labels = list(dict.fromkeys(xs))

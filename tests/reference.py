@@ -52,7 +52,7 @@ def gaussian_weights(h, w, grid, sigma, i, j):
     weights = np.empty((h, w))
     for y in range(h):
         for x in range(w):
-            weights[y, x] = np.exp(-((y - cy) / sy) ** 2 / 2 - ((x - cx) / sx) ** 2 / 2)
+            weights[y, x] = np.exp(-(((y - cy) / sy) ** 2) / 2 - ((x - cx) / sx) ** 2 / 2)
     return weights / weights.sum()
 
 

@@ -27,36 +27,92 @@ KERNELS = RNG.standard_normal((3, 3, 3))
 # --- ConvFeatures parameters ---------------------------------------------------------
 
 CONV_CASES = [
-    ("stride", 0), ("stride", -1), ("stride", 1.5), ("stride", "2"), ("stride", (1, 0)),
-    ("stride", (1, 2, 3)), ("stride", True), ("stride", None), ("stride", [0, 1]),
-    ("padding", "half"), ("padding", -1), ("padding", 1.5), ("padding", (1, -1)),
-    ("padding", "SAME"), ("padding", None), ("padding", (1, 1, 1)),
-    ("padding_mode", "mirror"), ("padding_mode", "zeros"), ("padding_mode", None),
-    ("padding_mode", 0), ("padding_mode", "Reflect"),
-    ("dilation", 0), ("dilation", -2), ("dilation", 1.0), ("dilation", (1, 0)),
-    ("dilation", "1"), ("dilation", (1, 1, 1)),
-    ("nonlinearity", "softplus"), ("nonlinearity", "Relu"), ("nonlinearity", 1),
-    ("nonlinearity", "relu "), ("nonlinearity", np.tanh),
-    ("threshold", "high"), ("threshold", None), ("threshold", float("nan")),
+    ("stride", 0),
+    ("stride", -1),
+    ("stride", 1.5),
+    ("stride", "2"),
+    ("stride", (1, 0)),
+    ("stride", (1, 2, 3)),
+    ("stride", True),
+    ("stride", None),
+    ("stride", [0, 1]),
+    ("padding", "half"),
+    ("padding", -1),
+    ("padding", 1.5),
+    ("padding", (1, -1)),
+    ("padding", "SAME"),
+    ("padding", None),
+    ("padding", (1, 1, 1)),
+    ("padding_mode", "mirror"),
+    ("padding_mode", "zeros"),
+    ("padding_mode", None),
+    ("padding_mode", 0),
+    ("padding_mode", "Reflect"),
+    ("dilation", 0),
+    ("dilation", -2),
+    ("dilation", 1.0),
+    ("dilation", (1, 0)),
+    ("dilation", "1"),
+    ("dilation", (1, 1, 1)),
+    ("nonlinearity", "softplus"),
+    ("nonlinearity", "Relu"),
+    ("nonlinearity", 1),
+    ("nonlinearity", "relu "),
+    ("nonlinearity", np.tanh),
+    ("threshold", "high"),
+    ("threshold", None),
+    ("threshold", float("nan")),
     ("threshold", float("inf")),
-    ("pooling", "median"), ("pooling", "maxx"), ("pooling", ()), ("pooling", ("max", "max")),
-    ("pooling", 1), ("pooling", ("max", 1)), ("pooling", "MAX"),
-    ("pool_grid", 0), ("pool_grid", -1), ("pool_grid", 2.0), ("pool_grid", (2, 0)),
-    ("pool_grid", (2, 2, 2)), ("pool_grid", "2"), ("pool_grid", (20, 20)),
-    ("pool_sigma", 0), ("pool_sigma", -1.0), ("pool_sigma", "wide"),
-    ("pool_sigma", float("nan")), ("pool_sigma", float("inf")),
-    ("method", "fast"), ("method", "FFT"), ("method", None), ("method", 1),
+    ("pooling", "median"),
+    ("pooling", "maxx"),
+    ("pooling", ()),
+    ("pooling", ("max", "max")),
+    ("pooling", 1),
+    ("pooling", ("max", 1)),
+    ("pooling", "MAX"),
+    ("pool_grid", 0),
+    ("pool_grid", -1),
+    ("pool_grid", 2.0),
+    ("pool_grid", (2, 0)),
+    ("pool_grid", (2, 2, 2)),
+    ("pool_grid", "2"),
+    ("pool_grid", (20, 20)),
+    ("pool_sigma", 0),
+    ("pool_sigma", -1.0),
+    ("pool_sigma", "wide"),
+    ("pool_sigma", float("nan")),
+    ("pool_sigma", float("inf")),
+    ("method", "fast"),
+    ("method", "FFT"),
+    ("method", None),
+    ("method", 1),
     ("method", "direct"),
-    ("batch_size", 0), ("batch_size", -5), ("batch_size", 2.5), ("batch_size", "all"),
-    ("n_jobs", 0), ("n_jobs", 1.5), ("n_jobs", "all"),
-    ("verbose", -1), ("verbose", "loud"),
-    ("random_state", "seed"), ("random_state", 1.5), ("random_state", -1),
-    ("bank", "wavelet"), ("bank", "Gabor"), ("bank", 3), ("bank", None),
-    ("bank", np.ones((2, 5, 3, 3))), ("bank", np.ones((0, 3, 3))),
+    ("batch_size", 0),
+    ("batch_size", -5),
+    ("batch_size", 2.5),
+    ("batch_size", "all"),
+    ("n_jobs", 0),
+    ("n_jobs", 1.5),
+    ("n_jobs", "all"),
+    ("verbose", -1),
+    ("verbose", "loud"),
+    ("random_state", "seed"),
+    ("random_state", 1.5),
+    ("random_state", -1),
+    ("bank", "wavelet"),
+    ("bank", "Gabor"),
+    ("bank", 3),
+    ("bank", None),
+    ("bank", np.ones((2, 5, 3, 3))),
+    ("bank", np.ones((0, 3, 3))),
     ("bank", np.full((2, 3, 3), np.nan)),
     ("bank", [["a", "b"], ["c", "d"]]),
-    ("image_shape", (10, 10)), ("image_shape", (-1, -1)), ("image_shape", (0, 144)),
-    ("image_shape", (12, 12.0)), ("image_shape", "12x12"), ("image_shape", 144),
+    ("image_shape", (10, 10)),
+    ("image_shape", (-1, -1)),
+    ("image_shape", (0, 144)),
+    ("image_shape", (12, 12.0)),
+    ("image_shape", "12x12"),
+    ("image_shape", 144),
     ("image_shape", (2, 2, 2, 18)),
 ]
 
@@ -85,25 +141,49 @@ def test_convfeatures_rejects_bad_parameters_naming_them(name, value):
 # --- bank parameters, alone and nested -------------------------------------------------
 
 BANK_CASES = [
-    (RandomBank, "n_kernels", 0), (RandomBank, "n_kernels", -3), (RandomBank, "n_kernels", 2.5),
-    (RandomBank, "kernel_size", 0), (RandomBank, "kernel_size", (3, 0)),
-    (RandomBank, "kernel_size", "5"), (RandomBank, "kernel_size", (3, 3, 3)),
-    (RandomBank, "distribution", "gaussian"), (RandomBank, "distribution", None),
-    (RandomBank, "zero_mean", "no"), (RandomBank, "zero_mean", 1),
-    (RandomBank, "unit_norm", "yes"), (RandomBank, "random_state", "x"),
-    (GaborBank, "n_orientations", 0), (GaborBank, "n_orientations", 2.5),
-    (GaborBank, "frequencies", 0.5), (GaborBank, "frequencies", 0), (GaborBank, "frequencies", -0.1),
-    (GaborBank, "frequencies", (0.1, 0.7)), (GaborBank, "frequencies", ()),
-    (GaborBank, "frequencies", "low"), (GaborBank, "bandwidth", -1), (GaborBank, "bandwidth", 0),
-    (GaborBank, "aspect_ratio", 0), (GaborBank, "aspect_ratio", "wide"),
-    (GaborBank, "kernel_size", 0), (GaborBank, "kernel_size", -7),
-    (GaborBank, "parts", "complex"), (GaborBank, "channels", "seperate"),
-    (GaborBank, "channels", None), (GaborBank, "zero_mean", "false"),
-    (PatchBank, "estimator", "foo"), (PatchBank, "estimator", "kmean"),
-    (PatchBank, "estimator", None), (PatchBank, "n_kernels", 0),
-    (PatchBank, "kernel_size", 0), (PatchBank, "n_patches", 1), (PatchBank, "n_patches", 0),
-    (PatchBank, "normalize", "yes"), (PatchBank, "norm_reg", -1.0),
-    (PatchBank, "whiten", 2), (PatchBank, "whiten_reg", 0), (PatchBank, "whiten_reg", -0.1),
+    (RandomBank, "n_kernels", 0),
+    (RandomBank, "n_kernels", -3),
+    (RandomBank, "n_kernels", 2.5),
+    (RandomBank, "kernel_size", 0),
+    (RandomBank, "kernel_size", (3, 0)),
+    (RandomBank, "kernel_size", "5"),
+    (RandomBank, "kernel_size", (3, 3, 3)),
+    (RandomBank, "distribution", "gaussian"),
+    (RandomBank, "distribution", None),
+    (RandomBank, "zero_mean", "no"),
+    (RandomBank, "zero_mean", 1),
+    (RandomBank, "unit_norm", "yes"),
+    (RandomBank, "random_state", "x"),
+    (GaborBank, "n_orientations", 0),
+    (GaborBank, "n_orientations", 2.5),
+    (GaborBank, "frequencies", 0.5),
+    (GaborBank, "frequencies", 0),
+    (GaborBank, "frequencies", -0.1),
+    (GaborBank, "frequencies", (0.1, 0.7)),
+    (GaborBank, "frequencies", ()),
+    (GaborBank, "frequencies", "low"),
+    (GaborBank, "bandwidth", -1),
+    (GaborBank, "bandwidth", 0),
+    (GaborBank, "aspect_ratio", 0),
+    (GaborBank, "aspect_ratio", "wide"),
+    (GaborBank, "kernel_size", 0),
+    (GaborBank, "kernel_size", -7),
+    (GaborBank, "parts", "complex"),
+    (GaborBank, "channels", "seperate"),
+    (GaborBank, "channels", None),
+    (GaborBank, "zero_mean", "false"),
+    (PatchBank, "estimator", "foo"),
+    (PatchBank, "estimator", "kmean"),
+    (PatchBank, "estimator", None),
+    (PatchBank, "n_kernels", 0),
+    (PatchBank, "kernel_size", 0),
+    (PatchBank, "n_patches", 1),
+    (PatchBank, "n_patches", 0),
+    (PatchBank, "normalize", "yes"),
+    (PatchBank, "norm_reg", -1.0),
+    (PatchBank, "whiten", 2),
+    (PatchBank, "whiten_reg", 0),
+    (PatchBank, "whiten_reg", -0.1),
     (PatchBank, "random_state", "seed"),
 ]
 
@@ -113,7 +193,9 @@ def _bank_id(case):
 
 
 @pytest.mark.parametrize("nested", [False, True], ids=["alone", "in-ConvFeatures"])
-@pytest.mark.parametrize("bank_class, name, value", BANK_CASES, ids=[_bank_id(c) for c in BANK_CASES])
+@pytest.mark.parametrize(
+    "bank_class, name, value", BANK_CASES, ids=[_bank_id(c) for c in BANK_CASES]
+)
 def test_banks_reject_bad_parameters_alone_and_nested(bank_class, name, value, nested):
     bank = bank_class(**{name: value})
     with pytest.raises((ValueError, TypeError)) as info:
@@ -127,13 +209,18 @@ def test_banks_reject_bad_parameters_alone_and_nested(bank_class, name, value, n
 def test_nested_bank_is_validated_inside_a_pipeline_and_a_search():
     from sklearn.model_selection import GridSearchCV
 
-    pipe = make_pipeline(ConvFeatures(PatchBank(estimator="kmean"), image_shape=(12, 12)),
-                         StandardScaler())
+    pipe = make_pipeline(
+        ConvFeatures(PatchBank(estimator="kmean"), image_shape=(12, 12)), StandardScaler()
+    )
     with pytest.raises(ValueError, match="estimator"):
         pipe.fit(ROWS)
-    search = GridSearchCV(ConvFeatures(image_shape=(12, 12)),
-                          {"bank": [RandomBank(zero_mean="no")]}, cv=2,
-                          scoring=lambda est, X, y=None: 0.0, error_score="raise")
+    search = GridSearchCV(
+        ConvFeatures(image_shape=(12, 12)),
+        {"bank": [RandomBank(zero_mean="no")]},
+        cv=2,
+        scoring=lambda est, X, y=None: 0.0,
+        error_score="raise",
+    )
     with pytest.raises(ValueError, match="zero_mean"):
         search.fit(ROWS)
 
@@ -160,18 +247,29 @@ def test_one_tap_zero_mean_kernels_are_refused():
 # --- convolve ----------------------------------------------------------------------------
 
 CONVOLVE_CASES = [
-    (dict(stride=0), "stride"), (dict(stride=-2), "stride"), (dict(stride=1.5), "stride"),
-    (dict(dilation=0), "dilation"), (dict(dilation=(1, 1, 1)), "dilation"),
-    (dict(padding="half"), "padding"), (dict(padding=-1), "padding"),
-    (dict(padding_mode="mirror"), "padding_mode"), (dict(flip="yes"), "flip"),
-    (dict(flip=1), "flip"), (dict(spatial_ndim=3), "spatial_ndim"),
-    (dict(batch_size=0), "batch_size"), (dict(n_threads=0), "n_threads"),
-    (dict(n_threads=-1), "n_threads"), (dict(method="fast"), "method"),
-    (dict(method=None), "method"), (dict(padding="valid", dilation=9), "larger than the padded"),
+    (dict(stride=0), "stride"),
+    (dict(stride=-2), "stride"),
+    (dict(stride=1.5), "stride"),
+    (dict(dilation=0), "dilation"),
+    (dict(dilation=(1, 1, 1)), "dilation"),
+    (dict(padding="half"), "padding"),
+    (dict(padding=-1), "padding"),
+    (dict(padding_mode="mirror"), "padding_mode"),
+    (dict(flip="yes"), "flip"),
+    (dict(flip=1), "flip"),
+    (dict(spatial_ndim=3), "spatial_ndim"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(n_threads=0), "n_threads"),
+    (dict(n_threads=-1), "n_threads"),
+    (dict(method="fast"), "method"),
+    (dict(method=None), "method"),
+    (dict(padding="valid", dilation=9), "larger than the padded"),
 ]
 
 
-@pytest.mark.parametrize("kwargs, match", CONVOLVE_CASES, ids=[str(c[0])[:40] for c in CONVOLVE_CASES])
+@pytest.mark.parametrize(
+    "kwargs, match", CONVOLVE_CASES, ids=[str(c[0])[:40] for c in CONVOLVE_CASES]
+)
 def test_convolve_rejects_bad_parameters_naming_them(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         convolve(IMAGES, KERNELS, **kwargs)
@@ -198,6 +296,7 @@ def test_convolve_rejects_bad_arrays(images, kernels, match):
 
 
 # --- data that should just work ------------------------------------------------------
+
 
 def _reference_features(X):
     return ConvFeatures(image_shape=(12, 12), random_state=0).fit(ROWS).transform(X)
@@ -240,11 +339,15 @@ def test_unusual_but_valid_inputs_give_the_numpy_result(kind, tmp_path):
 @pytest.mark.parametrize(
     "X, match",
     [
-        (np.full((3, 144), np.nan), "NaN"), (np.full((3, 144), np.inf), "infinity"),
-        (np.full((3, 144), -np.inf), "infinity"), (np.zeros((0, 144)), "0 sample"),
+        (np.full((3, 144), np.nan), "NaN"),
+        (np.full((3, 144), np.inf), "infinity"),
+        (np.full((3, 144), -np.inf), "infinity"),
+        (np.zeros((0, 144)), "0 sample"),
         (np.array([["a"] * 144] * 2), "could not convert|dtype"),
-        (np.zeros(144), "Expected 2D array"), (np.zeros((2, 1, 1, 1, 144)), "X must be 2-D"),
-        (np.ones((3, 143)), "image_shape"), ([[1.0, 2.0], [3.0]], "inhomogeneous|sequence"),
+        (np.zeros(144), "Expected 2D array"),
+        (np.zeros((2, 1, 1, 1, 144)), "X must be 2-D"),
+        (np.ones((3, 143)), "image_shape"),
+        ([[1.0, 2.0], [3.0]], "inhomogeneous|sequence"),
         (np.array([[1 + 2j] * 144]), "[Cc]omplex"),
     ],
 )
@@ -272,9 +375,11 @@ def test_one_sample_and_one_pixel_work():
 
 # --- numerics that used to go wrong silently ---------------------------------------------
 
+
 def test_tiny_gaussian_windows_give_finite_features():
-    features = ConvFeatures(image_shape=(12, 12), pooling="mean", pool_grid=2,
-                            pool_sigma=1e-9, random_state=0).fit_transform(ROWS)
+    features = ConvFeatures(
+        image_shape=(12, 12), pooling="mean", pool_grid=2, pool_sigma=1e-9, random_state=0
+    ).fit_transform(ROWS)
     assert np.isfinite(features).all()
 
 
@@ -287,14 +392,19 @@ def test_huge_outputs_fail_with_a_message_saying_what_to_change():
 
 def test_float32_learned_banks_survive_a_large_offset():
     X = (1000.0 + RNG.uniform(0, 1, (20, 12, 12))).reshape(20, -1)
-    conv = ConvFeatures(PatchBank(n_kernels=8, kernel_size=3, random_state=0),
-                        image_shape=(12, 12), nonlinearity="triangle", random_state=0)
+    conv = ConvFeatures(
+        PatchBank(n_kernels=8, kernel_size=3, random_state=0),
+        image_shape=(12, 12),
+        nonlinearity="triangle",
+        random_state=0,
+    )
     exact = conv.fit(X).transform(X)
     single = conv.fit(X.astype(np.float32)).transform(X.astype(np.float32))
     assert np.abs(single - exact).max() < 1e-2 * np.abs(exact).max()
 
 
 # --- dask snapshots and threads ----------------------------------------------------------
+
 
 def test_lazy_dask_results_are_snapshots_of_the_fitted_state():
     da = pytest.importorskip("dask.array")
@@ -342,6 +452,7 @@ def test_array_bank_kernels_of_nan_are_rejected():
 
 # --- defaults that serve ---------------------------------------------------------------
 
+
 def test_defaults_beat_raw_pixels_on_digits():
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
@@ -369,14 +480,12 @@ def test_default_patch_bank_gives_the_same_features_for_0_1_and_0_255_pixels():
     from sklearn.datasets import load_digits
 
     X = load_digits().data[:300] / 16.0
-    conv = ConvFeatures(PatchBank(n_kernels=16, random_state=0), image_shape=(8, 8),
-                        random_state=0)
+    conv = ConvFeatures(PatchBank(n_kernels=16, random_state=0), image_shape=(8, 8), random_state=0)
     unit = conv.fit(X).transform(X)
     assert conv.bank_.norm_reg_ == pytest.approx(10 / 255**2)
     byte = conv.fit(X * 255).transform(X * 255)
     assert conv.bank_.norm_reg_ == pytest.approx(10.0)
     assert_allclose(unit, byte, rtol=1e-6, atol=1e-8)
-
 
 
 def test_demo_with_a_missing_data_file_exits_with_a_message(capsys):

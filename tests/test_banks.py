@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
 from skconv import ArrayBank, GaborBank, RandomBank
-from skconv.banks import gabor_kernel, gabor_sigma, normalize_kernels, random_kernels
+from skconv._kernels import gabor_kernel, gabor_sigma, normalize_kernels, random_kernels
 
 IMAGES_2D = np.zeros((3, 2, 16, 16))
 SIGNALS = np.zeros((3, 1, 100))
@@ -14,9 +14,7 @@ SIGNALS = np.zeros((3, 1, 100))
 
 @pytest.mark.parametrize("distribution", ["normal", "uniform", "rademacher"])
 def test_random_kernels_are_zero_mean_unit_norm(distribution):
-    kernels = random_kernels(
-        np.random.RandomState(0), 10, (2, 3, 3), distribution=distribution
-    )
+    kernels = random_kernels(np.random.RandomState(0), 10, (2, 3, 3), distribution=distribution)
     flat = kernels.reshape(10, -1)
     assert_allclose(flat.mean(axis=1), 0, atol=1e-12)
     assert_allclose(np.linalg.norm(flat, axis=1), 1)
@@ -24,8 +22,12 @@ def test_random_kernels_are_zero_mean_unit_norm(distribution):
 
 def test_random_kernels_without_normalisation_keep_the_distribution():
     kernels = random_kernels(
-        np.random.RandomState(0), 50, (1, 4), distribution="rademacher",
-        zero_mean=False, unit_norm=False,
+        np.random.RandomState(0),
+        50,
+        (1, 4),
+        distribution="rademacher",
+        zero_mean=False,
+        unit_norm=False,
     )
     assert set(np.unique(kernels)) == {-1.0, 1.0}
 

@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from reference import loop_pool, reference_correlate
-
 from sklearn.base import clone
 
 from skconv import ArrayBank, ConvFeatures, RandomBank
@@ -39,8 +38,9 @@ def direct_maps(X, kernels, dilation, padding, mode):
     span = dilation * (kernels.shape[-1] - 1)
     pads = {"same": (span // 2, span - span // 2), "valid": (0, 0)}[padding]
     images = X[:, None, None, :]
-    return reference_correlate(images, kernels[:, :, None, :], (1, 1), [(0, 0), pads],
-                               (1, dilation), mode)[:, :, 0, :]
+    return reference_correlate(
+        images, kernels[:, :, None, :], (1, 1), [(0, 0), pads], (1, dilation), mode
+    )[:, :, 0, :]
 
 
 def direct_biases(X, kernels, dilations, counts, seed, mode):
@@ -97,9 +97,17 @@ def test_biased_ppv_matches_a_direct_computation(
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((5, length))
     kernels = rng.standard_normal((n_kernels, 1, kernel_size))
-    conv = ConvFeatures(ArrayBank(kernels), dilation=dilation, n_biases=n_biases, padding=padding,
-                        padding_mode=mode, nonlinearity=None, pooling="ppv", pool_grid=n_regions,
-                        random_state=seed)
+    conv = ConvFeatures(
+        ArrayBank(kernels),
+        dilation=dilation,
+        n_biases=n_biases,
+        padding=padding,
+        padding_mode=mode,
+        nonlinearity=None,
+        pooling="ppv",
+        pool_grid=n_regions,
+        random_state=seed,
+    )
     if padding == "alternate" and any(
         length - d * (kernel_size - 1) < n_regions for d in (1, 2, 3)
     ):
@@ -120,22 +128,35 @@ def test_biased_ppv_matches_a_direct_computation(
 def test_other_poolings_pool_the_shifted_maps(pooling, nonlinearity):
     X = RNG.standard_normal((6, 200))
     kernels = RNG.standard_normal((3, 1, 4, 4))
-    conv = ConvFeatures(ArrayBank(kernels), image_shape=(10, 20), n_biases=3, pool_grid=(2, 3),
-                        pooling=pooling, nonlinearity=nonlinearity, random_state=0).fit(X)
+    conv = ConvFeatures(
+        ArrayBank(kernels),
+        image_shape=(10, 20),
+        n_biases=3,
+        pool_grid=(2, 3),
+        pooling=pooling,
+        nonlinearity=nonlinearity,
+        random_state=0,
+    ).fit(X)
     maps = reference_correlate(X.reshape(6, 1, 10, 20), kernels, (1, 1), [(1, 2), (1, 2)], (1, 1))
     poolings = (pooling,) if isinstance(pooling, str) else pooling
     biases = conv.biases_[0]
-    expected = np.stack([
-        loop_pool(maps - biases[:, j, None, None], nonlinearity, poolings, (2, 3)).reshape(6, 3, -1)
-        for j in range(3)
-    ], axis=2)
+    expected = np.stack(
+        [
+            loop_pool(maps - biases[:, j, None, None], nonlinearity, poolings, (2, 3)).reshape(
+                6, 3, -1
+            )
+            for j in range(3)
+        ],
+        axis=2,
+    )
     assert_allclose(conv.transform(X), expected.reshape(6, -1), atol=1e-10)
 
 
 def test_biases_through_the_tiled_and_fft_paths():
     X = RNG.standard_normal((2, 64 * 64))
-    params = dict(image_shape=(64, 64), n_biases=4, pooling=("ppv", "max"), pool_grid=2,
-                  random_state=0)
+    params = dict(
+        image_shape=(64, 64), n_biases=4, pooling=("ppv", "max"), pool_grid=2, random_state=0
+    )
     bank = RandomBank(n_kernels=3, kernel_size=11)
     gemm = ConvFeatures(bank, method="gemm", **params).fit(X)
     fft = ConvFeatures(bank, method="fft", **params).fit(X)
@@ -148,8 +169,9 @@ def test_biases_through_the_tiled_and_fft_paths():
 
 def test_biases_are_reproducible_and_pickle():
     X = RNG.standard_normal((20, 100))
-    a = ConvFeatures(image_shape=(100,), dilation="exponential", n_biases=12, pooling="ppv",
-                     random_state=3).fit(X)
+    a = ConvFeatures(
+        image_shape=(100,), dilation="exponential", n_biases=12, pooling="ppv", random_state=3
+    ).fit(X)
     b = clone(a).fit(X)
     for x, y in zip(a.biases_, b.biases_):
         assert_array_equal(x, y)
@@ -175,8 +197,11 @@ def test_float32_input_keeps_float32_biases():
         (dict(n_biases=0), RNG.standard_normal((4, 50)), "n_biases"),
         (dict(n_biases=2.5), RNG.standard_normal((4, 50)), "n_biases"),
         (dict(padding="alternate", pooling=None), RNG.standard_normal((4, 50)), "alternate"),
-        (dict(padding="alternate", pool_grid=12, dilation=10), RNG.standard_normal((4, 50)),
-         "pool_grid"),
+        (
+            dict(padding="alternate", pool_grid=12, dilation=10),
+            RNG.standard_normal((4, 50)),
+            "pool_grid",
+        ),
     ],
 )
 def test_bad_bias_settings_are_refused(params, X, match):

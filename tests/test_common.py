@@ -16,8 +16,13 @@ ESTIMATORS = [
     # A learned bank with the Coates encoder (1-wide patches fit every toy input).
     ConvFeatures(bank=PatchBank(n_kernels=2, kernel_size=1, n_patches=50), nonlinearity="triangle"),
     # Several dilations with fitted biases (the MiniRocket recipe's machinery).
-    ConvFeatures(bank=RandomBank(4, 2), dilation="exponential", n_biases=5, pooling="ppv",
-                 padding="alternate"),
+    ConvFeatures(
+        bank=RandomBank(4, 2),
+        dilation="exponential",
+        n_biases=5,
+        pooling="ppv",
+        padding="alternate",
+    ),
     # L2 pooling over Gaussian windows (the MNIST recipe's pooling).
     ConvFeatures(bank=RandomBank(4, 3), pooling=("l2", "mean"), pool_sigma=0.5),
 ]

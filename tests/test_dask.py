@@ -127,7 +127,9 @@ def test_the_fitted_estimator_enters_the_graph_once():
     X = da.from_array(ROWS, chunks=(5, 270))
     conv = ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit(ROWS)
     graph = dict(conv.transform(X).__dask_graph__())
-    holders = [key for key, task in graph.items() if isinstance(getattr(task, "value", task), ConvFeatures)]
+    holders = [
+        key for key, task in graph.items() if isinstance(getattr(task, "value", task), ConvFeatures)
+    ]
     assert len(holders) == 1
     assert X.numblocks[0] == 12
 
@@ -160,7 +162,9 @@ def test_parallel_post_fit_predicts_block_wise():
     # the right shape.
     features = dask_ml.ParallelPostFit(ConvFeatures(image_shape=(3, 10, 9), random_state=0))
     computed = features.fit(ROWS).transform(X).compute()
-    assert_allclose(computed, ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit_transform(ROWS))
+    assert_allclose(
+        computed, ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit_transform(ROWS)
+    )
 
 
 def test_pipeline_with_incremental_classifier_trains_block_by_block():
@@ -219,6 +223,7 @@ def client():
     cluster.close()
 
 
+@pytest.mark.slow  # a LocalCluster of worker processes
 def test_local_cluster_gives_the_numpy_numbers(client):
     X = da.from_array(ROWS.astype(np.float32), chunks=(10, 270))
     conv = ConvFeatures("gabor", image_shape=(3, 10, 9), pooling=("max", "mean")).fit(X)
@@ -226,6 +231,7 @@ def test_local_cluster_gives_the_numpy_numbers(client):
     assert_allclose(result, conv.transform(ROWS.astype(np.float32)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a LocalCluster of worker processes
 def test_a_worker_killed_mid_run_does_not_change_the_result(client):
     images = np.random.default_rng(1).standard_normal((400, 28, 28)).astype(np.float32)
     X = da.from_array(images, chunks=(10, 28, 28))
@@ -242,6 +248,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(client):
     assert_allclose(future.result(timeout=120), expected, rtol=1e-6)
 
 
+@pytest.mark.slow  # a LocalCluster of worker processes
 def test_sklearn_grid_search_under_joblib_dask_backend(client):
     import joblib
     from sklearn.linear_model import LogisticRegression

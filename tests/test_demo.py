@@ -26,8 +26,13 @@ def test_mnist_mode_reads_a_local_file(tmp_path, capsys):
     images = np.kron(digits.reshape(-1, 8, 8), np.ones((4, 4)))[:, 2:30, 2:30]  # 28x28
     images = (images * 255 / 16).astype(np.uint8)
     path = tmp_path / "mini_mnist.npz"
-    np.savez(path, x_train=images[:600], y_train=labels[:600], x_test=images[600:800],
-             y_test=labels[600:800])
+    np.savez(
+        path,
+        x_train=images[:600],
+        y_train=labels[:600],
+        x_test=images[600:800],
+        y_test=labels[600:800],
+    )
     main(["--data", str(path), "--train", "600", "--bank", "random"])
     text = capsys.readouterr().out
     assert "600 training and 200 test images" in text

@@ -59,8 +59,14 @@ def test_the_parameter_forms():
 
 @pytest.mark.parametrize(
     "dilation, match",
-    [([], "empty"), ([1, 1], "twice"), ("exp", "exponential"), ([1, 0], ">= 1"),
-     ([1, 2.5], "int"), ([(1, 2, 3)], "sequence of 1 int")],
+    [
+        ([], "empty"),
+        ([1, 1], "twice"),
+        ("exp", "exponential"),
+        ([1, 0], ">= 1"),
+        ([1, 2.5], "int"),
+        ([(1, 2, 3)], "sequence of 1 int"),
+    ],
 )
 def test_bad_dilations_are_refused(dilation, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -80,7 +86,11 @@ def test_several_dilations_equal_the_union_of_single_dilation_runs(pooling, one_
         X, shape, kernels = RNG.standard_normal((6, 60)), None, RNG.standard_normal((3, 1, 5))
         dilations = [1, 3, 7]
     else:
-        X, shape, kernels = RNG.standard_normal((6, 400)), (20, 20), RNG.standard_normal((3, 1, 3, 3))
+        X, shape, kernels = (
+            RNG.standard_normal((6, 400)),
+            (20, 20),
+            RNG.standard_normal((3, 1, 3, 3)),
+        )
         dilations = [1, (2, 3), 4]
     params = dict(image_shape=shape, pooling=pooling, pool_grid=2)
     multi = ConvFeatures(ArrayBank(kernels), dilation=dilations, **params).fit(X)
@@ -95,10 +105,24 @@ def test_several_dilations_equal_the_union_of_single_dilation_runs(pooling, one_
 
 def test_several_dilations_with_whole_maps_and_the_fft_method():
     X = RNG.standard_normal((3, 900))
-    conv = ConvFeatures(GaborBank(n_orientations=2, kernel_size=9), image_shape=(30, 30),
-                        dilation=[1, 2], pooling=None, method="fft").fit(X)
-    single = [ConvFeatures(GaborBank(n_orientations=2, kernel_size=9), image_shape=(30, 30),
-                           dilation=d, pooling=None).fit(X).transform(X) for d in (1, 2)]
+    conv = ConvFeatures(
+        GaborBank(n_orientations=2, kernel_size=9),
+        image_shape=(30, 30),
+        dilation=[1, 2],
+        pooling=None,
+        method="fft",
+    ).fit(X)
+    single = [
+        ConvFeatures(
+            GaborBank(n_orientations=2, kernel_size=9),
+            image_shape=(30, 30),
+            dilation=d,
+            pooling=None,
+        )
+        .fit(X)
+        .transform(X)
+        for d in (1, 2)
+    ]
     assert_allclose(conv.transform(X), np.hstack(single), atol=1e-9)
 
 

@@ -250,8 +250,18 @@ def test_convolve_rejects_bad_parameters(kwargs, error, match):
     "images, kernels, kwargs, match",
     [
         (np.zeros((2, 4, 4)), np.zeros((1, 5, 5)), dict(padding="valid"), "larger than the padded"),
-        (np.zeros((2, 4, 4)), np.zeros((1, 3, 3)), dict(padding="valid", dilation=2), "larger than"),
-        (np.zeros((2, 3, 8, 8)), np.zeros((1, 2, 3, 3)), {}, r"2 channel\(s\) but the images have 3"),
+        (
+            np.zeros((2, 4, 4)),
+            np.zeros((1, 3, 3)),
+            dict(padding="valid", dilation=2),
+            "larger than",
+        ),
+        (
+            np.zeros((2, 3, 8, 8)),
+            np.zeros((1, 2, 3, 3)),
+            {},
+            r"2 channel\(s\) but the images have 3",
+        ),
         (np.zeros((2, 8, 8)), np.zeros((3, 3)), {}, "kernels must have 3 or 4 dimensions"),
         (np.zeros((2, 8, 8)), np.zeros((0, 3, 3)), {}, "at least one kernel"),
         (np.zeros(8), np.zeros((1, 3)), {}, "images must have 2 to 4 dimensions"),
@@ -279,15 +289,24 @@ def test_both_batch_layouts_match_the_reference(problem, layout):
 
     images, kernels, stride, pads, dilation = _as_2d(problem)
     geometry = make_geometry(
-        images.shape[1:], kernels.shape[1:], stride=stride,
+        images.shape[1:],
+        kernels.shape[1:],
+        stride=stride,
         padding=tuple(a for a, _ in pads) if all(a == b for a, b in pads) else "same",
         dilation=dilation,
     )
     assume(geometry.pads == tuple(pads))
     maps = conv_features(
-        images, geometry, kernel_matrix(kernels, images.dtype), nonlinearity=None,
-        poolings=None, grid=None, padding_mode=problem["mode"],
-        batch_size=problem["batch_size"], n_threads=problem["n_threads"], layout=layout,
+        images,
+        geometry,
+        kernel_matrix(kernels, images.dtype),
+        nonlinearity=None,
+        poolings=None,
+        grid=None,
+        padding_mode=problem["mode"],
+        batch_size=problem["batch_size"],
+        n_threads=problem["n_threads"],
+        layout=layout,
     )
     n_out = geometry.out_shape[2 - (problem["images"].ndim - 2) :]
     assert_matches_reference(problem, maps.reshape(len(images), len(kernels), *n_out), flip=False)

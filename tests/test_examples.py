@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses: python examples/... and benchmarks/...
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
@@ -15,7 +17,10 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 def test_example_runs(script, tmp_path):
     result = subprocess.run(
         [sys.executable, str(script), "--fast"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip()
@@ -24,7 +29,9 @@ def test_example_runs(script, tmp_path):
 def test_transform_benchmark_quick_mode():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_transform.py"), "--quick", "--no-torch"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "W4 1-D" in result.stdout and "Scaling" in result.stdout
@@ -32,8 +39,16 @@ def test_transform_benchmark_quick_mode():
 
 def test_memory_benchmark_quick_mode():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_memory.py"), "--sizes", "3000", "--quick"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_memory.py"),
+            "--sizes",
+            "3000",
+            "--quick",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "numpy, batched" in result.stdout and "dask" in result.stdout
@@ -45,9 +60,19 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 @pytest.mark.skipif(not MNIST.exists(), reason="needs ../shared/data/mnist.npz")
 def test_mnist_benchmark_runs_on_a_subset():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_mnist.py"), "--data", str(MNIST),
-         "--train", "1000", "--only", "raw,gabor,svc,deskew"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_mnist.py"),
+            "--data",
+            str(MNIST),
+            "--train",
+            "1000",
+            "--only",
+            "raw,gabor,svc,deskew",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "raw pixels" in result.stdout and "Gabor bank" in result.stdout

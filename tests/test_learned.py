@@ -5,14 +5,14 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA, FastICA, MiniBatchDictionaryLearning
+from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 
 from skconv import ConvFeatures, PatchBank, RandomBank
-from skconv.banks import PatchTransform, sample_patches
+from skconv._patches import sample_patches
 
 DIGITS = load_digits().images[:300, None] / 16.0  # (300, 1, 8, 8) in 0..1
 RGB = np.random.default_rng(0).random((20, 3, 9, 10))
@@ -25,7 +25,11 @@ def explicit_patches(images, size):
     out = []
     for image in images:
         out.append(
-            [image[:, y : y + kh, x : x + kw].ravel() for y in range(h - kh + 1) for x in range(w - kw + 1)]
+            [
+                image[:, y : y + kh, x : x + kw].ravel()
+                for y in range(h - kh + 1)
+                for x in range(w - kw + 1)
+            ]
         )
     return np.array(out)
 
@@ -42,13 +46,15 @@ def test_sample_patches_is_reproducible_and_exact():
 
 def test_kmeans_recovers_known_patterns():
     rng = np.random.default_rng(0)
-    patterns = np.array(
-        [np.eye(3), np.eye(3)[::-1], np.ones((3, 3)), -np.ones((3, 3))]
-    )
+    patterns = np.array([np.eye(3), np.eye(3)[::-1], np.ones((3, 3)), -np.ones((3, 3))])
     images = patterns[rng.integers(0, 4, 400)] + rng.normal(0, 0.05, (400, 3, 3))
     bank = PatchBank(
-        KMeans(4, n_init=10, random_state=0), kernel_size=3, n_patches=400,
-        normalize=False, whiten=False, random_state=0,
+        KMeans(4, n_init=10, random_state=0),
+        kernel_size=3,
+        n_patches=400,
+        normalize=False,
+        whiten=False,
+        random_state=0,
     ).fit(images[:, None])
     centres = bank.kernels_[:, 0]
     for pattern in patterns:
@@ -68,19 +74,28 @@ def test_pca_kernels_are_orthonormal_and_ica_dictionary_work():
 
 
 def test_whitening_decorrelates_the_sampled_patches():
-    bank = PatchBank(n_kernels=4, kernel_size=3, n_patches=5000, norm_reg=0.01, whiten_reg=1e-6, random_state=0)
+    bank = PatchBank(
+        n_kernels=4, kernel_size=3, n_patches=5000, norm_reg=0.01, whiten_reg=1e-6, random_state=0
+    )
     bank.fit(RGB)
     patches = sample_patches(RGB, (3, 3), 5000, np.random.RandomState(0))
     white = bank.patch_transform_.apply(patches)
     assert_allclose(np.cov(white.T, bias=True), np.eye(27), atol=0.05)
 
 
-@pytest.mark.parametrize("normalize, whiten", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize(
+    "normalize, whiten", [(True, True), (True, False), (False, True), (False, False)]
+)
 @pytest.mark.parametrize("nonlinearity", [None, "triangle", "soft_threshold"])
 def test_transform_equals_explicit_normalised_whitened_patches(normalize, whiten, nonlinearity):
     bank = PatchBank(
-        n_kernels=5, kernel_size=(3, 4), n_patches=400, normalize=normalize, norm_reg=0.1,
-        whiten=whiten, random_state=0,
+        n_kernels=5,
+        kernel_size=(3, 4),
+        n_patches=400,
+        normalize=normalize,
+        norm_reg=0.1,
+        whiten=whiten,
+        random_state=0,
     )
     conv = ConvFeatures(
         bank, padding="valid", nonlinearity=nonlinearity, threshold=0.1, pooling=None
@@ -101,20 +116,28 @@ def test_transform_equals_explicit_normalised_whitened_patches(normalize, whiten
 
 
 def test_triangle_on_a_plain_bank_uses_raw_patches():
-    conv = ConvFeatures(RandomBank(3, 3), padding="valid", nonlinearity="triangle", pooling=None, random_state=0)
+    conv = ConvFeatures(
+        RandomBank(3, 3), padding="valid", nonlinearity="triangle", pooling=None, random_state=0
+    )
     conv.fit(DIGITS[:5])
     x = explicit_patches(DIGITS[:5], (3, 3)).reshape(-1, 9)
     centres = conv.kernels_.reshape(3, -1)
     z = np.sqrt(((x[:, None, :] - centres[None]) ** 2).sum(axis=2))
     expected = np.maximum(0, z.mean(axis=1, keepdims=True) - z).reshape(5, 6, 6, 3)
-    assert_allclose(conv.transform(DIGITS[:5]), expected.transpose(0, 3, 1, 2).reshape(5, -1), atol=1e-10)
+    assert_allclose(
+        conv.transform(DIGITS[:5]), expected.transpose(0, 3, 1, 2).reshape(5, -1), atol=1e-10
+    )
 
 
 def test_float32_and_float64_agree_and_seeds_reproduce():
     params = dict(n_kernels=8, kernel_size=3, n_patches=1000, norm_reg=0.01)
-    conv = ConvFeatures(PatchBank(**params), nonlinearity="triangle", pool_grid=2, pooling="sum", random_state=0)
+    conv = ConvFeatures(
+        PatchBank(**params), nonlinearity="triangle", pool_grid=2, pooling="sum", random_state=0
+    )
     out64 = conv.fit_transform(DIGITS)
-    again = ConvFeatures(PatchBank(**params), nonlinearity="triangle", pool_grid=2, pooling="sum", random_state=0)
+    again = ConvFeatures(
+        PatchBank(**params), nonlinearity="triangle", pool_grid=2, pooling="sum", random_state=0
+    )
     assert_array_equal(again.fit_transform(DIGITS), out64)
     out32 = conv.fit_transform(DIGITS.astype(np.float32))
     assert out32.dtype == np.float32
@@ -124,13 +147,21 @@ def test_float32_and_float64_agree_and_seeds_reproduce():
 def test_bank_is_relearned_per_fit_and_grid_searchable():
     X, y = DIGITS.reshape(300, -1), load_digits().target[:300]
     pipe = make_pipeline(
-        ConvFeatures(PatchBank(n_kernels=8, kernel_size=3, n_patches=500, norm_reg=0.01),
-                     image_shape=(8, 8), nonlinearity="triangle", pool_grid=2, pooling="sum",
-                     random_state=0),
+        ConvFeatures(
+            PatchBank(n_kernels=8, kernel_size=3, n_patches=500, norm_reg=0.01),
+            image_shape=(8, 8),
+            nonlinearity="triangle",
+            pool_grid=2,
+            pooling="sum",
+            random_state=0,
+        ),
         LogisticRegression(max_iter=500),
     )
     search = GridSearchCV(pipe, {"convfeatures__bank__n_kernels": [4, 8]}, cv=2).fit(X, y)
-    assert search.best_estimator_[0].bank_.kernels_.shape[0] == search.best_params_["convfeatures__bank__n_kernels"]
+    assert (
+        search.best_estimator_[0].bank_.kernels_.shape[0]
+        == search.best_params_["convfeatures__bank__n_kernels"]
+    )
     a = pipe[0].fit(X[:150]).kernels_
     b = pipe[0].fit(X[150:]).kernels_
     assert not np.allclose(a, b)  # learned from the data it is fitted on
@@ -139,10 +170,20 @@ def test_bank_is_relearned_per_fit_and_grid_searchable():
 def test_two_stages_stack_in_a_pipeline():
     """PCANet-style: the second ConvFeatures reads the first's maps as a K-channel image."""
     X = DIGITS.reshape(300, -1)
-    first = ConvFeatures(PatchBank("pca", 4, 3, whiten=False), image_shape=(8, 8),
-                         nonlinearity=None, pooling=None, random_state=0)
-    second = ConvFeatures(PatchBank("pca", 4, 3, whiten=False), image_shape=(4, 8, 8),
-                          pooling="mean", pool_grid=2, random_state=0)
+    first = ConvFeatures(
+        PatchBank("pca", 4, 3, whiten=False),
+        image_shape=(8, 8),
+        nonlinearity=None,
+        pooling=None,
+        random_state=0,
+    )
+    second = ConvFeatures(
+        PatchBank("pca", 4, 3, whiten=False),
+        image_shape=(4, 8, 8),
+        pooling="mean",
+        pool_grid=2,
+        random_state=0,
+    )
     pipe = make_pipeline(first, second)
     features = pipe.fit_transform(X)
     assert features.shape == (300, 4 * 4)
@@ -175,14 +216,19 @@ def test_patch_bank_on_a_dask_array_reads_only_what_it_samples():
     bank = PatchBank(n_kernels=4, kernel_size=3, n_patches=5, random_state=0).fit(lazy)
     eager = PatchBank(n_kernels=4, kernel_size=3, n_patches=5, random_state=0).fit(DIGITS)
     assert_allclose(bank.kernels_, eager.kernels_)
-    assert len(computed) == len(set(computed)) <= 5  # at most the blocks holding the 5 patches, once
+    assert (
+        len(computed) == len(set(computed)) <= 5
+    )  # at most the blocks holding the 5 patches, once
 
 
 def test_dask_ml_kmeans_as_the_estimator():
     cluster = pytest.importorskip("dask_ml.cluster")
     bank = PatchBank(
         cluster.KMeans(n_clusters=4, random_state=0, init_max_iter=2, oversampling_factor=2),
-        kernel_size=3, n_patches=500, norm_reg=0.01, random_state=0,
+        kernel_size=3,
+        n_patches=500,
+        norm_reg=0.01,
+        random_state=0,
     ).fit(DIGITS)
     assert bank.kernels_.shape == (4, 1, 3, 3)
     assert isinstance(bank.cluster_sizes_, np.ndarray) and bank.cluster_sizes_.sum() == 500

@@ -44,11 +44,19 @@ def test_large_images_in_many_tiles_match_the_reference(method, shape, kshape, k
     rng = np.random.default_rng(0)
     images = rng.standard_normal(shape)
     kernels = rng.standard_normal(kshape)
-    geometry = make_geometry(shape[1:], kshape[1:], stride=kwargs.get("stride", 1),
-                             padding=kwargs.get("padding", "same"),
-                             dilation=kwargs.get("dilation", 1))
+    geometry = make_geometry(
+        shape[1:],
+        kshape[1:],
+        stride=kwargs.get("stride", 1),
+        padding=kwargs.get("padding", "same"),
+        dilation=kwargs.get("dilation", 1),
+    )
     expected = reference_correlate(
-        images, kernels, geometry.stride, geometry.pads, geometry.dilation,
+        images,
+        kernels,
+        geometry.stride,
+        geometry.pads,
+        geometry.dilation,
         kwargs.get("padding_mode", "constant"),
     )
     for threads in (1, 2):

@@ -63,8 +63,10 @@ def test_feature_maps_of_a_signal_are_curves():
 
 
 def test_search_heatmap_has_one_cell_per_pair():
-    pipe = make_pipeline(ConvFeatures(RandomBank(8), image_shape=(8, 8), random_state=0),
-                         LogisticRegression(max_iter=200))
+    pipe = make_pipeline(
+        ConvFeatures(RandomBank(8), image_shape=(8, 8), random_state=0),
+        LogisticRegression(max_iter=200),
+    )
     search = GridSearchCV(
         pipe, {"convfeatures__stride": [1, 2], "convfeatures__bank__kernel_size": [3, 5]}, cv=2
     ).fit(X, Y)

@@ -37,9 +37,15 @@ def pooled_problems(draw):
     images = rng.standard_normal((n, c, *geometry.in_shape))
     kernels = rng.standard_normal((k, c, *geometry.kernel_shape))
     return dict(
-        images=images, kernels=kernels, geometry=geometry, grid=grid, sigma=sigma,
-        poolings=poolings, nonlinearity=draw(st.sampled_from(NONLINEARITIES)),
-        method=draw(st.sampled_from(["gemm", "fft"])), budget=draw(st.sampled_from([0.002, 0.02])),
+        images=images,
+        kernels=kernels,
+        geometry=geometry,
+        grid=grid,
+        sigma=sigma,
+        poolings=poolings,
+        nonlinearity=draw(st.sampled_from(NONLINEARITIES)),
+        method=draw(st.sampled_from(["gemm", "fft"])),
+        budget=draw(st.sampled_from([0.002, 0.02])),
         n_threads=draw(st.integers(1, 2)),
     )
 
@@ -49,14 +55,21 @@ def pooled_problems(draw):
 def test_tiled_pooling_matches_loops_over_whole_maps(problem):
     g = problem["geometry"]
     maps = reference_correlate(problem["images"], problem["kernels"], g.stride, g.pads, g.dilation)
-    expected = loop_pool(maps, problem["nonlinearity"], problem["poolings"], problem["grid"],
-                         problem["sigma"])
+    expected = loop_pool(
+        maps, problem["nonlinearity"], problem["poolings"], problem["grid"], problem["sigma"]
+    )
     with sklearn.config_context(working_memory=problem["budget"]):
         result = conv_features(
-            problem["images"], g, kernel_matrix(problem["kernels"], np.float64),
-            nonlinearity=problem["nonlinearity"], poolings=problem["poolings"],
-            grid=problem["grid"], pool_sigma=problem["sigma"], n_threads=problem["n_threads"],
-            method=problem["method"], spectra=KernelSpectra(problem["kernels"], g.dilation),
+            problem["images"],
+            g,
+            kernel_matrix(problem["kernels"], np.float64),
+            nonlinearity=problem["nonlinearity"],
+            poolings=problem["poolings"],
+            grid=problem["grid"],
+            pool_sigma=problem["sigma"],
+            n_threads=problem["n_threads"],
+            method=problem["method"],
+            spectra=KernelSpectra(problem["kernels"], g.dilation),
         )
     assert_allclose(result, expected, rtol=1e-9, atol=1e-9)
 
@@ -71,8 +84,13 @@ def test_overlaps_split_a_tile_at_region_bounds():
 def test_poolers_of_split_tiles_merge_to_the_whole():
     rng = np.random.default_rng(0)
     maps = rng.standard_normal((2, 3, 12, 10))
-    kwargs = dict(nonlinearity="relu", poolings=("max", "mean", "ppv", "l2"), grid=(3, 2),
-                  out_shape=(12, 10), sigma=None)
+    kwargs = dict(
+        nonlinearity="relu",
+        poolings=("max", "mean", "ppv", "l2"),
+        grid=(3, 2),
+        out_shape=(12, 10),
+        sigma=None,
+    )
     whole = TilePooler(2, 3, **kwargs)
     whole.add(maps.copy(), 0, 0)
     top, bottom = TilePooler(2, 3, **kwargs), TilePooler(2, 3, **kwargs)
@@ -86,8 +104,12 @@ def test_poolers_of_split_tiles_merge_to_the_whole():
 def test_estimator_features_do_not_depend_on_tiling(method):
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (3, 96, 80))
-    conv = ConvFeatures(GaborBank(kernel_size=9, n_orientations=4), pool_grid=3,
-                        pooling=("max", "mean", "ppv"), method=method).fit(X)
+    conv = ConvFeatures(
+        GaborBank(kernel_size=9, n_orientations=4),
+        pool_grid=3,
+        pooling=("max", "mean", "ppv"),
+        method=method,
+    ).fit(X)
     whole = conv.transform(X)
     with sklearn.config_context(working_memory=0.05):
         tiled = conv.transform(X)
@@ -97,8 +119,12 @@ def test_estimator_features_do_not_depend_on_tiling(method):
 def test_learned_banks_are_tiled_too():
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (4, 60, 60))
-    conv = ConvFeatures(PatchBank(n_kernels=8, kernel_size=5, random_state=0),
-                        nonlinearity="triangle", pool_grid=2, random_state=0).fit(X)
+    conv = ConvFeatures(
+        PatchBank(n_kernels=8, kernel_size=5, random_state=0),
+        nonlinearity="triangle",
+        pool_grid=2,
+        random_state=0,
+    ).fit(X)
     assert conv.method_ == "gemm"
     whole = conv.transform(X)
     with sklearn.config_context(working_memory=0.05):
@@ -133,7 +159,7 @@ def test_pooled_working_memory_does_not_grow_with_the_image(method):
         conv.set_params()  # the fitted geometry needs the same image size: refit
         conv.fit(X)
         with sklearn.config_context(working_memory=8):
-            usage.append(_traced_working_mib(lambda: conv.transform(X), 0))
+            usage.append(_traced_working_mib(lambda X=X: conv.transform(X), 0))
     # 16x the pixels; the maps alone would be 16 kernels x 4 MiB = 64 MiB.
     assert usage[1] < 12
     assert usage[1] < 2 * usage[0] + 2

@@ -22,9 +22,7 @@ from skconv._pooling import (
 def pooling_problems(draw):
     h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
     grid = (draw(st.integers(1, h)), draw(st.integers(1, w)))
-    poolings = tuple(
-        draw(st.lists(st.sampled_from(POOLINGS), min_size=1, max_size=4, unique=True))
-    )
+    poolings = tuple(draw(st.lists(st.sampled_from(POOLINGS), min_size=1, max_size=4, unique=True)))
     nonlinearity = draw(st.sampled_from([None, *NONLINEARITIES]))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     seed = draw(st.integers(0, 2**31 - 1))
@@ -123,12 +121,27 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinea
     rng = np.random.default_rng(0)
     images, kernels = rng.standard_normal((7, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
     geometry = make_geometry((2, 5, 6), (2, 3, 3))
-    maps = conv_features(images, geometry, kernel_matrix(kernels, np.float64), nonlinearity=None,
-                         poolings=None, grid=None, layout="channels_last").reshape(7, 3, 5, 6)
+    maps = conv_features(
+        images,
+        geometry,
+        kernel_matrix(kernels, np.float64),
+        nonlinearity=None,
+        poolings=None,
+        grid=None,
+        layout="channels_last",
+    ).reshape(7, 3, 5, 6)
     expected = loop_pool(maps, nonlinearity, poolings, grid, sigma)
-    result = conv_features(images, geometry, kernel_matrix(kernels, np.float64),
-                           nonlinearity=nonlinearity, poolings=poolings, grid=grid,
-                           pool_sigma=sigma, batch_size=3, layout=layout)
+    result = conv_features(
+        images,
+        geometry,
+        kernel_matrix(kernels, np.float64),
+        nonlinearity=nonlinearity,
+        poolings=poolings,
+        grid=grid,
+        pool_sigma=sigma,
+        batch_size=3,
+        layout=layout,
+    )
     assert_allclose(result, expected, atol=1e-12)
 
 

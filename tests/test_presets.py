@@ -60,9 +60,14 @@ def test_multivariate_series_in_aeons_layout():
 def test_make_minirocket_classifies_shapes():
     rng = np.random.default_rng(0)
     t = np.linspace(0, 1, 80)
-    X = np.concatenate([np.sin(2 * np.pi * 3 * t) + 0.3 * rng.standard_normal((30, 80)),
-                        np.sign(np.sin(2 * np.pi * 3 * t)) + 0.3 * rng.standard_normal((30, 80))])
+    X = np.concatenate(
+        [
+            np.sin(2 * np.pi * 3 * t) + 0.3 * rng.standard_normal((30, 80)),
+            np.sign(np.sin(2 * np.pi * 3 * t)) + 0.3 * rng.standard_normal((30, 80)),
+        ]
+    )
     y = np.repeat([0, 1], 30)
-    pipe = make_pipeline(make_minirocket(2000, random_state=0),
-                         RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+    pipe = make_pipeline(
+        make_minirocket(2000, random_state=0), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
+    )
     assert cross_val_score(pipe, X, y, cv=3).mean() > 0.9

@@ -1,7 +1,6 @@
 """The biased-PPV path for signals: the same features as the generic engine."""
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -18,8 +17,11 @@ def generic_transform(conv, X, monkeypatch):
         return conv.transform(X)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     n=st.integers(1, 150),
     length=st.integers(10, 60),
@@ -36,9 +38,19 @@ def test_series_path_equals_the_generic_engine(
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((max(n, 2), channels * length))
     kernels = rng.standard_normal((5, channels, 1, 4))
-    conv = ConvFeatures(ArrayBank(kernels), image_shape=(channels, 1, length), stride=stride,
-                        padding=padding, padding_mode=mode, dilation=[1, 2, 3], n_biases=7,
-                        nonlinearity="relu", pooling="ppv", pool_grid=(1, grid), random_state=seed)
+    conv = ConvFeatures(
+        ArrayBank(kernels),
+        image_shape=(channels, 1, length),
+        stride=stride,
+        padding=padding,
+        padding_mode=mode,
+        dilation=[1, 2, 3],
+        n_biases=7,
+        nonlinearity="relu",
+        pooling="ppv",
+        pool_grid=(1, grid),
+        random_state=seed,
+    )
     try:
         conv.fit(X)
     except ValueError as exc:  # maps shorter than the grid
