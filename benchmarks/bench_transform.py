@@ -211,7 +211,7 @@ def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
     t_skconv = best_time(lambda: conv.transform(X), args.repeat)
     out = conv.transform(X)
     work = working_memory(lambda: conv.transform(X), out.nbytes)
-    h_out = int(np.prod(conv.output_shape_[1:]))
+    h_out = int(np.prod(conv.maps_shape_[1:]))
     flops = 2.0 * n * k * c * ksize ** len(spatial) * h_out
     row = {
         "workload": name + ("" if dtype == np.float32 else " float64"),

@@ -38,7 +38,7 @@ def main(argv=None):
     photos = photos[:, ::step, ::step]  # (2, H, W)
     bank = GaborBank(n_orientations=4, frequencies=(0.1, 0.2), kernel_size=15)
     conv = ConvFeatures(bank, nonlinearity=None, pooling=None, padding_mode="edge").fit(photos)
-    maps = conv.transform(photos).reshape(2, *conv.output_shape_)  # (2, K, H, W)
+    maps = conv.transform(photos).reshape(2, *conv.maps_shape_)  # (2, K, H, W)
     even = maps[:, conv.bank_.phases_ == 0]
     odd = maps[:, conv.bank_.phases_ != 0]
     energy = np.sqrt(even**2 + odd**2)  # (2, frequencies x orientations, H, W)

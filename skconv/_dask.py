@@ -101,7 +101,7 @@ def transform(estimator, rows):
 
     import dask
 
-    n_out = estimator._n_features_out
+    n_out = estimator.n_features_out_
     # A snapshot of the fitted state: refitting the estimator before the
     # result is computed must not change it (fit replaces attributes, it does
     # not modify the arrays, so a shallow copy is enough).

@@ -1,11 +1,13 @@
 """ConvFeatures: the scikit-learn front end. It holds no numerics."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
 from . import _series
@@ -35,9 +37,9 @@ from ._engine import (
     make_geometry,
     normalize_axes_param,
 )
-from ._features import FeatureLayout, allocate_output, conv_features
+from ._features import FeatureLayout, PoolingSpec, allocate_output, conv_features
 from ._groups import ALTERNATE, make_parts
-from ._input import as_rows, check_sample_shape, resolve_input_shape
+from ._input import as_images, as_rows, as_samples, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
 from ._methods import METHODS
 from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
@@ -215,9 +217,10 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         The kernels used, in the dtype of the data seen in ``fit``.
     input_shape_ : tuple of int
         ``(C, H, W)`` or ``(C, L)``: the shape of one sample.
-    output_shape_ : tuple of int
+    maps_shape_ : tuple of int
         ``(K, h_out, w_out)`` or ``(K, L_out)``: the maps of one sample (at
-        the first dilation).
+        the first dilation), before pooling. (``output_shape_``, its former
+        name, still works and warns.)
     dilations_ : list of tuple of int
         The dilation of each group of maps, one int per spatial axis.
     biases_ : list of ndarray of shape (K, B) or None
@@ -349,7 +352,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             rows.shape[1],
             warn=not getattr(bank, "_series_only", False),
         )
-        images = rows.reshape(rows.shape[0], *self.input_shape_)
+        images = as_samples(rows, self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be a positive int, -1 (all cores) or None; got 0.")
@@ -359,7 +362,9 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # and searches.
             bank._validate_params()
         if getattr(bank, "random_state", "absent") is None:
-            bank.set_params(random_state=check_random_state(self.random_state))
+            # The estimator's seed as given (an int stays an int in the fitted
+            # bank's repr; None keeps numpy's global state, as before).
+            bank.set_params(random_state=self.random_state)
         if self.verbose and is_dask_array(images):
             from dask.diagnostics import ProgressBar as DaskProgressBar
 
@@ -403,15 +408,9 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         n_axes = len(self.input_shape_) - 1
         spatial, kernel_spatial = self.input_shape_[1:], self.kernels_.shape[2:]
         dilations, weights = resolve_dilations(self.dilation, spatial, kernel_spatial)
-        counts = [None] * len(dilations)
-        if self.n_biases is not None:
-            counts = spread_biases(self.n_biases, weights)
-            dilations = [d for d, c in zip(dilations, counts) if c]
-            counts = [c for c in counts if c]
-        self.dilations_ = dilations
         padding = "same" if self.padding == ALTERNATE else self.padding
         # The whole maps of each group (what the biases are fitted on).
-        self._geometries = [
+        geometries = [
             make_geometry(
                 self.input_shape_,
                 self.kernels_.shape[1:],
@@ -421,12 +420,20 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             )
             for d in dilations
         ]
-        self._geometry = self._geometries[0]
         check_dilations_fit(
             dilations, spatial, kernel_spatial, several=is_multi_dilation(self.dilation)
         )
+        counts = [None] * len(dilations)
+        if self.n_biases is not None:  # dilations left without a bias make no features
+            counts = spread_biases(self.n_biases, weights)
+            dilations = [d for d, c in zip(dilations, counts) if c]
+            geometries = [g for g, c in zip(geometries, counts) if c]
+            counts = [c for c in counts if c]
+        self.dilations_ = dilations
+        self._geometries = geometries
+        self._geometry = self._geometries[0]
         out_spatial = self._geometry.out_shape[2 - n_axes :]
-        self.output_shape_ = (self.kernels_.shape[0], *out_spatial)
+        self.maps_shape_ = (self.kernels_.shape[0], *out_spatial)
         self._poolings = resolve_poolings(self.pooling)
         kernels4d = self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape)
         transform = getattr(self.bank_, "patch_transform_", None)
@@ -491,8 +498,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return
 
         def kernel_maps(g, samples, which):
-            shape = (samples.shape[0], self.input_shape_[0], *self._geometry.in_shape)
-            samples = np.asarray(samples, dtype=self.kernels_.dtype).reshape(shape)
+            samples = np.asarray(samples, dtype=self.kernels_.dtype)
+            samples = as_images(samples.reshape(samples.shape[0], -1), self.input_shape_)
             geometry = self._geometries[g]
             if self._plan is None:
                 return pair_maps(samples, which, geometry, self._weights, self.padding_mode)
@@ -503,11 +510,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     samples[i : i + 1],
                     geometry,
                     self._weights,
-                    nonlinearity=None,
-                    poolings=None,
-                    grid=self._grid,
+                    PoolingSpec(threshold=self.threshold),
                     plan=self._plan,
-                    threshold=self.threshold,
                     padding_mode=self.padding_mode,
                 )
                 for i in range(samples.shape[0])
@@ -542,7 +546,12 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if is_dask_array(rows):
             from . import _dask
 
-            return _dask.transform(self, rows)
+            lazy = _dask.transform(self, rows)
+            if _get_output_config("transform", self)["dense"] != "default":
+                # A DataFrame output needs the values: compute the graph once
+                # here (wrapping the lazy array would compute it twice).
+                return lazy.compute()
+            return lazy
         if not self.verbose:
             return self._transform_rows(rows, effective_n_jobs(self.n_jobs))
         bar = ProgressBar(rows.shape[0], "ConvFeatures.transform")
@@ -550,6 +559,48 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             return self._transform_rows(rows, effective_n_jobs(self.n_jobs), bar.update)
         finally:
             bar.close()
+
+    def feature_maps(self, X, *, dilation_index=0):
+        """The maps of ``X`` after the nonlinearity, before pooling.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Samples of the shape seen in ``fit`` (numpy data; a few samples: the
+            maps are ``K`` times larger than the samples).
+        dilation_index : int, default=0
+            Which dilation group (an index into ``dilations_``).
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, K, h_out, w_out) or (n_samples, K, L_out)
+            The whole maps (same-padded with ``padding="alternate"``). Encoders
+            of learned banks are shown as their linear responses.
+        """
+        check_is_fitted(self)
+        if is_dask_array(X):
+            raise TypeError("feature_maps takes numpy data; compute a few samples first.")
+        if not 0 <= dilation_index < len(self._geometries):
+            raise ValueError(
+                f"dilation_index must be in [0, {len(self._geometries)}) (one per entry of "
+                f"dilations_); got {dilation_index!r}."
+            )
+        rows, sample_shape = self._check_input(X, reset=False)
+        check_sample_shape(self.input_shape_, sample_shape)
+        geometry = self._geometries[dilation_index]
+        images = as_images(rows, self.input_shape_)
+        maps = conv_features(
+            images,
+            geometry,
+            self._weights.astype(rows.dtype, copy=False),
+            PoolingSpec(threshold=self.threshold),
+            plan=self._plan_for(rows.dtype),
+            padding_mode=self.padding_mode,
+        )
+        if self.nonlinearity in NONLINEARITIES:
+            NONLINEARITIES[self.nonlinearity](maps)
+        n_axes = len(self.input_shape_) - 1
+        return maps.reshape(rows.shape[0], -1, *geometry.out_shape[2 - n_axes :])
 
     def _check_input(self, X, reset):
         """Validated rows ``(n, n_features)`` and the N-D sample shape, if any.
@@ -572,7 +623,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _transform_rows(self, rows, n_threads, progress=None):
         """Features of validated numpy rows (also called on each dask block)."""
-        images = rows.reshape(rows.shape[0], self.input_shape_[0], *self._geometry.in_shape)
+        images = as_images(rows, self.input_shape_)
         columns = self._layout.group_slices()
         if self.n_biases is not None and _series.supports(
             self._groups, self._poolings, self.nonlinearity, self._plan
@@ -611,19 +662,21 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             images,
             part.geometry,
             (self._weights if learned else part.weights).astype(dtype, copy=False),
-            nonlinearity=self.nonlinearity,
-            poolings=self._poolings,
-            grid=self._grid,
+            PoolingSpec(
+                self.nonlinearity,
+                self._poolings,
+                self._grid,
+                self.pool_sigma,
+                self.threshold,
+                None if biases is None else biases[part.kernels].astype(dtype, copy=False),
+            ),
             plan=self._plan_for(dtype),
-            threshold=self.threshold,
-            pool_sigma=self.pool_sigma,
+            method=part.method,
+            spectra=part.spectra,
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             n_threads=n_threads,
             progress=progress,
-            method=part.method,
-            spectra=part.spectra,
-            biases=None if biases is None else biases[part.kernels].astype(dtype, copy=False),
         )
 
     def _plan_for(self, dtype):
@@ -658,6 +711,17 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
         return self._layout.names(self.__class__.__name__.lower())
+
+    @property
+    def output_shape_(self):
+        """Deprecated name of ``maps_shape_`` (the maps, not the output)."""
+        warnings.warn(
+            "output_shape_ is the shape of the maps and was renamed maps_shape_; the "
+            "output has n_features_out_ columns. output_shape_ will be removed in 0.4.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.maps_shape_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,6 +1,6 @@
 """From images to feature rows: engine maps, then nonlinearity and pooling."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -125,12 +125,13 @@ class FeatureLayout:
         return [f"{p}{r}" for p in self.poolings for r in regions]
 
 
-def make_reducer(
-    nonlinearity, poolings, grid, plan=None, threshold=0.0, pool_sigma=None, biases=None
-):
-    """The per-batch function ``(maps, patches) -> features (m, n_out)``.
+@dataclass(frozen=True)
+class PoolingSpec:
+    """What becomes of the maps: the nonlinearity, the pooling, the biases.
 
-    Parameters
+    The default spec keeps the raw maps (what :func:`skconv.convolve` returns).
+
+    Attributes
     ----------
     nonlinearity : str or None
         A key of ``NONLINEARITIES``, an encoder (``"triangle"``,
@@ -139,19 +140,37 @@ def make_reducer(
         None keeps the maps, flattened in (kernel, row, column) order.
     grid : tuple of int
         ``(gh, gw)`` pooling regions.
+    sigma : float or None
+        Gaussian pooling windows (see :func:`~skconv._pooling.pool_maps`).
+    threshold : float
+        The soft threshold's offset.
+    biases : ndarray of shape (K, B) or None
+        Pool each map once per bias (see :func:`~skconv._pooling.pool_biased_maps`).
+    """
+
+    nonlinearity: object = None
+    poolings: object = None
+    grid: tuple = (1, 1)
+    sigma: object = None
+    threshold: float = 0.0
+    biases: object = field(default=None, compare=False, repr=False)
+
+
+def make_reducer(spec, plan=None):
+    """The per-batch function ``(maps, patches) -> features (m, n_out)``.
+
+    Parameters
+    ----------
+    spec : PoolingSpec
     plan : ResponsePlan, default=None
         For learned banks and encoders: how raw GEMM columns become responses.
-    threshold : float, default=0.0
-        The soft threshold's offset.
-    pool_sigma : float, default=None
-        Gaussian pooling windows (see :func:`~skconv._pooling.pool_maps`).
-    biases : ndarray of shape (K, B), default=None
-        Pool each map once per bias (see :func:`~skconv._pooling.pool_biased_maps`).
 
     Returns
     -------
     reduce_maps : callable
     """
+    nonlinearity, poolings, grid = spec.nonlinearity, spec.poolings, spec.grid
+    pool_sigma, threshold, biases = spec.sigma, spec.threshold, spec.biases
 
     def finish(maps, pointwise):
         if biases is not None:
@@ -207,22 +226,17 @@ def conv_features(
     images,
     geometry,
     weights,
+    spec=PoolingSpec(),
     *,
-    nonlinearity,
-    poolings,
-    grid,
     plan=None,
-    threshold=0.0,
-    pool_sigma=None,
+    method="gemm",
+    spectra=None,
     padding_mode="constant",
     batch_size=None,
     n_threads=1,
     progress=None,
     out=None,
     layout=None,
-    method="gemm",
-    spectra=None,
-    biases=None,
 ):
     """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch or tile by tile.
 
@@ -240,8 +254,14 @@ def conv_features(
     geometry : Geometry
     weights : ndarray of shape (kh * kw * C, K)
         Kernel matrix in the computation dtype.
-    nonlinearity, poolings, grid, plan, threshold, pool_sigma :
-        See :func:`make_reducer`.
+    spec : PoolingSpec, default=PoolingSpec()
+        Nonlinearity, pooling and biases (the default keeps the raw maps).
+    plan : ResponsePlan, default=None
+        For learned banks and encoders: how raw GEMM columns become responses.
+    method : {"gemm", "fft"}, default="gemm"
+        The algorithm (already resolved from ``"auto"``).
+    spectra : KernelSpectra, default=None
+        The kernels' spectra cache; required with ``method="fft"``.
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
         Images per batch of the untiled GEMM path.
@@ -253,23 +273,17 @@ def conv_features(
     layout : {"channels_last", "batch_last"}, default=None
         The untiled GEMM path's batch layout; None picks the faster one for the
         geometry (learned plans always use channels-last).
-    method : {"gemm", "fft"}, default="gemm"
-        The algorithm (already resolved from ``"auto"``).
-    spectra : KernelSpectra, default=None
-        The kernels' spectra cache; required with ``method="fft"``.
-    biases : ndarray of shape (K, B), default=None
-        Pool each map once per bias, as ``pool(nonlinearity(map - bias))``
-        (needs ``poolings``).
 
     Returns
     -------
     features : ndarray of shape (n, n_out)
     """
     n_kernels = weights.shape[1] if plan is None else plan.n_kernels
-    if biases is not None and poolings is None:
+    biases = spec.biases
+    if biases is not None and spec.poolings is None:
         raise ValueError("Biases need pooling: each map is pooled once per bias.")
     n_biases = None if biases is None else biases.shape[1]
-    n_out = n_features_out(geometry, n_kernels, poolings, grid, n_biases)
+    n_out = n_features_out(geometry, n_kernels, spec.poolings, spec.grid, n_biases)
     if out is None:
         out = allocate_output(images.shape[0], n_out, weights.dtype)
     itemsize = weights.dtype.itemsize
@@ -279,7 +293,7 @@ def conv_features(
     # Whole maps (no pooling) come out channels-first from the tiled path's
     # plane-wise GEMM without a transpose, which is faster at every size.
     small = (
-        poolings is not None
+        spec.poolings is not None
         and per_image <= min(_BATCH_BYTES, budget)
         and geometry.n_positions < _MIN_TILED_POSITIONS
     )
@@ -288,7 +302,7 @@ def conv_features(
             images,
             geometry,
             weights,
-            make_reducer(nonlinearity, poolings, grid, plan, threshold, pool_sigma, biases),
+            make_reducer(spec, plan),
             out,
             padding_mode=padding_mode,
             batch_size=batch_size,
@@ -300,39 +314,20 @@ def conv_features(
         images,
         geometry,
         weights,
+        spec,
         out,
-        method,
-        spectra,
-        plan,
-        nonlinearity,
-        poolings,
-        grid,
-        threshold,
-        pool_sigma,
-        padding_mode,
-        n_threads,
-        progress,
-        biases,
+        plan=plan,
+        method=method,
+        spectra=spectra,
+        padding_mode=padding_mode,
+        n_threads=n_threads,
+        progress=progress,
     )
 
 
 def _tiled_features(
-    images,
-    geometry,
-    weights,
-    out,
-    method,
-    spectra,
-    plan,
-    nonlinearity,
-    poolings,
-    grid,
-    threshold,
-    pool_sigma,
-    padding_mode,
-    n_threads,
+    images, geometry, weights, spec, out, *, plan, method, spectra, padding_mode, n_threads,
     progress,
-    biases=None,
 ):
     """The tiled path of :func:`conv_features` (see there)."""
     n = images.shape[0]
@@ -357,19 +352,21 @@ def _tiled_features(
             geometry, weights.shape[1], itemsize
         )
         m = group_size(n, per_tile, min(GEMM_TILE_BYTES, budget))
-        encoded = nonlinearity if plan is not None else None
+        encoded = spec.nonlinearity if plan is not None else None
 
         def make_workspace(size):
-            return GemmTiles(geometry, tiling, weights, size, plan, encoded, threshold)
+            return GemmTiles(geometry, tiling, weights, size, plan, encoded, spec.threshold)
 
         make_workspace.writes_out = plan is None and out.dtype == weights.dtype
 
-    pointwise = None if nonlinearity in ENCODERS else nonlinearity
+    pointwise = None if spec.nonlinearity in ENCODERS else spec.nonlinearity
     pooling = None
-    if poolings is not None:
-        pooling = dict(nonlinearity=pointwise, poolings=poolings, grid=grid, sigma=pool_sigma)
-        if biases is not None:
-            pooling["biases"] = biases
+    if spec.poolings is not None:
+        pooling = dict(
+            nonlinearity=pointwise, poolings=spec.poolings, grid=spec.grid, sigma=spec.sigma
+        )
+        if spec.biases is not None:
+            pooling["biases"] = spec.biases
     return run_tiles(
         images,
         geometry,

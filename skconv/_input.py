@@ -150,3 +150,23 @@ def check_sample_shape(input_shape, sample_shape):
             f"X has samples of shape {tuple(sample_shape)}, but ConvFeatures was "
             f"fitted on samples of shape {tuple(input_shape)}."
         )
+
+
+def as_samples(rows, input_shape):
+    """Rows ``(n, n_features)`` as samples ``(n, *input_shape)``: what banks are fitted on.
+
+    ``(n, C, L)`` for signals, ``(n, C, H, W)`` for images (a view for numpy,
+    lazy for dask).
+    """
+    return rows.reshape(rows.shape[0], *input_shape)
+
+
+def as_images(rows, input_shape):
+    """Rows as the engine's images ``(n, C, H, W)``: signals become images of height 1.
+
+    The one place where flattened rows become the 4-D arrays the engine takes.
+    """
+    spatial = tuple(input_shape[1:])
+    if len(spatial) == 1:
+        spatial = (1, *spatial)
+    return rows.reshape(rows.shape[0], input_shape[0], *spatial)

@@ -7,7 +7,7 @@ only when one of these functions is called. Each returns its
 
 import numpy as np
 
-from ._pooling import NONLINEARITIES
+from ._input import as_images
 
 
 def _pyplot():
@@ -134,8 +134,6 @@ def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
     -------
     fig : matplotlib.figure.Figure
     """
-    from ._features import conv_features
-
     _check_positive(max_maps=max_maps, n_cols=n_cols)
     plt = _pyplot()
     _fitted_kernels(conv)
@@ -145,25 +143,14 @@ def plot_feature_maps(conv, sample, *, max_maps=15, n_cols=8):
             f"sample has {sample.size} values but ConvFeatures was fitted on samples of "
             f"shape {conv.input_shape_}."
         )
-    image = sample.reshape(1, conv.input_shape_[0], *conv._geometry.in_shape)
-    nonlinearity = conv.nonlinearity if conv.nonlinearity in NONLINEARITIES else None
-    maps = conv_features(
-        image,
-        conv._geometry,
-        conv._weights.astype(np.float64),
-        nonlinearity=None,
-        poolings=None,
-        grid=None,
-        plan=conv._plan_for(np.float64),
-        padding_mode=conv.padding_mode,
-    ).reshape(-1, *conv._geometry.out_shape)
-    maps = maps[: conv.kernels_.shape[0]]
-    if nonlinearity is not None:
-        NONLINEARITIES[nonlinearity](maps)
+    maps = conv.feature_maps(sample.reshape(1, -1))[0]
+    if maps.ndim == 2:  # 1-D signals: (K, L) -> (K, 1, L)
+        maps = maps[:, None, :]
+    image = as_images(sample.reshape(1, -1), conv.input_shape_)[0]  # (C, H, W)
     shown = maps[:max_maps]
     names = kernel_titles(conv.bank_, len(maps))
     fig, axes = _grid(plt, len(shown) + 1, n_cols, panel_size=1.5)
-    original = image[0]  # (C, H, W); 1-D signals have H == 1
+    original = image  # (C, H, W); 1-D signals have H == 1
     if original.shape[1] == 1:
         axes[0].plot(original[:, 0].T)
     else:

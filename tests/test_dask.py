@@ -260,3 +260,23 @@ def test_sklearn_grid_search_under_joblib_dask_backend(client):
     with joblib.parallel_backend("dask"):
         search.fit(ROWS, LABELS)
     assert len(search.cv_results_["mean_test_score"]) == 2
+
+
+def test_pandas_output_of_dask_input_computes_the_graph_once():
+    pytest.importorskip("pandas")
+    from dask.callbacks import Callback
+
+    conv = ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit(ROWS)
+    conv.set_output(transform="pandas")
+    graphs = []
+
+    class Record(Callback):
+        def _start(self, dsk):
+            graphs.append(len(dsk))
+
+    with Record():
+        frame = conv.transform(as_input(ROWS, "dask", chunks=20))
+    assert list(frame.columns) == list(conv.get_feature_names_out())
+    # One small graph checks the first rows; the transform's graph runs once.
+    assert len(graphs) == 2 and graphs[0] < graphs[1]
+    assert_allclose(frame.to_numpy(), conv.set_output(transform="default").transform(ROWS))

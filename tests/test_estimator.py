@@ -53,7 +53,7 @@ def test_no_nonlinearity_no_pooling_equals_convolve(params):
     ).fit(ROWS)
     maps = convolve(IMAGES, conv.kernels_, **params)
     assert_allclose(conv.transform(ROWS), maps.reshape(len(ROWS), -1), atol=1e-12)
-    assert conv.output_shape_ == maps.shape[1:]
+    assert conv.maps_shape_ == maps.shape[1:]
 
 
 @pytest.mark.parametrize("nonlinearity", [None, "relu", "abs", "square", "tanh", "sigmoid"])
@@ -123,7 +123,7 @@ def test_image_shape_may_infer_one_axis():
 
 def test_rows_without_image_shape_are_signals():
     conv = ConvFeatures(bank=RandomBank(4, 7), pool_grid=3, random_state=0).fit(ROWS)
-    assert conv.kernels_.shape == (4, 1, 7) and conv.output_shape_ == (4, 270)
+    assert conv.kernels_.shape == (4, 1, 7) and conv.maps_shape_ == (4, 270)
     maps = convolve(ROWS, conv.kernels_[:, 0])
     assert_allclose(conv.transform(ROWS), loop_pool(maps[:, :, None], "relu", ("max",), (1, 3)))
 
@@ -368,3 +368,21 @@ def test_bad_stride_is_reported_before_the_bank_is_fitted():
     with pytest.raises(ValueError, match="stride must be an int or a sequence of 2"):
         ConvFeatures(CountingBank(), image_shape=(3, 10, 9), stride=(1, 1, 1)).fit(ROWS)
     assert CountingBank.fits == 0
+
+
+def test_feature_maps_are_the_unpooled_maps_after_the_nonlinearity():
+    conv = ConvFeatures(image_shape=(3, 10, 9), dilation=[1, 2], random_state=0).fit(ROWS)
+    maps = conv.feature_maps(ROWS[:2], dilation_index=1)
+    assert maps.shape == (2, 64, 10, 9) and maps.min() >= 0
+    whole = ConvFeatures(image_shape=(3, 10, 9), dilation=2, pooling=None, random_state=0)
+    assert_allclose(maps.reshape(2, -1), whole.fit(ROWS).transform(ROWS[:2]), atol=1e-12)
+    with pytest.raises(ValueError, match="dilation_index"):
+        conv.feature_maps(ROWS[:2], dilation_index=2)
+    signal = ConvFeatures(image_shape=(40,), random_state=0).fit(ROWS[:, :40])
+    assert signal.feature_maps(ROWS[:1, :40]).shape == (1, 64, 40)
+
+
+def test_output_shape_is_a_deprecated_name_of_maps_shape():
+    conv = ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit(ROWS)
+    with pytest.warns(FutureWarning, match="maps_shape_"):
+        assert conv.output_shape_ == conv.maps_shape_ == (64, 10, 9)

@@ -12,7 +12,7 @@ from reference import loop_pool, reference_correlate
 
 from skconv import ConvFeatures, GaborBank, PatchBank
 from skconv._engine import kernel_matrix, make_geometry
-from skconv._features import conv_features
+from skconv._features import PoolingSpec, conv_features
 from skconv._fft import KernelSpectra
 from skconv._pool_tiles import TilePooler, _overlaps
 
@@ -63,10 +63,9 @@ def test_tiled_pooling_matches_loops_over_whole_maps(problem):
             problem["images"],
             g,
             kernel_matrix(problem["kernels"], np.float64),
-            nonlinearity=problem["nonlinearity"],
-            poolings=problem["poolings"],
-            grid=problem["grid"],
-            pool_sigma=problem["sigma"],
+            PoolingSpec(
+                problem["nonlinearity"], problem["poolings"], problem["grid"], problem["sigma"]
+            ),
             n_threads=problem["n_threads"],
             method=problem["method"],
             spectra=KernelSpectra(problem["kernels"], g.dilation),

@@ -116,7 +116,7 @@ def test_one_pixel_regions_do_not_alias_the_maps():
 @pytest.mark.parametrize("nonlinearity", [None, "relu", "tanh", "square"])
 def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinearity):
     from skconv._engine import kernel_matrix, make_geometry
-    from skconv._features import conv_features
+    from skconv._features import PoolingSpec, conv_features
 
     rng = np.random.default_rng(0)
     images, kernels = rng.standard_normal((7, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
@@ -125,9 +125,6 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinea
         images,
         geometry,
         kernel_matrix(kernels, np.float64),
-        nonlinearity=None,
-        poolings=None,
-        grid=None,
         layout="channels_last",
     ).reshape(7, 3, 5, 6)
     expected = loop_pool(maps, nonlinearity, poolings, grid, sigma)
@@ -135,10 +132,7 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinea
         images,
         geometry,
         kernel_matrix(kernels, np.float64),
-        nonlinearity=nonlinearity,
-        poolings=poolings,
-        grid=grid,
-        pool_sigma=sigma,
+        PoolingSpec(nonlinearity, poolings, grid, sigma),
         batch_size=3,
         layout=layout,
     )
