@@ -326,7 +326,17 @@ def conv_features(
 
 
 def _tiled_features(
-    images, geometry, weights, spec, out, *, plan, method, spectra, padding_mode, n_threads,
+    images,
+    geometry,
+    weights,
+    spec,
+    out,
+    *,
+    plan,
+    method,
+    spectra,
+    padding_mode,
+    n_threads,
     progress,
 ):
     """The tiled path of :func:`conv_features` (see there)."""
