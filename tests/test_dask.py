@@ -274,7 +274,10 @@ def test_pandas_output_of_dask_input_computes_the_graph_once():
         def _start(self, dsk):
             graphs.append(len(dsk))
 
-    with Record():
+    import dask
+
+    # The local scheduler (a cluster fixture of this module may be the default).
+    with dask.config.set(scheduler="threads"), Record():
         frame = conv.transform(as_input(ROWS, "dask", chunks=20))
     assert list(frame.columns) == list(conv.get_feature_names_out())
     # One small graph checks the first rows; the transform's graph runs once.
