@@ -5,13 +5,13 @@ as the proportion of values above fitted biases (``n_biases`` with
 ``pooling="ppv"``), this path never holds more than a run of positions:
 
 * a batch of series is stored batch-last, ``(C, L, m)``, and padded once per
-  dilation;
+  dilation (in a reused buffer);
 * for a run of output positions, the patch matrix ``(k * C, positions * m)``
-  is built from ``k`` contiguous slices (one per tap: no index gather), and one
-  GEMM gives the maps ``(positions * m, K)``, rows of (series, kernel) columns;
-* each bias is compared with whole rows at once (numpy's SIMD loop against a
-  row of per-column biases) and the booleans are summed in ``uint8`` over
-  the run, which stays in cache;
+  is one strided copy (no index gather), and one GEMM gives the maps
+  kernel-major, ``(K, positions * m)``: each kernel's values are one row;
+* every bias of every kernel is compared in one call, each bias a scalar
+  against its kernel's row (numpy's fastest comparison loop), and the
+  booleans are summed over the run's positions by one ``uint8`` einsum;
 * every dilation group of a batch runs before the next batch is read, and
   batches are spread over threads.
 
@@ -35,7 +35,7 @@ _MAX_RUN = 255
 # Booleans compared in one call. Large: every numpy call hands the GIL over
 # between threads, which costs more on this 2-core machine than the cache
 # misses of large blocks (measured: 256 KiB blocks 2.1x slower than 16 MiB
-# with 2 threads; a one-call np.add.reduce instead of the halving sums 1.2x
+# with 2 threads; a one-call np.add.reduce instead of pairwise halving 1.2x
 # slower).
 _COMPARE_BYTES = 16 << 20
 
