@@ -523,17 +523,24 @@ def map_batches(
         if n:
             run(0, n)
         return out
+    split_over_threads(run, n, n_threads)
+    return out
+
+
+def split_over_threads(run, n, n_threads):
+    """Call ``run(start, stop)`` on ``n_threads`` contiguous ranges of ``range(n)`` at once.
+
+    The calling thread takes the first range, the process's pool the others.
+    BLAS gets one thread for the duration: threadpoolctl's limit is process-wide
+    and set from the calling thread; OpenBLAS 0.3.31 does not reliably honour
+    thread-count changes made from several threads at once (measured), so
+    worker threads never change it themselves.
+    """
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
-    # BLAS gets one thread per batch thread. threadpoolctl's limit is process-wide
-    # and set from the calling thread: OpenBLAS 0.3.31 does not reliably honour
-    # thread-count changes made from several threads at once (measured), so
-    # worker threads never change it themselves.
     with single_threaded_blas():
-        # The calling thread takes the first range itself.
         futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
         try:
             run(bounds[0], bounds[1])
         finally:
             for future in futures:
                 future.result()
-    return out

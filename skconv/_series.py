@@ -21,7 +21,7 @@ Memory is a few MiB per thread, whatever the length of the series.
 import numpy as np
 
 from ._cache import BUFFERS
-from ._engine import _executor, single_threaded_blas
+from ._engine import split_over_threads
 from ._pooling import _SIGN_PRESERVING, region_bounds
 
 # Series per batch, and bytes of maps per run of positions. Long runs pay:
@@ -280,15 +280,8 @@ def biased_ppv_features(
         finally:
             scratch.release()
 
-    bounds = np.linspace(0, n, n_threads + 1).astype(int)
     # One BLAS thread even for one worker: the run GEMMs are small, and BLAS
     # threads woken for each cost more than they save (measured 1.2 ms per
     # 1536 x 9 x 84 GEMM inside the loop against 0.04 ms single-threaded).
-    with single_threaded_blas():
-        futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
-        try:
-            run(bounds[0], bounds[1])
-        finally:
-            for future in futures:
-                future.result()
+    split_over_threads(run, n, n_threads)
     return out
