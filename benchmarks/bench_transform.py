@@ -192,11 +192,13 @@ def torch_features(torch, x, weights, params, nonlinearity, poolings, grid):
 # --- the benchmark ----------------------------------------------------------------
 
 
-def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
-    n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
-    n = max(2, n // args.shrink)
-    rng = np.random.default_rng(0)
-    images = rng.standard_normal((n, c, *spatial)).astype(dtype)
+def workload(spec, n, dtype=np.float32, n_jobs=None):
+    """A workload's images ``(n, C, *spatial)``, its input ``X`` and its fitted ConvFeatures.
+
+    Shared with ``profile_stages.py``.
+    """
+    _, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
+    images = np.random.default_rng(0).standard_normal((n, c, *spatial)).astype(dtype)
     # ConvFeatures reads (n, L) rows as signals and 3-D/4-D arrays as images.
     X = images[:, 0] if len(spatial) == 1 else images
     conv = ConvFeatures(
@@ -205,9 +207,16 @@ def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
         pooling=poolings,
         pool_grid=grid,
         random_state=0,
-        n_jobs=args.threads,
+        n_jobs=n_jobs,
         **params,
     ).fit(X[:2])
+    return images, X, conv
+
+
+def run_workload(name, spec, args, torch, peaks, dtype=np.float32):
+    n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
+    n = max(2, n // args.shrink)
+    images, X, conv = workload(spec, n, dtype, n_jobs=args.threads)
     t_skconv = best_time(lambda: conv.transform(X), args.repeat)
     out = conv.transform(X)
     work = working_memory(lambda: conv.transform(X), out.nbytes)

@@ -12,18 +12,19 @@ Run:  python benchmarks/profile_stages.py
 
 import time
 
+import bench_transform  # the workloads (benchmarks/ is on sys.path when run as a script)
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skconv import ConvFeatures, RandomBank
 from skconv._engine import _BatchLastWorkspace, _Workspace, choose_layout, default_batch_size
 from skconv._pooling import pool_maps
 
+# The four base workloads of bench_transform.py (the stride/dilation variants
+# of W1 take the same path as W1).
 WORKLOADS = {
-    "W1 mnist-like": (10_000, 1, (28, 28), 64, 5, {}, "relu", ("max",), 2),
-    "W2 cifar-like": (2_000, 3, (32, 32), 256, 5, {}, "relu", ("sum",), 2),
-    "W3 digits-like": (1_797, 1, (8, 8), 32, 3, {}, "relu", ("max",), 1),
-    "W4 1-D": (2_000, 1, (1000,), 256, 9, {"dilation": 4}, None, ("ppv", "max"), 1),
+    name: spec
+    for name, spec in bench_transform.WORKLOADS.items()
+    if name in ("W1 mnist-like", "W2 cifar-like", "W3 digits-like", "W4 1-D")
 }
 
 
@@ -40,16 +41,7 @@ def _timed(func):
 
 def profile(name, spec):
     n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
-    images = np.random.default_rng(0).standard_normal((n, c, *spatial)).astype(np.float32)
-    X = images[:, 0] if len(spatial) == 1 else images
-    conv = ConvFeatures(
-        RandomBank(k, ksize),
-        nonlinearity=nonlinearity,
-        pooling=poolings,
-        pool_grid=grid,
-        random_state=0,
-        **params,
-    ).fit(X[:2])
+    images, X, conv = bench_transform.workload(spec, n)
     geometry, weights = conv._geometry, conv._weights
     layout = choose_layout(geometry, k, 4)
     batch = default_batch_size(geometry, k, 4, layout)
