@@ -1,5 +1,6 @@
 """A small thread-safe cache bounded in bytes, for patch indices and spectra."""
 
+import math
 import threading
 from collections import OrderedDict
 
@@ -113,7 +114,7 @@ class BufferPool:
     def take(self, shape, dtype):
         """An uninitialised array of ``shape`` and ``dtype`` (from an idle buffer if one fits)."""
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize
         with self._lock:
             fits = [i for i, b in enumerate(self._idle) if b.nbytes >= size]
             buffer = self._idle.pop(fits[0]) if fits else None  # sorted: smallest fit

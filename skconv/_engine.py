@@ -353,7 +353,7 @@ def _blas_controller():
 
 
 _BLAS_LOCK = threading.Lock()
-_BLAS_STATE = {"depth": 0, "limiter": None}
+_BLAS_STATE = {"depth": 0, "saved": ()}
 
 
 @contextmanager
@@ -364,10 +364,21 @@ def single_threaded_blas():
     transforming at once) share one limit through a reference count: the first
     to enter sets it, the last to leave restores the limits found by the first,
     so the process's settings are left as they were whatever the interleaving.
+    The libraries' own setters are called directly (a few microseconds;
+    threadpoolctl's ``limit`` re-reads every library's state, ~70 us a call).
     """
     with _BLAS_LOCK:
         if _BLAS_STATE["depth"] == 0:
-            _BLAS_STATE["limiter"] = _blas_controller().limit(limits=1, user_api="blas")
+            libraries = _blas_controller().lib_controllers
+            saved = tuple(
+                (library, library.num_threads)
+                for library in libraries
+                if library.user_api == "blas"
+            )
+            for library, n_threads in saved:
+                if n_threads != 1:
+                    library.set_num_threads(1)
+            _BLAS_STATE["saved"] = saved
         _BLAS_STATE["depth"] += 1
     try:
         yield
@@ -375,8 +386,10 @@ def single_threaded_blas():
         with _BLAS_LOCK:
             _BLAS_STATE["depth"] -= 1
             if _BLAS_STATE["depth"] == 0:
-                _BLAS_STATE["limiter"].restore_original_limits()
-                _BLAS_STATE["limiter"] = None
+                for library, n_threads in _BLAS_STATE["saved"]:
+                    if n_threads != 1:
+                        library.set_num_threads(n_threads)
+                _BLAS_STATE["saved"] = ()
 
 
 # Idle workspaces kept between calls: fresh buffers cost a page fault per 4 KiB,
@@ -536,7 +549,7 @@ def split_over_threads(run, n, n_threads):
     thread-count changes made from several threads at once (measured), so
     worker threads never change it themselves.
     """
-    bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    bounds = [n * i // n_threads for i in range(n_threads + 1)]
     with single_threaded_blas():
         futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
         try:

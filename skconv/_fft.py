@@ -127,13 +127,13 @@ class FftTiles:
         """Give the window buffer back to the pool."""
         BUFFERS.give(self.window)
 
-    def compute(self, images, row_sources, col_sources):
+    def compute(self, images, row_read, col_read):
         """Maps ``(m, K, th, tw)`` (a strided view) of the tile read from these sources."""
         from scipy.fft import irfftn, rfftn
 
         m = images.shape[0]
         window = self.window[:m]
-        read_window(images, row_sources, col_sources, window, channels_last=False)
+        read_window(images, row_read, col_read, window, channels_last=False)
         s = self.shape[-len(self.axes) :]
         spectrum = rfftn(window, s=s, axes=self.axes, workers=self.workers)
         spectra = self.spectra

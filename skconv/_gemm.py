@@ -86,7 +86,7 @@ class GemmTiles:
             return patches.reshape(m, -1, th * tw)
         return patches.reshape(-1, m * th * tw)
 
-    def compute(self, images, row_sources, col_sources, out=None):
+    def compute(self, images, row_read, col_read, out=None):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources.
 
         With ``out`` (an ``(m, K, th * tw)`` view into the caller's maps, with
@@ -96,7 +96,7 @@ class GemmTiles:
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
         read_window(
-            images, row_sources, col_sources, self.window.swapaxes(0, 1), channels_last=False
+            images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False
         )
         if self.plan is None and out is not None:
             np.matmul(self.kernel_rows, self._gather(m, per_image=True), out=out)

@@ -16,6 +16,7 @@ shows which method wins on each geometry and what ``auto`` picked.
 """
 
 import math
+from functools import lru_cache
 
 from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
 from ._gemm import gemm_bytes_per_position
@@ -39,6 +40,11 @@ FFT_SECONDS_PER_TILE = 1.26e-04  # Python and call overhead of one tile of a gro
 # Target workspace per thread: GEMM tiles stay in cache; FFT tiles are larger
 # (their passes over the window are few and long).
 GEMM_TILE_BYTES = 8 << 20
+# An image is split between threads only into tiles of at least this many
+# positions (smaller ones cost more in calls than the second thread saves).
+MIN_SPLIT_POSITIONS = 4096
+# Estimated seconds of GEMM work per thread below which fewer threads are used.
+MIN_THREAD_SECONDS = 2e-3
 FFT_TILE_BYTES = 16 << 20
 # An FFT tiling this much slower (by the model) than the cheapest may be taken
 # for a smaller workspace.
@@ -52,11 +58,18 @@ def working_memory_bytes():
     return int(get_config()["working_memory"] * 2**20)
 
 
-def gemm_tiling(geometry, n_columns, itemsize, budget):
-    """Tiles of whole output rows (or of one row's columns) that fit ``budget`` bytes."""
+def gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles=1):
+    """Tiles of whole output rows (or of one row's columns) that fit ``budget`` bytes.
+
+    ``min_tiles`` asks for at least that many tiles (one per thread when an
+    image is alone), as long as tiles keep ``MIN_SPLIT_POSITIONS`` positions.
+    """
     per_position = gemm_bytes_per_position(geometry, n_columns, itemsize)
     positions = max(1, min(GEMM_TILE_BYTES, budget) // per_position)
     h, w = geometry.out_shape
+    if min_tiles > 1:
+        share = max(MIN_SPLIT_POSITIONS, -(-h * w // min_tiles))
+        positions = min(positions, share)
     if positions >= w:
         return make_tiling(geometry, (max(1, min(h, positions // w)), w))
     return make_tiling(geometry, (1, positions))
@@ -144,7 +157,13 @@ def choose_method(geometry, n_kernels, itemsize=4, learned=False):
     """
     if learned:
         return "gemm"
-    _, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, working_memory_bytes())
+    return _cheaper_method(geometry, n_kernels, itemsize, working_memory_bytes())
+
+
+@lru_cache(maxsize=256)
+def _cheaper_method(geometry, n_kernels, itemsize, budget):
+    """:func:`choose_method`'s comparison, cached (trying FFT tilings takes ~40 us)."""
+    _, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
     return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels) else "gemm"
 
 

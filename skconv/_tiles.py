@@ -8,6 +8,7 @@ per-axis maps of padded coordinates to source coordinates (built once with
 as when the whole image is padded).
 """
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -112,14 +113,17 @@ def _axis_selection(sources):
     return first, stop, run
 
 
-def read_window(images, row_sources, col_sources, out, channels_last):
+def read_window(images, row_read, col_read, out, channels_last):
     """Copy a padded window of ``images`` into the top-left corner of ``out``.
 
     Parameters
     ----------
     images : ndarray of shape (m, C, H, W)
-    row_sources, col_sources : ndarray of int
-        From :func:`padded_sources`, sliced to the window (-1 reads a zero).
+    row_read, col_read : tuple
+        How to read each axis of the window (from :func:`tile_reads`):
+        ``(first, stop, selector)``, the window's slots ``first:stop`` copy the
+        source rows (columns) ``selector`` (a slice, or an index array for
+        reflecting modes), the others are zeros.
     out : ndarray of shape (>=m, C, ih, iw) or (>=m, ih, iw, C)
         ``out[:m]`` receives the window; the rest of each image's buffer (beyond
         the window, for edge tiles) is set to zero, so that it stays finite.
@@ -127,9 +131,9 @@ def read_window(images, row_sources, col_sources, out, channels_last):
         Layout of ``out``.
     """
     m = images.shape[0]
-    r0, r1, rsel = _axis_selection(row_sources)
-    c0, c1, csel = _axis_selection(col_sources)
-    target = out[:m] if channels_last else np.moveaxis(out[:m], 1, -1)  # (m, ih, iw, C)
+    r0, r1, rsel = row_read
+    c0, c1, csel = col_read
+    target = out[:m] if channels_last else out[:m].transpose(0, 2, 3, 1)  # (m, ih, iw, C)
     full_rows, full_cols = target.shape[1], target.shape[2]
     if r0 > 0 or r1 < full_rows or c0 > 0 or c1 < full_cols:
         target[:, :r0] = 0
@@ -140,7 +144,7 @@ def read_window(images, row_sources, col_sources, out, channels_last):
         return
     block = images[:, :, rsel] if isinstance(rsel, slice) else np.take(images, rsel, axis=2)
     block = block[..., csel] if isinstance(csel, slice) else np.take(block, csel, axis=3)
-    target[:, r0:r1, c0:c1] = np.moveaxis(block, 1, -1)
+    target[:, r0:r1, c0:c1] = block.transpose(0, 2, 3, 1)
 
 
 def window_sources(geometry, padding_mode):
@@ -173,3 +177,20 @@ def tile_window(tiling, sources, geometry, rows, cols):
         begin = start * s
         selected.append(source[begin : begin + window_span(stop - start, s, d, k)])
     return tuple(selected)
+
+
+@lru_cache(maxsize=32)
+def tile_reads(geometry, tiling, padding_mode):
+    """Every tile's ``(rows, cols, (row_read, col_read))`` for :func:`read_window`.
+
+    Cached per geometry, tiling and mode (a few small arrays per tile), so
+    repeated calls on images of one shape skip the index arithmetic.
+    """
+    sources = window_sources(geometry, padding_mode)
+    for source in sources:  # shared by every caller: read-only
+        source.setflags(write=False)
+    reads = []
+    for rows, cols in tiling.tiles():
+        windows = tile_window(tiling, sources, geometry, rows, cols)
+        reads.append((rows, cols, tuple(_axis_selection(window) for window in windows)))
+    return tuple(reads)

@@ -269,12 +269,20 @@ def test_convolve_rejects_bad_parameters(kwargs, error, match):
         (np.full((2, 8, 8), np.nan), np.zeros((1, 3, 3)), {}, "images contains NaN"),
         (np.full((2, 8, 8), np.inf), np.zeros((1, 3, 3)), {}, "images contains infinity"),
         (np.zeros((2, 8, 8)), np.full((1, 3, 3), np.nan), {}, "kernels contains NaN"),
+        (np.zeros((2, 8, 8), np.float32), np.full((1, 3, 3), -np.inf), {}, "kernels contains inf"),
+        (np.full((2, 8, 8), np.nan, np.float32), np.zeros((1, 3, 3)), {}, "images contains NaN"),
         (np.zeros((0, 8, 8)), np.zeros((1, 3, 3)), {}, "minimum of 1 is required"),
     ],
 )
 def test_convolve_rejects_bad_arrays(images, kernels, kwargs, match):
     with pytest.raises(ValueError, match=match):
         convolve(images, kernels, **kwargs)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    images = np.full((2, 8, 8), 3e38, np.float32)  # their float32 sum is inf
+    maps = convolve(images, np.full((1, 1, 1), 0.5, np.float32))
+    assert np.all(maps == np.float32(1.5e38))
 
 
 def test_convolve_rejects_non_numeric_images():

@@ -11,6 +11,9 @@ from numpy.testing import assert_allclose
 from reference import reference_correlate
 from test_engine import assert_matches_reference, conv_problems, convolve_problem
 
+import skconv._features as skconv_features
+import skconv._methods as skconv_methods
+import skconv._tiled as skconv_tiled
 from skconv import choose_method, convolve
 from skconv._cache import ByteBoundedCache
 from skconv._engine import INDEX_CACHE, make_geometry, patch_indices
@@ -142,3 +145,44 @@ def test_kernel_spectra_pickle_without_their_cache():
     clone = pickle.loads(pickle.dumps(spectra))
     assert clone.kernels.shape == (2, 1, 5, 5)
     assert_allclose(clone.get((8, 8), np.float32), spectra.get((8, 8), np.float32))
+
+
+def test_gemm_tiling_splits_a_lone_image_between_threads():
+    large = make_geometry((1, 256, 256), (1, 3, 3))
+    assert gemm_tiling(large, 16, 4, 1 << 30).n_tiles == 1
+    assert gemm_tiling(large, 16, 4, 1 << 30, min_tiles=2).n_tiles >= 2
+    assert gemm_tiling(large, 16, 4, 1 << 30, min_tiles=3).n_tiles >= 3
+    small = make_geometry((1, 32, 32), (1, 3, 3))  # below MIN_SPLIT_POSITIONS
+    assert gemm_tiling(small, 16, 4, 1 << 30, min_tiles=2).n_tiles == 1
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_work_shared_between_threads_matches_the_reference(monkeypatch, n, threads):
+    # Every thread gets work even for tiny inputs, and groups of several
+    # images write their maps straight into the output.
+    monkeypatch.setattr(skconv_features, "MIN_THREAD_SECONDS", 0.0)
+    monkeypatch.setattr(skconv_methods, "MIN_SPLIT_POSITIONS", 16)
+    monkeypatch.setattr(skconv_tiled, "_DIRECT_MIN_POSITIONS", 16)
+    rng = np.random.default_rng(n)
+    images = rng.standard_normal((n, 2, 20, 23)).astype(np.float32)
+    kernels = rng.standard_normal((5, 2, 3, 3)).astype(np.float32)
+    expected = reference_correlate(images, kernels, (1, 1), ((1, 1), (1, 1)), (1, 1), "reflect")
+    result = convolve(images, kernels, method="gemm", n_threads=threads, padding_mode="reflect")
+    assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_small_work_runs_on_one_thread(monkeypatch):
+    used = []
+    original = skconv_features.run_tiles
+
+    def spy(*args, **kwargs):
+        used.append(kwargs["n_threads"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(skconv_features, "run_tiles", spy)
+    rng = np.random.default_rng(0)
+    kernels = rng.standard_normal((4, 1, 3, 3))
+    convolve(rng.standard_normal((1, 1, 16, 16)), kernels, method="gemm", n_threads=2)
+    convolve(rng.standard_normal((64, 1, 256, 256)), kernels, method="gemm", n_threads=2)
+    assert used == [1, 2]

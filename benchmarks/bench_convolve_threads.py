@@ -1,0 +1,104 @@
+"""Threads on small convolutions: when a second thread pays.
+
+Prints two tables (2 cores assumed):
+
+1. ``convolve`` of n images of 128x128 with 16 3x3 kernels (float32,
+   method="gemm"): one thread, ``n_threads=2`` as the engine runs it (a thread
+   per 2 ms of estimated work, ``MIN_THREAD_SECONDS``), and two threads forced
+   (the rule switched off).
+2. The GEMM of one such image, ``(16 x 9) @ (9 x 16384)``, repeated on one
+   thread and on two threads at once, writing into one output that stays in
+   cache or into 64 outputs that do not: how far a second thread can scale
+   the arithmetic alone (the rest of ``convolve`` is Python and small numpy
+   calls, which share the GIL).
+
+Usage::
+
+    python benchmarks/bench_convolve_threads.py
+"""
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def best_ms(func, repeat):
+    func()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
+def convolve_table(repeat):
+    import skconv._features as features
+    from skconv import convolve
+
+    rng = np.random.default_rng(0)
+    kernels = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
+    rule = features.MIN_THREAD_SECONDS
+    print("convolve, 128x128 images, 16 3x3 kernels, float32, gemm; milliseconds")
+    print(f"{'n':>4} {'1 thread':>10} {'2 (engine)':>11} {'2 (forced)':>11}")
+    for n in (1, 4, 16, 64):
+        images = rng.standard_normal((n, 1, 128, 128)).astype(np.float32)
+        results = {"one": [], "engine": [], "forced": []}
+        for _ in range(3):  # interleaved rounds
+            results["one"].append(best_ms(lambda: convolve(images, kernels, method="gemm"), repeat))
+            results["engine"].append(
+                best_ms(lambda: convolve(images, kernels, method="gemm", n_threads=2), repeat)
+            )
+            features.MIN_THREAD_SECONDS = 0.0
+            try:
+                results["forced"].append(
+                    best_ms(lambda: convolve(images, kernels, method="gemm", n_threads=2), repeat)
+                )
+            finally:
+                features.MIN_THREAD_SECONDS = rule
+        one, engine, forced = (min(results[k]) for k in ("one", "engine", "forced"))
+        print(f"{n:>4} {one:>10.3f} {engine:>11.3f} {forced:>11.3f}")
+
+
+def gemm_scaling_table(repeat):
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((16, 9)).astype(np.float32)
+    patches = rng.standard_normal((9, 16384)).astype(np.float32)
+    steps = 200
+
+    def work(outputs):
+        for step in range(steps):
+            np.matmul(weights, patches, out=outputs[step % len(outputs)])
+
+    print()
+    print(f"(16 x 9) @ (9 x 16384) GEMM x {steps}, one BLAS thread each; seconds")
+    print(f"{'outputs':>8} {'1 thread':>9} {'2 threads, 2x work':>19} {'scaling':>8}")
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
+        for n_outputs in (1, 64):
+            mine = np.empty((n_outputs, 16, 16384), np.float32)
+            other = np.empty_like(mine)
+            one = best_ms(lambda: work(mine), repeat) / 1e3
+
+            def both():
+                future = pool.submit(work, other)
+                work(mine)
+                future.result()
+
+            two = best_ms(both, repeat) / 1e3
+            print(f"{n_outputs:>8} {one:>9.3f} {two:>19.3f} {2 * one / two:>8.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    convolve_table(args.repeat)
+    gemm_scaling_table(max(1, args.repeat // 3))
+
+
+if __name__ == "__main__":
+    main()
