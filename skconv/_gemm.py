@@ -95,9 +95,7 @@ class GemmTiles:
         """
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
-        read_window(
-            images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False
-        )
+        read_window(images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False)
         if self.plan is None and out is not None:
             np.matmul(self.kernel_rows, self._gather(m, per_image=True), out=out)
             return out.reshape(m, -1, th, tw)

@@ -16,7 +16,6 @@ from ._pool_tiles import make_tile_pooler
 from ._pooling import NONLINEARITIES
 from ._tiles import tile_reads
 
-
 # Tiles of at least this many positions are written by one GEMM per image
 # straight into the output, even in groups of several images.
 _DIRECT_MIN_POSITIONS = 1024
