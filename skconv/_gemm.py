@@ -77,11 +77,15 @@ class GemmTiles:
             targets = patches.transpose(1, 2, 3, 0, 4, 5)  # (kh, kw, c, m, th, tw) view
         else:
             patches = targets = self.patches[:size].reshape(kh, kw, c, m, th, tw)
-        for i in range(kh):
-            rows = slice(i * dh, i * dh + (th - 1) * sh + 1, sh)
-            for j in range(kw):
-                cols = slice(j * dw, j * dw + (tw - 1) * sw + 1, sw)
-                targets[i, j] = window[:, :, rows, cols]
+        # Every tap's shifted window as one strided view, copied by one call.
+        sc, sm, sy, sx = window.strides
+        taps = np.lib.stride_tricks.as_strided(
+            window,
+            shape=(kh, kw, c, m, th, tw),
+            strides=(dh * sy, dw * sx, sc, sm, sh * sy, sw * sx),
+            writeable=False,
+        )
+        np.copyto(targets, taps)
         if per_image:
             return patches.reshape(m, -1, th * tw)
         return patches.reshape(-1, m * th * tw)
@@ -89,16 +93,18 @@ class GemmTiles:
     def compute(self, images, row_read, col_read, out=None):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources.
 
-        With ``out`` (an ``(m, K, th * tw)`` view into the caller's maps, with
-        contiguous rows), the products are written there directly, one GEMM
-        per image, and ``out`` is returned reshaped to ``(m, K, th, tw)``.
+        With ``out`` (an ``(m, K, rows * tw)`` view into the caller's maps, with
+        contiguous rows, ``rows <= th``), the products are written there
+        directly, one GEMM per image on the first ``rows * tw`` positions, and
+        ``out`` is returned reshaped to ``(m, K, rows, tw)``.
         """
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
         read_window(images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False)
         if self.plan is None and out is not None:
-            np.matmul(self.kernel_rows, self._gather(m, per_image=True), out=out)
-            return out.reshape(m, -1, th, tw)
+            patches = self._gather(m, per_image=True)[:, :, : out.shape[-1]]
+            np.matmul(self.kernel_rows, patches, out=out)
+            return out.reshape(m, out.shape[1], -1, tw)
         patches = self._gather(m)  # (P, m * positions)
         if self.plan is None:
             maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)

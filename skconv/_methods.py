@@ -39,7 +39,7 @@ FFT_SECONDS_PER_TILE = 1.26e-04  # Python and call overhead of one tile of a gro
 
 # Target workspace per thread: GEMM tiles stay in cache; FFT tiles are larger
 # (their passes over the window are few and long).
-GEMM_TILE_BYTES = 8 << 20
+GEMM_TILE_BYTES = 4 << 20
 # An image is split between threads only into tiles of at least this many
 # positions (smaller ones cost more in calls than the second thread saves).
 MIN_SPLIT_POSITIONS = 4096

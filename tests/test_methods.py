@@ -148,7 +148,7 @@ def test_kernel_spectra_pickle_without_their_cache():
 
 
 def test_gemm_tiling_splits_a_lone_image_between_threads():
-    large = make_geometry((1, 256, 256), (1, 3, 3))
+    large = make_geometry((1, 128, 128), (1, 3, 3))
     assert gemm_tiling(large, 16, 4, 1 << 30).n_tiles == 1
     assert gemm_tiling(large, 16, 4, 1 << 30, min_tiles=2).n_tiles >= 2
     assert gemm_tiling(large, 16, 4, 1 << 30, min_tiles=3).n_tiles >= 3
