@@ -4,7 +4,7 @@ Prints two tables (2 cores assumed):
 
 1. ``convolve`` of n images of 128x128 with 16 3x3 kernels (float32,
    method="gemm"): one thread, ``n_threads=2`` as the engine runs it (a thread
-   per 2 ms of estimated work, ``MIN_THREAD_SECONDS``), and two threads forced
+   per 1 ms of estimated work, ``MIN_THREAD_SECONDS``), and two threads forced
    (the rule switched off).
 2. The GEMM of one such image, ``(16 x 9) @ (9 x 16384)``, repeated on one
    thread and on two threads at once, writing into one output that stays in

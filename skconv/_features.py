@@ -361,8 +361,9 @@ def _tiled_features(
     else:
         # A thread per MIN_THREAD_SECONDS of work (by the cost model): below
         # that, waking a second thread and sharing the GIL cost more than it
-        # saves (measured: one 128x128 image, 16 3x3 kernels, 0.44 ms on one
-        # thread, 0.82 ms on two). Work for every thread: fewer images than
+        # saves (benchmarks/bench_convolve_threads.py: one 128x128 image with
+        # 16 3x3 kernels takes 1.7x longer on two threads than on one). Work
+        # for every thread: fewer images than
         # threads split each image into as many tiles, and groups hold at
         # most n / n_threads images.
         work_seconds = n * gemm_seconds(geometry, weights.shape[1])

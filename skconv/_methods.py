@@ -44,7 +44,7 @@ GEMM_TILE_BYTES = 4 << 20
 # positions (smaller ones cost more in calls than the second thread saves).
 MIN_SPLIT_POSITIONS = 4096
 # Estimated seconds of GEMM work per thread below which fewer threads are used.
-MIN_THREAD_SECONDS = 2e-3
+MIN_THREAD_SECONDS = 1e-3
 FFT_TILE_BYTES = 16 << 20
 # An FFT tiling this much slower (by the model) than the cheapest may be taken
 # for a smaller workspace.
