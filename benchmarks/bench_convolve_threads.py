@@ -18,20 +18,15 @@ Usage::
 """
 
 import argparse
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from bench_dask_threads import best_time
 
 
 def best_ms(func, repeat):
-    func()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+    """Best of ``repeat`` warm runs, in milliseconds."""
+    return 1e3 * best_time(func, repeat)
 
 
 def convolve_table(repeat):
