@@ -145,6 +145,44 @@ def compare_variants(datasets, seeds, n_jobs):
     print(f"{'mean':<22} " + " ".join(f"{np.mean(v):>16.4f}" for v in means.values()))
 
 
+def batch_layouts(datasets, repeat=3):
+    """Transform time of 200 series on one thread, by series per batch and layout.
+
+    Batches under ``_SERIES_MAJOR_BELOW`` series are stored series-major; the
+    second column forces batch-last for them (the layout used for all batch
+    sizes before), so both are measured side by side.
+    """
+    import skconv._series as series_path
+    from skconv import make_minirocket
+
+    sizes = (16, 32, 63, 64, 128)
+    print("seconds to transform 200 series, 1 thread, best of", repeat)
+    print(f"{'data set':<22} {'batch':>5} {'layout':>13} {'s':>7} {'s batch-last':>13}")
+    threshold, batch = series_path._SERIES_MAJOR_BELOW, series_path._BATCH_SERIES
+    try:
+        for name in datasets:
+            X_train, _, X_test, _ = load(name)
+            X = np.concatenate([X_train, X_test])[:200]
+            transform = make_minirocket(random_state=0, n_jobs=1).fit(X_train)
+            for size in sizes:
+                series_path._BATCH_SERIES = size
+                times = {}
+                for _ in range(repeat):  # interleaved
+                    for forced in (False, True):
+                        series_path._SERIES_MAJOR_BELOW = 0 if forced else threshold
+                        start = time.perf_counter()
+                        transform.transform(X)
+                        seconds = time.perf_counter() - start
+                        times[forced] = min(times.get(forced, np.inf), seconds)
+                    series_path._SERIES_MAJOR_BELOW = threshold
+                layout = "series-major" if size < threshold else "batch-last"
+                print(
+                    f"{name:<22} {size:>5} {layout:>13} {times[False]:>7.3f} {times[True]:>13.3f}"
+                )
+    finally:
+        series_path._SERIES_MAJOR_BELOW, series_path._BATCH_SERIES = threshold, batch
+
+
 def agreement(datasets):
     """Share of features equal to aeon's transform run with skconv's fitted parameters."""
     from aeon.transformations.collection.convolution_based._minirocket import (
@@ -176,8 +214,12 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--variants", action="store_true", help="padding variants only")
     parser.add_argument("--agreement", action="store_true", help="exact reproduction check")
+    parser.add_argument("--batches", action="store_true", help="batch sizes and layouts only")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.batches:
+        batch_layouts(args.datasets)
+        return
     if args.agreement:
         agreement(args.datasets)
         return

@@ -1,6 +1,7 @@
 """The biased-PPV path for signals: the same features as the generic engine."""
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -75,6 +76,18 @@ def test_sum_positions_counts_in_place():
     expected = above.sum(axis=2)
     got = _sum_positions(above.view(np.uint8).copy(), 255)
     assert_array_equal(got, expected)
+    series_major = np.ascontiguousarray(above.transpose(0, 1, 3, 2)).view(np.uint8)
+    assert_array_equal(_sum_positions(series_major, 255, series_major=True), expected)
+
+
+@pytest.mark.parametrize("batch", [5, 63, 64, 100])
+def test_both_batch_layouts_give_the_generic_features(monkeypatch, batch):
+    # Batches under _SERIES_MAJOR_BELOW series are stored series-major.
+    monkeypatch.setattr(series_path, "_BATCH_SERIES", batch)
+    rng = np.random.default_rng(batch)
+    X = rng.standard_normal((130, 90))
+    conv = make_minirocket(840, random_state=0, padding="alternate").fit(X)
+    assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
 
 
 def test_other_specs_take_the_generic_engine():
