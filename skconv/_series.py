@@ -4,8 +4,9 @@ The generic engine computes whole maps, then pools them. For signals pooled
 as the proportion of values above fitted biases (``n_biases`` with
 ``pooling="ppv"``), this path never holds more than a run of positions:
 
-* a batch of series is stored batch-last, ``(C, L, m)``, and padded once per
-  dilation (in a reused buffer);
+* a batch of series is stored batch-last, ``(C, L, m)`` (series-major,
+  ``(m, C, L)``, under 64 series), and padded once per dilation (in a
+  reused buffer);
 * for a run of output positions, the patch matrix ``(k * C, positions * m)``
   is one strided copy (no index gather), and one GEMM gives the maps
   kernel-major, ``(K, positions * m)``: each kernel's values are one row;
