@@ -2,11 +2,12 @@
 
 The tile's padded input window is copied channels-first, and its patch matrix
 is built transposed, ``(kh * kw * C, positions)``: row block ``(i, j)`` is the
-window shifted by tap ``(i, j)``, so each of the ``kh * kw`` copies moves whole
-planes of ``C * positions`` values (long contiguous runs, several times faster
-than a gather of short patch rows). One matrix product ``(K, P) @ (P,
-positions)`` then gives the tile's maps for every kernel, already
-channels-first. The buffers are sized for one tile, never for the image.
+window shifted by tap ``(i, j)``. All the shifted windows are one strided view
+of the window, copied by one call (runs of whole tile rows, several times
+faster than a gather of short patch rows, and no Python loop over taps). One
+matrix product ``(K, P) @ (P, positions)`` then gives the tile's maps for
+every kernel, already channels-first. The buffers are sized for one tile,
+never for the image.
 """
 
 import numpy as np
