@@ -1,23 +1,28 @@
-"""Biased PPV of 1-D signals: MiniRocket-class features at numpy speed.
+"""Biased PPV of 1-D signals: MiniRocket-class features at MiniRocket's speed.
 
 The generic engine computes whole maps, then pools them. For signals pooled
 as the proportion of values above fitted biases (``n_biases`` with
 ``pooling="ppv"``), this path never holds more than a run of positions:
 
-* a batch of series is stored batch-last, ``(C, L, m)`` (series-major,
-  ``(m, C, L)``, under 64 series), and padded once per dilation (in a
-  reused buffer);
+* a batch of series is stored series-major, ``(m, C, L)`` (batch-last,
+  ``(C, L, m)``, for batches of 64 series or more when the counts are done by
+  numpy), and padded once, by the largest pads of its dilations, in a reused
+  buffer (the middle of a wider padding is the narrower one, in every mode);
 * for a run of output positions, the patch matrix ``(k * C, positions * m)``
   is one strided copy (no index gather), and one GEMM gives the maps
   kernel-major, ``(K, positions * m)``: each kernel's values are one row;
-* every bias of every kernel is compared in one call, each bias a scalar
-  against its kernel's row (numpy's fastest comparison loop), and the
-  booleans are summed over the run's positions by one ``uint8`` einsum;
+* the values above each bias are counted by a small compiled loop
+  (:mod:`skconv._count_above`, one read of a value per four biases, counts in
+  registers), or, when skconv was installed without a C compiler, by numpy:
+  every bias of every kernel compared in one call (each bias a scalar against
+  its kernel's row), the booleans summed over the run by one ``uint8`` einsum;
 * every dilation group of a batch runs before the next batch is read, and
-  batches are spread over threads.
+  batches are spread over threads (the compiled loop releases the GIL).
 
 Memory is a few MiB per thread, whatever the length of the series.
 """
+
+import math
 
 import numpy as np
 
@@ -25,12 +30,21 @@ from ._cache import BUFFERS
 from ._engine import split_over_threads
 from ._pooling import _SIGN_PRESERVING, region_bounds
 
+try:  # the compiled counts (built at install when a C compiler is present)
+    from ._count_above import count_above as compiled_count_above
+except ImportError:  # pragma: no cover - without it, numpy's passes give the same counts
+    compiled_count_above = None
+
 # Series per batch, and bytes of maps per run of positions. Long runs pay:
 # each run costs 3 numpy calls per bias (measured on 256 series of 1460
 # samples, 2 threads: 0.65 s with 4 MiB runs, 1.1 s with 1 MiB, 2.7 s with
 # 256 KiB, where the calls' overhead dominates).
 _BATCH_SERIES = 128
 _RUN_BYTES = 4 << 20
+# With the compiled counts (series-major batches), measured on 2 threads:
+# ACSF1 (200 series of 1460) 0.22 s with batches of 32, 0.25 with 128;
+# OSULeaf and ArrowHead fastest with 64.
+_BATCH_SERIES_COMPILED = 64
 # A run's uint8 sums must not overflow.
 _MAX_RUN = 255
 # Batches of fewer series are stored series-major, (m, C, L): numpy's sum
@@ -79,7 +93,7 @@ class _Scratch:
     def get(self, name, shape, dtype):
         """An uninitialised array ``shape``, ``dtype`` (a view of ``name``'s buffer)."""
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize
         buffer = self._buffers.get(name)
         if buffer is None or buffer.nbytes < size:
             if buffer is not None:
@@ -111,7 +125,9 @@ def _sum_positions(above, width, series_major=False):
 def _padded(series, pads, padding_mode, scratch, axis=1):
     """``series`` (``(C, L, m)``, or ``(m, C, L)`` with ``axis=2``) padded along L.
 
-    In a reused buffer.
+    In a reused buffer. Padding by the largest pads of a call's dilations is
+    enough for all of them: with every numpy mode, the middle of a wider padding
+    is the narrower padding (``np.pad(a, P)[P - p : P + L + p] == np.pad(a, p)``).
     """
     left, right = pads
     if not (left or right):
@@ -132,22 +148,17 @@ def _padded(series, pads, padding_mode, scratch, axis=1):
 
 
 def group_ppv(
-    series,
-    geometry,
-    kernel_rows,
-    biases,
-    n_regions,
-    out,
-    scratch,
-    padding_mode="constant",
-    series_major=False,
+    series, first, geometry, kernel_rows, biases, n_regions, out, scratch, series_major=False
 ):
     """Biased PPV features of one dilation group's part for a batch of series, into ``out``.
 
     Parameters
     ----------
-    series : ndarray of shape (C, L, m), or (m, C, L) if ``series_major``
-        The batch, batch-last (or series-major).
+    series : ndarray of shape (C, L', m), or (m, C, L') if ``series_major``
+        The batch, batch-last (or series-major), C-contiguous, padded at least
+        by ``geometry.pads``.
+    first : int
+        Where the series padded by ``geometry.pads`` starts along ``L'``.
     geometry : Geometry
         A 1-D geometry (height 1).
     kernel_rows : ndarray of shape (K, k * C)
@@ -160,7 +171,6 @@ def group_ppv(
         Where the features go (any strides, e.g. a view of every other
         kernel's columns of the whole output).
     scratch : _Scratch
-    padding_mode : str, default="constant"
     series_major : bool, default=False
         The layout of ``series``; the maps' columns follow it: ``(positions,
         m)`` batch-last, ``(m, positions)`` series-major.
@@ -172,7 +182,8 @@ def group_ppv(
     Notes
     -----
     A run's maps come out of one GEMM kernel-major, ``(K, positions * m)``:
-    each kernel's values are one contiguous row, compared with that kernel's
+    each kernel's values are one contiguous row. The compiled loop counts a
+    series-major run in one call; numpy compares each row with its kernel's
     bias as a scalar (numpy's fastest comparison loop: about 0.1 ns per value
     against 0.23 for a row of per-column biases).
     """
@@ -183,7 +194,6 @@ def group_ppv(
     n_kernels, n_biases = biases.shape
     taps, dilation, stride = geometry.kernel_shape[1], geometry.dilation[1], geometry.stride[1]
     n_positions = geometry.out_shape[1]
-    series = _padded(series, geometry.pads[1], padding_mode, scratch, 2 if series_major else 1)
     dtype = kernel_rows.dtype
     run = _run_length(m, n_kernels, dtype.itemsize)
     # Biases compared at once: as many as keep the booleans within budget.
@@ -195,8 +205,10 @@ def group_ppv(
         n_biases if kernel_chunk > 1 else int(max(1, min(n_biases, _COMPARE_BYTES // (run * m))))
     )
     patches = scratch.get("patches", (taps * n_channels * run * m,), dtype)
-    maps = scratch.get("maps", (n_kernels, run * m), dtype)
-    above = scratch.get("above", (kernel_chunk, chunk, run * m), bool)
+    maps = scratch.get("maps", (n_kernels * run * m,), dtype)  # a run's prefix is contiguous
+    compiled = compiled_count_above is not None
+    if not (compiled and series_major):
+        above = scratch.get("above", (kernel_chunk, chunk, run * m), bool)
     counts = scratch.get("counts", (n_regions, n_kernels, n_biases, m), np.int32)
     counts[...] = 0
     levels = biases[:, :, None]  # (K, B, 1): one scalar per kernel and bias
@@ -209,17 +221,22 @@ def group_ppv(
             # batch-last, (k, C, m, width) series-major.
             if series_major:
                 shape = (taps, n_channels, m, width)
-                offset = p0 * stride * item
+                offset = (first + p0 * stride) * item
                 strides = (dilation * item, series.strides[1], series.strides[0], stride * item)
             else:
                 shape = (taps, n_channels, width, m)
-                offset = p0 * stride * m * item
+                offset = (first + p0 * stride) * m * item
                 strides = (dilation * m * item, series.strides[0], stride * m * item, item)
             windows = np.ndarray(shape, dtype, buffer=series, offset=offset, strides=strides)
             matrix = patches[: windows.size].reshape(shape)
             np.copyto(matrix, windows)
             matrix = matrix.reshape(taps * n_channels, width * m)
-            block = np.matmul(kernel_rows, matrix, out=maps[:, : width * m])[:, None, :]
+            values = maps[: n_kernels * width * m].reshape(n_kernels, width * m)
+            np.matmul(kernel_rows, matrix, out=values)
+            if compiled and series_major:
+                compiled_count_above(values.reshape(n_kernels, m, width), biases, counts[region])
+                continue
+            block = values[:, None, :]
             for k0 in range(0, n_kernels, kernel_chunk):
                 k1 = min(k0 + kernel_chunk, n_kernels)
                 for j0 in range(0, n_biases, chunk):
@@ -286,8 +303,12 @@ def biased_ppv_features(
         for g, parts in enumerate(groups)
         for part in parts
     ]
+    # Each batch is padded once, by the largest pads; each group reads its part.
+    left = max(geometry.pads[1][0] for geometry, *_ in work)
+    right = max(geometry.pads[1][1] for geometry, *_ in work)
     n_threads = max(1, min(n_threads, n))
-    size = max(1, min(_BATCH_SERIES, -(-n // n_threads)))  # a batch for every thread
+    batch = _BATCH_SERIES if compiled_count_above is None else _BATCH_SERIES_COMPILED
+    size = max(1, min(batch, -(-n // n_threads)))  # a batch for every thread
 
     def run(start, stop):
         scratch = _Scratch()
@@ -295,19 +316,22 @@ def biased_ppv_features(
             for s0 in range(start, stop, size):
                 s1 = min(s0 + size, stop)
                 rows = np.asarray(images[s0:s1], dtype=dtype)[:, :, 0, :]
-                series_major = s1 - s0 < _SERIES_MAJOR_BELOW
+                series_major = compiled_count_above is not None or s1 - s0 < _SERIES_MAJOR_BELOW
                 series = np.ascontiguousarray(rows if series_major else rows.transpose(1, 2, 0))
+                axis = 2 if series_major else 1
+                padded = _padded(series, (left, right), padding_mode, scratch, axis)
                 for geometry, rows_k, kernels, bias, cols, (n_kernels, n_biases) in work:
+                    first = left - geometry.pads[1][0]
                     target = out[s0:s1, cols].reshape(s1 - s0, n_kernels, n_biases, n_regions)
                     group_ppv(
-                        series,
+                        padded,
+                        first,
                         geometry,
                         rows_k,
                         bias,
                         n_regions,
                         target[:, kernels],
                         scratch,
-                        padding_mode,
                         series_major,
                     )
                 if progress is not None:

@@ -11,6 +11,23 @@ from skconv import ArrayBank, ConvFeatures, make_minirocket
 from skconv._series import _sum_positions
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def counts(request, monkeypatch):
+    """Run a test with the compiled counts, then with numpy's (as without a C compiler)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(series_path, "compiled_count_above", None)
+    elif series_path.compiled_count_above is None:
+        pytest.skip("skconv._count_above was not built")
+    return request.param
+
+
+def test_the_compiled_counts_are_built():
+    # CI builds with a C compiler: a failed (optional) build must not go unnoticed.
+    assert series_path.compiled_count_above is not None, (
+        "skconv._count_above is missing: reinstall skconv with a C compiler (pip install -e .)"
+    )
+
+
 def generic_transform(conv, X, monkeypatch):
     """``conv.transform`` with the series path switched off (the generic engine)."""
     with monkeypatch.context() as patch:
@@ -29,12 +46,12 @@ def generic_transform(conv, X, monkeypatch):
     channels=st.integers(1, 3),
     stride=st.integers(1, 3),
     padding=st.sampled_from(["same", "alternate", "valid"]),
-    mode=st.sampled_from(["constant", "reflect", "symmetric"]),
+    mode=st.sampled_from(["constant", "reflect", "symmetric", "edge", "wrap"]),
     grid=st.integers(1, 3),
     seed=st.integers(0, 1000),
 )
 def test_series_path_equals_the_generic_engine(
-    monkeypatch, n, length, channels, stride, padding, mode, grid, seed
+    monkeypatch, counts, n, length, channels, stride, padding, mode, grid, seed
 ):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((max(n, 2), channels * length))
@@ -61,7 +78,7 @@ def test_series_path_equals_the_generic_engine(
     assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
 
 
-def test_long_series_run_in_several_runs_and_threads(monkeypatch):
+def test_long_series_run_in_several_runs_and_threads(monkeypatch, counts):
     monkeypatch.setattr(series_path, "_RUN_BYTES", 3000)  # runs of a few positions
     monkeypatch.setattr(series_path, "_BATCH_SERIES", 7)
     rng = np.random.default_rng(1)
@@ -81,13 +98,38 @@ def test_sum_positions_counts_in_place():
 
 
 @pytest.mark.parametrize("batch", [5, 63, 64, 100])
-def test_both_batch_layouts_give_the_generic_features(monkeypatch, batch):
+def test_both_batch_layouts_give_the_generic_features(monkeypatch, counts, batch):
     # Batches under _SERIES_MAJOR_BELOW series are stored series-major.
     monkeypatch.setattr(series_path, "_BATCH_SERIES", batch)
+    monkeypatch.setattr(series_path, "_BATCH_SERIES_COMPILED", batch)
     rng = np.random.default_rng(batch)
     X = rng.standard_normal((130, 90))
     conv = make_minirocket(840, random_state=0, padding="alternate").fit(X)
     assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
+    if series_path.compiled_count_above is None:
+        pytest.skip("skconv._count_above was not built")
+    X = np.random.default_rng(3).standard_normal((70, 200)).astype(dtype)
+    conv = make_minirocket(random_state=0, padding="alternate", padding_mode="edge").fit(X)
+    compiled = conv.transform(X)
+    monkeypatch.setattr(series_path, "compiled_count_above", None)
+    assert compiled.dtype == dtype
+    assert_array_equal(compiled, conv.transform(X))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "symmetric", "edge", "wrap"])
+def test_padding_once_by_the_largest_pads_gives_each_dilation_its_own(mode):
+    # Each batch is padded once; a dilation reads the middle of that padding.
+    length, widest = 6, (13, 17)
+    a = np.arange(length, dtype=float)
+    wide = np.pad(a, widest, mode=mode)
+    for left in range(widest[0] + 1):
+        for right in range(widest[1] + 1):
+            middle = wide[widest[0] - left : widest[0] + length + right]
+            assert_array_equal(middle, np.pad(a, (left, right), mode=mode))
 
 
 def test_other_specs_take_the_generic_engine():
