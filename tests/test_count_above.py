@@ -55,4 +55,6 @@ def test_disagreeing_shapes_are_rejected():
 
 def test_mixed_dtypes_are_rejected():
     with pytest.raises((TypeError, ValueError), match="dtype|type"):
-        count_above(np.zeros((2, 4, 5), np.float32), np.zeros((2, 3)), np.zeros((2, 3, 4), np.int32))
+        count_above(
+            np.zeros((2, 4, 5), np.float32), np.zeros((2, 3)), np.zeros((2, 3, 4), np.int32)
+        )
