@@ -54,6 +54,19 @@ def test_memory_benchmark_quick_mode():
     assert "numpy, batched" in result.stdout and "dask" in result.stdout
 
 
+def test_series_benchmark_counts_mode():
+    # Needs no aeon: times the compiled counts against numpy's (and checks them equal).
+    pytest.importorskip("skconv._count_above")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_series.py"), "--counts"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "compiled" in result.stdout and len(result.stdout.splitlines()) == 6
+
+
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 
 
