@@ -122,12 +122,40 @@ def _sum_positions(above, width, series_major=False):
     return np.einsum("kbwm->kbm", above[:, :, :width])
 
 
-def _padded(series, pads, padding_mode, scratch, axis=1):
+def shared_padding(length, pads, padding_mode):
+    """The widest pads, and which of ``pads`` are the middle of that padding.
+
+    A batch padded once by the widest pads serves every dilation whose own
+    padding is its middle (``np.pad(a, P)[P - p : P + L + p] == np.pad(a, p)``):
+    true in every numpy mode while pads are shorter than the series; for
+    longer reflecting pads, some numpy versions (1.25) reflect differently, so
+    each pair of pads is checked on the index map.
+
+    Parameters
+    ----------
+    length : int
+    pads : list of (int, int)
+    padding_mode : str
+
+    Returns
+    -------
+    widest : (int, int)
+    shared : list of bool
+    """
+    left, right = max(a for a, _ in pads), max(b for _, b in pads)
+    index = np.arange(length)
+    wide = np.pad(index, (left, right), mode=padding_mode)
+    shared = [
+        np.array_equal(wide[left - a : left + length + b], np.pad(index, (a, b), mode=padding_mode))
+        for a, b in pads
+    ]
+    return (left, right), shared
+
+
+def _padded(series, pads, padding_mode, scratch, axis=1, name="padded"):
     """``series`` (``(C, L, m)``, or ``(m, C, L)`` with ``axis=2``) padded along L.
 
-    In a reused buffer. Padding by the largest pads of a call's dilations is
-    enough for all of them: with every numpy mode, the middle of a wider padding
-    is the narrower padding (``np.pad(a, P)[P - p : P + L + p] == np.pad(a, p)``).
+    In the reused buffer ``name``.
     """
     left, right = pads
     if not (left or right):
@@ -135,7 +163,7 @@ def _padded(series, pads, padding_mode, scratch, axis=1):
     length = series.shape[axis]
     shape = list(series.shape)
     shape[axis] = left + length + right
-    padded = scratch.get("padded", tuple(shape), series.dtype)
+    padded = scratch.get(name, tuple(shape), series.dtype)
     along = np.moveaxis(padded, axis, 0)  # views with L first
     if padding_mode == "constant":
         along[:left] = 0
@@ -303,9 +331,10 @@ def biased_ppv_features(
         for g, parts in enumerate(groups)
         for part in parts
     ]
-    # Each batch is padded once, by the largest pads; each group reads its part.
-    left = max(geometry.pads[1][0] for geometry, *_ in work)
-    right = max(geometry.pads[1][1] for geometry, *_ in work)
+    # Each batch is padded once, by the widest pads; each group reads its part.
+    (left, right), shared = shared_padding(
+        images.shape[-1], [geometry.pads[1] for geometry, *_ in work], padding_mode
+    )
     n_threads = max(1, min(n_threads, n))
     batch = _BATCH_SERIES if compiled_count_above is None else _BATCH_SERIES_COMPILED
     size = max(1, min(batch, -(-n // n_threads)))  # a batch for every thread
@@ -320,11 +349,16 @@ def biased_ppv_features(
                 series = np.ascontiguousarray(rows if series_major else rows.transpose(1, 2, 0))
                 axis = 2 if series_major else 1
                 padded = _padded(series, (left, right), padding_mode, scratch, axis)
-                for geometry, rows_k, kernels, bias, cols, (n_kernels, n_biases) in work:
-                    first = left - geometry.pads[1][0]
+                for shares, (geometry, rows_k, kernels, bias, cols, (n_kernels, n_biases)) in zip(
+                    shared, work
+                ):
+                    source, first = padded, left - geometry.pads[1][0]
+                    if not shares:  # its own padding
+                        own = _padded(series, geometry.pads[1], padding_mode, scratch, axis, "own")
+                        source, first = own, 0
                     target = out[s0:s1, cols].reshape(s1 - s0, n_kernels, n_biases, n_regions)
                     group_ppv(
-                        padded,
+                        source,
                         first,
                         geometry,
                         rows_k,

@@ -121,15 +121,26 @@ def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "symmetric", "edge", "wrap"])
-def test_padding_once_by_the_largest_pads_gives_each_dilation_its_own(mode):
-    # Each batch is padded once; a dilation reads the middle of that padding.
-    length, widest = 6, (13, 17)
-    a = np.arange(length, dtype=float)
-    wide = np.pad(a, widest, mode=mode)
-    for left in range(widest[0] + 1):
-        for right in range(widest[1] + 1):
-            middle = wide[widest[0] - left : widest[0] + length + right]
-            assert_array_equal(middle, np.pad(a, (left, right), mode=mode))
+def test_padding_once_by_the_widest_pads_serves_every_dilation(mode):
+    # Pads shorter than the series (all a valid dilation span allows) are the
+    # middle of the widest padding, in every mode and numpy version.
+    length = 9
+    pads = [(a, b) for a in range(length) for b in range(length)]
+    widest, shared = series_path.shared_padding(length, pads, mode)
+    assert widest == (length - 1, length - 1)
+    assert all(shared)
+
+
+def test_groups_not_served_by_the_widest_padding_pad_their_own(monkeypatch):
+    def nothing_shared(length, pads, padding_mode):
+        return (max(a for a, _ in pads), max(b for _, b in pads)), [False] * len(pads)
+
+    X = np.random.default_rng(4).standard_normal((20, 80))
+    conv = make_minirocket(840, random_state=0, padding_mode="reflect").fit(X)
+    expected = conv.transform(X)
+    monkeypatch.setattr(series_path, "shared_padding", nothing_shared)
+    assert_array_equal(conv.transform(X), expected)
+    assert_allclose(expected, generic_transform(conv, X, monkeypatch), atol=1e-12)
 
 
 def test_other_specs_take_the_generic_engine():
