@@ -1,8 +1,10 @@
-"""Build the optional compiled kernel (everything else is in pyproject.toml).
+"""Build the optional compiled loops (everything else is in pyproject.toml).
 
-``skconv._count_above`` is a small Cython loop for the biased-PPV path. It is
-optional: without a C compiler the build skips it and skconv uses numpy for
-the same counts.
+``skconv._count_above`` counts map values above biases (the biased-PPV path
+of time series); ``skconv._direct`` correlates padded windows with a few
+kernels (the GEMM path's tiles, float32, few channels). Both are optional:
+without a C compiler (or, for ``_direct``, without GCC/Clang vector
+extensions) the build skips them and skconv uses numpy and BLAS instead.
 """
 
 import sys
@@ -11,14 +13,17 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O3"]
-extension = Extension(
-    "skconv._count_above",
-    ["skconv/_count_above.pyx"],
-    depends=["skconv/_count_above.h"],
-    extra_compile_args=flags,
-    optional=True,
-)
-extensions = cythonize([extension], quiet=True)
+extensions = [
+    Extension(
+        f"skconv.{name}",
+        [f"skconv/{name}.pyx"],
+        depends=[f"skconv/{name}.h"],
+        extra_compile_args=flags,
+        optional=True,
+    )
+    for name in ("_count_above", "_direct")
+]
+extensions = cythonize(extensions, quiet=True)
 for compiled in extensions:  # cythonize builds new Extension objects: keep them optional
     compiled.optional = True
 setup(ext_modules=extensions)

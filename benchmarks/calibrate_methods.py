@@ -3,7 +3,10 @@
 Times ``convolve(method="gemm")`` and ``convolve(method="fft")`` (float32, one
 thread, best of 3) on a set of geometries, computes the work terms of the cost
 model for each, and fits the seconds per unit of work by non-negative least
-squares on relative errors (each measurement weighted by 1 / its time). Prints
+squares on relative errors (each measurement weighted by 1 / its time). The
+"gemm" method is timed twice: as it runs (on these few-channel geometries, the
+compiled direct loop of ``skconv/_direct.pyx``: the ``DIRECT_*`` constants)
+and with that loop switched off (the patch matrix and BLAS: ``GEMM_*``). Prints
 the fitted constants, to be copied into ``skconv/_methods.py``, and for each
 geometry the measured and predicted times and whether the model picks the
 faster method.
@@ -17,7 +20,7 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from skconv import _methods, convolve
+from skconv import _gemm, _methods, convolve
 from skconv._engine import make_geometry
 from skconv._fft import fft_bytes_per_image, fft_shape
 
@@ -42,6 +45,9 @@ GEOMETRIES = [
     (32, 1, -10_000, 32, 9),
     (4, 1, -100_000, 32, 9),
     (64, 1, -1_000, 32, 63),
+    (8, 16, 64, 32, 5),
+    (16, 32, 32, 64, 3),
+    (4, 64, 64, 128, 3),
 ]
 
 
@@ -102,15 +108,29 @@ def main():
             m: best_time(lambda m=m: convolve(images, kernels, method=m, spatial_ndim=ndim))
             for m in ("gemm", "fft")
         }
+        times["direct"] = times["gemm"] if _methods.direct_applies(geometry, 4) else np.nan
+        loop, _gemm.correlate_windows = _gemm.correlate_windows, None
+        try:  # the patch matrix and BLAS
+            times["gemm"] = best_time(
+                lambda: convolve(images, kernels, method="gemm", spatial_ndim=ndim)
+            )
+        finally:
+            _gemm.correlate_windows = loop
         measured.append((n, c, size, n_kernels, k, geometry, times))
         print(f"measured n={n} C={c} size={size} K={n_kernels} k={k}: {times}", flush=True)
     gemm = fit(
         [gemm_terms(g, K, n) for n, _, _, K, _, g, _ in measured], [t["gemm"] for *_, t in measured]
     )
+    direct_rows = [row for row in measured if not np.isnan(row[-1]["direct"])]
+    direct = fit(
+        [gemm_terms(g, K, n) for n, _, _, K, _, g, _ in direct_rows],
+        [t["direct"] for *_, t in direct_rows],
+    )
     fft = fit(
         [fft_terms(g, K, n) for n, _, _, K, _, g, _ in measured], [t["fft"] for *_, t in measured]
     )
     names = ["GEMM_SECONDS_PER_MAC", "GEMM_SECONDS_PER_GATHERED", "GEMM_SECONDS_PER_OUTPUT"]
+    names += ["DIRECT_SECONDS_PER_MAC", "DIRECT_SECONDS_PER_TAP", "DIRECT_SECONDS_PER_OUTPUT"]
     names += [
         "FFT_SECONDS_PER_POINT_LOG",
         "FFT_SECONDS_PER_COMPLEX_MAC",
@@ -118,24 +138,32 @@ def main():
         "FFT_SECONDS_PER_TILE",
     ]
     print("\nfitted constants:")
-    for name, value in zip(names, [*gemm, *fft]):
+    for name, value in zip(names, [*gemm, *direct, *fft]):
         print(f"{name} = {value:.2e}")
     print(
-        f"\n{'geometry':<32} {'gemm s':>8} {'model':>8} {'fft s':>8} {'model':>8} "
-        f"{'fit picks':>9} {'auto':>6} {'faster':>6}"
+        "\ngemm = the method as it runs (the direct loop where it applies, else patch matrix "
+        "and BLAS); patches = patch matrix and BLAS"
+    )
+    print(
+        f"{'geometry':<32} {'gemm s':>8} {'model':>8} {'patches':>8} {'model':>8} "
+        f"{'fft s':>8} {'model':>8} {'fit picks':>9} {'auto':>6} {'faster':>6}"
     )
     right = shipped = 0
     for n, c, size, n_kernels, k, g, times in measured:
-        pg = gemm @ gemm_terms(g, n_kernels, n)
+        patches, pp = times["gemm"], gemm @ gemm_terms(g, n_kernels, n)
+        spatial, pg = patches, pp
+        if not np.isnan(times["direct"]):
+            spatial, pg = times["direct"], direct @ gemm_terms(g, n_kernels, n)
         pf = fft @ fft_terms(g, n_kernels, n)
-        picks, faster = ("fft" if pf < pg else "gemm"), min(times, key=times.get)
+        picks = "fft" if pf < pg else "gemm"
+        faster = "fft" if times["fft"] < spatial else "gemm"
         auto = _methods.choose_method(g, n_kernels, 4)  # the constants in the code
         right += picks == faster
         shipped += auto == faster
         label = f"n={n} C={c} size={size} K={n_kernels} k={k}"
         print(
-            f"{label:<32} {times['gemm']:8.4f} {pg:8.4f} {times['fft']:8.4f} {pf:8.4f} "
-            f"{picks:>9} {auto:>6} {faster:>6}"
+            f"{label:<32} {spatial:8.4f} {pg:8.4f} {patches:8.4f} {pp:8.4f} "
+            f"{times['fft']:8.4f} {pf:8.4f} {picks:>9} {auto:>6} {faster:>6}"
         )
     print(
         f"\nthe fitted model picks the faster method on {right} of {len(measured)} "

@@ -366,7 +366,7 @@ def _tiled_features(
         # for every thread: fewer images than
         # threads split each image into as many tiles, and groups hold at
         # most n / n_threads images.
-        work_seconds = n * gemm_seconds(geometry, weights.shape[1])
+        work_seconds = n * gemm_seconds(geometry, weights.shape[1], itemsize)
         if work_seconds < n_threads * MIN_THREAD_SECONDS:
             n_threads = max(1, int(work_seconds / MIN_THREAD_SECONDS))
         min_tiles = -(-n_threads // n) if n < n_threads else 1

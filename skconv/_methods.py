@@ -4,7 +4,9 @@ As :func:`scipy.signal.choose_conv_method` does, ``method="auto"`` compares
 estimated times of the two methods:
 
 * ``"gemm"``: every output position costs a gather of its patch (``P = kh * kw
-  * C`` values) and ``P * K`` multiply-adds in BLAS;
+  * C`` values) and ``P * K`` multiply-adds in BLAS; with few channels in
+  float32, the compiled direct loop does the same multiply-adds without the
+  gather (its own constants);
 * ``"fft"``: every tile costs ``C`` forward and ``K`` inverse real FFTs of its
   window, ``C * K`` complex multiply-adds per frequency, and it yields a
   whole tile of outputs (subsampled by the stride).
@@ -19,23 +21,28 @@ import math
 from functools import lru_cache
 
 from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from ._gemm import gemm_bytes_per_position
+from ._gemm import gemm_bytes_per_position, uses_direct
 from ._tiles import make_tiling
 
 METHODS = ("auto", "gemm", "fft")
 """Convolution algorithms: ``"auto"`` picks one per geometry."""
 
 # Seconds per unit of work (float32, one thread), fitted by
-# benchmarks/calibrate_methods.py on 19 geometries (2-D 32..1024 pixels,
-# kernels 3..63, 1-D 1k..100k). With the final engine, auto picked the faster
-# method on 17 of 19 (the two misses within 3%: near-ties).
-GEMM_SECONDS_PER_MAC = 1.66e-11
-GEMM_SECONDS_PER_GATHERED = 8.88e-10
-GEMM_SECONDS_PER_OUTPUT = 8.64e-10
-FFT_SECONDS_PER_POINT_LOG = 3.91e-10
-FFT_SECONDS_PER_COMPLEX_MAC = 3.57e-09
-FFT_SECONDS_PER_OUTPUT = 0.0
-FFT_SECONDS_PER_TILE = 1.26e-04  # Python and call overhead of one tile of a group
+# benchmarks/calibrate_methods.py on 22 geometries (2-D 32..1024 pixels, 1-64
+# channels, kernels 3..63, 1-D 1k..100k), refitted in session 6 with the direct
+# loop: the fitted model picks the faster method on 20 of 22.
+GEMM_SECONDS_PER_MAC = 2.31e-11
+GEMM_SECONDS_PER_GATHERED = 3.35e-10
+GEMM_SECONDS_PER_OUTPUT = 9.07e-10
+# The compiled direct loop (skconv/_direct.pyx), fitted by the same script on
+# the geometries where it applies (few channels, float32).
+DIRECT_SECONDS_PER_MAC = 2.28e-11
+DIRECT_SECONDS_PER_TAP = 6.51e-11
+DIRECT_SECONDS_PER_OUTPUT = 6.06e-10
+FFT_SECONDS_PER_POINT_LOG = 3.81e-10
+FFT_SECONDS_PER_COMPLEX_MAC = 8.61e-10
+FFT_SECONDS_PER_OUTPUT = 0.00e00
+FFT_SECONDS_PER_TILE = 8.70e-05  # Python and call overhead of one tile of a group
 
 # Target workspace per thread: GEMM tiles stay in cache; FFT tiles are larger
 # (their passes over the window are few and long).
@@ -130,9 +137,21 @@ def fft_tiling(geometry, n_kernels, itemsize, budget):
     return tiling, seconds
 
 
-def gemm_seconds(geometry, n_kernels):
-    """Estimated seconds per image (float32) of the GEMM method."""
+def direct_applies(geometry, itemsize=4):
+    """True when the GEMM method's tiles of this geometry take the compiled direct loop."""
+    dtype = "float32" if itemsize == 4 else "float64"
+    return uses_direct(geometry, geometry.out_shape[1], dtype)
+
+
+def gemm_seconds(geometry, n_kernels, itemsize=4):
+    """Estimated seconds per image (float32) of the GEMM method (or its direct loop)."""
     p = geometry.patch_size
+    if direct_applies(geometry, itemsize):
+        return geometry.n_positions * (
+            p * n_kernels * DIRECT_SECONDS_PER_MAC
+            + p * DIRECT_SECONDS_PER_TAP
+            + n_kernels * DIRECT_SECONDS_PER_OUTPUT
+        )
     return geometry.n_positions * (
         p * n_kernels * GEMM_SECONDS_PER_MAC
         + p * GEMM_SECONDS_PER_GATHERED
@@ -164,7 +183,7 @@ def choose_method(geometry, n_kernels, itemsize=4, learned=False):
 def _cheaper_method(geometry, n_kernels, itemsize, budget):
     """:func:`choose_method`'s comparison, cached (trying FFT tilings takes ~40 us)."""
     _, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
-    return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels) else "gemm"
+    return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels, itemsize) else "gemm"
 
 
 def group_size(n, per_image_bytes, target_bytes):
