@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import sklearn
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose
 from reference import reference_correlate
 
@@ -88,11 +89,7 @@ def test_correlate_windows_needs_contiguous_rows():
         direct.correlate_windows(windows[..., ::2], weights, out, 4)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@with_fixtures(60)
 @given(
     n=st.integers(1, 3),
     channels=st.integers(1, 4),

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
 
 import skconv._series as series_path
@@ -35,11 +36,7 @@ def generic_transform(conv, X, monkeypatch):
         return conv.transform(X)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@with_fixtures(30)
 @given(
     n=st.integers(1, 150),
     length=st.integers(10, 60),
