@@ -18,7 +18,9 @@ reaches in the same run, and skconv's working memory (tracemalloc peak during
 ``transform`` minus the output's size). A scaling table follows (W1 at
 n = 1k, 10k, 60k).
 
-Run:  python benchmarks/bench_transform.py            (about 3 minutes)
+Run:  python benchmarks/bench_transform.py            (about 5 minutes)
+      python benchmarks/bench_transform.py --workloads W3 --no-seed --no-scipy
+                                                      (one workload against PyTorch)
       python benchmarks/bench_transform.py --quick    (smoke test, seconds)
 """
 
@@ -372,6 +374,13 @@ def main(argv=None):
     parser.add_argument("--no-scipy", action="store_true", help="skip the scipy loop")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     parser.add_argument("--quick", action="store_true", help="100x fewer images, 1 repeat")
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        metavar="W",
+        help="only these workloads (e.g. W1 W3: every row whose name starts so), "
+        "without the float64 row and the convolve and scaling tables",
+    )
     args = parser.parse_args(argv)
     args.shrink = 100 if args.quick else 1
     if args.quick:
@@ -390,15 +399,22 @@ def main(argv=None):
         f"threads {args.threads}" + (f", torch {torch.__version__}" if torch else "")
     )
     peaks = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
-    rows = [run_workload(name, spec, args, torch, peaks) for name, spec in WORKLOADS.items()]
-    rows.append(
-        run_workload(
-            "W1 mnist-like", WORKLOADS["W1 mnist-like"], args, torch, peaks, dtype=np.float64
+    chosen = {
+        name: spec
+        for name, spec in WORKLOADS.items()
+        if args.workloads is None or name.split()[0] in args.workloads
+    }
+    rows = [run_workload(name, spec, args, torch, peaks) for name, spec in chosen.items()]
+    if args.workloads is None:
+        rows.append(
+            run_workload(
+                "W1 mnist-like", WORKLOADS["W1 mnist-like"], args, torch, peaks, dtype=np.float64
+            )
         )
-    )
     print_table(rows, peaks)
-    convolve_table(args)
-    scaling_table(args)
+    if args.workloads is None:
+        convolve_table(args)
+        scaling_table(args)
     return rows
 
 

@@ -14,6 +14,12 @@
  * written. GCC/Clang vector extensions: the same code compiles to SSE on the
  * x86-64 baseline and, in a clone with AVX2 and FMA picked at run time, to
  * 8-lane fused multiply-adds.
+ *
+ * skconv_direct_max_float is the same loop but keeps, in out, the maximum of
+ * what it would have written and what out holds: with zero output strides
+ * for rows and images (o_y = o_m = 0) a call reduces a whole region of
+ * positions to its maximum without writing the maps (the max pooling of
+ * small images, fused; recomputed overlapping blocks do not change a max).
  */
 #include <stddef.h>
 #include <string.h>
@@ -24,6 +30,24 @@ typedef float skconv_v8f __attribute__((vector_size(32)));
 #define SKCONV_STORE(p, v) memcpy((p), &(v), sizeof(skconv_v8f))
 #define SKCONV_KEEP(x) x
 #define SKCONV_DROP(x)
+
+typedef int skconv_v8i __attribute__((vector_size(32)));
+
+static inline skconv_v8f skconv_vmax(skconv_v8f a, skconv_v8f b)
+{
+    const skconv_v8i a_wins = a > b;
+    return (skconv_v8f)((a_wins & (skconv_v8i)a) | (~a_wins & (skconv_v8i)b));
+}
+
+/* How the loop puts a block of results in out: a store, or a running max. */
+#define SKCONV_PUT_STORE(p, v) SKCONV_STORE(p, v)
+#define SKCONV_PUT_MAX(p, v)                                                                 \
+    {                                                                                        \
+        skconv_v8f held_;                                                                    \
+        SKCONV_LOAD(held_, p);                                                               \
+        held_ = skconv_vmax(held_, v);                                                       \
+        SKCONV_STORE(p, held_);                                                              \
+    }
 
 #define SKCONV_DIRECT_ARGS                                                                   \
     const float *window, const float *weights, float *out, ptrdiff_t m, ptrdiff_t C,         \
@@ -37,8 +61,9 @@ typedef float skconv_v8f __attribute__((vector_size(32)));
 
 /* THIRD is SKCONV_KEEP for blocks of 3 vectors (24 positions), SKCONV_DROP for 2;
  * CH is the number of channels (the constant 1 lets the compiler drop the
- * channel loop: 1.2-1.3x faster on single-channel images). */
-#define SKCONV_DIRECT_LOOPS(THIRD, CH)                                                       \
+ * channel loop: 1.2-1.3x faster on single-channel images); PUT is
+ * SKCONV_PUT_STORE or SKCONV_PUT_MAX. */
+#define SKCONV_DIRECT_LOOPS(THIRD, CH, PUT)                                                       \
     {                                                                                        \
         const ptrdiff_t block = 8 * (2 THIRD(+1));                                           \
         const ptrdiff_t taps = kh * kw * (CH);                                                  \
@@ -77,22 +102,22 @@ typedef float skconv_v8f __attribute__((vector_size(32)));
                             }                                                                \
                         }                                                                    \
                         float *dst = out + img * o_m + k0 * o_k + y * o_y + x0;              \
-                        SKCONV_STORE(dst, c00); SKCONV_STORE(dst + 8, c01);                  \
-                        THIRD(SKCONV_STORE(dst + 16, c02);)                                  \
+                        PUT(dst, c00); PUT(dst + 8, c01);                  \
+                        THIRD(PUT(dst + 16, c02);)                                  \
                         if (kn > 1) {                                                        \
                             dst += o_k;                                                      \
-                            SKCONV_STORE(dst, c10); SKCONV_STORE(dst + 8, c11);              \
-                            THIRD(SKCONV_STORE(dst + 16, c12);)                              \
+                            PUT(dst, c10); PUT(dst + 8, c11);              \
+                            THIRD(PUT(dst + 16, c12);)                              \
                         }                                                                    \
                         if (kn > 2) {                                                        \
                             dst += o_k;                                                      \
-                            SKCONV_STORE(dst, c20); SKCONV_STORE(dst + 8, c21);              \
-                            THIRD(SKCONV_STORE(dst + 16, c22);)                              \
+                            PUT(dst, c20); PUT(dst + 8, c21);              \
+                            THIRD(PUT(dst + 16, c22);)                              \
                         }                                                                    \
                         if (kn > 3) {                                                        \
                             dst += o_k;                                                      \
-                            SKCONV_STORE(dst, c30); SKCONV_STORE(dst + 8, c31);              \
-                            THIRD(SKCONV_STORE(dst + 16, c32);)                              \
+                            PUT(dst, c30); PUT(dst + 8, c31);              \
+                            THIRD(PUT(dst + 16, c32);)                              \
                         }                                                                    \
                     }                                                                        \
                 }                                                                            \
@@ -100,23 +125,26 @@ typedef float skconv_v8f __attribute__((vector_size(32)));
         }                                                                                    \
     }
 
-#define SKCONV_DIRECT_BODY(THIRD)                                                            \
+#define SKCONV_DIRECT_BODY(THIRD, PUT)                                                       \
     {                                                                                        \
         if (C == 1)                                                                          \
-            SKCONV_DIRECT_LOOPS(THIRD, 1)                                                    \
+            SKCONV_DIRECT_LOOPS(THIRD, 1, PUT)                                               \
         else                                                                                 \
-            SKCONV_DIRECT_LOOPS(THIRD, C)                                                    \
+            SKCONV_DIRECT_LOOPS(THIRD, C, PUT)                                               \
     }
 
-static void skconv_direct2_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_DROP)
-static void skconv_direct3_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_KEEP)
+static void skconv_direct2_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_DROP, SKCONV_PUT_STORE)
+static void skconv_direct3_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_KEEP, SKCONV_PUT_STORE)
+static void skconv_max2_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_DROP, SKCONV_PUT_MAX)
+static void skconv_max3_base(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_KEEP, SKCONV_PUT_MAX)
 
 #if defined(__x86_64__) || defined(__i386__)
 #define SKCONV_HAVE_AVX2_CLONE 1
-__attribute__((target("avx2,fma"))) static void skconv_direct2_avx2(SKCONV_DIRECT_ARGS)
-    SKCONV_DIRECT_BODY(SKCONV_DROP)
-__attribute__((target("avx2,fma"))) static void skconv_direct3_avx2(SKCONV_DIRECT_ARGS)
-    SKCONV_DIRECT_BODY(SKCONV_KEEP)
+#define SKCONV_AVX2 __attribute__((target("avx2,fma"))) static void
+SKCONV_AVX2 skconv_direct2_avx2(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_DROP, SKCONV_PUT_STORE)
+SKCONV_AVX2 skconv_direct3_avx2(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_KEEP, SKCONV_PUT_STORE)
+SKCONV_AVX2 skconv_max2_avx2(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_DROP, SKCONV_PUT_MAX)
+SKCONV_AVX2 skconv_max3_avx2(SKCONV_DIRECT_ARGS) SKCONV_DIRECT_BODY(SKCONV_KEEP, SKCONV_PUT_MAX)
 #endif
 
 /* Positions per block (16 or 24) computing the fewest values for rows of tw. */
@@ -126,20 +154,32 @@ static ptrdiff_t skconv_direct_block(ptrdiff_t tw)
     return tw >= 24 && with24 <= with16 ? 24 : 16;
 }
 
-static void skconv_direct_float(SKCONV_DIRECT_ARGS)
-{
-    const int three = skconv_direct_block(tw) == 24;
+/* The entry points: the clone for this CPU and the block size for tw. */
 #ifdef SKCONV_HAVE_AVX2_CLONE
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        if (three)
-            skconv_direct3_avx2(SKCONV_DIRECT_CALL);
-        else
-            skconv_direct2_avx2(SKCONV_DIRECT_CALL);
-        return;
+#define SKCONV_DISPATCH(NAME)                                                                \
+    {                                                                                        \
+        const int three = skconv_direct_block(tw) == 24;                                     \
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {               \
+            if (three)                                                                       \
+                skconv_##NAME##3_avx2(SKCONV_DIRECT_CALL);                                   \
+            else                                                                             \
+                skconv_##NAME##2_avx2(SKCONV_DIRECT_CALL);                                   \
+            return;                                                                          \
+        }                                                                                    \
+        if (three)                                                                           \
+            skconv_##NAME##3_base(SKCONV_DIRECT_CALL);                                       \
+        else                                                                                 \
+            skconv_##NAME##2_base(SKCONV_DIRECT_CALL);                                       \
+    }
+#else
+#define SKCONV_DISPATCH(NAME)                                                                \
+    {                                                                                        \
+        if (skconv_direct_block(tw) == 24)                                                   \
+            skconv_##NAME##3_base(SKCONV_DIRECT_CALL);                                       \
+        else                                                                                 \
+            skconv_##NAME##2_base(SKCONV_DIRECT_CALL);                                       \
     }
 #endif
-    if (three)
-        skconv_direct3_base(SKCONV_DIRECT_CALL);
-    else
-        skconv_direct2_base(SKCONV_DIRECT_CALL);
-}
+
+static void skconv_direct_float(SKCONV_DIRECT_ARGS) SKCONV_DISPATCH(direct)
+static void skconv_direct_max_float(SKCONV_DIRECT_ARGS) SKCONV_DISPATCH(max)

@@ -18,7 +18,7 @@ from ._methods import (
     group_size,
     working_memory_bytes,
 )
-from ._pooling import NONLINEARITIES, pool_biased_maps, pool_maps
+from ._pooling import NONLINEARITIES, pool_biased_maps, pool_maps, pools_by_max_only
 from ._tiled import run_tiles
 
 # Maps of at least this many positions go through the tiled GEMM path: its
@@ -300,6 +300,8 @@ def conv_features(
         and geometry.n_positions < _MIN_TILED_POSITIONS
     )
     if method == "gemm" and (small or batch_size is not None):
+        by_max = plan is None and biases is None
+        by_max = by_max and pools_by_max_only(spec.nonlinearity, spec.poolings)
         return map_batches(
             images,
             geometry,
@@ -311,6 +313,7 @@ def conv_features(
             n_threads=n_threads,
             progress=progress,
             layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases),
+            max_grid=spec.grid if by_max else None,
         )
     return _tiled_features(
         images,

@@ -18,6 +18,7 @@ the product, and OpenBLAS runs far from its peak.
 import numpy as np
 
 from ._cache import BUFFERS
+from ._engine import DIRECT_MAX_CHANNELS, direct_kernel_rows
 from ._learned import encode
 from ._tiles import read_window
 
@@ -26,12 +27,6 @@ try:  # the compiled direct loop (optional, see setup.py)
     from ._direct import correlate_windows
 except ImportError:  # pragma: no cover - without it, every tile takes the GEMM
     DIRECT_MIN_WIDTH, correlate_windows = None, None
-
-# The direct loop is used up to this many channels. Measured on one core
-# (float32, 16-64 kernels): 1-16 channels of 3x3-7x7 kernels, 70-90 GFLOP/s
-# against 25-60 for the patch matrix and OpenBLAS; 64-128 channels, 50-70
-# against 65-72 (OpenBLAS's GEMM is efficient once the patches are long).
-DIRECT_MAX_CHANNELS = 16
 
 
 def uses_direct(geometry, tile_width, dtype, plan=None):
@@ -85,10 +80,8 @@ class GemmTiles:
         # Flat buffers: a short last group uses a contiguous prefix of each.
         self.maps = BUFFERS.take((weights.shape[1] * m * th * tw,), dtype)
         self.direct = uses_direct(geometry, tw, dtype, plan)
-        if self.direct:  # (K4, kh, kw, C): kernels tap-major, padded to 4 kernels
-            n_kernels = weights.shape[1]
-            self.direct_weights = np.zeros((-(-n_kernels // 4) * 4, kh, kw, c), dtype)
-            self.direct_weights[:n_kernels] = self.kernel_rows.reshape(n_kernels, kh, kw, c)
+        if self.direct:
+            self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
             self.patches = None
         else:
             self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)

@@ -331,6 +331,22 @@ _POOL_FUNCTIONS = {
 }
 
 
+def pools_by_max_only(nonlinearity, poolings):
+    """True when ``pool_maps`` needs only the maps' region maxima.
+
+    That is when every statistic is ``max`` and the nonlinearity is
+    nondecreasing (applied to the pooled maxima): the maps can then be reduced
+    to their region maxima as they are computed (see
+    :func:`skconv._engine.map_batches`'s ``max_grid``).
+    """
+    return (
+        poolings is not None
+        and len(poolings) > 0
+        and all(p == "max" for p in poolings)
+        and nonlinearity in _NONDECREASING
+    )
+
+
 def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
     """Apply a nonlinearity then pool maps, fusing what commutes.
 

@@ -1,4 +1,9 @@
-"""The compiled direct loop: equal to scipy's correlation, alone and inside the engine."""
+"""The compiled direct loop: equal to scipy's correlation, alone and inside the engine.
+
+Both of its layouts: padded windows (the tiled GEMM path) and batch-last
+batches of small images (:class:`skconv._engine._BatchLastWorkspace`), whose
+max pooling it can also fuse.
+"""
 
 import numpy as np
 import pytest
@@ -6,12 +11,15 @@ import sklearn
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis_settings import with_fixtures
-from numpy.testing import assert_allclose
-from reference import reference_correlate
+from numpy.testing import assert_allclose, assert_array_equal
+from reference import loop_pool, reference_correlate
 
+import skconv._engine as skconv_engine
 import skconv._gemm as skconv_gemm
 from skconv import convolve
-from skconv._engine import make_geometry
+from skconv._engine import kernel_matrix, make_geometry, map_batches, uses_batch_last_loop
+from skconv._features import PoolingSpec, conv_features
+from skconv._pooling import region_bounds
 
 direct = pytest.importorskip("skconv._direct")
 
@@ -157,3 +165,212 @@ def test_the_loop_is_taken_for_few_channels_in_float32_only():
 def test_the_direct_loop_is_built():
     # CI builds with a C compiler: a failed (optional) build must not go unnoticed.
     assert skconv_gemm.correlate_windows is not None
+    assert skconv_engine.correlate_batch_last is not None
+    assert skconv_engine.max_pool_batch_last is not None
+
+
+# --- batch-last batches ---------------------------------------------------------
+
+
+def batch_last_reference(padded, weights, n_kernels, out_shape, stride, dilation):
+    """``maps[y, x, k, b]`` of :func:`correlate_batch_last`'s definition, in float64."""
+    kh, kw = weights.shape[1:3]
+    (h, w), (sy, sx), (dy, dx) = out_shape, stride, dilation
+    maps = np.zeros((h, w, n_kernels, padded.shape[3]))
+    for a in range(kh):
+        for b in range(kw):
+            taps = padded[a * dy :: sy][:h, b * dx :: sx][:, :w].astype(np.float64)
+            maps += np.einsum("kc,yxcb->yxkb", weights[:n_kernels, a, b].astype(np.float64), taps)
+    return maps
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batch=st.integers(16, 60),
+    channels=st.integers(1, 5),
+    n_kernels=st.integers(1, 10),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    out_shape=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    grid=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    extra=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    seed=st.integers(0, 2**16),
+)
+def test_batch_last_loops_equal_their_definition(
+    batch, channels, n_kernels, kernel, out_shape, stride, dilation, grid, extra, seed
+):
+    rng = np.random.default_rng(seed)
+    (kh, kw), (h, w), (sy, sx), (dy, dx) = kernel, out_shape, stride, dilation
+    padded_shape = ((h - 1) * sy + (kh - 1) * dy + 1 + extra[0], (w - 1) * sx + (kw - 1) * dx + 1)
+    padded = rng.standard_normal((*padded_shape, channels, batch)).astype(np.float32)
+    weights = np.zeros((-(-n_kernels // 4) * 4, kh, kw, channels), np.float32)
+    weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
+    maps = np.full((h, w, n_kernels + 1, batch), np.nan, np.float32)  # one kernel to spare
+    direct.correlate_batch_last(padded, weights, maps, n_kernels, sy, sx, dy, dx)
+    expected = batch_last_reference(padded, weights, n_kernels, (h, w), stride, dilation)
+    assert_allclose(maps[:, :, :n_kernels], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert np.isnan(maps[:, :, n_kernels]).all()  # nothing written beyond n_kernels
+
+    # The fused max: exactly the maxima of the same maps over the grid's regions.
+    grid = (min(grid[0], h), min(grid[1], w))
+    rows, cols = region_bounds(h, grid[0]), region_bounds(w, grid[1])
+    pooled = np.full((*grid, n_kernels + 1, batch), np.nan, np.float32)
+    direct.max_pool_batch_last(
+        padded, weights, pooled, n_kernels, rows.astype(np.intp), cols.astype(np.intp),
+        sy, sx, dy, dx,
+    )  # fmt: skip
+    for r in range(grid[0]):
+        for q in range(grid[1]):
+            region = maps[rows[r] : rows[r + 1], cols[q] : cols[q + 1], :n_kernels]
+            assert_array_equal(pooled[r, q, :n_kernels], region.max(axis=(0, 1)))
+    assert np.isnan(pooled[:, :, n_kernels]).all()
+
+
+def _batch_last_inputs(**shapes):
+    padded = np.zeros(shapes.get("padded", (10, 10, 2, 16)), np.float32)
+    weights = np.zeros(shapes.get("weights", (4, 3, 3, 2)), np.float32)
+    maps = np.zeros(shapes.get("maps", (8, 8, 4, 16)), np.float32)
+    return padded, weights, maps
+
+
+@pytest.mark.parametrize(
+    "shapes, args, message",
+    [
+        (dict(weights=(3, 3, 3, 2)), (3,), "multiple of 4"),
+        (dict(weights=(4, 3, 3, 1)), (4,), "multiple of 4"),
+        (dict(padded=(10, 10, 2, 15), maps=(8, 8, 4, 15)), (4,), "B >= 16"),
+        (dict(maps=(8, 8, 4, 17)), (4,), "B >= 16"),
+        (dict(maps=(8, 8, 3, 16)), (4,), "n_kernels"),
+        (dict(maps=(9, 8, 4, 16)), (4,), "too small"),
+        (dict(maps=(8, 5, 4, 16)), (4, 1, 2), "too small"),
+        ({}, (4, 0), ">= 1"),
+    ],
+)
+def test_correlate_batch_last_rejects_inconsistent_shapes(shapes, args, message):
+    with pytest.raises(ValueError, match=message):
+        direct.correlate_batch_last(*_batch_last_inputs(**shapes), *args)
+
+
+@pytest.mark.parametrize(
+    "rows, cols, pooled_grid, message",
+    [
+        ([0, 9], [0, 8], (1, 1), "too small"),  # 9 rows of 3x3 taps need 11 padded rows
+        ([0, 8], [0, 9], (1, 1), "too small"),
+        ([0, 4, 4, 8], [0, 8], (3, 1), "increase"),
+        ([0, 8], [0, 3, 2, 8], (1, 3), "increase"),
+        ([-1, 8], [0, 8], (1, 1), "increase"),
+        ([0, 8], [0, 4, 8], (1, 1), "one more entry"),
+    ],
+)
+def test_max_pool_batch_last_rejects_bad_regions(rows, cols, pooled_grid, message):
+    padded, weights, _ = _batch_last_inputs()
+    pooled = np.zeros((*pooled_grid, 4, 16), np.float32)
+    rows, cols = np.array(rows, np.intp), np.array(cols, np.intp)
+    with pytest.raises(ValueError, match=message):
+        direct.max_pool_batch_last(padded, weights, pooled, 4, rows, cols)
+
+
+def test_the_batch_last_loop_needs_float32_few_channels_and_16_images():
+    geometry = make_geometry((3, 8, 8), (3, 3, 3))
+    assert uses_batch_last_loop(geometry, 16, np.float32)
+    assert not uses_batch_last_loop(geometry, 15, np.float32)
+    assert not uses_batch_last_loop(geometry, 64, np.float64)
+    assert not uses_batch_last_loop(make_geometry((32, 8, 8), (32, 3, 3)), 64, np.float32)
+
+
+@with_fixtures(60)
+@given(
+    n=st.integers(1, 70),
+    channels=st.integers(1, 3),
+    n_kernels=st.integers(1, 9),
+    size=st.tuples(st.integers(2, 9), st.integers(2, 9)),
+    kernel=st.integers(1, 4),
+    stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid", "full"]),
+    mode=st.sampled_from(["constant", "reflect", "edge", "wrap"]),
+    pooling=st.sampled_from(
+        [
+            (("max",), (1, 1)),
+            (("max",), (2, 2)),
+            (("max", "max"), (1, 2)),
+            (("mean", "ppv"), (2, 1)),
+        ]
+    ),
+    nonlinearity=st.sampled_from([None, "relu", "tanh", "abs"]),
+    batch_size=st.sampled_from([None, 16, 23]),
+    threads=st.integers(1, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_small_images_with_and_without_the_loop_match_the_reference(
+    monkeypatch,
+    n,
+    channels,
+    n_kernels,
+    size,
+    kernel,
+    stride,
+    dilation,
+    padding,
+    mode,
+    pooling,
+    nonlinearity,
+    batch_size,
+    threads,
+    seed,
+):
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n, channels, *size)).astype(np.float32)
+    kernels = rng.standard_normal((n_kernels, channels, kernel, kernel)).astype(np.float32)
+    span = (kernel - 1) * dilation + 1
+    assume(span <= min(size))  # valid padding fits; reflections of shorter axes differ
+    geometry = make_geometry(
+        images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
+    )
+    poolings, grid = pooling
+    grid = tuple(min(g, o) for g, o in zip(grid, geometry.out_shape))
+    maps = reference_correlate(
+        images, kernels, geometry.stride, geometry.pads, geometry.dilation, mode
+    )
+    expected = loop_pool(maps, nonlinearity, poolings, grid)
+    args = (images, geometry, kernel_matrix(kernels, np.float32))
+    kwargs = dict(
+        spec=PoolingSpec(nonlinearity, poolings, grid),
+        padding_mode=mode,
+        batch_size=batch_size,
+        n_threads=threads,
+        layout="batch_last",
+    )
+    looped = conv_features(*args, **kwargs)
+    monkeypatch.setattr(skconv_engine, "correlate_batch_last", None)
+    patched = conv_features(*args, **kwargs)
+    monkeypatch.undo()
+    tol = 1e-4 * (1 + np.abs(expected).max())
+    assert_allclose(looped, expected, rtol=1e-4, atol=tol)
+    assert_allclose(patched, expected, rtol=1e-4, atol=tol)
+
+
+def test_the_fused_max_adds_the_bias_and_never_writes_the_maps():
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((40, 1, 8, 8)).astype(np.float32)
+    kernels = rng.standard_normal((5, 1, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    geometry = make_geometry((1, 8, 8), (1, 3, 3))
+    weights = kernel_matrix(kernels, np.float32)
+    maps = reference_correlate(images, kernels, (1, 1), geometry.pads, (1, 1))
+    expected = maps.max(axis=(2, 3)) + bias
+
+    def pooled_maxima(maps, patches):
+        # The fused path hands over (1, gh, gw, K * b): one value per region.
+        assert maps.shape[1:3] == (1, 1)
+        return maps.reshape(len(maps), -1)
+
+    for max_grid in [(1, 1), None]:
+        out = np.empty((40, 5), np.float32)
+        reduce_maps = pooled_maxima if max_grid else (lambda m, p: m.max(axis=(1, 2)))
+        map_batches(
+            images, geometry, weights, reduce_maps, out, bias=bias, batch_size=20,
+            layout="batch_last", max_grid=max_grid,
+        )  # fmt: skip
+        assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
