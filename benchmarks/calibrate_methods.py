@@ -11,7 +11,7 @@ the fitted constants, to be copied into ``skconv/_methods.py``, and for each
 geometry the measured and predicted times and whether the model picks the
 faster method.
 
-Run:  python benchmarks/calibrate_methods.py        (about 2 minutes)
+Run:  python benchmarks/calibrate_methods.py        (about 3 minutes)
 """
 
 import math
@@ -48,6 +48,11 @@ GEOMETRIES = [
     (8, 16, 64, 32, 5),
     (16, 32, 32, 64, 3),
     (4, 64, 64, 128, 3),
+    # three channels of 11x11 kernels, where the direct loop and FFT are close
+    (16, 3, 64, 16, 11),
+    (4, 3, 128, 64, 11),
+    (1, 3, 256, 64, 11),
+    (1, 3, 1024, 16, 11),
 ]
 
 

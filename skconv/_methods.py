@@ -28,21 +28,22 @@ METHODS = ("auto", "gemm", "fft")
 """Convolution algorithms: ``"auto"`` picks one per geometry."""
 
 # Seconds per unit of work (float32, one thread), fitted by
-# benchmarks/calibrate_methods.py on 22 geometries (2-D 32..1024 pixels, 1-64
-# channels, kernels 3..63, 1-D 1k..100k), refitted in session 6 with the direct
-# loop: the fitted model picks the faster method on 20 of 22.
-GEMM_SECONDS_PER_MAC = 2.31e-11
-GEMM_SECONDS_PER_GATHERED = 3.35e-10
-GEMM_SECONDS_PER_OUTPUT = 9.07e-10
+# benchmarks/calibrate_methods.py on 26 geometries (2-D 32..1024 pixels, 1-64
+# channels, kernels 3..63, 1-D 1k..100k; four of them 3-channel 11x11, where
+# the direct loop and FFT are close): the fitted model picks the faster method
+# on 25 of 26.
+GEMM_SECONDS_PER_MAC = 2.33e-11
+GEMM_SECONDS_PER_GATHERED = 3.77e-10
+GEMM_SECONDS_PER_OUTPUT = 9.37e-10
 # The compiled direct loop (skconv/_direct.pyx), fitted by the same script on
 # the geometries where it applies (few channels, float32).
 DIRECT_SECONDS_PER_MAC = 2.28e-11
-DIRECT_SECONDS_PER_TAP = 6.51e-11
-DIRECT_SECONDS_PER_OUTPUT = 6.06e-10
-FFT_SECONDS_PER_POINT_LOG = 3.81e-10
-FFT_SECONDS_PER_COMPLEX_MAC = 8.61e-10
-FFT_SECONDS_PER_OUTPUT = 0.00e00
-FFT_SECONDS_PER_TILE = 8.70e-05  # Python and call overhead of one tile of a group
+DIRECT_SECONDS_PER_TAP = 7.51e-11
+DIRECT_SECONDS_PER_OUTPUT = 5.94e-10
+FFT_SECONDS_PER_POINT_LOG = 3.08e-10
+FFT_SECONDS_PER_COMPLEX_MAC = 8.70e-10
+FFT_SECONDS_PER_OUTPUT = 1.93e-09
+FFT_SECONDS_PER_TILE = 5.82e-05  # Python and call overhead of one tile of a group
 
 # Target workspace per thread: GEMM tiles stay in cache; FFT tiles are larger
 # (their passes over the window are few and long).
