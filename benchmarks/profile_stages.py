@@ -5,7 +5,9 @@ over all batches, one thread and one BLAS thread, in the batch layout the engine
 picks for that geometry (channels-last, or batch-last for small maps): padding
 (copy into the layout's buffer), the gather (``np.take`` with the cached patch
 index), the GEMM, and the nonlinearity + pooling; then the whole batched loop.
-Best of 3.
+Batch-last batches in float32 with few channels take the compiled loop
+instead of the gather and the GEMM (``loop``: the maps, or with max pooling
+only the regions' maxima, from the padded batch). Best of 3.
 
 Run:  python benchmarks/profile_stages.py
 """
@@ -16,8 +18,15 @@ import bench_transform  # the workloads (benchmarks/ is on sys.path when run as 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skconv._engine import _BatchLastWorkspace, _Workspace, choose_layout, default_batch_size
-from skconv._pooling import pool_maps
+from skconv._engine import (
+    _BatchLastWorkspace,
+    _Workspace,
+    choose_layout,
+    default_batch_size,
+    direct_kernel_rows,
+    uses_batch_last_loop,
+)
+from skconv._pooling import pool_maps, pools_by_max_only
 
 # The four base workloads of bench_transform.py (the stride/dilation variants
 # of W1 take the same path as W1).
@@ -46,14 +55,19 @@ def profile(name, spec):
     layout = choose_layout(geometry, k, 4)
     batch = default_batch_size(geometry, k, 4, layout)
     batch_last = layout == "batch_last"
-    kind = _BatchLastWorkspace if batch_last else _Workspace
-    ws = kind(geometry, k, batch, np.float32, "constant")
+    looped = batch_last and uses_batch_last_loop(geometry, batch, np.float32)
+    if batch_last:
+        ws = _BatchLastWorkspace(geometry, k, batch, np.float32, "constant", looped)
+    else:
+        ws = _Workspace(geometry, k, batch, np.float32, "constant")
+    max_grid = conv._grid if looped and pools_by_max_only(nonlinearity, poolings) else None
     images4d = images.reshape(n, c, *geometry.in_shape)
     (top, _), (left, _) = geometry.pads
     h, w = geometry.in_shape
     starts = range(0, n - batch + 1, batch)  # whole batches only
     positions = geometry.n_positions
     weights_t = np.ascontiguousarray(weights.T)
+    loop_weights = direct_kernel_rows(weights_t, geometry) if looped else None
 
     def pad():
         for s in starts:
@@ -80,7 +94,14 @@ def profile(name, spec):
             else:
                 np.matmul(ws.patches.reshape(batch * positions, -1), weights, out=ws.maps)
 
-    if batch_last:
+    def loop():
+        for _ in starts:
+            ws.compute_maps(images4d[:0], weights_t, None, loop_weights, max_grid)
+
+    if max_grid is not None:
+        maps = ws.compute_maps(images4d[:0], weights_t, None, loop_weights, max_grid)
+        maps = maps.reshape(1, *max_grid, k * batch)
+    elif batch_last:
         maps = ws.maps.reshape(1, *geometry.out_shape, k * batch)
     else:
         maps = ws.maps.reshape(batch, *geometry.out_shape, k)
@@ -89,7 +110,7 @@ def profile(name, spec):
     def pool():
         for _ in starts:
             maps[...] = saved  # pooling may overwrite its input
-            pool_maps(maps, nonlinearity, poolings, conv._grid)
+            pool_maps(maps, nonlinearity, poolings, max_grid or conv._grid)
 
     def copy_only():
         for _ in starts:
@@ -99,7 +120,8 @@ def profile(name, spec):
         conv._transform_rows(X[: len(starts) * batch].reshape(len(starts) * batch, -1), n_threads=1)
 
     with threadpool_limits(1):
-        times = {f.__name__: best(f) for f in (pad, gather, gemm, pool, copy_only, whole)}
+        stages = (pad, loop) if looped else (pad, gather, gemm)
+        times = {f.__name__: best(f) for f in (*stages, pool, copy_only, whole)}
     times["pool"] -= times.pop("copy_only")
     total = times.pop("whole")
     parts = sum(times.values())

@@ -281,8 +281,23 @@ def uses_batch_last_loop(geometry, batch_size, dtype):
     )
 
 
-def default_batch_size(geometry, n_kernels, itemsize, layout="channels_last"):
-    """Number of images per batch so that maps + patches fit about 4 MiB (8 MiB batch-last)."""
+# Bytes of one region's running maxima (K x batch values) when the compiled
+# loop fuses max pooling: every output position reads and writes them, so they
+# should stay in the L1/L2 caches. W1 (64 kernels) and W3 (32 kernels) measured
+# fastest with 128-256 images per batch.
+_FUSED_MAX_BYTES = 32 << 10
+
+
+def default_batch_size(geometry, n_kernels, itemsize, layout="channels_last", fused_max=False):
+    """Number of images per batch so that maps + patches fit about 4 MiB (8 MiB batch-last).
+
+    With ``fused_max`` (batch-last, the compiled loop keeping only the regions'
+    maxima), so that one region's maxima fit ``_FUSED_MAX_BYTES``, in multiples
+    of 16 images (the loop's block), at least 16.
+    """
+    if fused_max:
+        size = _FUSED_MAX_BYTES // (n_kernels * itemsize) // 16 * 16
+        return int(max(16, min(4096, size)))
     per_image = geometry.n_positions * (n_kernels + geometry.patch_size) * itemsize
     size = _BATCH_BYTES // max(per_image, 1)
     if layout == "batch_last":
@@ -355,14 +370,22 @@ class _BatchLastWorkspace:
         c, positions = geometry.n_channels, geometry.n_positions
         self.geometry, self.padding_mode, self.batch_size = geometry, padding_mode, batch_size
         self.padded = np.zeros((hp, wp, c, batch_size), dtype=dtype)
-        self.maps = np.empty((positions, n_kernels, batch_size), dtype=dtype)
+        self.maps_shape = (positions, n_kernels, batch_size)
         self.direct = direct  # uses_batch_last_loop's answer, given by the caller
+        self._pooled_grid = self._pooled_buffer = None
         if self.direct:
-            self.patches = self.indices = None
+            # The maps only when a batch needs them (fused max pooling never does).
+            self.maps = self.patches = self.indices = None
         else:
+            self.maps = np.empty(self.maps_shape, dtype=dtype)
             self.patches = np.empty((positions, geometry.patch_size, batch_size), dtype=dtype)
             self.indices = patch_indices(geometry)
-        self.nbytes = sum(a.nbytes for a in (self.padded, self.patches, self.maps) if a is not None)
+
+    @property
+    def nbytes(self):
+        """Bytes held by the buffers allocated so far."""
+        buffers = (self.padded, self.patches, self.maps, self._pooled_buffer)
+        return sum(a.nbytes for a in buffers if a is not None)
 
     def compute_maps(self, batch, weights_t, bias, direct_weights=None, max_grid=None):
         """Maps ``(h_out, w_out, K, b)`` of a batch ``(m, C, H, W)``, ``m <= b``.
@@ -406,6 +429,8 @@ class _BatchLastWorkspace:
                 if bias is not None:
                     pooled += bias[:, None]
                 return pooled
+            if self.maps is None:
+                self.maps = np.empty(self.maps_shape, dtype=self.padded.dtype)
             maps = self.maps.reshape(*geometry.out_shape, n_kernels, self.batch_size)
             correlate_batch_last(self.padded, direct_weights, maps, n_kernels, sy, sx, dy, dx)
         else:
@@ -418,7 +443,7 @@ class _BatchLastWorkspace:
 
     def _pooled(self, grid, n_kernels):
         """The buffer of region maxima for ``grid`` and its region bounds (kept)."""
-        if getattr(self, "_pooled_grid", None) != grid:
+        if self._pooled_grid != grid:
             self._pooled_grid = grid
             self._pooled_buffer = np.empty((*grid, n_kernels, self.batch_size), np.float32)
             self._bounds = [
@@ -611,7 +636,14 @@ def map_batches(
     n_kernels = weights.shape[1]
     batch_last = layout == "batch_last"
     if batch_size is None:
-        batch_size = default_batch_size(geometry, n_kernels, weights.dtype.itemsize, layout)
+        fused_max = (
+            batch_last
+            and max_grid is not None
+            and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH or 0, weights.dtype)
+        )
+        batch_size = default_batch_size(
+            geometry, n_kernels, weights.dtype.itemsize, layout, fused_max
+        )
     batch_size = max(1, min(batch_size, n))
     kernel_rows = np.ascontiguousarray(weights.T) if batch_last else weights
     direct_rows = None

@@ -374,3 +374,24 @@ def test_the_fused_max_adds_the_bias_and_never_writes_the_maps():
             layout="batch_last", max_grid=max_grid,
         )  # fmt: skip
         assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("pooling, fused", [("max", True), (("max", "mean"), False)])
+def test_max_pooled_features_take_the_fused_loop(monkeypatch, pooling, fused):
+    from skconv import ConvFeatures, RandomBank
+
+    calls = []
+
+    def counted(*args):
+        calls.append(args[2].shape)
+        return direct.max_pool_batch_last(*args)
+
+    monkeypatch.setattr(skconv_engine, "max_pool_batch_last", counted)
+    images = np.random.default_rng(0).standard_normal((40, 1, 28, 28))
+    conv = ConvFeatures(RandomBank(8, 5), pooling=pooling, pool_grid=2, random_state=0)
+    expected = conv.fit(images).transform(images)  # float64: the GEMM path
+    result = conv.transform(images.astype(np.float32))
+    assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+    assert bool(calls) == fused
+    if fused:
+        assert calls[0][:3] == (2, 2, 8)  # the regions' maxima, never the 28x28 maps
