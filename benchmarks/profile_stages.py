@@ -21,11 +21,11 @@ from threadpoolctl import threadpool_limits
 from skconv._engine import (
     _BatchLastWorkspace,
     _Workspace,
-    choose_layout,
     default_batch_size,
     direct_kernel_rows,
     uses_batch_last_loop,
 )
+from skconv._features import _resolve_layout
 from skconv._pooling import pool_maps, pools_by_max_only
 
 # The four base workloads of bench_transform.py (the stride/dilation variants
@@ -52,15 +52,17 @@ def profile(name, spec):
     n, c, spatial, k, ksize, params, nonlinearity, poolings, grid = spec
     images, X, conv = bench_transform.workload(spec, n)
     geometry, weights = conv._geometry, conv._weights
-    layout = choose_layout(geometry, k, 4)
-    batch = default_batch_size(geometry, k, 4, layout)
+    by_max = pools_by_max_only(nonlinearity, poolings)
+    layout = _resolve_layout(None, None, geometry, k, 4, by_max=by_max)  # as the engine
     batch_last = layout == "batch_last"
+    fused = batch_last and by_max and uses_batch_last_loop(geometry, 16, np.float32)
+    batch = default_batch_size(geometry, k, 4, layout, fused_max=fused)
     looped = batch_last and uses_batch_last_loop(geometry, batch, np.float32)
     if batch_last:
         ws = _BatchLastWorkspace(geometry, k, batch, np.float32, "constant", looped)
     else:
         ws = _Workspace(geometry, k, batch, np.float32, "constant")
-    max_grid = conv._grid if looped and pools_by_max_only(nonlinearity, poolings) else None
+    max_grid = conv._grid if looped and by_max else None
     images4d = images.reshape(n, c, *geometry.in_shape)
     (top, _), (left, _) = geometry.pads
     h, w = geometry.in_shape

@@ -67,32 +67,48 @@ def test_correlate_windows_equals_its_definition(
     assert np.isnan(out[:, n_kernels]).all()  # nothing written beyond n_kernels
 
 
-def _inputs(**shapes):
-    windows = np.zeros(shapes.get("windows", (1, 2, 10, 30)), np.float32)
-    weights = np.zeros(shapes.get("weights", (4, 3, 3, 2)), np.float32)
-    out = np.zeros(shapes.get("out", (1, 4, 8, 16)), np.float32)
-    return windows, weights, out
+# Consistent zero inputs of each function (name: default shape); a case
+# overrides some shapes to make them inconsistent.
+WINDOW_SHAPES = dict(windows=(1, 2, 10, 30), weights=(4, 3, 3, 2), out=(1, 4, 8, 16))
+BATCH_LAST_SHAPES = dict(padded=(10, 10, 2, 16), weights=(4, 3, 3, 2), maps=(8, 8, 4, 16))
+
+
+def _zero_inputs(defaults, **shapes):
+    return [np.zeros(shapes.get(name, shape), np.float32) for name, shape in defaults.items()]
 
 
 @pytest.mark.parametrize(
-    "shapes, args, message",
+    "function, defaults, shapes, args, message",
     [
-        (dict(weights=(3, 3, 3, 2)), (3,), "multiple of 4"),
-        (dict(weights=(4, 3, 3, 1)), (4,), "multiple of 4"),
-        (dict(out=(1, 4, 8, 15)), (4,), ">= 16"),
-        (dict(out=(1, 4, 9, 16)), (4,), "too small"),
-        (dict(windows=(1, 2, 10, 17)), (4,), "too small"),
-        ({}, (4, 0), ">= 1"),
+        ("correlate_windows", WINDOW_SHAPES, dict(weights=(3, 3, 3, 2)), (3,), "multiple of 4"),
+        ("correlate_windows", WINDOW_SHAPES, dict(weights=(4, 3, 3, 1)), (4,), "multiple of 4"),
+        ("correlate_windows", WINDOW_SHAPES, dict(out=(1, 4, 8, 15)), (4,), ">= 16"),
+        ("correlate_windows", WINDOW_SHAPES, dict(out=(1, 4, 9, 16)), (4,), "too small"),
+        ("correlate_windows", WINDOW_SHAPES, dict(windows=(1, 2, 10, 17)), (4,), "too small"),
+        ("correlate_windows", WINDOW_SHAPES, {}, (4, 0), ">= 1"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(weights=(3, 3, 3, 2)), (3,), "of 4"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(weights=(4, 3, 3, 1)), (4,), "of 4"),
+        (
+            "correlate_batch_last",
+            BATCH_LAST_SHAPES,
+            dict(padded=(10, 10, 2, 15), maps=(8, 8, 4, 15)),
+            (4,),
+            "B >= 16",
+        ),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(maps=(8, 8, 4, 17)), (4,), "B >= 16"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(maps=(8, 8, 3, 16)), (4,), "n_kernels"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(maps=(9, 8, 4, 16)), (4,), "too small"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, dict(maps=(8, 5, 4, 16)), (4, 1, 2), "small"),
+        ("correlate_batch_last", BATCH_LAST_SHAPES, {}, (4, 0), ">= 1"),
     ],
 )
-def test_correlate_windows_rejects_inconsistent_shapes(shapes, args, message):
-    windows, weights, out = _inputs(**shapes)
+def test_loops_reject_inconsistent_shapes(function, defaults, shapes, args, message):
     with pytest.raises(ValueError, match=message):
-        direct.correlate_windows(windows, weights, out, *args)
+        getattr(direct, function)(*_zero_inputs(defaults, **shapes), *args)
 
 
 def test_correlate_windows_needs_contiguous_rows():
-    windows, weights, out = _inputs(windows=(1, 2, 10, 60))
+    windows, weights, out = _zero_inputs(WINDOW_SHAPES, windows=(1, 2, 10, 60))
     with pytest.raises(ValueError, match="contiguous"):
         direct.correlate_windows(windows[..., ::2], weights, out, 4)
 
@@ -227,31 +243,6 @@ def test_batch_last_loops_equal_their_definition(
     assert np.isnan(pooled[:, :, n_kernels]).all()
 
 
-def _batch_last_inputs(**shapes):
-    padded = np.zeros(shapes.get("padded", (10, 10, 2, 16)), np.float32)
-    weights = np.zeros(shapes.get("weights", (4, 3, 3, 2)), np.float32)
-    maps = np.zeros(shapes.get("maps", (8, 8, 4, 16)), np.float32)
-    return padded, weights, maps
-
-
-@pytest.mark.parametrize(
-    "shapes, args, message",
-    [
-        (dict(weights=(3, 3, 3, 2)), (3,), "multiple of 4"),
-        (dict(weights=(4, 3, 3, 1)), (4,), "multiple of 4"),
-        (dict(padded=(10, 10, 2, 15), maps=(8, 8, 4, 15)), (4,), "B >= 16"),
-        (dict(maps=(8, 8, 4, 17)), (4,), "B >= 16"),
-        (dict(maps=(8, 8, 3, 16)), (4,), "n_kernels"),
-        (dict(maps=(9, 8, 4, 16)), (4,), "too small"),
-        (dict(maps=(8, 5, 4, 16)), (4, 1, 2), "too small"),
-        ({}, (4, 0), ">= 1"),
-    ],
-)
-def test_correlate_batch_last_rejects_inconsistent_shapes(shapes, args, message):
-    with pytest.raises(ValueError, match=message):
-        direct.correlate_batch_last(*_batch_last_inputs(**shapes), *args)
-
-
 @pytest.mark.parametrize(
     "rows, cols, pooled_grid, message",
     [
@@ -264,7 +255,7 @@ def test_correlate_batch_last_rejects_inconsistent_shapes(shapes, args, message)
     ],
 )
 def test_max_pool_batch_last_rejects_bad_regions(rows, cols, pooled_grid, message):
-    padded, weights, _ = _batch_last_inputs()
+    padded, weights, _ = _zero_inputs(BATCH_LAST_SHAPES)
     pooled = np.zeros((*pooled_grid, 4, 16), np.float32)
     rows, cols = np.array(rows, np.intp), np.array(cols, np.intp)
     with pytest.raises(ValueError, match=message):
