@@ -49,7 +49,7 @@ PADDING_NAMES = ("valid", "same", "full")
 PADDING_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
 
 # Target size in bytes of one batch's maps + patch matrix: small enough to stay in
-# cache (2 MiB L2 per core, 32 MiB shared L3 here) while the nonlinearity and the
+# cache (0.5-2 MiB L2 per core, 32 MiB shared L3 here) while the nonlinearity and the
 # pooling read the maps back, large enough to amortise Python's per-batch cost
 # (benchmarks/profile_stages.py shows where a batch's time goes).
 _BATCH_BYTES = 4 << 20
