@@ -42,6 +42,8 @@ WORKLOADS = {
     "W2 cifar-like": (2_000, 3, (32, 32), 256, 5, {}, "relu", ("sum",), 2),
     "W3 digits-like": (1_797, 1, (8, 8), 32, 3, {}, "relu", ("max",), 1),
     "W4 1-D": (2_000, 1, (1000,), 256, 9, {"dilation": 4}, None, ("ppv", "max"), 1),
+    # Larger grey images, beyond the small-image path (tiles, or the fused loop).
+    "W5 128x128 grey": (256, 1, (128, 128), 32, 3, {}, "relu", ("max",), 4),
 }
 
 

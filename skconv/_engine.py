@@ -654,6 +654,10 @@ def map_batches(
     def run(start, stop):
         # Even batches: a short last batch would waste a batch-last GEMM's width.
         size = -(-(stop - start) // -(-(stop - start) // batch_size))
+        if direct_rows is not None and size < DIRECT_MIN_WIDTH <= batch_size:
+            # ... but the compiled loop needs 16 columns: a short last batch
+            # runs in them instead (its other columns are ignored).
+            size = min(batch_size, stop - start)
         dtype = weights.dtype
         with _borrowed_workspace(geometry, n_kernels, size, dtype, padding_mode, layout) as ws:
             for s in range(start, stop, size):

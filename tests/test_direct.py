@@ -386,3 +386,29 @@ def test_max_pooled_features_take_the_fused_loop(monkeypatch, pooling, fused):
     assert bool(calls) == fused
     if fused:
         assert calls[0][:3] == (2, 2, 8)  # the regions' maxima, never the 28x28 maps
+
+
+@pytest.mark.parametrize(
+    "n, channels, size, fused",
+    [(20, 1, 48, True), (10, 1, 48, False), (20, 3, 48, False), (20, 1, 8, True)],
+)
+def test_larger_single_channel_images_take_the_fused_loop(monkeypatch, n, channels, size, fused):
+    # 48x48 maps are beyond the small-image path; single-channel 2-D images
+    # pooled by max only take the fused loop anyway when 16 of them make a batch.
+    from skconv import ConvFeatures, RandomBank
+
+    calls = []
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return direct.max_pool_batch_last(*args)
+
+    monkeypatch.setattr(skconv_engine, "max_pool_batch_last", counted)
+    images = np.random.default_rng(1).standard_normal((n, channels, size, size))
+    conv = ConvFeatures(RandomBank(6, 3), pool_grid=3, random_state=0, n_jobs=2)
+    expected = conv.fit(images).transform(images)  # float64: the GEMM paths
+    result = conv.transform(images.astype(np.float32))
+    assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+    assert bool(calls) == fused
+    if fused:
+        assert calls[0][-1] >= 16  # batches of at least 16 images
