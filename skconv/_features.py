@@ -242,26 +242,32 @@ def _resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases=None, by
 _FUSED_MAX_BATCH_BYTES = 32 << 20
 
 
-def _fused_max_pays(n_images, geometry, dtype, budget):
+def _fused_max_pays(n_images, geometry, dtype, budget, n_threads):
     """True when larger images pooled by max only should take the fused batch-last loop.
 
     Small images always do (see :func:`_resolve_layout`). Beyond them the
     loop with max pooling fused never writes the maps, where the tiled path
-    writes every tile's maps and pools them: measured 1.5-4.5x faster for
-    single-channel 2-D images of 64-512 pixels (16-64 kernels of 3x3 to 7x7,
-    ad hoc runs of session 7). With three channels it was faster on 64-128
-    pixels but slower on 256 (its batch-last copy reads 16 large images
-    channel by channel), so only single-channel 2-D images qualify, at least
-    16 of them, whose padded batch of 16 fits ``_FUSED_MAX_BATCH_BYTES`` and
-    the per-thread budget.
+    writes every tile's maps and pools them. Measured in ad hoc runs of
+    session 7 (2 threads, 16-64 kernels of 3x3 to 7x7, pool_grid=4): 1.5-4.5x
+    faster for 16-64 single-channel images of 64-512 pixels, even when fewer
+    than 16 images per thread leave a thread idle; 1.2-2.9x for 32 3-channel
+    images of 64-256 pixels, but slower than the tiles' two threads when 16
+    3-channel images of 256 pixels had one thread. So: 2-D images, one
+    channel and at least 16 images, or 2-3 channels and 16 images per thread;
+    their padded batch of 16 must fit ``_FUSED_MAX_BATCH_BYTES`` and the
+    per-thread budget.
     """
+    if DIRECT_MIN_WIDTH is None:
+        return False
     hp, wp = geometry.padded_shape
-    batch_bytes = DIRECT_MIN_WIDTH * hp * wp * np.dtype(dtype).itemsize if DIRECT_MIN_WIDTH else 0
+    c = geometry.n_channels
+    batch_bytes = DIRECT_MIN_WIDTH * hp * wp * c * np.dtype(dtype).itemsize
+    enough = n_images >= DIRECT_MIN_WIDTH * (1 if c == 1 else max(1, n_threads))
     return (
-        geometry.n_channels == 1
+        c <= 3
+        and enough
         and geometry.in_shape[0] > 1
         and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH, dtype)
-        and n_images >= DIRECT_MIN_WIDTH
         and batch_bytes <= min(_FUSED_MAX_BATCH_BYTES, budget)
     )
 
@@ -348,7 +354,7 @@ def conv_features(
         and not small
         and batch_size is None
         and by_max
-        and _fused_max_pays(images.shape[0], geometry, weights.dtype, budget)
+        and _fused_max_pays(images.shape[0], geometry, weights.dtype, budget, n_threads)
     )
     if fused_large:
         # 16 images a batch (the loop's minimum) and at least 16 per thread.

@@ -390,11 +390,18 @@ def test_max_pooled_features_take_the_fused_loop(monkeypatch, pooling, fused):
 
 @pytest.mark.parametrize(
     "n, channels, size, fused",
-    [(20, 1, 48, True), (10, 1, 48, False), (20, 3, 48, False), (20, 1, 8, True)],
+    [
+        (20, 1, 48, True),
+        (10, 1, 48, False),  # fewer than 16 images
+        (20, 3, 48, False),  # three channels need 16 images per thread
+        (32, 3, 48, True),
+        (20, 4, 48, False),  # more than three channels
+        (20, 1, 8, True),  # small images, whatever the count
+    ],
 )
 def test_larger_single_channel_images_take_the_fused_loop(monkeypatch, n, channels, size, fused):
-    # 48x48 maps are beyond the small-image path; single-channel 2-D images
-    # pooled by max only take the fused loop anyway when 16 of them make a batch.
+    # 48x48 maps are beyond the small-image path; 2-D images with 1-3 channels
+    # pooled by max only take the fused loop anyway when there are enough.
     from skconv import ConvFeatures, RandomBank
 
     calls = []
