@@ -24,15 +24,14 @@ from skconv._pooling import region_bounds
 direct = pytest.importorskip("skconv._direct")
 
 
-def loop_reference(windows, weights, n_kernels, th, tw, stride_y, dilation_y, dilation_x):
-    """The loop's definition, summed tap by tap in float64."""
+def loop_reference(windows, weights, n_kernels, out_shape, stride, dilation):
+    """``out[m, k, y, x]``: the loops' definition on ``(m, C, ih, iw)`` windows, in float64."""
     kh, kw = weights.shape[1:3]
+    (th, tw), (sy, sx), (dy, dx) = out_shape, stride, dilation
     out = np.zeros((windows.shape[0], n_kernels, th, tw))
     for a in range(kh):
         for b in range(kw):
-            rows = slice(a * dilation_y, a * dilation_y + (th - 1) * stride_y + 1, stride_y)
-            cols = slice(b * dilation_x, b * dilation_x + tw)
-            taps = windows[:, :, rows, cols].astype(np.float64)
+            taps = windows[:, :, a * dy :: sy, b * dx :: sx][:, :, :th, :tw].astype(np.float64)
             out += np.einsum("kc,mcyx->mkyx", weights[:n_kernels, a, b].astype(np.float64), taps)
     return out
 
@@ -62,7 +61,7 @@ def test_correlate_windows_equals_its_definition(
     weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
     out = np.full((m, n_kernels + 1, th, tw), np.nan, np.float32)  # one kernel to spare
     direct.correlate_windows(windows, weights, out, n_kernels, stride_y, dy, dx)
-    expected = loop_reference(windows, weights, n_kernels, th, tw, stride_y, dy, dx)
+    expected = loop_reference(windows, weights, n_kernels, (th, tw), (stride_y, 1), (dy, dx))
     assert_allclose(out[:, :n_kernels], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.isnan(out[:, n_kernels]).all()  # nothing written beyond n_kernels
 
@@ -113,6 +112,14 @@ def test_correlate_windows_needs_contiguous_rows():
         direct.correlate_windows(windows[..., ::2], weights, out, 4)
 
 
+def random_images_and_kernels(seed, n, channels, n_kernels, size, kernel):
+    """float32 images ``(n, C, *size)`` and square kernels ``(K, C, k, k)``."""
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n, channels, *size)).astype(np.float32)
+    kernels = rng.standard_normal((n_kernels, channels, kernel, kernel)).astype(np.float32)
+    return images, kernels
+
+
 @with_fixtures(60)
 @given(
     n=st.integers(1, 3),
@@ -143,9 +150,7 @@ def test_engine_with_and_without_the_loop_matches_scipy(
     threads,
     seed,
 ):
-    rng = np.random.default_rng(seed)
-    images = rng.standard_normal((n, channels, *size)).astype(np.float32)
-    kernels = rng.standard_normal((n_kernels, channels, kernel, kernel)).astype(np.float32)
+    images, kernels = random_images_and_kernels(seed, n, channels, n_kernels, size, kernel)
     span = (kernel - 1) * dilation + 1
     assume(padding != "valid" or span <= min(size))
     assume(mode == "constant" or span <= min(size))  # reflections of shorter axes differ
@@ -188,18 +193,6 @@ def test_the_direct_loop_is_built():
 # --- batch-last batches ---------------------------------------------------------
 
 
-def batch_last_reference(padded, weights, n_kernels, out_shape, stride, dilation):
-    """``maps[y, x, k, b]`` of :func:`correlate_batch_last`'s definition, in float64."""
-    kh, kw = weights.shape[1:3]
-    (h, w), (sy, sx), (dy, dx) = out_shape, stride, dilation
-    maps = np.zeros((h, w, n_kernels, padded.shape[3]))
-    for a in range(kh):
-        for b in range(kw):
-            taps = padded[a * dy :: sy][:h, b * dx :: sx][:, :w].astype(np.float64)
-            maps += np.einsum("kc,yxcb->yxkb", weights[:n_kernels, a, b].astype(np.float64), taps)
-    return maps
-
-
 @settings(max_examples=100, deadline=None)
 @given(
     batch=st.integers(16, 60),
@@ -224,7 +217,10 @@ def test_batch_last_loops_equal_their_definition(
     weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
     maps = np.full((h, w, n_kernels + 1, batch), np.nan, np.float32)  # one kernel to spare
     direct.correlate_batch_last(padded, weights, maps, n_kernels, sy, sx, dy, dx)
-    expected = batch_last_reference(padded, weights, n_kernels, (h, w), stride, dilation)
+    # The batch is the loops' image axis: (Hp, Wp, C, B) seen as (B, C, Hp, Wp).
+    windows = padded.transpose(3, 2, 0, 1)
+    expected = loop_reference(windows, weights, n_kernels, (h, w), stride, dilation)
+    expected = expected.transpose(2, 3, 1, 0)  # (h, w, K, B)
     assert_allclose(maps[:, :, :n_kernels], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert np.isnan(maps[:, :, n_kernels]).all()  # nothing written beyond n_kernels
 
@@ -311,11 +307,8 @@ def test_small_images_with_and_without_the_loop_match_the_reference(
     threads,
     seed,
 ):
-    rng = np.random.default_rng(seed)
-    images = rng.standard_normal((n, channels, *size)).astype(np.float32)
-    kernels = rng.standard_normal((n_kernels, channels, kernel, kernel)).astype(np.float32)
-    span = (kernel - 1) * dilation + 1
-    assume(span <= min(size))  # valid padding fits; reflections of shorter axes differ
+    images, kernels = random_images_and_kernels(seed, n, channels, n_kernels, size, kernel)
+    assume((kernel - 1) * dilation + 1 <= min(size))  # valid fits; reflections agree
     geometry = make_geometry(
         images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
     )
