@@ -5,6 +5,8 @@ batches of small images (:class:`skconv._engine._BatchLastWorkspace`), whose
 max pooling it can also fuse.
 """
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import sklearn
@@ -36,29 +38,38 @@ def loop_reference(windows, weights, n_kernels, out_shape, stride, dilation):
     return out
 
 
+@st.composite
+def loop_weights(draw, max_side):
+    """Kernels as the loops read them, ``(K4, kh, kw, C)`` float32, their count, and an rng.
+
+    1-5 channels, 1-10 kernels (zero kernels pad them to a multiple of 4),
+    sides of 1 to ``max_side``.
+    """
+    channels, n_kernels = draw(st.integers(1, 5)), draw(st.integers(1, 10))
+    kh, kw = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    weights = np.zeros((-(-n_kernels // 4) * 4, kh, kw, channels), np.float32)
+    weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
+    return weights, n_kernels, rng
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     m=st.integers(1, 3),
-    channels=st.integers(1, 5),
-    n_kernels=st.integers(1, 10),
-    kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    kernels=loop_weights(max_side=5),
     out_shape=st.tuples(st.integers(1, 5), st.integers(16, 70)),
     stride_y=st.integers(1, 3),
     dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     extra=st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    seed=st.integers(0, 2**16),
 )
-def test_correlate_windows_equals_its_definition(
-    m, channels, n_kernels, kernel, out_shape, stride_y, dilation, extra, seed
-):
-    rng = np.random.default_rng(seed)
-    (kh, kw), (th, tw), (dy, dx) = kernel, out_shape, dilation
+def test_correlate_windows_equals_its_definition(m, kernels, out_shape, stride_y, dilation, extra):
+    weights, n_kernels, rng = kernels
+    (kh, kw), channels = weights.shape[1:3], weights.shape[3]
+    (th, tw), (dy, dx) = out_shape, dilation
     ih = (th - 1) * stride_y + (kh - 1) * dy + 1 + extra[0]
     iw = tw + (kw - 1) * dx + extra[1]
     # The engine's layout: channels-first buffers seen as (m, C, ih, iw).
     windows = rng.standard_normal((channels, m, ih, iw)).astype(np.float32).swapaxes(0, 1)
-    weights = np.zeros((-(-n_kernels // 4) * 4, kh, kw, channels), np.float32)
-    weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
     out = np.full((m, n_kernels + 1, th, tw), np.nan, np.float32)  # one kernel to spare
     direct.correlate_windows(windows, weights, out, n_kernels, stride_y, dy, dx)
     expected = loop_reference(windows, weights, n_kernels, (th, tw), (stride_y, 1), (dy, dx))
@@ -112,64 +123,77 @@ def test_correlate_windows_needs_contiguous_rows():
         direct.correlate_windows(windows[..., ::2], weights, out, 4)
 
 
-def random_images_and_kernels(seed, n, channels, n_kernels, size, kernel):
-    """float32 images ``(n, C, *size)`` and square kernels ``(K, C, k, k)``."""
-    rng = np.random.default_rng(seed)
+@st.composite
+def engine_problems(draw, n, size, kernel, stride, dilation, modes):
+    """float32 images and kernels, their geometry and the scipy reference maps.
+
+    ``n``, ``size`` (a tuple strategy), ``kernel`` (square kernels' side),
+    ``stride`` (a tuple strategy) and ``dilation`` are strategies; ``modes``
+    the padding modes to draw from. Also draws channels, kernels, padding,
+    threads and a seed.
+    """
+    n, size, kernel = draw(n), draw(size), draw(kernel)
+    stride, dilation = draw(stride), draw(dilation)
+    channels, n_kernels = draw(st.integers(1, 4)), draw(st.integers(1, 9))
+    padding, mode = draw(st.sampled_from(["same", "valid", "full"])), draw(st.sampled_from(modes))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     images = rng.standard_normal((n, channels, *size)).astype(np.float32)
     kernels = rng.standard_normal((n_kernels, channels, kernel, kernel)).astype(np.float32)
-    return images, kernels
+    span = (kernel - 1) * dilation + 1
+    assume(padding != "valid" or span <= min(size))
+    assume(mode == "constant" or span <= min(size))  # reflections of shorter axes differ
+    geometry = make_geometry(
+        images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
+    )
+    maps = reference_correlate(
+        images, kernels, geometry.stride, geometry.pads, geometry.dilation, mode
+    )
+    return SimpleNamespace(
+        images=images,
+        kernels=kernels,
+        geometry=geometry,
+        padding=padding,
+        mode=mode,
+        threads=draw(st.integers(1, 2)),
+        maps=maps,
+    )
+
+
+def assert_both_match(looped, patched, expected):
+    """With the loop and without it, equal to the float64 reference."""
+    tol = 1e-4 * (1 + np.abs(expected).max())
+    assert_allclose(looped, expected, rtol=1e-4, atol=tol)
+    assert_allclose(patched, expected, rtol=1e-4, atol=tol)
 
 
 @with_fixtures(60)
 @given(
-    n=st.integers(1, 3),
-    channels=st.integers(1, 4),
-    n_kernels=st.integers(1, 9),
-    size=st.tuples(st.integers(5, 40), st.integers(16, 60)),
-    kernel=st.integers(1, 7),
-    stride_y=st.integers(1, 3),
-    dilation=st.integers(1, 3),
-    padding=st.sampled_from(["same", "valid", "full"]),
-    mode=st.sampled_from(["constant", "reflect", "symmetric", "edge", "wrap"]),
+    problem=engine_problems(
+        n=st.integers(1, 3),
+        size=st.tuples(st.integers(5, 40), st.integers(16, 60)),
+        kernel=st.integers(1, 7),
+        stride=st.tuples(st.integers(1, 3), st.just(1)),
+        dilation=st.integers(1, 3),
+        modes=["constant", "reflect", "symmetric", "edge", "wrap"],
+    ),
     budget=st.sampled_from([0.01, 1024]),
-    threads=st.integers(1, 2),
-    seed=st.integers(0, 2**16),
 )
-def test_engine_with_and_without_the_loop_matches_scipy(
-    monkeypatch,
-    n,
-    channels,
-    n_kernels,
-    size,
-    kernel,
-    stride_y,
-    dilation,
-    padding,
-    mode,
-    budget,
-    threads,
-    seed,
-):
-    images, kernels = random_images_and_kernels(seed, n, channels, n_kernels, size, kernel)
-    span = (kernel - 1) * dilation + 1
-    assume(padding != "valid" or span <= min(size))
-    assume(mode == "constant" or span <= min(size))  # reflections of shorter axes differ
-    stride = (stride_y, 1)
-    geometry = make_geometry(
-        images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
+def test_engine_with_and_without_the_loop_matches_scipy(monkeypatch, problem, budget):
+    geometry = problem.geometry
+    kwargs = dict(
+        stride=geometry.stride,
+        padding=problem.padding,
+        dilation=geometry.dilation,
+        padding_mode=problem.mode,
+        method="gemm",
+        n_threads=problem.threads,
     )
-    expected = reference_correlate(
-        images, kernels, geometry.stride, geometry.pads, geometry.dilation, mode
-    )
-    kwargs = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
     with sklearn.config_context(working_memory=budget):
-        looped = convolve(images, kernels, method="gemm", n_threads=threads, **kwargs)
+        looped = convolve(problem.images, problem.kernels, **kwargs)
         monkeypatch.setattr(skconv_gemm, "correlate_windows", None)
-        patched = convolve(images, kernels, method="gemm", n_threads=threads, **kwargs)
+        patched = convolve(problem.images, problem.kernels, **kwargs)
         monkeypatch.undo()
-    tol = 1e-4 * (1 + np.abs(expected).max())
-    assert_allclose(looped, expected, rtol=1e-4, atol=tol)
-    assert_allclose(patched, expected, rtol=1e-4, atol=tol)
+    assert_both_match(looped, patched, problem.maps)
 
 
 def test_the_loop_is_taken_for_few_channels_in_float32_only():
@@ -196,25 +220,21 @@ def test_the_direct_loop_is_built():
 @settings(max_examples=100, deadline=None)
 @given(
     batch=st.integers(16, 60),
-    channels=st.integers(1, 5),
-    n_kernels=st.integers(1, 10),
-    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    kernels=loop_weights(max_side=4),
     out_shape=st.tuples(st.integers(1, 6), st.integers(1, 6)),
     stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     grid=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-    extra=st.tuples(st.integers(0, 2), st.integers(0, 2)),
-    seed=st.integers(0, 2**16),
+    extra=st.integers(0, 2),
 )
 def test_batch_last_loops_equal_their_definition(
-    batch, channels, n_kernels, kernel, out_shape, stride, dilation, grid, extra, seed
+    batch, kernels, out_shape, stride, dilation, grid, extra
 ):
-    rng = np.random.default_rng(seed)
-    (kh, kw), (h, w), (sy, sx), (dy, dx) = kernel, out_shape, stride, dilation
-    padded_shape = ((h - 1) * sy + (kh - 1) * dy + 1 + extra[0], (w - 1) * sx + (kw - 1) * dx + 1)
+    weights, n_kernels, rng = kernels
+    (kh, kw), channels = weights.shape[1:3], weights.shape[3]
+    (h, w), (sy, sx), (dy, dx) = out_shape, stride, dilation
+    padded_shape = ((h - 1) * sy + (kh - 1) * dy + 1 + extra, (w - 1) * sx + (kw - 1) * dx + 1)
     padded = rng.standard_normal((*padded_shape, channels, batch)).astype(np.float32)
-    weights = np.zeros((-(-n_kernels // 4) * 4, kh, kw, channels), np.float32)
-    weights[:n_kernels] = rng.standard_normal((n_kernels, kh, kw, channels))
     maps = np.full((h, w, n_kernels + 1, batch), np.nan, np.float32)  # one kernel to spare
     direct.correlate_batch_last(padded, weights, maps, n_kernels, sy, sx, dy, dx)
     # The batch is the loops' image axis: (Hp, Wp, C, B) seen as (B, C, Hp, Wp).
@@ -268,15 +288,14 @@ def test_the_batch_last_loop_needs_float32_few_channels_and_16_images():
 
 @with_fixtures(60)
 @given(
-    n=st.integers(1, 70),
-    channels=st.integers(1, 3),
-    n_kernels=st.integers(1, 9),
-    size=st.tuples(st.integers(2, 9), st.integers(2, 9)),
-    kernel=st.integers(1, 4),
-    stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-    dilation=st.integers(1, 2),
-    padding=st.sampled_from(["same", "valid", "full"]),
-    mode=st.sampled_from(["constant", "reflect", "edge", "wrap"]),
+    problem=engine_problems(
+        n=st.integers(1, 70),
+        size=st.tuples(st.integers(2, 9), st.integers(2, 9)),
+        kernel=st.integers(1, 4),
+        stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+        dilation=st.integers(1, 2),
+        modes=["constant", "reflect", "edge", "wrap"],
+    ),
     pooling=st.sampled_from(
         [
             (("max",), (1, 1)),
@@ -287,52 +306,27 @@ def test_the_batch_last_loop_needs_float32_few_channels_and_16_images():
     ),
     nonlinearity=st.sampled_from([None, "relu", "tanh", "abs"]),
     batch_size=st.sampled_from([None, 16, 23]),
-    threads=st.integers(1, 2),
-    seed=st.integers(0, 2**16),
 )
 def test_small_images_with_and_without_the_loop_match_the_reference(
-    monkeypatch,
-    n,
-    channels,
-    n_kernels,
-    size,
-    kernel,
-    stride,
-    dilation,
-    padding,
-    mode,
-    pooling,
-    nonlinearity,
-    batch_size,
-    threads,
-    seed,
+    monkeypatch, problem, pooling, nonlinearity, batch_size
 ):
-    images, kernels = random_images_and_kernels(seed, n, channels, n_kernels, size, kernel)
-    assume((kernel - 1) * dilation + 1 <= min(size))  # valid fits; reflections agree
-    geometry = make_geometry(
-        images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
-    )
+    geometry = problem.geometry
     poolings, grid = pooling
     grid = tuple(min(g, o) for g, o in zip(grid, geometry.out_shape))
-    maps = reference_correlate(
-        images, kernels, geometry.stride, geometry.pads, geometry.dilation, mode
-    )
-    expected = loop_pool(maps, nonlinearity, poolings, grid)
-    args = (images, geometry, kernel_matrix(kernels, np.float32))
+    expected = loop_pool(problem.maps, nonlinearity, poolings, grid)
+    args = (problem.images, geometry, kernel_matrix(problem.kernels, np.float32))
     kwargs = dict(
         spec=PoolingSpec(nonlinearity, poolings, grid),
-        padding_mode=mode,
+        padding_mode=problem.mode,
         batch_size=batch_size,
-        n_threads=threads,
+        n_threads=problem.threads,
         layout="batch_last",
     )
     looped = conv_features(*args, **kwargs)
     monkeypatch.setattr(skconv_engine, "correlate_batch_last", None)
     patched = conv_features(*args, **kwargs)
     monkeypatch.undo()
-    tol = 1e-4 * (1 + np.abs(expected).max())
-    assert_allclose(looped, expected, rtol=1e-4, atol=tol)
-    assert_allclose(patched, expected, rtol=1e-4, atol=tol)
+    assert_both_match(looped, patched, expected)
 
 
 def test_the_fused_max_adds_the_bias_and_never_writes_the_maps():
