@@ -4,13 +4,39 @@
 of time series); ``skconv._direct`` correlates padded windows with a few
 kernels (the GEMM path's tiles, float32, few channels). Both are optional:
 without a C compiler (or, for ``_direct``, without GCC/Clang vector
-extensions) the build skips them and skconv uses numpy and BLAS instead.
+extensions) the build skips them and skconv uses numpy and BLAS instead
+(``skconv.show_versions()`` says which loops are built, and the first
+computation that would use a missing one warns).
 """
 
+import os
 import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildOptionalExt(build_ext):
+    """Build each optional extension, or remove what an earlier build left of it.
+
+    A compile that fails (no C compiler) is skipped because the extensions are
+    optional; without this, the ``.so`` of an earlier successful build (in
+    ``build/`` or, for editable installs, in ``skconv/``) would ship instead,
+    stale, and hide that nothing was compiled.
+    """
+
+    def build_extension(self, ext):
+        target = self.get_ext_fullpath(ext.name)
+        in_source = os.path.join(*ext.name.split(".")[:-1], os.path.basename(target))
+        try:
+            super().build_extension(ext)
+        except Exception:
+            for stale in {target, in_source}:
+                if os.path.exists(stale):
+                    os.remove(stale)
+            raise
+
 
 flags = [] if sys.platform == "win32" else ["-O3"]
 extensions = [
@@ -26,4 +52,4 @@ extensions = [
 extensions = cythonize(extensions, quiet=True)
 for compiled in extensions:  # cythonize builds new Extension objects: keep them optional
     compiled.optional = True
-setup(ext_modules=extensions)
+setup(ext_modules=extensions, cmdclass={"build_ext": BuildOptionalExt})

@@ -6,9 +6,11 @@ Importing skconv loads only numpy and scikit-learn: dask and plotting libraries
 load when used.
 """
 
+from ._compiled import SlowPathWarning
 from ._convolve import choose_method, convolve
 from ._estimator import ConvFeatures
 from ._presets import make_minirocket
+from ._show_versions import show_versions
 from ._version import __version__
 from .banks import ArrayBank, GaborBank, MiniRocketBank, PatchBank, RandomBank
 
@@ -19,8 +21,10 @@ __all__ = [
     "MiniRocketBank",
     "PatchBank",
     "RandomBank",
+    "SlowPathWarning",
     "choose_method",
     "convolve",
     "make_minirocket",
+    "show_versions",
     "__version__",
 ]

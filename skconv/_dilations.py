@@ -9,12 +9,12 @@ and a group's *weight* (how many of the 32 values rounded to it; 1 for a
 list) decides its share of the fitted biases (see :func:`spread_biases`).
 """
 
-import warnings
 from numbers import Integral
 
 import numpy as np
 
 from ._engine import normalize_axes_param
+from ._warnings import warn
 
 EXPONENTIAL = "exponential"
 # MiniRocket's max_dilations_per_kernel: how many exponentially spaced values
@@ -141,12 +141,10 @@ def check_dilations_fit(dilations, input_spatial, kernel_spatial, several):
             "dilation=1."
         )
     if too_long:
-        warnings.warn(
+        warn(
             f"The kernels (kernel_size {tuple(kernel_spatial)}) are larger than the input "
             f"{tuple(input_spatial)}: most taps read padding. Use smaller kernels for "
             "inputs this small.",
-            UserWarning,
-            stacklevel=4,
         )
         return
     for dilation in dilations:

@@ -31,13 +31,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cache import ByteBoundedCache
+from ._compiled import load, warn_missing
 from ._pooling import region_bounds
 
-try:  # the compiled direct loop (optional, see setup.py)
-    from ._direct import MIN_WIDTH as DIRECT_MIN_WIDTH
-    from ._direct import correlate_batch_last, max_pool_batch_last
-except ImportError:  # pragma: no cover - without it, batch-last batches take the GEMM
-    DIRECT_MIN_WIDTH, correlate_batch_last, max_pool_batch_last = None, None, None
+_direct = load("_direct")  # optional: without it, batch-last batches take the GEMM
+DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)
+correlate_batch_last = getattr(_direct, "correlate_batch_last", None)
+max_pool_batch_last = getattr(_direct, "max_pool_batch_last", None)
 
 # The compiled direct loop is used up to this many channels. Measured on one
 # core (float32, 16-64 kernels): 1-16 channels of 3x3-7x7 kernels, 70-90
@@ -273,12 +273,12 @@ def uses_batch_last_loop(geometry, batch_size, dtype):
     least ``DIRECT_MIN_WIDTH`` images per batch; float32 and at most
     ``DIRECT_MAX_CHANNELS`` channels, as on the tiled path.
     """
-    return (
-        correlate_batch_last is not None
-        and np.dtype(dtype) == np.float32
-        and geometry.n_channels <= DIRECT_MAX_CHANNELS
-        and batch_size >= DIRECT_MIN_WIDTH
-    )
+    applies = np.dtype(dtype) == np.float32 and geometry.n_channels <= DIRECT_MAX_CHANNELS
+    if correlate_batch_last is None:
+        if applies:
+            warn_missing("_direct")
+        return False
+    return applies and batch_size >= DIRECT_MIN_WIDTH
 
 
 # Bytes of one region's running maxima (K x batch values) when the compiled

@@ -18,27 +18,29 @@ the product, and OpenBLAS runs far from its peak.
 import numpy as np
 
 from ._cache import BUFFERS
+from ._compiled import load, warn_missing
 from ._engine import DIRECT_MAX_CHANNELS, direct_kernel_rows
 from ._learned import encode
 from ._tiles import read_window
 
-try:  # the compiled direct loop (optional, see setup.py)
-    from ._direct import MIN_WIDTH as DIRECT_MIN_WIDTH
-    from ._direct import correlate_windows
-except ImportError:  # pragma: no cover - without it, every tile takes the GEMM
-    DIRECT_MIN_WIDTH, correlate_windows = None, None
+_direct = load("_direct")  # optional: without it, every tile takes the GEMM
+DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)
+correlate_windows = getattr(_direct, "correlate_windows", None)
 
 
 def uses_direct(geometry, tile_width, dtype, plan=None):
     """True when the compiled loop computes the tiles of this geometry."""
-    return (
-        correlate_windows is not None
-        and plan is None
+    applies = (
+        plan is None
         and np.dtype(dtype) == np.float32
         and geometry.n_channels <= DIRECT_MAX_CHANNELS
         and geometry.stride[1] == 1
-        and tile_width >= DIRECT_MIN_WIDTH
     )
+    if correlate_windows is None:
+        if applies:
+            warn_missing("_direct")
+        return False
+    return applies and tile_width >= DIRECT_MIN_WIDTH
 
 
 def gemm_bytes_per_position(geometry, n_columns, itemsize):

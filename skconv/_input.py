@@ -1,9 +1,10 @@
 """Input layout: flattened rows or N-D arrays, and the shape of one sample."""
 
-import warnings
 from numbers import Integral
 
 import numpy as np
+
+from ._warnings import warn
 
 
 def as_rows(X):
@@ -130,12 +131,10 @@ def warn_if_rows_look_like_images(n_features):
     """
     side = int(round(np.sqrt(n_features)))
     if n_features >= 64 and side * side == n_features:
-        warnings.warn(
+        warn(
             f"Each row of X ({n_features} values) is read as a 1-D signal. If the rows "
             f"are flattened {side}x{side} images, pass image_shape=({side}, {side}); "
             f"to declare signals and silence this warning, pass image_shape=({n_features},).",
-            UserWarning,
-            stacklevel=4,
         )
 
 

@@ -27,13 +27,12 @@ import math
 import numpy as np
 
 from ._cache import BUFFERS
+from ._compiled import load, warn_missing
 from ._engine import split_over_threads
 from ._pooling import _SIGN_PRESERVING, region_bounds
 
-try:  # the compiled counts (built at install when a C compiler is present)
-    from ._count_above import count_above as compiled_count_above
-except ImportError:  # pragma: no cover - without it, numpy's passes give the same counts
-    compiled_count_above = None
+# The compiled counts (optional: without them, numpy's passes give the same counts).
+compiled_count_above = getattr(load("_count_above"), "count_above", None)
 
 # Series per batch, and bytes of maps per run of positions. Long runs pay:
 # each run costs 3 numpy calls per bias (measured on 256 series of 1460
@@ -336,6 +335,8 @@ def biased_ppv_features(
         images.shape[-1], [geometry.pads[1] for geometry, *_ in work], padding_mode
     )
     n_threads = max(1, min(n_threads, n))
+    if compiled_count_above is None:
+        warn_missing("_count_above")
     batch = _BATCH_SERIES if compiled_count_above is None else _BATCH_SERIES_COMPILED
     size = max(1, min(batch, -(-n // n_threads)))  # a batch for every thread
 
