@@ -26,7 +26,7 @@ from skconv._engine import (
     uses_batch_last_loop,
 )
 from skconv._features import _resolve_layout
-from skconv._pooling import pool_maps, pools_by_max_only
+from skconv.pooling import pool_maps, pools_by_max_only
 
 # The four base workloads of bench_transform.py (the stride/dilation variants
 # of W1 take the same path as W1).

@@ -179,7 +179,7 @@ def max_pool_batch_last(
         Overwritten.
     row_bounds : ndarray of shape (gh + 1,), intp
         Nondecreasing output-row bounds of the regions, from 0 to ``h_out``
-        (:func:`skconv._pooling.region_bounds`); likewise ``col_bounds``
+        (:func:`skconv.pooling.region_bounds`); likewise ``col_bounds``
         (``gw + 1``) for the columns. Empty regions are not allowed.
     """
     cdef Py_ssize_t gh = pooled.shape[0], gw = pooled.shape[1]

@@ -32,7 +32,7 @@ import numpy as np
 
 from ._cache import ByteBoundedCache
 from ._compiled import load, warn_missing
-from ._pooling import region_bounds
+from .pooling.regions import region_bounds
 
 _direct = load("_direct")  # optional: without it, batch-last batches take the GEMM
 DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)

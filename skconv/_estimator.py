@@ -42,9 +42,9 @@ from ._groups import ALTERNATE, make_parts
 from ._input import as_images, as_rows, as_samples, check_sample_shape, resolve_input_shape
 from ._learned import ENCODERS, make_plan
 from ._methods import METHODS
-from ._pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
+from .pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
 _BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank, "minirocket": MiniRocketBank}
 _AXES_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]

@@ -24,8 +24,8 @@ from ._methods import (
     group_size,
     working_memory_bytes,
 )
-from ._pooling import NONLINEARITIES, pool_biased_maps, pool_maps, pools_by_max_only
 from ._tiled import run_tiles
+from .pooling import NONLINEARITIES, pool_biased_maps, pool_maps, pools_by_max_only
 
 # Maps of at least this many positions go through the tiled GEMM path: its
 # plane-wise patch copies beat the cached-index gather once planes are long
@@ -149,11 +149,11 @@ class PoolingSpec:
     grid : tuple of int
         ``(gh, gw)`` pooling regions.
     sigma : float or None
-        Gaussian pooling windows (see :func:`~skconv._pooling.pool_maps`).
+        Gaussian pooling windows (see :func:`~skconv.pooling.pool_maps`).
     threshold : float
         The soft threshold's offset.
     biases : ndarray of shape (K, B) or None
-        Pool each map once per bias (see :func:`~skconv._pooling.pool_biased_maps`).
+        Pool each map once per bias (see :func:`~skconv.pooling.pool_biased_maps`).
     """
 
     nonlinearity: object = None

@@ -29,7 +29,7 @@ import numpy as np
 from ._cache import BUFFERS
 from ._compiled import load, warn_missing
 from ._engine import split_over_threads
-from ._pooling import _SIGN_PRESERVING, region_bounds
+from .pooling import SIGN_PRESERVING, region_bounds
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
 compiled_count_above = getattr(load("_count_above"), "count_above", None)
@@ -65,7 +65,7 @@ def supports(groups, poolings, nonlinearity, plan):
         plan is None
         and poolings is not None
         and tuple(poolings) == ("ppv",)
-        and nonlinearity in _SIGN_PRESERVING
+        and nonlinearity in SIGN_PRESERVING
         and all(
             part.geometry.in_shape[0] == 1 and part.geometry.kernel_shape[0] == 1
             for parts in groups

@@ -4,7 +4,7 @@ Used for images whose work does not fit the batch budget (GEMM) and for the FFT
 method. Each thread owns one :class:`~skconv._gemm.GemmTiles` or
 :class:`~skconv._fft.FftTiles` workspace and a contiguous run of (image group,
 tile) work items; maps are written straight into the output, or reduced into a
-:class:`~skconv._pool_tiles.TilePooler` per image group, so a large image's
+:class:`~skconv.pooling.Pooler` per image group, so a large image's
 maps never exist whole. Groups whose tiles were split between threads are
 merged at the end.
 """
@@ -12,9 +12,8 @@ merged at the end.
 import numpy as np
 
 from ._engine import _executor, single_threaded_blas
-from ._pool_tiles import make_tile_pooler
-from ._pooling import NONLINEARITIES
 from ._tiles import tile_reads
+from .pooling import NONLINEARITIES, make_pooler
 
 # Tiles of at least this many positions are written by one GEMM per image
 # straight into the output, even in groups of several images (measured with
@@ -82,7 +81,7 @@ def run_tiles(
         Images per group (1 unless an image is a single tile).
     n_kernels : int
     pooling : dict, default=None
-        ``TilePooler`` keyword arguments (nonlinearity, poolings, grid, sigma, and
+        ``Pooler`` keyword arguments (nonlinearity, poolings, grid, sigma, and
         optionally biases);
         None writes the maps, in (kernel, row, column) order.
     nonlinearity : str or None, default=None
@@ -112,7 +111,7 @@ def run_tiles(
 
     def new_pooler(g):
         start, stop = groups[g]
-        return make_tile_pooler(stop - start, n_kernels, geometry.out_shape, **pooling)
+        return make_pooler(stop - start, n_kernels, geometry.out_shape, **pooling)
 
     def finish(g, pooler):
         start, stop = groups[g]

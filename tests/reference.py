@@ -56,6 +56,36 @@ def gaussian_weights(h, w, grid, sigma, i, j):
     return weights / weights.sum()
 
 
+def mean_of_positive_values(region):
+    """MultiRocket's MPV: the mean of the positive values of a region; 0 where none."""
+    values = [v for v in np.asarray(region, dtype=np.float64).ravel() if v > 0]
+    return sum(values) / len(values) if values else 0.0
+
+
+def mean_index_of_positive_values(region):
+    """MultiRocket's MIPV, scaled: the mean 0-based index of the positive values / n; -1 if none.
+
+    Indices count positions in row-major order within the region.
+    """
+    flat = np.asarray(region).ravel()
+    indices = [i for i, v in enumerate(flat) if v > 0]
+    return sum(indices) / len(indices) / len(flat) if indices else -1.0
+
+
+def longest_stretch_of_positive_values(region):
+    """MultiRocket's LSPV, scaled: the longest run of consecutive positive values / n.
+
+    Runs are read in row-major order within the region (they continue from one
+    row to the next).
+    """
+    flat = np.asarray(region).ravel()
+    best = run = 0
+    for v in flat:
+        run = run + 1 if v > 0 else 0
+        best = max(best, run)
+    return best / len(flat)
+
+
 def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
     """Nonlinearity then grid pooling with explicit loops; ``maps`` is (n, K, h, w).
 
@@ -76,6 +106,9 @@ def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
         "mean": np.mean,
         "ppv": lambda v: np.mean(v > 0),
         "l2": lambda v: np.sqrt(np.mean(np.square(v))),
+        "mpv": mean_of_positive_values,
+        "mipv": mean_index_of_positive_values,
+        "lspv": longest_stretch_of_positive_values,
     }
     values = funcs[nonlinearity](np.asarray(maps, dtype=np.float64))
     n, k, h, w = values.shape

@@ -21,7 +21,7 @@ import skconv._gemm as skconv_gemm
 from skconv import convolve
 from skconv._engine import kernel_matrix, make_geometry, map_batches, uses_batch_last_loop
 from skconv._features import PoolingSpec, conv_features
-from skconv._pooling import region_bounds
+from skconv.pooling import region_bounds
 
 direct = pytest.importorskip("skconv._direct")
 

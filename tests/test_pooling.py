@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from reference import loop_pool
 
-from skconv._pooling import (
+from skconv.pooling import (
     NONLINEARITIES,
     POOLINGS,
     WINDOWED_POOLINGS,
@@ -142,7 +142,7 @@ def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinea
 @pytest.mark.parametrize("length", [1, 2, 3, 255, 256, 257, 511, 1000, 1023])
 def test_positive_counts_are_exact_past_uint8(length):
     """PPV counts accumulate in uint8 only while no partial sum can pass 255."""
-    from skconv._pooling import tree_reduce
+    from skconv.pooling.regions import tree_reduce
 
     rng = np.random.default_rng(length)
     values = rng.random((3, length, 4)) < 0.9
