@@ -283,7 +283,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
         "method": [StrOptions(set(METHODS))],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [None, Integral],
+        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
     }

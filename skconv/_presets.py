@@ -1,5 +1,8 @@
 """Ready-made ConvFeatures for common recipes."""
 
+from numbers import Integral
+
+from ._compat import Interval, validate_params
 from ._estimator import ConvFeatures
 from .banks import MiniRocketBank
 
@@ -7,6 +10,17 @@ from .banks import MiniRocketBank
 _N_MINIROCKET_KERNELS = 84
 
 
+@validate_params(
+    {
+        "n_features": [Interval(Integral, _N_MINIROCKET_KERNELS, None, closed="left")],
+        "padding": [None, object],  # checked by ConvFeatures.fit
+        "padding_mode": [None, object],
+        "max_channels": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_minirocket(
     n_features=10_000,
     *,
@@ -67,11 +81,6 @@ def make_minirocket(
     >>> make_minirocket(random_state=0).fit_transform(X).shape
     (20, 9996)
     """
-    if n_features < _N_MINIROCKET_KERNELS:
-        raise ValueError(
-            f"n_features must be at least {_N_MINIROCKET_KERNELS} (one per MiniRocket "
-            f"kernel); got {n_features!r}."
-        )
     return ConvFeatures(
         MiniRocketBank(max_channels=max_channels),
         dilation="exponential",

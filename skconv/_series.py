@@ -29,7 +29,7 @@ import numpy as np
 from ._cache import BUFFERS
 from ._compiled import load, warn_missing
 from ._engine import split_over_threads
-from .pooling import SIGN_PRESERVING, region_bounds
+from .pooling import SIGN_PRESERVING, STATISTICS, region_bounds
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
 compiled_count_above = getattr(load("_count_above"), "count_above", None)
@@ -275,8 +275,8 @@ def group_ppv(
                     np.add(total, _sum_positions(flags, width, series_major), out=total)
     for region in range(n_regions):
         size = bounds[region + 1] - bounds[region]
-        per_series = counts[region].transpose(2, 0, 1)  # (m, K, B)
-        np.multiply(per_series, dtype.type(1.0 / size), out=out[..., region])
+        per_series = counts[region].transpose(2, 0, 1)  # (m, K, B): the count partial
+        out[..., region] = STATISTICS["ppv"].finish({"count": per_series}, dtype.type(size))
     return out
 
 

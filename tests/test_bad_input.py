@@ -114,6 +114,13 @@ CONV_CASES = [
     ("image_shape", "12x12"),
     ("image_shape", 144),
     ("image_shape", (2, 2, 2, 18)),
+    # bools are never numbers, for every numeric parameter
+    ("n_biases", True),
+    ("n_biases", False),
+    ("batch_size", True),
+    ("threshold", True),
+    ("pool_sigma", True),
+    ("n_jobs", True),
 ]
 
 # Names the message must contain, where it differs from the parameter name.
@@ -185,6 +192,11 @@ BANK_CASES = [
     (PatchBank, "whiten_reg", 0),
     (PatchBank, "whiten_reg", -0.1),
     (PatchBank, "random_state", "seed"),
+    (RandomBank, "n_kernels", True),
+    (GaborBank, "n_orientations", True),
+    (GaborBank, "bandwidth", True),
+    (PatchBank, "n_kernels", True),
+    (PatchBank, "n_patches", True),
 ]
 
 
@@ -469,8 +481,9 @@ def test_defaults_beat_raw_pixels_on_digits():
 
 
 def test_flattened_square_rows_without_image_shape_warn():
-    with pytest.warns(UserWarning, match=r"image_shape=\(12, 12\)"):
+    with pytest.warns(UserWarning, match=r"image_shape=\(12, 12\)") as record:
         ConvFeatures().fit(ROWS)
+    assert record[0].filename == __file__  # the user's line, not scikit-learn's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ConvFeatures(image_shape=(144,)).fit(ROWS)  # declared signals: silent
@@ -495,3 +508,30 @@ def test_demo_with_a_missing_data_file_exits_with_a_message(capsys):
         main(["--data", "/nonexistent/mnist.npz"])
     assert info.value.code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_features=1000.5), "n_features"),
+        (dict(n_features="10k"), "n_features"),
+        (dict(n_features=True), "n_features"),
+        (dict(n_features=10), "n_features"),
+        (dict(max_channels=0), "max_channels"),
+        (dict(max_channels=True), "max_channels"),
+    ],
+)
+def test_presets_validate_their_own_parameters_and_name_them(kwargs, match):
+    from skconv import make_minirocket
+
+    with pytest.raises(ValueError, match=f"'{match}' parameter of make_minirocket"):
+        make_minirocket(**kwargs)
+
+
+@pytest.mark.parametrize("statistic", ["mpv", "mipv", "lspv"])
+@pytest.mark.parametrize(
+    "name, value", [("pool_sigma", 0.5), ("pool_grid", (20, 20)), ("pool_grid", 0)]
+)
+def test_new_statistics_get_the_same_clear_errors(statistic, name, value):
+    with pytest.raises(ValueError, match=name):
+        ConvFeatures(image_shape=(12, 12), pooling=statistic, **{name: value}).fit(ROWS)
