@@ -164,9 +164,15 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         ``..._k{kernel}_b{bias}_...``. None: no biases.
     pooling : str, tuple of str or None, default="max"
         Statistic(s) of each pooling region: "max", "mean", "sum", "ppv"
-        (proportion of positive values, as in Rocket) and "l2" (root mean square,
-        the L2 pooling of Sermanet et al.). None returns the whole maps, flattened
-        in (kernel, row, column) order.
+        (proportion of positive values, as in Rocket), "l2" (root mean square,
+        the L2 pooling of Sermanet et al.), and MultiRocket's "mpv" (mean of the
+        positive values, 0 where none), "mipv" (mean 0-based index of the
+        positive values divided by the region's number of positions, -1 where
+        none) and "lspv" (longest run of consecutive positive values divided by
+        the region's number of positions). Positions are numbered in row-major
+        order within a region (along the signal for 1-D data), so a run may
+        continue from one row of a region to the next. None returns the whole
+        maps, flattened in (kernel, row, column) order.
     pool_grid : "auto", int or tuple of int, default="auto"
         Pooling regions per spatial axis: 1 pools each map globally, 2 (or
         ``(2, 2)``) over its four quadrants. Regions are contiguous, do not
