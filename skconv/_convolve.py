@@ -6,6 +6,7 @@ from sklearn.utils import check_array
 from ._engine import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
 from ._features import conv_features
 from ._fft import KernelSpectra
+from ._input import reject_complex
 from ._methods import METHODS
 from ._methods import choose_method as _choose_method
 
@@ -111,6 +112,7 @@ def _checked_floats(array, name, min_samples):
     if type(array) is np.ndarray and array.dtype in _FLOAT_DTYPES and array.size:
         _check_finite(array, name)
         return array
+    reject_complex(array, name)
     return check_array(
         array,
         allow_nd=True,

@@ -7,6 +7,27 @@ import numpy as np
 from ._warnings import warn
 
 
+def reject_complex(value, name):
+    """Raise a ``ValueError`` naming ``name`` if ``value`` holds complex numbers.
+
+    numpy would silently drop the imaginary part (with only a
+    ``ComplexWarning``), and scikit-learn's message prints the whole array.
+    """
+    if hasattr(value, "iloc") or hasattr(value, "tocsr"):
+        return
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:  # lists and tuples
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):  # ragged: reported by the shape checks
+            return
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ValueError(
+            f"{name} holds complex numbers; skconv works on real values: pass the real "
+            "part, the magnitude (np.abs), or both as separate channels."
+        )
+
+
 def as_rows(X):
     """Flatten N-D input to rows; leave 2-D input (arrays, frames, sparse) as is.
 
@@ -24,6 +45,7 @@ def as_rows(X):
     """
     if hasattr(X, "iloc") or hasattr(X, "tocsr"):
         return X, None
+    reject_complex(X, "X")
     if isinstance(X, (list, tuple)):
         try:
             X = np.asarray(X)

@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._input import reject_complex
 from ._kernels import (
     gabor_kernels,
     gabor_sigma,
@@ -443,6 +444,7 @@ class ArrayBank(_BaseBank):
             The fitted bank.
         """
         n_channels, n_axes = _image_layout(images)
+        reject_complex(self.kernels, "bank kernels")
         try:
             kernels = np.array(self.kernels, dtype=np.float64)
         except (TypeError, ValueError) as exc:

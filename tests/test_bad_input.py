@@ -535,3 +535,21 @@ def test_presets_validate_their_own_parameters_and_name_them(kwargs, match):
 def test_new_statistics_get_the_same_clear_errors(statistic, name, value):
     with pytest.raises(ValueError, match=name):
         ConvFeatures(image_shape=(12, 12), pooling=statistic, **{name: value}).fit(ROWS)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ConvFeatures(image_shape=(12, 12)).fit(ROWS + 1j), "X"),
+        (lambda: ConvFeatures(image_shape=(12, 12)).fit(ROWS).transform(ROWS * 1j), "X"),
+        (lambda: ConvFeatures(image_shape=(12, 12)).fit(ROWS.tolist() + [[1j] * 144]), "X"),
+        (lambda: ConvFeatures(ArrayBank(KERNELS * (1 + 1j))).fit(IMAGES), "bank kernels"),
+        (lambda: convolve(IMAGES + 1j, KERNELS), "images"),
+        (lambda: convolve(IMAGES, KERNELS.astype(np.complex64)), "kernels"),
+    ],
+)
+def test_complex_data_and_kernels_are_rejected_naming_them(call, name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning: refused before any cast
+        with pytest.raises(ValueError, match=f"^{name} holds complex numbers"):
+            call()
