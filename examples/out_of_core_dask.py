@@ -13,6 +13,9 @@ by dask-ml's ``StandardScaler``, whose statistics take one pass), with dask's
 progress bar on the passes that take over a second; the test blocks are scored
 the same way.
 
+It writes ``out_of_core_feature_maps.png`` (``--out``): a held-out image read
+back from the store and its maps under the fitted pipeline's kernels.
+
 Run:  python examples/out_of_core_dask.py            (about 100,000 images)
       python examples/out_of_core_dask.py --fast     (10,000 images, for CI)
 """
@@ -21,6 +24,7 @@ import argparse
 import os
 import resource
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--fast", action="store_true", help="10,000 images")
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--budget-mib", type=float, default=2, help="memory for one block")
+    parser.add_argument("--out", default=".", help="folder for the figure")
     args = parser.parse_args(argv)
 
     import dask
@@ -92,6 +97,15 @@ def main(argv=None):
             pipe.fit(X_epochs, y_epochs, incremental__classes=list(range(10)))
             accuracy = pipe.score(X_test, y_test)
         print(f"test accuracy on {n_images - n_train} held-out images: {accuracy:.4f}")
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from skconv.plotting import plot_feature_maps
+
+        figure = Path(args.out) / "out_of_core_feature_maps.png"
+        sample = np.asarray(X_test[0])  # one block read back from the store
+        plot_feature_maps(pipe[0], sample, max_maps=15).savefig(figure, dpi=80)
+        print(f"wrote {figure}")
         print(
             "peak resident memory: "
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"

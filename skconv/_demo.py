@@ -160,6 +160,29 @@ def run_mnist(path, n_train=10_000, banks=BANKS, file=None):
     return results
 
 
+_MNIST_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _check_mnist_file(parser, path):
+    """Exit with a message unless ``path`` is an ``.npz`` with MNIST's four arrays."""
+    import zipfile
+
+    import numpy as np
+
+    if not os.path.isfile(path):
+        parser.error(f"--data {path!r}: no such file (expected an mnist.npz)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in _MNIST_ARRAYS if name not in data.files]
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        parser.error(f"--data {path!r} is not a readable .npz file ({exc})")
+    if missing:
+        parser.error(
+            f"--data {path!r} lacks the array(s) {', '.join(missing)}: expected "
+            f"{', '.join(_MNIST_ARRAYS)} (28x28 uint8 images and their labels)"
+        )
+
+
 def main(argv=None):
     """Entry point of ``python -m skconv``."""
     parser = argparse.ArgumentParser(
@@ -167,23 +190,32 @@ def main(argv=None):
         description="Compare raw pixels with ConvFeatures: scikit-learn's digits by "
         "default, or a local MNIST file.",
     )
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (digits)")
+    parser.add_argument("--folds", type=int, default=None, help="cross-validation folds (digits)")
     parser.add_argument("--n-jobs", type=int, default=None, help="parallel folds (digits)")
     parser.add_argument("--data", help="path to mnist.npz (x_train, y_train, x_test, y_test)")
-    parser.add_argument("--train", type=int, default=10_000, help="MNIST training images used")
+    parser.add_argument(
+        "--train", type=int, default=None, help="MNIST training images used (with --data)"
+    )
     parser.add_argument(
         "--bank", choices=[*BANKS, "all"], default="all", help="kernel bank(s) to compare"
     )
     args = parser.parse_args(argv)
-    if args.folds < 2:
-        parser.error(f"--folds must be >= 2; got {args.folds}")
-    if args.train < 10:
-        parser.error(f"--train must be >= 10; got {args.train}")
+    if args.data is None and args.train is not None:
+        parser.error("--train applies to MNIST only: pass --data PATH/mnist.npz too")
+    if args.data is not None and (args.folds is not None or args.n_jobs is not None):
+        parser.error("--folds and --n-jobs apply to the digits demo, not to --data")
+    folds = 5 if args.folds is None else args.folds
+    n_train = 10_000 if args.train is None else args.train
+    if folds < 2:
+        parser.error(f"--folds must be >= 2; got {folds}")
+    if args.n_jobs == 0:
+        parser.error("--n-jobs must be a positive int or -1; got 0")
+    if n_train < 10:
+        parser.error(f"--train must be >= 10; got {n_train}")
     banks = BANKS if args.bank == "all" else (args.bank,)
-    if args.data and not os.path.isfile(args.data):
-        parser.error(f"--data {args.data!r}: no such file (expected an mnist.npz)")
-    if args.data:
-        run_mnist(args.data, args.train, banks)
+    if args.data is not None:
+        _check_mnist_file(parser, args.data)
+        run_mnist(args.data, n_train, banks)
     else:
-        run_demo(args.folds, args.n_jobs, banks)
+        run_demo(folds, args.n_jobs, banks)
     return 0

@@ -25,13 +25,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
-from numbers import Integral
 from typing import NamedTuple
 
 import numpy as np
 
 from ._cache import ByteBoundedCache
 from ._compiled import load, warn_missing
+from ._validation import normalize_axes_param
 from .pooling.regions import region_bounds
 
 _direct = load("_direct")  # optional: without it, batch-last batches take the GEMM
@@ -98,42 +98,6 @@ class Geometry(NamedTuple):
         return self.kernel_shape[0] * self.kernel_shape[1] * self.n_channels
 
 
-def normalize_axes_param(value, n_axes, name, minimum=1):
-    """Turn an int or a per-axis sequence into a tuple of ``n_axes`` ints.
-
-    Parameters
-    ----------
-    value : int or sequence of int
-        The value given by the user.
-    n_axes : int
-        Number of spatial axes (1 or 2).
-    name : str
-        Parameter name, quoted in error messages.
-    minimum : int, default=1
-        Smallest allowed value.
-
-    Returns
-    -------
-    values : tuple of int
-    """
-    if isinstance(value, (Integral, np.integer)) and not isinstance(value, bool):
-        values = (int(value),) * n_axes
-    elif isinstance(value, (tuple, list, np.ndarray)) and all(
-        isinstance(v, (Integral, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        values = tuple(int(v) for v in value)
-        if len(values) != n_axes:
-            raise ValueError(
-                f"{name} must be an int or a sequence of {n_axes} int (one per "
-                f"spatial axis); got {value!r}."
-            )
-    else:
-        raise TypeError(f"{name} must be an int or a sequence of int; got {value!r}.")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name} must be >= {minimum}; got {value!r}.")
-    return values
-
-
 def _resolve_pads(padding, in_shape, kernel_shape, dilation):
     """Per-axis ``(before, after)`` zero-padding for a padding spec."""
     spans = [d * (k - 1) for k, d in zip(kernel_shape, dilation)]
@@ -197,10 +161,38 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
                 f"length {n} with padding {padding!r})."
             )
         out.append((n + a + b - span) // s + 1)
+    _check_map_fits(out, padding)
     if n_axes == 1:
         spatial, ksize, stride, dilation = (1, *spatial), (1, *ksize), (1, *stride), (1, *dilation)
         pads, out = ((0, 0), *pads), [1, *out]
     return Geometry(int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out))
+
+
+def physical_memory_bytes():
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _check_map_fits(out_shape, padding):
+    """Refuse, before any allocation or tiling, maps of which one would not fit in memory.
+
+    One kernel's map of one sample, in float64, larger than the machine's
+    memory means work no computation here can finish (a huge ``padding``,
+    typically); the message says how much it would take.
+    """
+    positions = int(np.prod(out_shape, dtype=object))
+    total = physical_memory_bytes()
+    if total is not None and positions * 8 > total:
+        shape = "x".join(str(n) for n in out_shape)
+        raise ValueError(
+            f"With padding={padding!r} the map of one kernel on one sample has {shape} "
+            f"positions: {positions * 8 / 2**30:,.0f} GiB in float64, more than this "
+            f"machine's {total / 2**30:.1f} GiB of memory. Use a smaller padding (or "
+            "stride, or image)."
+        )
 
 
 # Patch indices are cached per geometry, bounded in bytes (not in number of

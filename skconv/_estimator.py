@@ -351,12 +351,11 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         rows, sample_shape = self._check_input(X, reset=True)
         bank = resolve_bank(self.bank)
-        # A bank for time series knows rows are series: no "flattened images?" warning.
+        # A bank for time series knows rows are series (no "flattened images?"
+        # warning) and 3-D input is (n, C, L) series.
+        series = getattr(bank, "_series_only", False)
         self.input_shape_ = resolve_input_shape(
-            self.image_shape,
-            sample_shape,
-            rows.shape[1],
-            warn=not getattr(bank, "_series_only", False),
+            self.image_shape, sample_shape, rows.shape[1], warn=not series, series=series
         )
         images = as_samples(rows, self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit

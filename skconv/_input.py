@@ -106,7 +106,7 @@ def canonical_image_shape(image_shape, n_features):
     return tuple(shape) if len(shape) == 3 else (1, *shape)
 
 
-def resolve_input_shape(image_shape, sample_shape, n_features, warn=True):
+def resolve_input_shape(image_shape, sample_shape, n_features, warn=True, series=False):
     """The shape ``(C, *spatial)`` of one sample, checked against the data.
 
     Parameters
@@ -119,12 +119,17 @@ def resolve_input_shape(image_shape, sample_shape, n_features, warn=True):
         Values per sample.
     warn : bool, default=True
         Warn when rows without ``image_shape`` look like flattened images.
+    series : bool, default=False
+        The bank makes kernels for series only: 3-D input ``(n, C, L)`` is then
+        ``n`` series of ``C`` channels (aeon's layout), not ``n`` images.
 
     Returns
     -------
     input_shape : tuple of int
     """
     if sample_shape is not None:
+        if series and image_shape is None and len(sample_shape) == 2:
+            return (sample_shape[0], 1, sample_shape[1])  # (n, C, L) series as (C, 1, L)
         shape = (1, *sample_shape) if len(sample_shape) == 2 else tuple(sample_shape)
         if image_shape is not None and len(sample_shape) == 2:
             declared = canonical_image_shape(image_shape, n_features)

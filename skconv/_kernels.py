@@ -5,10 +5,10 @@ they share. The bank classes in :mod:`skconv.banks` call these; they can be
 tested and reused on their own.
 """
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.utils import check_random_state
+
+from ._validation import normalize_axes_param
 
 
 def resolve_kernel_size(kernel_size, n_axes):
@@ -23,15 +23,7 @@ def resolve_kernel_size(kernel_size, n_axes):
     -------
     kernel_size : tuple of int
     """
-    if isinstance(kernel_size, Integral):
-        return (int(kernel_size),) * n_axes
-    kernel_size = tuple(int(k) for k in kernel_size)
-    if len(kernel_size) != n_axes or min(kernel_size) < 1:
-        raise ValueError(
-            f"kernel_size must be a positive int or a tuple of {n_axes} positive int "
-            f"for {n_axes}-D data; got {kernel_size!r}."
-        )
-    return kernel_size
+    return normalize_axes_param(kernel_size, n_axes, "kernel_size")
 
 
 def normalize_kernels(kernels, *, zero_mean=True, unit_norm=True):

@@ -70,8 +70,8 @@ def make_minirocket(
     -------
     conv : ConvFeatures
         Unfitted; every setting stays searchable (``n_biases``, ``dilation``, ...).
-        Rows of ``X`` are univariate series; for ``C`` channels, pass ``X`` of
-        shape ``(n, C, L)`` with ``image_shape=(C, 1, L)`` set on the result.
+        Rows of ``X`` are univariate series; ``X`` of shape ``(n, C, L)`` holds
+        ``n`` series of ``C`` channels (aeon's layout).
 
     Examples
     --------

@@ -37,6 +37,7 @@ from ._patches import (
     sample_patches,
     zca_whitening,
 )
+from ._validation import real_sequence
 
 __all__ = [
     "RandomBank",
@@ -260,7 +261,7 @@ class GaborBank(_BaseBank):
         self.unit_norm = unit_norm
 
     def _checked_frequencies(self):
-        frequencies = np.atleast_1d(np.asarray(self.frequencies, dtype=float))
+        frequencies = real_sequence(self.frequencies, "frequencies")
         if (
             frequencies.ndim != 1
             or frequencies.size == 0
@@ -594,6 +595,12 @@ class PatchBank(_BaseBank):
         size = resolve_kernel_size(self.kernel_size, n_axes)
         rng = check_random_state(self.random_state)
         patches = sample_patches(images, size, self.n_patches, rng)
+        if not np.ptp(np.asarray(patches), axis=0).any():
+            raise ValueError(
+                f"PatchBank cannot learn kernels: all {len(patches)} patches sampled from "
+                "the training images are the same (constant images?). Train on images "
+                "with some variation, or use RandomBank / GaborBank."
+            )
         self.norm_reg_ = resolve_norm_reg(self.norm_reg, patches)
         if self.normalize:
             patches = normalize_patches(patches, self.norm_reg_)

@@ -6,6 +6,7 @@ only when one of these functions is called. Each returns its
 """
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from ._input import as_images
 
@@ -29,8 +30,9 @@ def _fitted_kernels(obj):
     bank = getattr(obj, "bank_", obj)
     kernels = getattr(obj, "kernels_", None)
     if kernels is None:
-        raise ValueError(
-            f"{type(obj).__name__} is not fitted: fit it (or the ConvFeatures holding it) first."
+        raise NotFittedError(
+            f"This {type(obj).__name__} instance is not fitted yet: fit it (or the "
+            "ConvFeatures holding it) before plotting."
         )
     return np.asarray(kernels), bank
 
@@ -203,7 +205,12 @@ def plot_search_heatmap(search, x_param, y_param, *, ax=None):
     fig : matplotlib.figure.Figure
     """
     plt = _pyplot()
-    results = search.cv_results_
+    results = getattr(search, "cv_results_", None)
+    if results is None:
+        raise NotFittedError(
+            f"This {type(search).__name__} instance is not fitted yet (no cv_results_): "
+            "fit the search before plotting it."
+        )
     for name in (x_param, y_param):
         if f"param_{name}" not in results:
             raise ValueError(

@@ -41,7 +41,32 @@ def test_mnist_mode_reads_a_local_file(tmp_path, capsys):
     assert [r[0] for r in results][1].startswith("ConvFeatures, Gabor")
 
 
-@pytest.mark.parametrize("argv", [["--folds", "1"], ["--bank", "wavelet"], ["--train", "3"]])
-def test_demo_rejects_bad_options(argv):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--folds", "1"], "--folds must be >= 2"),
+        (["--bank", "wavelet"], "invalid choice"),
+        (["--train", "3"], "--train applies to MNIST only"),
+        (["--train", "600"], "--train applies to MNIST only"),
+        (["--n-jobs", "0"], "--n-jobs must be"),
+        (["--data", "no-such-file.npz"], "no such file"),
+    ],
+)
+def test_demo_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_demo_rejects_data_files_that_are_not_mnist(tmp_path, capsys):
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, images=np.zeros((2, 28, 28), dtype=np.uint8))
+    not_npz = tmp_path / "text.npz"
+    not_npz.write_text("not a zip")
+    for path, message in [(wrong, "lacks the array(s) x_train"), (not_npz, "not a readable")]:
+        with pytest.raises(SystemExit):
+            main(["--data", str(path)])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--data", str(wrong), "--folds", "3"])
+    assert "apply to the digits demo" in capsys.readouterr().err

@@ -80,8 +80,17 @@ def test_search_heatmap_has_one_cell_per_pair():
 
 
 def test_unfitted_objects_and_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="not fitted"):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted"):
         plot_kernels(RandomBank())
+    with pytest.raises(NotFittedError, match="not fitted"):
+        plot_kernels(ConvFeatures())
+    with pytest.raises(NotFittedError, match="not fitted"):
+        plot_feature_maps(ConvFeatures(), X[0])
+    search = GridSearchCV(ConvFeatures(), {"stride": [1, 2]})
+    with pytest.raises(NotFittedError, match="not fitted"):
+        plot_search_heatmap(search, "stride", "stride")
     conv = ConvFeatures(RandomBank(2, 3), image_shape=(8, 8), random_state=0).fit(X)
     with pytest.raises(ValueError, match="max_kernels must be a positive int"):
         plot_kernels(conv, max_kernels=0)
