@@ -24,7 +24,22 @@ class Interval(_Interval):
         return super().is_satisfied_by(val)
 
 
+class DocLinkMixin:
+    """Link the HTML repr of skconv's estimators to their page of the API reference.
+
+    scikit-learn's ``_repr_html_`` reads ``_doc_link_module`` (only classes of
+    that package get a link) and ``_doc_link_template``; every public class is
+    documented as ``skconv.<name>``.
+    """
+
+    _doc_link_module = "skconv"
+    _doc_link_template = (
+        "https://skconv.readthedocs.io/en/stable/generated/skconv.{estimator_name}.html"
+    )
+
+
 __all__ = [
+    "DocLinkMixin",
     "HasMethods",
     "Interval",
     "StrOptions",

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _series
 from ._biases import fit_biases, pair_maps
 from ._compat import (
+    DocLinkMixin,
     HasMethods,
     Interval,
     StrOptions,
@@ -39,7 +40,18 @@ from ._engine import (
 )
 from ._features import FeatureLayout, PoolingSpec, allocate_output, conv_features
 from ._groups import ALTERNATE, make_parts
-from ._input import as_images, as_rows, as_samples, check_sample_shape, resolve_input_shape
+from ._input import (
+    as_images,
+    as_rows,
+    as_samples,
+    canonical_image_shape,
+    channels_first,
+    check_channel_axis,
+    check_sample_shape,
+    image_shape_channels_first,
+    resolve_input_shape,
+    sample_shape_in_user_order,
+)
 from ._learned import ENCODERS, make_plan
 from ._methods import METHODS
 from ._progress import ProgressBar
@@ -99,7 +111,7 @@ def resolve_pool_grid(pool_grid, out_spatial):
     return normalize_axes_param(pool_grid, len(out_spatial), "pool_grid")
 
 
-class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Convolutional features: convolve with a kernel bank, rectify, pool.
 
     ``fit`` builds (or learns) the kernel bank and everything ``transform``
@@ -124,6 +136,12 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         is a signal (with a warning when its length is a square >= 64, as
         flattened images are); 3-D ``X`` is ``(n, H, W)``, 4-D ``X`` is
         ``(n, C, H, W)``.
+    channel_axis : int or None, default=None
+        The axis of each sample that holds the channels, as in scikit-image:
+        ``-1`` for RGB images as PIL, imageio and scikit-image load them, 4-D
+        ``X`` of shape ``(n, H, W, C)`` (or flattened rows with
+        ``image_shape=(H, W, C)``). None: channels first, as described under
+        ``image_shape``. The features are those of the channels-first images.
     stride : int or tuple of int, default=1
         Step between output positions, per spatial axis.
     padding : {"valid", "same", "full", "alternate"}, int or tuple of int, \
@@ -272,6 +290,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     _parameter_constraints = {
         "bank": [StrOptions(set(_BANK_SHORTCUTS)), HasMethods(["fit"]), "array-like"],
         "image_shape": [None, tuple, list],
+        "channel_axis": [None, Interval(Integral, -3, 2, closed="both")],
         "stride": _AXES_CONSTRAINT,
         "padding": [
             StrOptions({*PADDING_NAMES, ALTERNATE}),
@@ -299,6 +318,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         bank="random",
         *,
         image_shape=None,
+        channel_axis=None,
         stride=1,
         padding="same",
         padding_mode="constant",
@@ -317,6 +337,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     ):
         self.bank = bank
         self.image_shape = image_shape
+        self.channel_axis = channel_axis
         self.stride = stride
         self.padding = padding
         self.padding_mode = padding_mode
@@ -355,7 +376,11 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         # warning) and 3-D input is (n, C, L) series.
         series = getattr(bank, "_series_only", False)
         self.input_shape_ = resolve_input_shape(
-            self.image_shape, sample_shape, rows.shape[1], warn=not series, series=series
+            self._image_shape_channels_first(),
+            sample_shape,
+            rows.shape[1],
+            warn=not series,
+            series=series,
         )
         images = as_samples(rows, self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
@@ -366,6 +391,8 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # so the bank's parameters are checked here, also inside pipelines
             # and searches.
             bank._validate_params()
+        if getattr(bank, "verbose", "absent") is None:  # a learned bank reports its fit
+            bank.set_params(verbose=self.verbose)
         if getattr(bank, "random_state", "absent") is None:
             # The estimator's seed as given (an int stays an int in the fitted
             # bank's repr; None keeps numpy's global state, as before).
@@ -613,6 +640,7 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Dask arrays are checked lazily: scikit-learn's checks run on their first
         rows only, and the rows stay a dask array.
         """
+        X = self._channels_first(X, reset)
         if is_dask_array(X):
             from . import _dask
 
@@ -625,6 +653,31 @@ class ConvFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         except TypeError as exc:
             raise TypeError(f"X must contain real numbers: {exc}") from exc
         return rows, sample_shape
+
+    def _image_shape_channels_first(self):
+        """``image_shape`` with its channel entry first (it is given in the samples' order)."""
+        if self.channel_axis is None or self.image_shape is None:
+            return self.image_shape
+        axis = check_channel_axis(self.channel_axis, len(self.image_shape))
+        return image_shape_channels_first(self.image_shape, axis)
+
+    def _channels_first(self, X, reset):
+        """``X`` with each sample's channel axis first (``channel_axis``); else ``X`` itself."""
+        if self.channel_axis is None:
+            return X
+        if not hasattr(X, "ndim") or hasattr(X, "iloc") or hasattr(X, "tocsr"):
+            X = np.asarray(X)
+        if X.ndim != 2:
+            return channels_first(X, check_channel_axis(self.channel_axis, X.ndim - 1))
+        if reset:
+            n_axes = 1 if self.image_shape is None else len(self.image_shape)
+            axis = check_channel_axis(self.channel_axis, n_axes)
+            shape = canonical_image_shape(self._image_shape_channels_first(), X.shape[1])
+        else:
+            shape, axis = self.input_shape_, check_channel_axis(self.channel_axis, 3)
+            if int(np.prod(shape)) != X.shape[1]:
+                return X  # the feature-count check names the mismatch
+        return channels_first(X, axis, sample_shape_in_user_order(shape, axis))
 
     def _transform_rows(self, rows, n_threads, progress=None):
         """Features of validated numpy rows (also called on each dask block)."""

@@ -23,7 +23,8 @@ def reject_complex(value, name):
             return
     if np.issubdtype(dtype, np.complexfloating):
         raise ValueError(
-            f"{name} holds complex numbers; skconv works on real values: pass the real "
+            f"Complex data not supported: {name} holds complex numbers; skconv works on "
+            "real values: pass the real "
             "part, the magnitude (np.abs), or both as separate channels."
         )
 
@@ -196,3 +197,75 @@ def as_images(rows, input_shape):
     if len(spatial) == 1:
         spatial = (1, *spatial)
     return rows.reshape(rows.shape[0], input_shape[0], *spatial)
+
+
+def check_channel_axis(channel_axis, n_sample_axes):
+    """``channel_axis`` as an index into a sample's axes (0 = channels first).
+
+    Parameters
+    ----------
+    channel_axis : int
+        The axis of each sample holding the channels, as in scikit-image
+        (``-1``: ``(H, W, C)`` samples).
+    n_sample_axes : int
+        Axes of one sample: 3 for ``(H, W, C)`` images.
+
+    Returns
+    -------
+    axis : int
+    """
+    from ._validation import is_integer
+
+    if n_sample_axes != 3:
+        raise ValueError(
+            f"channel_axis={channel_axis!r} needs images with a channel axis: X of shape "
+            "(n, H, W, C) (or (n, C, H, W)), or flattened rows with a three-entry "
+            f"image_shape such as (H, W, C); got samples with {n_sample_axes} axes. "
+            "Leave channel_axis=None for grey images and signals."
+        )
+    if not is_integer(channel_axis) or not -3 <= channel_axis <= 2:
+        raise ValueError(
+            f"channel_axis must be None or an int in [-3, 2] (an axis of one (H, W, C) "
+            f"sample); got {channel_axis!r}."
+        )
+    return int(channel_axis) % 3
+
+
+def channels_first(X, channel_axis, sample_shape=None):
+    """Samples with their channel axis moved first: what the rest of skconv reads.
+
+    Parameters
+    ----------
+    X : ndarray or dask array
+        ``(n, *sample)`` with 3 sample axes, or rows ``(n, F)`` holding samples
+        of ``sample_shape`` flattened in their own axis order.
+    channel_axis : int
+        From :func:`check_channel_axis`.
+    sample_shape : tuple of int, default=None
+        For rows: the concrete shape of one sample, in the user's axis order.
+
+    Returns
+    -------
+    X : ndarray or dask array
+        The same samples, channels first, with ``X``'s number of dimensions
+        (a copy in ``X``'s dtype unless ``channel_axis`` is 0).
+    """
+    if channel_axis == 0:
+        return X
+    if X.ndim == 2:
+        samples = X.reshape(X.shape[0], *sample_shape)
+        return np.moveaxis(samples, 1 + channel_axis, 1).reshape(X.shape[0], -1)
+    return np.moveaxis(X, 1 + channel_axis, 1)
+
+
+def sample_shape_in_user_order(channels_first_shape, channel_axis):
+    """``(C, H, W)`` back in the order of the user's samples (``(H, W, C)`` for axis 2)."""
+    c, *spatial = channels_first_shape
+    spatial.insert(channel_axis, c)
+    return tuple(spatial)
+
+
+def image_shape_channels_first(image_shape, channel_axis):
+    """The user's three-entry ``image_shape`` with the channel entry first."""
+    shape = list(image_shape)
+    return (shape.pop(channel_axis), *shape)

@@ -13,6 +13,7 @@ This module holds the bank classes only. The kernel mathematics lives in
 :mod:`skconv._patches`.
 """
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -20,7 +21,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._compat import DocLinkMixin, HasMethods, Interval, StrOptions, _fit_context
 from ._input import reject_complex
 from ._kernels import (
     gabor_kernels,
@@ -62,7 +63,20 @@ def _image_layout(images):
     return int(shape[1]), len(shape) - 2
 
 
-class _BaseBank(BaseEstimator):
+def _step_timer(verbose):
+    """``step(message)``: print ``[PatchBank] message (x.x s)`` since the last step, if verbose."""
+    last = [time.perf_counter()]
+
+    def step(message):
+        if verbose:
+            now = time.perf_counter()
+            print(f"[PatchBank] {message} ({now - last[0]:.1f} s)", flush=True)
+            last[0] = now
+
+    return step
+
+
+class _BaseBank(DocLinkMixin, BaseEstimator):
     """Common base: ``fit(images)`` stores ``kernels_`` of shape ``(K, C, *size)``."""
 
 
@@ -510,6 +524,10 @@ class PatchBank(_BaseBank):
         Added to the covariance's eigenvalues before whitening.
     random_state : int, RandomState instance or None, default=None
         Seeds the patch sample and the estimator.
+    verbose : int or None, default=None
+        Above 0, ``fit`` prints what it did and how long each step took
+        (sampling, normalising and whitening, the learner). None: as the
+        ``verbose`` of the :class:`~skconv.ConvFeatures` holding the bank.
 
     Attributes
     ----------
@@ -550,6 +568,7 @@ class PatchBank(_BaseBank):
         "whiten": ["boolean"],
         "whiten_reg": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "verbose": [None, "verbose"],
     }
 
     def __init__(
@@ -564,6 +583,7 @@ class PatchBank(_BaseBank):
         whiten=True,
         whiten_reg=0.1,
         random_state=None,
+        verbose=None,
     ):
         self.estimator = estimator
         self.n_kernels = n_kernels
@@ -574,6 +594,7 @@ class PatchBank(_BaseBank):
         self.whiten = whiten
         self.whiten_reg = whiten_reg
         self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, images, y=None):
@@ -594,7 +615,9 @@ class PatchBank(_BaseBank):
         n_channels, n_axes = _image_layout(images)
         size = resolve_kernel_size(self.kernel_size, n_axes)
         rng = check_random_state(self.random_state)
+        step = _step_timer(self.verbose)
         patches = sample_patches(images, size, self.n_patches, rng)
+        step(f"sampled {len(patches)} patches of {'x'.join(map(str, size))}")
         if not np.ptp(np.asarray(patches), axis=0).any():
             raise ValueError(
                 f"PatchBank cannot learn kernels: all {len(patches)} patches sampled from "
@@ -608,7 +631,14 @@ class PatchBank(_BaseBank):
         if self.whiten:
             self.patch_mean_, self.whitening_ = zca_whitening(patches, self.whiten_reg)
             patches = (patches - self.patch_mean_) @ self.whitening_
-        self.estimator_ = _learner(self.estimator, self.n_kernels, rng).fit(patches)
+        if self.normalize or self.whiten:
+            done = [
+                n for n, on in (("normalised", self.normalize), ("whitened", self.whiten)) if on
+            ]
+            step(" and ".join(done) + " them")
+        learner = _learner(self.estimator, self.n_kernels, rng)
+        self.estimator_ = learner.fit(patches)
+        step(f"fitted {type(learner).__name__} on them")
         centres = getattr(self.estimator_, "cluster_centers_", None)
         if centres is None:
             centres = getattr(self.estimator_, "components_", None)

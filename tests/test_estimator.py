@@ -386,3 +386,11 @@ def test_output_shape_is_a_deprecated_name_of_maps_shape():
     conv = ConvFeatures(image_shape=(3, 10, 9), random_state=0).fit(ROWS)
     with pytest.warns(FutureWarning, match="maps_shape_"):
         assert conv.output_shape_ == conv.maps_shape_ == (64, 10, 9)
+
+
+def test_html_repr_links_each_estimator_to_its_api_page():
+    from skconv import GaborBank
+
+    html = ConvFeatures(GaborBank())._repr_html_()
+    for name in ("ConvFeatures", "GaborBank"):
+        assert f"skconv.readthedocs.io/en/stable/generated/skconv.{name}.html" in html

@@ -232,3 +232,14 @@ def test_dask_ml_kmeans_as_the_estimator():
     ).fit(DIGITS)
     assert bank.kernels_.shape == (4, 1, 3, 3)
     assert isinstance(bank.cluster_sizes_, np.ndarray) and bank.cluster_sizes_.sum() == 500
+
+
+def test_verbose_reports_each_step_of_a_learned_banks_fit(capsys):
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:200]
+    ConvFeatures(PatchBank(n_kernels=4, n_patches=500), image_shape=(8, 8), verbose=1).fit(X)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "[PatchBank]" in line]
+    assert [line.split(" ")[1] for line in lines] == ["sampled", "normalised", "fitted"]
+    ConvFeatures(PatchBank(n_kernels=4, n_patches=500), image_shape=(8, 8)).fit(X)
+    assert "[PatchBank]" not in capsys.readouterr().out  # silent by default
