@@ -48,6 +48,7 @@ from ._input import (
     channels_first,
     check_channel_axis,
     check_sample_shape,
+    compute_dtype,
     image_shape_channels_first,
     resolve_input_shape,
     sample_shape_in_user_order,
@@ -624,9 +625,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         maps = conv_features(
             images,
             geometry,
-            self._weights.astype(rows.dtype, copy=False),
+            self._weights.astype(compute_dtype(rows), copy=False),
             PoolingSpec(threshold=self.threshold),
-            plan=self._plan_for(rows.dtype),
+            plan=self._plan_for(compute_dtype(rows)),
             padding_mode=self.padding_mode,
         )
         if self.nonlinearity in NONLINEARITIES:
@@ -648,8 +649,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             validate_data(self, _dask.head(rows), dtype=[np.float64, np.float32], reset=reset)
             return rows, sample_shape
         rows, sample_shape = as_rows(X)
+        # At transform, 8- and 16-bit pixels stay as they are: each batch is
+        # converted as it is read (a uint8 stack in float64 would take 8x).
+        dtypes = [np.float64, np.float32] + ([] if reset else [np.uint8, np.uint16])
         try:
-            rows = validate_data(self, rows, dtype=[np.float64, np.float32], reset=reset)
+            rows = validate_data(self, rows, dtype=dtypes, reset=reset)
         except TypeError as exc:
             raise TypeError(f"X must contain real numbers: {exc}") from exc
         return rows, sample_shape
@@ -686,7 +690,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         if self.n_biases is not None and _series.supports(
             self._groups, self._poolings, self.nonlinearity, self._plan
         ):
-            out = allocate_output(rows.shape[0], self._n_features_out, rows.dtype)
+            out = allocate_output(rows.shape[0], self._n_features_out, compute_dtype(rows))
             return _series.biased_ppv_features(
                 images,
                 self._groups,
@@ -694,7 +698,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 self._grid[1],
                 columns,
                 out,
-                dtype=rows.dtype,
+                dtype=compute_dtype(rows),
                 padding_mode=self.padding_mode,
                 n_threads=n_threads,
                 progress=progress,
@@ -702,7 +706,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         parts = [(g, part) for g, group in enumerate(self._groups) for part in group]
         if len(parts) == 1:
             return self._part_features(images, *parts[0], n_threads, progress)
-        out = allocate_output(rows.shape[0], self._n_features_out, rows.dtype)
+        out = allocate_output(rows.shape[0], self._n_features_out, compute_dtype(rows))
         step = None if progress is None else (lambda count: progress(count / len(parts)))
         n_kernels = self.kernels_.shape[0]
         for g, part in parts:
@@ -713,7 +717,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     def _part_features(self, images, g, part, n_threads, progress=None):
         """Features of one part of dilation group ``g``, for its kernels only."""
-        dtype = images.dtype
+        dtype = compute_dtype(images)
         biases = self.biases_[g]
         learned = self._plan is not None
         return conv_features(

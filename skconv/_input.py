@@ -199,6 +199,11 @@ def as_images(rows, input_shape):
     return rows.reshape(rows.shape[0], input_shape[0], *spatial)
 
 
+def compute_dtype(array):
+    """The dtype features are computed in: float32 for float32 data, float64 otherwise."""
+    return np.dtype(np.float32 if array.dtype == np.float32 else np.float64)
+
+
 def check_channel_axis(channel_axis, n_sample_axes):
     """``channel_axis`` as an index into a sample's axes (0 = channels first).
 

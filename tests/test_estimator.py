@@ -394,3 +394,25 @@ def test_html_repr_links_each_estimator_to_its_api_page():
     html = ConvFeatures(GaborBank())._repr_html_()
     for name in ("ConvFeatures", "GaborBank"):
         assert f"skconv.readthedocs.io/en/stable/generated/skconv.{name}.html" in html
+
+
+def test_uint8_images_are_converted_batch_by_batch_not_as_a_whole():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4000, 1, 24, 24)).astype(np.uint8)
+    conv = ConvFeatures(RandomBank(4, 3), pool_grid=1, random_state=0).fit(images[:50] / 1.0)
+    expected = conv.transform(images[:300].astype(np.float64))
+    conv.transform(images)  # the engine's reusable buffers, allocated once
+    peaks = {}
+    for name, cast in (("uint8", lambda a: a), ("float64", lambda a: a.astype(np.float64))):
+        tracemalloc.start()
+        try:
+            features = conv.transform(cast(images))
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert features.dtype == np.float64
+        np.testing.assert_array_equal(features[:300], expected)
+    float_copy = images.size * 8  # what converting the whole stack would add
+    assert peaks["uint8"] < peaks["float64"] - 0.75 * float_copy, (peaks, float_copy)
