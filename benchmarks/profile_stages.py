@@ -25,7 +25,7 @@ from skconv._engine import (
     direct_kernel_rows,
     uses_batch_last_loop,
 )
-from skconv._features import _resolve_layout
+from skconv._planner import plan_part
 from skconv.pooling import pool_maps, pools_by_max_only
 
 # The four base workloads of bench_transform.py (the stride/dilation variants
@@ -53,9 +53,10 @@ def profile(name, spec):
     images, X, conv = bench_transform.workload(spec, n)
     geometry, weights = conv._geometry, conv._weights
     by_max = pools_by_max_only(nonlinearity, poolings)
-    layout = _resolve_layout(None, None, geometry, k, 4, by_max=by_max)  # as the engine
+    plan = plan_part(n, geometry, k, np.float32, pooled=True, by_max=by_max)  # as the engine
+    layout = plan.layout or "channels_last"  # (a tiles plan: profile its batch path anyway)
     batch_last = layout == "batch_last"
-    fused = batch_last and by_max and uses_batch_last_loop(geometry, 16, np.float32)
+    fused = plan.path == "fused_max"
     batch = default_batch_size(geometry, k, 4, layout, fused_max=fused)
     looped = batch_last and uses_batch_last_loop(geometry, batch, np.float32)
     if batch_last:

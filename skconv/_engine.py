@@ -511,10 +511,9 @@ _MAX_IDLE_BYTES = 64 << 20
 
 
 @contextmanager
-def _borrowed_workspace(geometry, n_kernels, batch_size, dtype, padding_mode, layout):
+def _borrowed_workspace(geometry, n_kernels, batch_size, dtype, padding_mode, layout, direct):
     """A workspace for one worker: an idle one with the same key, or a new one."""
     batch_last = layout == "batch_last"
-    direct = batch_last and uses_batch_last_loop(geometry, batch_size, dtype)
     key = (geometry, n_kernels, batch_size, np.dtype(dtype).str, padding_mode, layout, direct)
     with _IDLE_LOCK:
         idle = _IDLE_WORKSPACES.pop(key, [])
@@ -581,6 +580,7 @@ def map_batches(
     progress=None,
     layout="channels_last",
     max_grid=None,
+    direct=None,
 ):
     """Convolve ``images`` batch by batch and write ``reduce_maps(maps)`` to ``out``.
 
@@ -620,6 +620,9 @@ def map_batches(
         batches computed by the compiled loop then hand ``reduce_maps`` the
         regions' maxima as maps of shape ``(gh, gw)`` (whose max over the same
         grid is themselves) and never write the maps.
+    direct : bool, default=None
+        Whether the compiled loop computes batch-last batches (the plan's
+        decision); None decides as :func:`uses_batch_last_loop`.
 
     Returns
     -------
@@ -639,9 +642,9 @@ def map_batches(
         )
     batch_size = max(1, min(batch_size, n))
     kernel_rows = np.ascontiguousarray(weights.T) if batch_last else weights
-    direct_rows = None
-    if batch_last and uses_batch_last_loop(geometry, batch_size, weights.dtype):
-        direct_rows = direct_kernel_rows(kernel_rows, geometry)
+    if direct is None:
+        direct = batch_last and uses_batch_last_loop(geometry, batch_size, weights.dtype)
+    direct_rows = direct_kernel_rows(kernel_rows, geometry) if direct else None
 
     def run(start, stop):
         # Even batches: a short last batch would waste a batch-last GEMM's width.
@@ -651,7 +654,12 @@ def map_batches(
             # runs in them instead (its other columns are ignored).
             size = min(batch_size, stop - start)
         dtype = weights.dtype
-        with _borrowed_workspace(geometry, n_kernels, size, dtype, padding_mode, layout) as ws:
+        # The loop needs DIRECT_MIN_WIDTH columns: a thread with fewer images
+        # than that takes the GEMM.
+        looped = direct and size >= DIRECT_MIN_WIDTH
+        with _borrowed_workspace(
+            geometry, n_kernels, size, dtype, padding_mode, layout, looped
+        ) as ws:
             for s in range(start, stop, size):
                 e = min(s + size, stop)
                 batch = np.asarray(images[s:e], dtype=dtype)

@@ -53,8 +53,9 @@ from ._input import (
     resolve_input_shape,
     sample_shape_in_user_order,
 )
-from ._learned import ENCODERS, make_plan
+from ._learned import ENCODERS, make_response_plan
 from ._methods import METHODS
+from ._planner import TransformPlan, plan_conv, plan_series, series_applies
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
 from .pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
@@ -470,17 +471,17 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self._poolings = resolve_poolings(self.pooling)
         kernels4d = self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape)
         transform = getattr(self.bank_, "patch_transform_", None)
-        self._plan = None
+        self._response = None
         if transform is not None or self.nonlinearity in ENCODERS:
             # Learned banks see normalised, whitened patches; encoders need norms.
-            self._plan = make_plan(
+            self._response = make_response_plan(
                 self.kernels_,
                 transform,
                 self._geometry.kernel_shape,
                 self.kernels_.dtype,
                 with_norms=self.nonlinearity == "triangle",
             )
-            self._weights = self._plan.weights
+            self._weights = self._response.weights
         else:
             self._weights = kernel_matrix(kernels4d, self.kernels_.dtype)
         self._groups = make_parts(
@@ -492,7 +493,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             stride=self.stride,
             padding=self.padding,
             method=self.method,
-            learned=self._plan is not None,
+            learned=self._response is not None,
         )
         self._grid = self._check_pool_grid(n_axes)
         self._layout = FeatureLayout(
@@ -534,7 +535,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             samples = np.asarray(samples, dtype=self.kernels_.dtype)
             samples = as_images(samples.reshape(samples.shape[0], -1), self.input_shape_)
             geometry = self._geometries[g]
-            if self._plan is None:
+            if self._response is None:
                 return pair_maps(samples, which, geometry, self._weights, self.padding_mode)
             # Learned responses: all kernels on one sample at a time, then the
             # map each kernel asked for.
@@ -544,7 +545,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                     geometry,
                     self._weights,
                     PoolingSpec(threshold=self.threshold),
-                    plan=self._plan,
+                    response=self._response,
                     padding_mode=self.padding_mode,
                 )
                 for i in range(samples.shape[0])
@@ -593,6 +594,49 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         finally:
             bar.close()
 
+    def explain(self, X):
+        """How :meth:`transform` would run on ``X``, without running it.
+
+        As SQL's ``EXPLAIN``: for each part of the transform (dilation group,
+        and padding with ``padding="alternate"``), the path (small images in
+        batches, the fused max, tiles of large images, or the series path), the
+        method (GEMM, the compiled direct loop, FFT), the batch layout, batch
+        and tile sizes, threads, the statistics fused into a compiled loop, and
+        the cost model's predicted seconds and working memory. ``X`` is checked
+        as :meth:`transform` checks it. ``benchmarks/bench_plan.py`` compares
+        the predicted times with measured ones.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
+            Samples of the shape seen in ``fit`` (numpy or dask; for dask, the
+            plan of the largest block, which every block follows).
+
+        Returns
+        -------
+        plan : TransformPlan
+            Prints as a table; ``plan.rows()`` gives one dict per part,
+            ``plan.seconds`` and ``plan.memory`` the totals.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skconv import ConvFeatures
+        >>> X = np.random.default_rng(0).random((100, 64))
+        >>> conv = ConvFeatures(image_shape=(8, 8), random_state=0).fit(X)
+        >>> conv.explain(X).rows()[0]["path"]
+        'batches'
+        """
+        check_is_fitted(self)
+        rows, sample_shape = self._check_input(X, reset=False)
+        check_sample_shape(self.input_shape_, sample_shape)
+        if is_dask_array(rows):  # each block runs on one thread (dask's threads share blocks)
+            largest = int(max(rows.chunks[0]))
+            return self._plan_transform(largest, compute_dtype(rows), 1, per_block=True)
+        return self._plan_transform(
+            rows.shape[0], compute_dtype(rows), effective_n_jobs(self.n_jobs)
+        )
+
     def feature_maps(self, X, *, dilation_index=0):
         """The maps of ``X`` after the nonlinearity, before pooling.
 
@@ -627,7 +671,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             geometry,
             self._weights.astype(compute_dtype(rows), copy=False),
             PoolingSpec(threshold=self.threshold),
-            plan=self._plan_for(compute_dtype(rows)),
+            response=self._response_for(compute_dtype(rows)),
             padding_mode=self.padding_mode,
         )
         if self.nonlinearity in NONLINEARITIES:
@@ -684,13 +728,13 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         return channels_first(X, axis, sample_shape_in_user_order(shape, axis))
 
     def _transform_rows(self, rows, n_threads, progress=None):
-        """Features of validated numpy rows (also called on each dask block)."""
+        """Features of validated numpy rows (also called on each dask block): plan, then run."""
         images = as_images(rows, self.input_shape_)
+        dtype = compute_dtype(rows)
+        plan = self._plan_transform(rows.shape[0], dtype, n_threads)
         columns = self._layout.group_slices()
-        if self.n_biases is not None and _series.supports(
-            self._groups, self._poolings, self.nonlinearity, self._plan
-        ):
-            out = allocate_output(rows.shape[0], self._n_features_out, compute_dtype(rows))
+        out = allocate_output(rows.shape[0], self._n_features_out, dtype)
+        if plan.parts[0][2].path == "series":
             return _series.biased_ppv_features(
                 images,
                 self._groups,
@@ -698,56 +742,104 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 self._grid[1],
                 columns,
                 out,
-                dtype=compute_dtype(rows),
+                dtype=dtype,
                 padding_mode=self.padding_mode,
-                n_threads=n_threads,
                 progress=progress,
+                plan=plan.parts[0][2],
             )
-        parts = [(g, part) for g, group in enumerate(self._groups) for part in group]
+        parts = self._parts()
         if len(parts) == 1:
-            return self._part_features(images, *parts[0], n_threads, progress)
-        out = allocate_output(rows.shape[0], self._n_features_out, compute_dtype(rows))
+            g, part = parts[0]
+            return self._part_features(images, g, part, plan.parts[0][2], progress, out)
         step = None if progress is None else (lambda count: progress(count / len(parts)))
         n_kernels = self.kernels_.shape[0]
-        for g, part in parts:
+        for (g, part), (_, _, part_plan) in zip(parts, plan.parts):
             group_out = out[:, columns[g]].reshape(rows.shape[0], n_kernels, -1)
-            features = self._part_features(images, g, part, n_threads, step)
+            features = self._part_features(images, g, part, part_plan, step)
             group_out[:, part.kernels] = features.reshape(rows.shape[0], -1, group_out.shape[2])
         return out
 
-    def _part_features(self, images, g, part, n_threads, progress=None):
-        """Features of one part of dilation group ``g``, for its kernels only."""
-        dtype = compute_dtype(images)
+    def _parts(self):
+        """``(group index, ConvPart)`` of every part, in the order they run."""
+        return [(g, part) for g, group in enumerate(self._groups) for part in group]
+
+    def _spec(self, g, part, dtype):
+        """The pooling spec of one part, biases in ``dtype``."""
         biases = self.biases_[g]
-        learned = self._plan is not None
+        return PoolingSpec(
+            self.nonlinearity,
+            self._poolings,
+            self._grid,
+            self.pool_sigma,
+            self.threshold,
+            None if biases is None else biases[part.kernels].astype(dtype, copy=False),
+        )
+
+    def _part_weights(self, part, dtype):
+        weights = self._weights if self._response is not None else part.weights
+        return weights.astype(dtype, copy=False)
+
+    def _plan_transform(self, n_samples, dtype, n_threads, per_block=False):
+        """How a transform of ``n_samples`` samples runs (:mod:`skconv._planner`)."""
+        dtype = np.dtype(dtype)
+        parts = self._parts()
+        n_kernels = self.kernels_.shape[0]
+        counts = [len(range(*part.kernels.indices(n_kernels))) for _, part in parts]
+        geometries = [part.geometry for _, part in parts]
+        learned = self._response is not None
+        if series_applies(
+            geometries, self._poolings, self.nonlinearity, learned, self.n_biases is not None
+        ):
+            n_biases = [self.biases_[g].shape[1] for g, _ in parts]
+            plan = plan_series(n_samples, geometries, counts, n_biases, dtype, n_threads)
+            label = f"{len(self._groups)} dilation(s), at once"
+            return TransformPlan(n_samples, dtype, ((label, n_kernels, plan),), per_block)
+        rows = []
+        for (g, part), count in zip(parts, counts):
+            plan = plan_conv(
+                n_samples,
+                part.geometry,
+                self._part_weights(part, dtype).shape[1],
+                dtype,
+                self._spec(g, part, dtype),
+                response=self._response,
+                method=part.method,
+                n_threads=n_threads,
+                batch_size=self.batch_size,
+            )
+            rows.append((self._part_label(part), count, plan))
+        return TransformPlan(n_samples, dtype, tuple(rows), per_block)
+
+    def _part_label(self, part):
+        dilation = part.geometry.dilation[2 - (len(self.input_shape_) - 1) :]
+        label = "dilation " + "x".join(map(str, dilation))
+        if self.padding == ALTERNATE:
+            label += " valid" if not any(sum(part.geometry.pads, ())) else " same"
+        return label
+
+    def _part_features(self, images, g, part, plan, progress=None, out=None):
+        """Features of one part of dilation group ``g``, for its kernels only, as planned."""
+        dtype = compute_dtype(images)
         return conv_features(
             images,
             part.geometry,
-            (self._weights if learned else part.weights).astype(dtype, copy=False),
-            PoolingSpec(
-                self.nonlinearity,
-                self._poolings,
-                self._grid,
-                self.pool_sigma,
-                self.threshold,
-                None if biases is None else biases[part.kernels].astype(dtype, copy=False),
-            ),
-            plan=self._plan_for(dtype),
-            method=part.method,
+            self._part_weights(part, dtype),
+            self._spec(g, part, dtype),
+            response=self._response_for(dtype),
+            plan=plan,
             spectra=part.spectra,
             padding_mode=self.padding_mode,
-            batch_size=self.batch_size,
-            n_threads=n_threads,
             progress=progress,
+            out=out,
         )
 
-    def _plan_for(self, dtype):
+    def _response_for(self, dtype):
         """The response plan in the computation dtype (fit's dtype may differ)."""
-        if self._plan is None or self._plan.weights.dtype == dtype:
-            return self._plan
-        return self._plan._replace(
+        if self._response is None or self._response.weights.dtype == dtype:
+            return self._response
+        return self._response._replace(
             **{
-                name: getattr(self._plan, name).astype(dtype)
+                name: getattr(self._response, name).astype(dtype)
                 for name in ("weights", "column_sums", "bias", "centre_norms")
             }
         )

@@ -1,36 +1,16 @@
-"""From images to feature rows: engine maps, then nonlinearity and pooling."""
+"""From images to feature rows: carry out a part's plan (batches or tiles), allocate the output."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._engine import (
-    _BATCH_BYTES,
-    DIRECT_MIN_WIDTH,
-    choose_layout,
-    map_batches,
-    uses_batch_last_loop,
-)
-from ._fft import FftTiles, fft_bytes_per_image, fft_shape
-from ._gemm import GemmTiles, gemm_bytes_per_position
+from ._engine import map_batches
+from ._fft import FftTiles
+from ._gemm import GemmTiles
 from ._learned import ENCODERS, encode
-from ._methods import (
-    FFT_TILE_BYTES,
-    GEMM_TILE_BYTES,
-    MIN_THREAD_SECONDS,
-    fft_tiling,
-    gemm_seconds,
-    gemm_tiling,
-    group_size,
-    working_memory_bytes,
-)
+from ._planner import plan_conv
 from ._tiled import run_tiles
-from .pooling import NONLINEARITIES, pool_biased_maps, pool_maps, pools_by_max_only
-
-# Maps of at least this many positions go through the tiled GEMM path: its
-# plane-wise patch copies beat the cached-index gather once planes are long
-# (benchmarks/bench_scale.py), and smaller maps batch many images per GEMM.
-_MIN_TILED_POSITIONS = 2048
+from .pooling import NONLINEARITIES, pool_biased_maps, pool_maps
 
 
 def n_features_out(geometry, n_kernels, poolings, grid, n_biases=None):
@@ -164,13 +144,13 @@ class PoolingSpec:
     biases: object = field(default=None, compare=False, repr=False)
 
 
-def make_reducer(spec, plan=None):
+def make_reducer(spec, response=None):
     """The per-batch function ``(maps, patches) -> features (m, n_out)``.
 
     Parameters
     ----------
     spec : PoolingSpec
-    plan : ResponsePlan, default=None
+    response : ResponsePlan, default=None
         For learned banks and encoders: how raw GEMM columns become responses.
 
     Returns
@@ -192,14 +172,14 @@ def make_reducer(spec, plan=None):
             NONLINEARITIES[pointwise](maps)
         return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
 
-    if plan is None:
+    if response is None:
         return lambda maps, patches: finish(maps, nonlinearity)
     pointwise = None if nonlinearity in ENCODERS else nonlinearity
 
     def learned(maps, patches):
         m, h, w, _ = maps.shape
         raw = maps.reshape(m * h * w, -1)
-        values = encode(raw, patches.reshape(m * h * w, -1), plan, nonlinearity, threshold)
+        values = encode(raw, patches.reshape(m * h * w, -1), response, nonlinearity, threshold)
         return finish(values.reshape(m, h, w, -1), pointwise)
 
     return learned
@@ -219,65 +199,13 @@ def allocate_output(n_samples, n_out, dtype):
         ) from None
 
 
-def _resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases=None, by_max=False):
-    if plan is not None:  # learned plans read each position's patch row
-        return "channels_last"
-    if biases is not None and layout is None:
-        # The biased PPV count compares whole rows of (kernel, image) columns:
-        # 0.36 ns per comparison batch-last against 1.1 channels-last (150-long
-        # maps of 84 kernels, measured).
-        return "batch_last"
-    dtype = "float32" if itemsize == 4 else "float64"
-    if by_max and layout is None and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH, dtype):
-        # Max pooling fused into the compiled loop never writes the maps, so
-        # their size no longer matters: W1 of bench_transform.py (28x28
-        # images, 64 5x5 kernels, 2x2 max) went from 4.6x to 11.8-17.8x PyTorch.
-        return "batch_last"
-    return layout or choose_layout(geometry, n_kernels, itemsize)
-
-
-# Bytes of the padded batch of 16 images up to which larger single-channel
-# images pooled by max only take the batch-last loop with the max fused (see
-# _fused_max_pays).
-_FUSED_MAX_BATCH_BYTES = 32 << 20
-
-
-def _fused_max_pays(n_images, geometry, dtype, budget, n_threads):
-    """True when larger images pooled by max only should take the fused batch-last loop.
-
-    Small images always do (see :func:`_resolve_layout`). Beyond them the
-    loop with max pooling fused never writes the maps, where the tiled path
-    writes every tile's maps and pools them. Measured in ad hoc runs of
-    session 7 (2 threads, 16-64 kernels of 3x3 to 7x7, pool_grid=4): 1.5-4.5x
-    faster for 16-64 single-channel images of 64-512 pixels, even when fewer
-    than 16 images per thread leave a thread idle; 1.2-2.9x for 32 3-channel
-    images of 64-256 pixels, but slower than the tiles' two threads when 16
-    3-channel images of 256 pixels had one thread. So: 2-D images, one
-    channel and at least 16 images, or 2-3 channels and 16 images per thread;
-    their padded batch of 16 must fit ``_FUSED_MAX_BATCH_BYTES`` and the
-    per-thread budget.
-    """
-    if DIRECT_MIN_WIDTH is None:
-        return False
-    hp, wp = geometry.padded_shape
-    c = geometry.n_channels
-    batch_bytes = DIRECT_MIN_WIDTH * hp * wp * c * np.dtype(dtype).itemsize
-    enough = n_images >= DIRECT_MIN_WIDTH * (1 if c == 1 else max(1, n_threads))
-    return (
-        c <= 3
-        and enough
-        and geometry.in_shape[0] > 1
-        and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH, dtype)
-        and batch_bytes <= min(_FUSED_MAX_BATCH_BYTES, budget)
-    )
-
-
 def conv_features(
     images,
     geometry,
     weights,
     spec=PoolingSpec(),
     *,
+    response=None,
     plan=None,
     method="gemm",
     spectra=None,
@@ -288,47 +216,52 @@ def conv_features(
     out=None,
     layout=None,
 ):
-    """Features of ``images`` of shape ``(n, C, H, W)``, batch by batch or tile by tile.
+    """Features of ``images`` ``(n, C, H, W)``, as a :class:`~skconv._planner.PartPlan` says.
 
-    Small images go through :func:`~skconv._engine.map_batches` (many images per
-    GEMM). Images whose GEMM work does not fit the batch budget, and the FFT
-    method, go through :func:`~skconv._tiled.run_tiles`: each image is cut into
-    output tiles whose workspace fits the budget (scikit-learn's
-    ``working_memory`` shared by the threads), and pooling is fused across
-    tiles, so working memory never grows with the image.
+    The plan (from :func:`skconv._planner.plan_conv` when not given) decides
+    everything: small images go batch by batch through
+    :func:`~skconv._engine.map_batches` (many images per GEMM, or per compiled
+    loop, max pooling fused into it where it pays); larger ones, and the FFT
+    method, tile by tile through :func:`~skconv._tiled.run_tiles` (each image
+    cut into output tiles whose workspace fits scikit-learn's
+    ``working_memory``, pooling merged across tiles), so working memory never
+    grows with the image.
 
     Parameters
     ----------
     images : array of shape (n, C, H, W)
-        Sliceable along the first axis (ndarray, memmap, ...).
+        Sliceable along the first axis (ndarray, memmap, ...); any real dtype
+        (each batch is converted to ``weights.dtype`` as it is read).
     geometry : Geometry
     weights : ndarray of shape (kh * kw * C, K)
         Kernel matrix in the computation dtype.
     spec : PoolingSpec, default=PoolingSpec()
         Nonlinearity, pooling and biases (the default keeps the raw maps).
-    plan : ResponsePlan, default=None
+    response : ResponsePlan, default=None
         For learned banks and encoders: how raw GEMM columns become responses.
+    plan : PartPlan, default=None
+        How to run; None plans it here from the arguments below.
     method : {"gemm", "fft"}, default="gemm"
-        The algorithm (already resolved from ``"auto"``).
+        The algorithm (already resolved from ``"auto"``), for the planner.
     spectra : KernelSpectra, default=None
         The kernels' spectra cache; required with ``method="fft"``.
     padding_mode : str, default="constant"
     batch_size : int or None, default=None
-        Images per batch of the untiled GEMM path.
+        Forces batches of this many images (for the planner).
     n_threads : int, default=1
+        Threads available (for the planner).
     progress : callable, default=None
         See :func:`~skconv._engine.map_batches`.
     out : ndarray of shape (n, n_out), default=None
         Preallocated output (e.g. a memmap); allocated when None.
     layout : {"channels_last", "batch_last"}, default=None
-        The untiled GEMM path's batch layout; None picks the faster one for the
-        geometry (learned plans always use channels-last).
+        Forces a batch layout (for the planner).
 
     Returns
     -------
     features : ndarray of shape (n, n_out)
     """
-    n_kernels = weights.shape[1] if plan is None else plan.n_kernels
+    n_kernels = weights.shape[1] if response is None else response.n_kernels
     biases = spec.biases
     if biases is not None and spec.poolings is None:
         raise ValueError("Biases need pooling: each map is pooled once per bias.")
@@ -336,113 +269,59 @@ def conv_features(
     n_out = n_features_out(geometry, n_kernels, spec.poolings, spec.grid, n_biases)
     if out is None:
         out = allocate_output(images.shape[0], n_out, weights.dtype)
-    itemsize = weights.dtype.itemsize
-    per_image = geometry.n_positions * gemm_bytes_per_position(geometry, weights.shape[1], itemsize)
-    budget = working_memory_bytes() // max(1, n_threads)
-    # Pooled features of small images: many images per GEMM, pooled in cache.
-    # Whole maps (no pooling) come out channels-first from the tiled path's
-    # plane-wise GEMM without a transpose, which is faster at every size.
-    small = (
-        spec.poolings is not None
-        and per_image <= min(_BATCH_BYTES, budget)
-        and geometry.n_positions < _MIN_TILED_POSITIONS
-    )
-    by_max = plan is None and biases is None
-    by_max = by_max and pools_by_max_only(spec.nonlinearity, spec.poolings)
-    fused_large = (
-        method == "gemm"
-        and not small
-        and batch_size is None
-        and by_max
-        and _fused_max_pays(images.shape[0], geometry, weights.dtype, budget, n_threads)
-    )
-    if fused_large:
-        # 16 images a batch (the loop's minimum) and at least 16 per thread.
-        batch_size = DIRECT_MIN_WIDTH
-        n_threads = max(1, min(n_threads, images.shape[0] // DIRECT_MIN_WIDTH))
-    if method == "gemm" and (small or batch_size is not None):
+    if plan is None:
+        plan = plan_conv(
+            images.shape[0],
+            geometry,
+            weights.shape[1],
+            weights.dtype,
+            spec,
+            response=response,
+            method=method,
+            n_threads=n_threads,
+            batch_size=batch_size,
+            layout=layout,
+        )
+    if plan.path in ("batches", "fused_max"):
         return map_batches(
             images,
             geometry,
             weights,
-            make_reducer(spec, plan),
+            make_reducer(spec, response),
             out,
             padding_mode=padding_mode,
-            batch_size=batch_size,
-            n_threads=n_threads,
+            batch_size=plan.batch_size,
+            n_threads=plan.n_threads,
             progress=progress,
-            layout=_resolve_layout(layout, plan, geometry, n_kernels, itemsize, biases, by_max),
-            max_grid=spec.grid if by_max else None,
+            layout=plan.layout,
+            max_grid=spec.grid if plan.fused == ("max",) else None,
+            direct=plan.method == "direct",
         )
     return _tiled_features(
-        images,
-        geometry,
-        weights,
-        spec,
-        out,
-        plan=plan,
-        method=method,
-        spectra=spectra,
-        padding_mode=padding_mode,
-        n_threads=n_threads,
-        progress=progress,
+        images, geometry, weights, spec, out, plan, response, spectra, padding_mode, progress
     )
 
 
 def _tiled_features(
-    images,
-    geometry,
-    weights,
-    spec,
-    out,
-    *,
-    plan,
-    method,
-    spectra,
-    padding_mode,
-    n_threads,
-    progress,
+    images, geometry, weights, spec, out, plan, response, spectra, padding_mode, progress
 ):
-    """The tiled path of :func:`conv_features` (see there)."""
-    n = images.shape[0]
-    n_kernels = weights.shape[1] if plan is None else plan.n_kernels
-    itemsize = weights.dtype.itemsize
-    budget = max(1, working_memory_bytes() // max(1, n_threads))
-    if method == "fft":
-        tiling, _ = fft_tiling(geometry, n_kernels, itemsize, budget)
-        per_image = fft_bytes_per_image(
-            geometry.n_channels, n_kernels, fft_shape(tiling.window_shape), itemsize
-        )
-        m = group_size(n, per_image, min(FFT_TILE_BYTES, budget))
-        n_items = -(-n // m) * tiling.n_tiles
-        workers = n_threads if n_items < n_threads else 1
+    """The tiles path of :func:`conv_features`: the plan's tiling, groups and threads."""
+    n_kernels = weights.shape[1] if response is None else response.n_kernels
+    tiling, direct = plan.tiling, plan.method == "direct"
+    if plan.method == "fft":
 
         def make_workspace(size):
-            return FftTiles(geometry, tiling, spectra, size, weights.dtype, workers)
+            return FftTiles(geometry, tiling, spectra, size, weights.dtype, plan.fft_workers)
 
     else:
-        # A thread per MIN_THREAD_SECONDS of work (by the cost model): below
-        # that, waking a second thread and sharing the GIL cost more than it
-        # saves (benchmarks/bench_convolve_threads.py: one 128x128 image with
-        # 16 3x3 kernels takes 1.7x longer on two threads than on one). Work
-        # for every thread: fewer images than
-        # threads split each image into as many tiles, and groups hold at
-        # most n / n_threads images.
-        work_seconds = n * gemm_seconds(geometry, weights.shape[1], itemsize)
-        if work_seconds < n_threads * MIN_THREAD_SECONDS:
-            n_threads = max(1, int(work_seconds / MIN_THREAD_SECONDS))
-        min_tiles = -(-n_threads // n) if n < n_threads else 1
-        tiling = gemm_tiling(geometry, weights.shape[1], itemsize, budget, min_tiles)
-        per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
-            geometry, weights.shape[1], itemsize
-        )
-        m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
-        encoded = spec.nonlinearity if plan is not None else None
+        encoded = spec.nonlinearity if response is not None else None
 
         def make_workspace(size):
-            return GemmTiles(geometry, tiling, weights, size, plan, encoded, spec.threshold)
+            return GemmTiles(
+                geometry, tiling, weights, size, response, encoded, spec.threshold, direct
+            )
 
-        make_workspace.writes_out = plan is None and out.dtype == weights.dtype
+        make_workspace.writes_out = response is None and out.dtype == weights.dtype
 
     pointwise = None if spec.nonlinearity in ENCODERS else spec.nonlinearity
     pooling = None
@@ -458,11 +337,11 @@ def _tiled_features(
         tiling,
         make_workspace,
         out,
-        group_size=m,
+        group_size=plan.batch_size,
         n_kernels=n_kernels,
         pooling=pooling,
         nonlinearity=pointwise,
         padding_mode=padding_mode,
-        n_threads=n_threads,
+        n_threads=plan.n_threads,
         progress=progress,
     )

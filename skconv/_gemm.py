@@ -28,10 +28,10 @@ DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)
 correlate_windows = getattr(_direct, "correlate_windows", None)
 
 
-def uses_direct(geometry, tile_width, dtype, plan=None):
+def uses_direct(geometry, tile_width, dtype, response=None):
     """True when the compiled loop computes the tiles of this geometry."""
     applies = (
-        plan is None
+        response is None
         and np.dtype(dtype) == np.float32
         and geometry.n_channels <= DIRECT_MAX_CHANNELS
         and geometry.stride[1] == 1
@@ -57,22 +57,35 @@ class GemmTiles:
         The whole image's geometry.
     tiling : Tiling
     weights : ndarray of shape (kh * kw * C, n_columns)
-        The GEMM operand (kernels, or a learned plan's columns), rows in
+        The GEMM operand (kernels, or a learned response plan's columns), rows in
         (tap row, tap column, channel) order.
     m : int
         Images per group.
-    plan : ResponsePlan, default=None
-        A learned bank's plan: the tile's raw columns are encoded with the
+    response : ResponsePlan, default=None
+        A learned bank's responses: the tile's raw columns are encoded with the
         tile's patches (see :func:`~skconv._learned.encode`).
     nonlinearity : str or None, default=None
-        Passed to the encoder when ``plan`` is given.
+        Passed to the encoder when ``response`` is given.
     threshold : float, default=0.0
+    direct : bool, default=None
+        Whether the compiled loop computes the tiles (the plan's decision);
+        None decides as :func:`uses_direct`.
     """
 
-    def __init__(self, geometry, tiling, weights, m, plan=None, nonlinearity=None, threshold=0.0):
+    def __init__(
+        self,
+        geometry,
+        tiling,
+        weights,
+        m,
+        response=None,
+        nonlinearity=None,
+        threshold=0.0,
+        direct=None,
+    ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
         self.kernel_rows = np.ascontiguousarray(weights.T)
-        self.plan, self.nonlinearity, self.threshold = plan, nonlinearity, threshold
+        self.response, self.nonlinearity, self.threshold = response, nonlinearity, threshold
         (kh, kw), c = geometry.kernel_shape, geometry.n_channels
         th, tw = tiling.tile_shape
         dtype = weights.dtype
@@ -81,7 +94,9 @@ class GemmTiles:
         self.window = BUFFERS.take((c, m, *tiling.window_shape), dtype)
         # Flat buffers: a short last group uses a contiguous prefix of each.
         self.maps = BUFFERS.take((weights.shape[1] * m * th * tw,), dtype)
-        self.direct = uses_direct(geometry, tw, dtype, plan)
+        if direct is None:  # as the planner would decide
+            direct = uses_direct(geometry, tw, dtype, response)
+        self.direct = direct
         if self.direct:
             self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
             self.patches = None
@@ -154,16 +169,16 @@ class GemmTiles:
         read_window(images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False)
         if self.direct:
             return self._correlate(m, out)
-        if self.plan is None and out is not None:
+        if self.response is None and out is not None:
             patches = self._gather(m, per_image=True)[:, :, : out.shape[-1]]
             np.matmul(self.kernel_rows, patches, out=out)
             return out.reshape(m, out.shape[1], -1, tw)
         patches = self._gather(m)  # (P, m * positions)
-        if self.plan is None:
+        if self.response is None:
             maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)
             np.matmul(self.kernel_rows, patches, out=maps)
             return maps.reshape(-1, m, th, tw).swapaxes(0, 1)
         rows = np.ascontiguousarray(patches.T)  # (N, P)
         raw = rows @ self.weights
-        values = encode(raw, rows, self.plan, self.nonlinearity, self.threshold)
+        values = encode(raw, rows, self.response, self.nonlinearity, self.threshold)
         return np.moveaxis(values.reshape(m, th, tw, -1), -1, 1)

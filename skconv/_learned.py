@@ -37,7 +37,7 @@ class ResponsePlan(NamedTuple):
     centre_norms: np.ndarray  # (n_kernels,) ||c_k||^2
 
 
-def make_plan(kernels, transform, kernel_shape, dtype, with_norms):
+def make_response_plan(kernels, transform, kernel_shape, dtype, with_norms):
     """Fold a patch transform into GEMM columns.
 
     Parameters

@@ -23,13 +23,14 @@ Memory is a few MiB per thread, whatever the length of the series.
 """
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
 from ._cache import BUFFERS
 from ._compiled import load, warn_missing
 from ._engine import split_over_threads
-from .pooling import SIGN_PRESERVING, STATISTICS, region_bounds
+from .pooling import STATISTICS, region_bounds
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
 compiled_count_above = getattr(load("_count_above"), "count_above", None)
@@ -59,19 +60,10 @@ _SERIES_MAJOR_BELOW = 64
 _COMPARE_BYTES = 16 << 20
 
 
-def supports(groups, poolings, nonlinearity, plan):
-    """True when this path computes the features of these groups of parts."""
-    return (
-        plan is None
-        and poolings is not None
-        and tuple(poolings) == ("ppv",)
-        and nonlinearity in SIGN_PRESERVING
-        and all(
-            part.geometry.in_shape[0] == 1 and part.geometry.kernel_shape[0] == 1
-            for parts in groups
-            for part in parts
-        )
-    )
+def series_batch_size(n, n_threads):
+    """Series per batch: a batch for every thread, at most the path's batch."""
+    batch = _BATCH_SERIES if compiled_count_above is None else _BATCH_SERIES_COMPILED
+    return max(1, min(batch, -(-n // max(1, n_threads))))
 
 
 def _run_length(m, n_kernels, itemsize):
@@ -292,6 +284,7 @@ def biased_ppv_features(
     padding_mode="constant",
     n_threads=1,
     progress=None,
+    plan=None,
 ):
     """Write the biased PPV features of every dilation group to ``out``.
 
@@ -312,6 +305,9 @@ def biased_ppv_features(
     n_threads : int, default=1
     progress : callable, default=None
         Called with the number of series of each finished batch.
+    plan : PartPlan, default=None
+        Its threads and batch size (from :func:`skconv._planner.plan_series`);
+        None: as many threads as ``n_threads`` and the default batches.
 
     Returns
     -------
@@ -334,11 +330,12 @@ def biased_ppv_features(
     (left, right), shared = shared_padding(
         images.shape[-1], [geometry.pads[1] for geometry, *_ in work], padding_mode
     )
-    n_threads = max(1, min(n_threads, n))
+    if plan is None:
+        plan = SimpleNamespace(n_threads=max(1, min(n_threads, n)))
+        plan.batch_size = series_batch_size(n, plan.n_threads)
     if compiled_count_above is None:
         warn_missing("_count_above")
-    batch = _BATCH_SERIES if compiled_count_above is None else _BATCH_SERIES_COMPILED
-    size = max(1, min(batch, -(-n // n_threads)))  # a batch for every thread
+    n_threads, size = plan.n_threads, plan.batch_size
 
     def run(start, stop):
         scratch = _Scratch()

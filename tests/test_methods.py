@@ -13,6 +13,7 @@ from test_engine import assert_matches_reference, conv_problems, convolve_proble
 
 import skconv._features as skconv_features
 import skconv._methods as skconv_methods
+import skconv._planner as skconv_planner
 import skconv._tiled as skconv_tiled
 from skconv import choose_method, convolve
 from skconv._cache import ByteBoundedCache
@@ -161,7 +162,7 @@ def test_gemm_tiling_splits_a_lone_image_between_threads():
 def test_work_shared_between_threads_matches_the_reference(monkeypatch, n, threads):
     # Every thread gets work even for tiny inputs, and groups of several
     # images write their maps straight into the output.
-    monkeypatch.setattr(skconv_features, "MIN_THREAD_SECONDS", 0.0)
+    monkeypatch.setattr(skconv_planner, "MIN_THREAD_SECONDS", 0.0)
     monkeypatch.setattr(skconv_methods, "MIN_SPLIT_POSITIONS", 16)
     monkeypatch.setattr(skconv_tiled, "_DIRECT_MIN_POSITIONS", 16)
     rng = np.random.default_rng(n)

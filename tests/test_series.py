@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
 
+import skconv._estimator as skconv_estimator
 import skconv._series as series_path
 from skconv import ArrayBank, ConvFeatures, make_minirocket
+from skconv._planner import series_applies
 from skconv._series import _sum_positions
 
 
@@ -25,7 +27,7 @@ def counts(request, monkeypatch):
 def generic_transform(conv, X, monkeypatch):
     """``conv.transform`` with the series path switched off (the generic engine)."""
     with monkeypatch.context() as patch:
-        patch.setattr(series_path, "supports", lambda *args: False)
+        patch.setattr(skconv_estimator, "series_applies", lambda *args: False)
         return conv.transform(X)
 
 
@@ -64,7 +66,7 @@ def test_series_path_equals_the_generic_engine(
     except ValueError as exc:  # maps shorter than the grid
         assert "pool_grid" in str(exc)
         return
-    assert series_path.supports(conv._groups, conv._poolings, conv.nonlinearity, conv._plan)
+    assert conv.explain(X).rows()[0]["path"] == "series"
     assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
 
 
@@ -136,6 +138,10 @@ def test_groups_not_served_by_the_widest_padding_pad_their_own(monkeypatch):
 def test_other_specs_take_the_generic_engine():
     conv = ConvFeatures(dilation=[1, 2], n_biases=3, pooling=("ppv", "max"))
     conv.fit(np.random.default_rng(0).standard_normal((4, 50)))
-    assert not series_path.supports(conv._groups, conv._poolings, conv.nonlinearity, conv._plan)
-    assert series_path.supports(conv._groups, ("ppv",), None, None)
-    assert not series_path.supports(conv._groups, ("ppv",), "abs", None)
+    X = np.random.default_rng(0).standard_normal((4, 50))
+    assert {row["path"] for row in conv.explain(X).rows()} == {"batches"}
+    geometries = [part.geometry for group in conv._groups for part in group]
+    assert series_applies(geometries, ("ppv",), None, False, True)
+    assert not series_applies(geometries, ("ppv",), "abs", False, True)
+    assert not series_applies(geometries, ("ppv",), None, True, True)  # learned
+    assert not series_applies(geometries, ("ppv",), None, False, False)  # no biases

@@ -1,0 +1,546 @@
+"""The planner: how each part of a transform runs, decided once, in one place.
+
+Every decision about *how* to compute (which path, which layout, batch and
+tile sizes, which statistics are fused into a compiled loop, how many threads)
+is taken here, from the geometry, the number of images, the dtype, the pooling
+and the ``working_memory`` budget, and written into an immutable
+:class:`PartPlan`. The executors (:func:`skconv._features.conv_features`,
+:func:`skconv._engine.map_batches`, :func:`skconv._tiled.run_tiles`, the series
+path) carry a plan out and decide nothing, so :func:`skconv.convolve` and
+:class:`skconv.ConvFeatures` always run the same way on the same work, and
+:meth:`skconv.ConvFeatures.explain` shows exactly what ``transform`` will do,
+with the cost model's predicted time and working memory (as SQL's ``EXPLAIN``).
+
+Which method (GEMM or FFT) a part uses is chosen by the cost model of
+:mod:`skconv._methods` when the estimator is fitted (the FFT's kernel spectra
+are computed then); everything else is chosen here, at transform time.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._engine import (
+    _BATCH_BYTES,
+    DIRECT_MIN_WIDTH,
+    choose_layout,
+    default_batch_size,
+    uses_batch_last_loop,
+)
+from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
+from ._gemm import gemm_bytes_per_position, uses_direct
+from ._methods import (
+    FFT_TILE_BYTES,
+    GEMM_TILE_BYTES,
+    MIN_THREAD_SECONDS,
+    fft_tiling,
+    gemm_seconds,
+    gemm_tiling,
+    group_size,
+    working_memory_bytes,
+)
+from .pooling import SIGN_PRESERVING, pools_by_max_only
+
+# Maps of at least this many positions go through the tiled GEMM path: its
+# plane-wise patch copies beat the cached-index gather once planes are long
+# (benchmarks/bench_scale.py), and smaller maps batch many images per GEMM.
+_MIN_TILED_POSITIONS = 2048
+
+# Channels-last batches hold at least this many images, or the tiles run.
+_MIN_BATCH_IMAGES = 8
+
+# Bytes of the padded batch of 16 images up to which larger single-channel
+# images pooled by max only take the batch-last loop with the max fused.
+_FUSED_MAX_BATCH_BYTES = 32 << 20
+
+# The cost model's constants are for float32; float64 moves twice the bytes
+# and BLAS runs at about half the rate.
+_FLOAT64_FACTOR = 2.0
+
+# Seconds per comparison of a map value with a bias in the series path's
+# counts (measured: 0.3 ns compiled, about 1 ns with numpy's comparisons).
+_SECONDS_PER_COMPARISON = 0.3e-9
+
+PATHS = ("batches", "fused_max", "tiles", "series")
+"""How a part's maps are computed and reduced.
+
+``"batches"``: many small images per GEMM (or per compiled loop), pooled while
+the batch's maps are in cache; ``"fused_max"``: batch-last batches through the
+compiled loop, which keeps each region's maximum and never writes the maps;
+``"tiles"``: each image cut into output tiles whose workspace fits the budget,
+pooling merged across tiles; ``"series"``: signals pooled by the proportion of
+values above fitted biases, every dilation of a batch at once.
+"""
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """How one part (one geometry and its kernels) of a transform runs.
+
+    Attributes
+    ----------
+    path : str
+        One of :data:`PATHS`.
+    method : {"gemm", "direct", "fft"}
+        ``"direct"``: the compiled loop computes the maps (the GEMM method
+        without the patch matrix).
+    layout : {"channels_last", "batch_last"} or None
+        The batch layout (batch paths only).
+    batch_size : int or None
+        Images per batch (batch paths), per group of tiles (tiles path) or per
+        batch of series.
+    tiling : Tiling or None
+        The output tiles of one image (tiles path).
+    n_threads : int
+        Threads that share the images (or the tiles).
+    fused : tuple of str
+        What a compiled loop computes without writing the maps: ``("max",)``
+        for the fused max, ``("ppv",)`` for the series path's counts.
+    seconds : float
+        Predicted seconds (the cost model of :mod:`skconv._methods`).
+    memory : int
+        Predicted working memory in bytes, beyond the input and the output.
+    fft_workers : int
+        ``workers`` of :mod:`scipy.fft` inside a tile (FFT, fewer work items
+        than threads).
+    """
+
+    path: str
+    method: str
+    layout: object
+    batch_size: object
+    tiling: object
+    n_threads: int
+    fused: tuple = ()
+    seconds: float = 0.0
+    memory: int = 0
+    fft_workers: int = 1
+
+    @property
+    def tile_shape(self):
+        """``(th, tw)`` of the output tiles, or None."""
+        return None if self.tiling is None else tuple(self.tiling.tile_shape)
+
+    def summary(self):
+        """One dict of the plan's printable facts."""
+        return {
+            "path": self.path,
+            "method": self.method,
+            "layout": self.layout or "-",
+            "batch": self.batch_size or "-",
+            "tiles": "-"
+            if self.tiling is None
+            else f"{self.tiling.n_tiles} x {'x'.join(map(str, self.tile_shape))}",
+            "threads": self.n_threads,
+            "fused": "+".join(self.fused) or "-",
+            "seconds": self.seconds,
+            "memory_mib": self.memory / 2**20,
+        }
+
+
+@dataclass(frozen=True)
+class TransformPlan:
+    """The plans of every part of a transform, in the order they run.
+
+    Attributes
+    ----------
+    n_samples : int
+    dtype : numpy.dtype
+        The dtype the features are computed in.
+    parts : tuple of tuple
+        ``(label, n_kernels, PartPlan)`` per part; ``label`` names the dilation
+        group and padding.
+    per_block : bool
+        The plan of one dask block of ``n_samples`` (each block runs it).
+    """
+
+    n_samples: int
+    dtype: object
+    parts: tuple = field(default_factory=tuple)
+    per_block: bool = False
+
+    @property
+    def seconds(self):
+        """Predicted seconds of the whole transform."""
+        return sum(plan.seconds for _, _, plan in self.parts)
+
+    @property
+    def memory(self):
+        """Predicted peak working memory in bytes (parts run one after another)."""
+        return max((plan.memory for _, _, plan in self.parts), default=0)
+
+    def rows(self):
+        """One dict per part: its label, kernels and :meth:`PartPlan.summary`."""
+        return [
+            {"part": label, "kernels": n_kernels, **plan.summary()}
+            for label, n_kernels, plan in self.parts
+        ]
+
+    def __str__(self):
+        columns = [
+            "part",
+            "kernels",
+            "path",
+            "method",
+            "layout",
+            "batch",
+            "tiles",
+            "threads",
+            "fused",
+            "seconds",
+            "memory_mib",
+        ]
+        cells = [
+            [
+                f"{row[c]:.3g}"
+                if c == "seconds"
+                else f"{row[c]:.1f}"
+                if c == "memory_mib"
+                else str(row[c])
+                for c in columns
+            ]
+            for row in self.rows()
+        ]
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        what = "each dask block of up to" if self.per_block else "transform of"
+        lines = [
+            f"{what} {self.n_samples} sample(s) in {np.dtype(self.dtype)}: predicted "
+            f"{self.seconds:.3g} s, {self.memory / 2**20:.1f} MiB of working memory",
+            "  ".join(c.ljust(w) for c, w in zip(columns, widths)),
+        ]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle):  # IPython
+        printer.text(str(self))
+
+
+def series_applies(geometries, poolings, nonlinearity, learned, has_biases):
+    """True when the series path computes every part: biased PPV of 1-channel signals.
+
+    Parameters
+    ----------
+    geometries : list of Geometry
+        Every part's geometry.
+    poolings : tuple of str or None
+    nonlinearity : str or None
+    learned : bool
+    has_biases : bool
+    """
+    return (
+        has_biases
+        and not learned
+        and poolings is not None
+        and tuple(poolings) == ("ppv",)
+        and nonlinearity in SIGN_PRESERVING
+        and all(g.in_shape[0] == 1 and g.kernel_shape[0] == 1 for g in geometries)
+    )
+
+
+def plan_series(n, geometries, n_kernels, n_biases, dtype, n_threads):
+    """The plan of the series path for ``n`` signals (every part at once)."""
+    from ._series import series_batch_size
+
+    itemsize = np.dtype(dtype).itemsize
+    factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
+    seconds = 0.0
+    for geometry, k, b in zip(geometries, n_kernels, n_biases):
+        comparisons = geometry.n_positions * k * b
+        seconds += n * (
+            gemm_seconds(geometry, k, 4) * factor + comparisons * _SECONDS_PER_COMPARISON
+        )
+    n_threads = max(1, min(n_threads, n))
+    size = series_batch_size(n, n_threads)
+    widest = max(g.padded_shape[1] for g in geometries)
+    memory = n_threads * size * widest * (max(n_kernels) + 9) * itemsize
+    return PartPlan(
+        "series",
+        "gemm",
+        None,
+        size,
+        None,
+        n_threads,
+        ("ppv",),
+        seconds / n_threads,
+        int(memory),
+    )
+
+
+def _fused_max_pays(n_images, geometry, dtype, budget, n_threads):
+    """True when larger images pooled by max only should take the fused batch-last loop.
+
+    Small images always do. Beyond them the loop with max pooling fused never
+    writes the maps, where the tiled path writes every tile's maps and pools
+    them. Measured (2 threads, 16-64 kernels of 3x3 to 7x7, pool_grid=4):
+    1.5-4.5x faster for 16-64 single-channel images of 64-512 pixels, even
+    when fewer than 16 images per thread leave a thread idle; 1.2-2.9x for 32
+    3-channel images of 64-256 pixels, but slower than the tiles' two threads
+    when 16 3-channel images of 256 pixels had one thread. So: 2-D images, one
+    channel and at least 16 images, or 2-3 channels and 16 images per thread;
+    their padded batch of 16 must fit ``_FUSED_MAX_BATCH_BYTES`` and the
+    per-thread budget.
+    """
+    if DIRECT_MIN_WIDTH is None:
+        return False
+    hp, wp = geometry.padded_shape
+    c = geometry.n_channels
+    batch_bytes = DIRECT_MIN_WIDTH * hp * wp * c * np.dtype(dtype).itemsize
+    enough = n_images >= DIRECT_MIN_WIDTH * (1 if c == 1 else max(1, n_threads))
+    return (
+        c <= 3
+        and enough
+        and geometry.in_shape[0] > 1
+        and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH, dtype)
+        and batch_bytes <= min(_FUSED_MAX_BATCH_BYTES, budget)
+    )
+
+
+def _batch_layout(geometry, n_kernels, itemsize, dtype, *, learned, biased, by_max, layout):
+    if learned:  # learned responses read each position's patch row
+        return "channels_last"
+    if layout is not None:
+        return layout
+    if biased:
+        # The biased PPV count compares whole rows of (kernel, image) columns:
+        # 0.36 ns per comparison batch-last against 1.1 channels-last (150-long
+        # maps of 84 kernels, measured).
+        return "batch_last"
+    if by_max and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH or 0, dtype):
+        # Max pooling fused into the compiled loop never writes the maps, so
+        # their size no longer matters.
+        return "batch_last"
+    return choose_layout(geometry, n_kernels, itemsize)
+
+
+def plan_part(
+    n,
+    geometry,
+    n_columns,
+    dtype,
+    *,
+    pooled,
+    by_max=False,
+    biased=False,
+    learned=False,
+    method="gemm",
+    n_threads=1,
+    batch_size=None,
+    layout=None,
+):
+    """The plan of one part: ``n`` images, one geometry, ``n_columns`` GEMM columns.
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    geometry : Geometry
+    n_columns : int
+        Columns of the kernel matrix (kernels, or a learned plan's columns).
+    dtype : dtype
+        The computation dtype.
+    pooled : bool
+        The maps are pooled (else they are the output).
+    by_max : bool, default=False
+        Pooled by region maxima only (see :func:`~skconv.pooling.pools_by_max_only`).
+    biased : bool, default=False
+        Pooled once per fitted bias.
+    learned : bool, default=False
+        A learned bank's responses (GEMM on the patch matrix only).
+    method : {"gemm", "fft"}, default="gemm"
+        From the cost model (resolved at fit, or by :func:`skconv.convolve`).
+    n_threads : int, default=1
+    batch_size : int, default=None
+        Forces the batch path with this many images per batch.
+    layout : {"channels_last", "batch_last"}, default=None
+        Forces a batch layout.
+
+    Returns
+    -------
+    plan : PartPlan
+    """
+    dtype = np.dtype(dtype)
+    itemsize = dtype.itemsize
+    factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
+    budget = max(1, working_memory_bytes() // max(1, n_threads))
+    if method == "fft":
+        return _plan_fft(n, geometry, n_columns, itemsize, budget, n_threads, factor)
+    per_image = geometry.n_positions * gemm_bytes_per_position(geometry, n_columns, itemsize)
+    small = (
+        pooled
+        and per_image <= min(_BATCH_BYTES, budget)
+        and geometry.n_positions < _MIN_TILED_POSITIONS
+    )
+    by_max = by_max and not learned and not biased
+    layout = _batch_layout(
+        geometry,
+        n_columns,
+        itemsize,
+        dtype,
+        learned=learned,
+        biased=biased,
+        by_max=by_max,
+        layout=layout,
+    )
+    if small and batch_size is None and layout == "channels_last":
+        # Channels-last batches of fewer than _MIN_BATCH_IMAGES images lose to
+        # the tiles (one GEMM per group of images, or the compiled loop):
+        # 1.1-2.7x slower measured on 32x32 images with 3 channels, 21x21
+        # kernels in float64, 40x40 3-channel images in float32.
+        small = default_batch_size(geometry, n_columns, itemsize) >= _MIN_BATCH_IMAGES
+    fused_large = (
+        not small
+        and batch_size is None
+        and by_max
+        and _fused_max_pays(n, geometry, dtype, budget, n_threads)
+    )
+    if small or batch_size is not None or fused_large:
+        threads = n_threads
+        if fused_large:  # 16 images a batch (the loop's minimum), at least 16 per thread
+            batch_size = DIRECT_MIN_WIDTH
+            threads = max(1, min(n_threads, n // DIRECT_MIN_WIDTH))
+        return _plan_batches(
+            n, geometry, n_columns, dtype, factor, threads, batch_size, layout, by_max
+        )
+    return _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, learned)
+
+
+def _plan_batches(n, geometry, n_columns, dtype, factor, n_threads, batch_size, layout, by_max):
+    itemsize = dtype.itemsize
+    batch_last = layout == "batch_last"
+    fused = batch_last and by_max and uses_batch_last_loop(geometry, DIRECT_MIN_WIDTH or 0, dtype)
+    if batch_size is None:
+        batch_size = default_batch_size(geometry, n_columns, itemsize, layout, fused)
+    batch_size = max(1, min(batch_size, n))
+    direct = batch_last and uses_batch_last_loop(geometry, batch_size, dtype)
+    n_threads = max(1, min(n_threads, -(-n // batch_size)))
+    hp, wp = geometry.padded_shape
+    padded = batch_size * hp * wp * geometry.n_channels * itemsize
+    if fused and direct:
+        memory = padded + batch_size * n_columns * itemsize * 64
+    else:
+        memory = (
+            padded
+            + batch_size
+            * geometry.n_positions
+            * (geometry.patch_size * (not direct) + n_columns)
+            * itemsize
+        )
+    seconds = n * gemm_seconds(geometry, n_columns, itemsize) * factor / n_threads
+    return PartPlan(
+        "fused_max" if fused and direct else "batches",
+        "direct" if direct else "gemm",
+        layout,
+        batch_size,
+        None,
+        n_threads,
+        ("max",) if fused and direct else (),
+        seconds,
+        int(memory * n_threads),
+    )
+
+
+def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, learned):
+    itemsize = dtype.itemsize
+    # A thread per MIN_THREAD_SECONDS of work (by the cost model): below that,
+    # waking a second thread and sharing the GIL cost more than it saves
+    # (benchmarks/bench_convolve_threads.py). Work for every thread: fewer
+    # images than threads split each image into as many tiles, and groups hold
+    # at most n / n_threads images.
+    per_image = gemm_seconds(geometry, n_columns, itemsize)
+    work_seconds = n * per_image
+    if work_seconds < n_threads * MIN_THREAD_SECONDS:
+        n_threads = max(1, int(work_seconds / MIN_THREAD_SECONDS))
+    min_tiles = -(-n_threads // n) if n < n_threads else 1
+    tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles)
+    per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
+        geometry, n_columns, itemsize
+    )
+    m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
+    direct = uses_direct(geometry, tiling.tile_shape[1], dtype, "learned" if learned else None)
+    return PartPlan(
+        "tiles",
+        "direct" if direct else "gemm",
+        None,
+        m,
+        tiling,
+        n_threads,
+        (),
+        work_seconds * factor / n_threads,
+        int(per_tile * m * n_threads),
+    )
+
+
+def _plan_fft(n, geometry, n_kernels, itemsize, budget, n_threads, factor):
+    tiling, per_image_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
+    shape = fft_shape(tiling.window_shape)
+    per_image = fft_bytes_per_image(geometry.n_channels, n_kernels, shape, itemsize)
+    m = group_size(n, per_image, min(FFT_TILE_BYTES, budget))
+    n_items = -(-n // m) * tiling.n_tiles
+    workers = n_threads if n_items < n_threads else 1
+    memory = per_image * m * n_threads + spectra_bytes(
+        geometry.n_channels, n_kernels, shape, itemsize
+    )
+    return PartPlan(
+        "tiles",
+        "fft",
+        None,
+        m,
+        tiling,
+        n_threads,
+        (),
+        n * per_image_seconds * factor / n_threads,
+        int(memory),
+        workers,
+    )
+
+
+def plan_conv(
+    n,
+    geometry,
+    n_columns,
+    dtype,
+    spec,
+    *,
+    response=None,
+    method="gemm",
+    n_threads=1,
+    batch_size=None,
+    layout=None,
+):
+    """:func:`plan_part` for a :class:`~skconv._features.PoolingSpec` (what ``conv_features`` runs).
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    geometry : Geometry
+    n_columns : int
+        Columns of the kernel matrix.
+    dtype : dtype
+        The computation dtype.
+    spec : PoolingSpec
+    response : ResponsePlan, default=None
+        A learned bank's responses.
+    method, n_threads, batch_size, layout :
+        See :func:`plan_part`.
+
+    Returns
+    -------
+    plan : PartPlan
+    """
+    learned = response is not None
+    by_max = pools_by_max_only(spec.nonlinearity, spec.poolings)
+    return plan_part(
+        n,
+        geometry,
+        n_columns,
+        dtype,
+        pooled=spec.poolings is not None,
+        by_max=by_max and not learned and spec.biases is None,
+        biased=spec.biases is not None,
+        learned=learned,
+        method=method,
+        n_threads=n_threads,
+        batch_size=batch_size,
+        layout=layout,
+    )
