@@ -43,9 +43,14 @@ def uses_direct(geometry, tile_width, dtype, response=None):
     return applies and tile_width >= DIRECT_MIN_WIDTH
 
 
-def gemm_bytes_per_position(geometry, n_columns, itemsize):
-    """Workspace bytes per output position: its patch column and its map values."""
-    return (geometry.patch_size + n_columns) * itemsize
+def gemm_bytes_per_position(geometry, n_columns, itemsize, direct=False):
+    """Workspace bytes per output position: its patch column and its map values.
+
+    With the compiled loop (``direct``) there is no patch matrix: the window's
+    values under the position (about one per channel) and its map values.
+    """
+    taps = geometry.n_channels if direct else geometry.patch_size
+    return (taps + n_columns) * itemsize
 
 
 class GemmTiles:

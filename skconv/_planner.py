@@ -451,12 +451,17 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     if work_seconds < n_threads * MIN_THREAD_SECONDS:
         n_threads = max(1, int(work_seconds / MIN_THREAD_SECONDS))
     min_tiles = -(-n_threads // n) if n < n_threads else 1
-    tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles)
+    response = "learned" if learned else None
+    # The compiled loop needs no patch matrix: its tiles (and groups) are larger.
+    direct = uses_direct(geometry, geometry.out_shape[1], dtype, response)
+    tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles, direct)
+    if direct and not uses_direct(geometry, tiling.tile_shape[1], dtype, response):
+        direct = False  # tiles too narrow for the loop: the patch matrix after all
+        tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles)
     per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
-        geometry, n_columns, itemsize
+        geometry, n_columns, itemsize, direct
     )
     m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
-    direct = uses_direct(geometry, tiling.tile_shape[1], dtype, "learned" if learned else None)
     return PartPlan(
         "tiles",
         "direct" if direct else "gemm",

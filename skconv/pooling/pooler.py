@@ -133,13 +133,12 @@ class Pooler:
 
         The tile may be overwritten (the nonlinearity is applied in place).
         """
-        values = maps.transpose(0, 2, 3, 1)  # (m, th, tw, K): a view
         for name in self.early:
-            self._update(name, values, y0, x0)
+            self._update(name, maps, y0, x0)
         if self.late:
             apply_nonlinearity(maps, self.nonlinearity)
             for name in self.late:
-                self._update(name, values, y0, x0)
+                self._update(name, maps, y0, x0)
         self.n_tiles += 1
 
     def _update(self, name, values, y0, x0):

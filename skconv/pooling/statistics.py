@@ -29,10 +29,12 @@ follow.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .regions import (
+    gaussian_windows,
     grid_reduce,
     overlaps,
     region_bounds,
@@ -60,23 +62,59 @@ class RegionContext:
     grid: tuple
     sigma: object = None
 
-    @property
+    @cached_property
     def bounds(self):
         """Region bounds along rows and columns."""
         return [region_bounds(n, g) for n, g in zip(self.out_shape, self.grid)]
 
-    @property
+    @cached_property
+    def _piece_cache(self):
+        return {}
+
+    def block_regions(self, axis, start, length):
+        """The first region a block meets along ``axis`` and where each region starts in it.
+
+        Returns
+        -------
+        first : int
+        starts : ndarray of intp
+            Offsets in the block of its part of each region it meets, in order.
+        """
+        key = (axis, start, length)
+        found = self._piece_cache.get(key)
+        if found is None:
+            parts = overlaps(self.bounds[axis], start, start + length)
+            found = parts[0][0], np.array([lo for _, lo, _ in parts], dtype=np.intp)
+            self._piece_cache[key] = found
+        return found
+
+    def pieces(self, y0, x0, th, tw):
+        """``(gy, gx, rows, cols)`` for each region meeting a block at ``(y0, x0)``.
+
+        ``rows`` and ``cols`` are slices of the block. Tiles repeat from image
+        to image, so each block's pieces are computed once.
+        """
+        key = (y0, x0, th, tw)
+        found = self._piece_cache.get(key)
+        if found is None:
+            rows_bounds, cols_bounds = self.bounds
+            found = tuple(
+                (gy, gx, slice(a, b), slice(c, d))
+                for gy, a, b in overlaps(rows_bounds, y0, y0 + th)
+                for gx, c, d in overlaps(cols_bounds, x0, x0 + tw)
+            )
+            self._piece_cache[key] = found
+        return found
+
+    @cached_property
     def sizes(self):
         """Positions per region, shape ``(gh, gw, 1)``."""
         return region_sizes(self.out_shape, self.grid)
 
 
 def _pieces(ctx, y0, x0, th, tw):
-    """``(gy, gx, rows, cols)`` for each region meeting a block at ``(y0, x0)``."""
-    rows_bounds, cols_bounds = ctx.bounds
-    for gy, a, b in overlaps(rows_bounds, y0, y0 + th):
-        for gx, c, d in overlaps(cols_bounds, x0, x0 + tw):
-            yield gy, gx, slice(a, b), slice(c, d)
+    """``(gy, gx, rows, cols)`` for each region meeting a block at ``(y0, x0)`` (cached)."""
+    return ctx.pieces(y0, x0, th, tw)
 
 
 class ReducePartial:
@@ -89,8 +127,8 @@ class ReducePartial:
         ``np.add`` or ``np.maximum``: how values and states combine.
     prepare : callable
         ``prepare(values, offsets) -> array`` of the values to reduce, from map
-        values ``(m, h, w, K)`` and, for order-dependent partials, each
-        position's row-major index within its region ``(h, w)``.
+        values and, for order-dependent partials, each position's row-major
+        index within its region, shaped to broadcast against the values.
     sign_only : bool, default=False
         Reads only the signs of the values (so a sign-preserving nonlinearity
         leaves it unchanged and it can be taken on the raw maps).
@@ -127,20 +165,28 @@ class ReducePartial:
 
     def whole(self, maps, ctx):
         """The state of complete maps ``(m, h, w, K)``: one reduction over the grid."""
-        values = self.prepare(maps, self._offsets(ctx))
+        offsets = self._offsets(ctx)
+        values = self.prepare(maps, None if offsets is None else offsets[:, :, None])
         dtype = np.dtype(self.batch_dtype or maps.dtype)
         return grid_reduce(self.ufunc, values, ctx.grid, None if values.dtype == dtype else dtype)
 
     def update(self, state, block, y0, x0, ctx):
-        """Fold a block of maps ``(m, th, tw, K)`` at output ``(y0, x0)`` into ``state``."""
+        """Fold a tile of maps ``(m, K, th, tw)`` at output ``(y0, x0)`` into ``state``."""
         offsets = self._offsets(ctx)
-        th, tw = block.shape[1:3]
+        th, tw = block.shape[2:]
         if offsets is not None:
             offsets = offsets[y0 : y0 + th, x0 : x0 + tw]
         values = self.prepare(block, offsets)
-        for gy, gx, rows, cols in _pieces(ctx, y0, x0, th, tw):
-            piece = self.ufunc.reduce(values[:, rows, cols], axis=(1, 2), dtype=np.float64)
-            self.ufunc(state[:, gy, gx], piece, out=state[:, gy, gx])
+        # The tile's part of every region it meets, in two reduceat calls (its
+        # pieces form a grid), in the values' own dtype as whole batches are
+        # (float32 counts are exact up to 2**24), merged into the float64 state.
+        gy, row_starts = ctx.block_regions(0, y0, th)
+        gx, col_starts = ctx.block_regions(1, x0, tw)
+        dtype = np.float64 if values.dtype.itemsize < 4 else None
+        pieces = self.ufunc.reduceat(values, col_starts, axis=3, dtype=dtype)
+        pieces = self.ufunc.reduceat(pieces, row_starts, axis=2)  # (m, K, ny, nx)
+        target = state[:, gy : gy + len(row_starts), gx : gx + len(col_starts)]
+        self.ufunc(target, pieces.transpose(0, 2, 3, 1), out=target)
         return state
 
     def merge(self, state, other):
@@ -201,14 +247,14 @@ class RunPartial:
 
     def whole(self, maps, ctx):
         """Longest runs of complete maps ``(m, h, w, K)``: ``(m, gh, gw, K)``."""
-        return self.result(self.update([], maps, 0, 0, ctx), ctx)
+        return self.result(self.update([], maps.transpose(0, 3, 1, 2), 0, 0, ctx), ctx)
 
     def update(self, state, block, y0, x0, ctx):
-        """Summarise each region's part of a block ``(m, th, tw, K)`` at ``(y0, x0)``."""
-        th, tw = block.shape[1:3]
-        row_bounds, col_bounds = ctx.bounds
-        positive = block > 0
-        m, k = block.shape[0], block.shape[3]
+        """Summarise each region's part of a tile ``(m, K, th, tw)`` at ``(y0, x0)``."""
+        th, tw = block.shape[2:]
+        col_bounds = ctx.bounds[1]
+        positive = np.moveaxis(block > 0, 1, -1)  # (m, th, tw, K)
+        m, k = block.shape[:2]
         for gy, gx, rows, cols in _pieces(ctx, y0, x0, th, tw):
             piece = positive[:, rows, cols]
             y, x = y0 + rows.start, x0 + cols.start
@@ -262,14 +308,12 @@ class WindowPartial:
         return window_reduce(self.prepare(maps), ctx.grid, ctx.sigma)
 
     def update(self, state, block, y0, x0, ctx):
-        """Add a block's weighted values to every window."""
-        from .regions import gaussian_windows
-
-        th, tw = block.shape[1:3]
+        """Add a tile's ``(m, K, th, tw)`` weighted values to every window."""
+        th, tw = block.shape[2:]
         rows = gaussian_windows(ctx.out_shape[0], ctx.grid[0], ctx.sigma)[:, y0 : y0 + th]
         cols = gaussian_windows(ctx.out_shape[1], ctx.grid[1], ctx.sigma)[:, x0 : x0 + tw]
         values = self.prepare(block)
-        state += np.einsum("ay,myxk,bx->mabk", rows, values, cols, optimize=True)
+        state += np.einsum("ay,mkyx,bx->mabk", rows, values, cols, optimize=True)
         return state
 
     def merge(self, state, other):
@@ -287,7 +331,7 @@ def _positive_flags(values, offsets=None):
 
 
 def _positive_offsets(values, offsets):
-    return np.greater(values, 0) * offsets[:, :, None]
+    return np.greater(values, 0) * offsets  # offsets broadcast over the spatial axes
 
 
 PARTIALS = {
