@@ -381,11 +381,13 @@ def plan_part(
         by_max=by_max,
         layout=layout,
     )
-    if small and batch_size is None and layout == "channels_last":
+    if small and batch_size is None and layout == "channels_last" and n_columns < 128:
         # Channels-last batches of fewer than _MIN_BATCH_IMAGES images lose to
-        # the tiles (one GEMM per group of images, or the compiled loop):
-        # 1.1-2.7x slower measured on 32x32 images with 3 channels, 21x21
-        # kernels in float64, 40x40 3-channel images in float32.
+        # the tiles (one GEMM per group of images, or the compiled loop) unless
+        # the kernels are many (BLAS's GEMM then runs near its peak): 1.1-2.7x
+        # slower measured with 16-64 kernels (32x32 images with 3 channels,
+        # 21x21 kernels in float64, 40x40 3-channel images in float32), 1.2x
+        # faster with 256 (bench_transform.py's W2 and W4).
         small = default_batch_size(geometry, n_columns, itemsize) >= _MIN_BATCH_IMAGES
     fused_large = (
         not small

@@ -13,7 +13,7 @@ import numpy as np
 
 from .nonlinearities import NONDECREASING, SIGN_PRESERVING, apply_nonlinearity
 from .regions import region_bounds
-from .statistics import PARTIALS, STATISTICS, RegionContext
+from .statistics import PARTIALS, STATISTICS, region_context
 
 
 def split_partials(poolings, nonlinearity, sigma=None):
@@ -93,7 +93,7 @@ def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
     features : ndarray of shape (m, K * len(poolings) * gh * gw)
         In (kernel, statistic, region row, region column) order.
     """
-    ctx = RegionContext(tuple(maps.shape[1:3]), tuple(grid), sigma)
+    ctx = region_context(tuple(maps.shape[1:3]), tuple(grid), sigma)
     early, late = split_partials(poolings, nonlinearity, sigma)
     results = {name: PARTIALS[name].whole(maps, ctx) for name in early}
     if late:
@@ -122,7 +122,7 @@ class Pooler:
 
     def __init__(self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma):
         self.nonlinearity, self.poolings = nonlinearity, poolings
-        self.ctx = RegionContext(tuple(out_shape), tuple(grid), sigma)
+        self.ctx = region_context(tuple(out_shape), tuple(grid), sigma)
         self.early, self.late = split_partials(poolings, nonlinearity, sigma)
         shape = (m, *grid, n_kernels)
         self.states = {name: PARTIALS[name].init(shape) for name in self.early + self.late}
@@ -272,7 +272,7 @@ def pool_biased_maps(maps, nonlinearity, poolings, grid, biases, sigma=None):
     m, n_kernels, n_biases = maps.shape[0], biases.shape[0], biases.shape[1]
     if tuple(poolings) == ("ppv",) and nonlinearity in SIGN_PRESERVING:
         counts = count_above_biases(maps, grid, biases)
-        sizes = RegionContext(tuple(maps.shape[1:3]), tuple(grid)).sizes.reshape(-1)
+        sizes = region_context(tuple(maps.shape[1:3]), tuple(grid)).sizes.reshape(-1)
         ppv = STATISTICS["ppv"].finish({"count": counts}, sizes)
         return ppv.astype(maps.dtype, copy=False).reshape(m, -1)
     shifted = np.empty_like(maps)

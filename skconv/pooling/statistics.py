@@ -29,7 +29,7 @@ follow.
 """
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -110,6 +110,12 @@ class RegionContext:
     def sizes(self):
         """Positions per region, shape ``(gh, gw, 1)``."""
         return region_sizes(self.out_shape, self.grid)
+
+
+@lru_cache(maxsize=256)
+def region_context(out_shape, grid, sigma=None):
+    """The :class:`RegionContext` of a map shape and grid, shared by every batch."""
+    return RegionContext(tuple(out_shape), tuple(grid), sigma)
 
 
 def _pieces(ctx, y0, x0, th, tw):
