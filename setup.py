@@ -1,7 +1,7 @@
 """Build the optional compiled loops (everything else is in pyproject.toml).
 
-``skconv._count_above`` counts map values above biases (the biased-PPV path
-of time series); ``skconv._direct`` correlates padded windows with a few
+``skconv.engine._count_above`` counts map values above biases (the biased-PPV path
+of time series); ``skconv.engine._direct`` correlates padded windows with a few
 kernels (the GEMM path's tiles, float32, few channels). Both are optional:
 without a C compiler (or, for ``_direct``, without GCC/Clang vector
 extensions) the build skips them and skconv uses numpy and BLAS instead
@@ -41,9 +41,9 @@ class BuildOptionalExt(build_ext):
 flags = [] if sys.platform == "win32" else ["-O3"]
 extensions = [
     Extension(
-        f"skconv.{name}",
-        [f"skconv/{name}.pyx"],
-        depends=[f"skconv/{name}.h"],
+        f"skconv.engine.{name}",
+        [f"skconv/engine/{name}.pyx"],
+        depends=[f"skconv/engine/{name}.h"],
         extra_compile_args=flags,
         optional=True,
     )

@@ -30,7 +30,7 @@ def best_ms(func, repeat):
 
 
 def convolve_table(repeat):
-    import skconv._features as features
+    import skconv.engine.features as features
     from skconv import convolve
 
     rng = np.random.default_rng(0)

@@ -1,6 +1,6 @@
 """Idle workspaces kept between transforms: the gain, measured.
 
-``skconv._engine`` keeps up to four idle batch workspaces (at most 64 MiB each)
+``skconv.engine.core`` keeps up to four idle batch workspaces (at most 64 MiB each)
 between calls, so that repeated transforms of small datasets (cross-validation,
 grid searches, ``predict`` on a few samples) do not pay a page fault per 4 KiB of
 fresh buffers. This script times ``ConvFeatures.transform`` of digits (8x8, the
@@ -14,7 +14,7 @@ import time
 
 from sklearn.datasets import load_digits
 
-import skconv._engine as engine
+import skconv.engine.core as engine
 from skconv import ConvFeatures
 
 

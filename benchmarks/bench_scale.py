@@ -109,7 +109,7 @@ def traced_peak(func, output_bytes):
     skconv's pool of idle work buffers is emptied first, so that the figure
     includes the buffers a cold call allocates.
     """
-    from skconv._cache import BUFFERS
+    from skconv.engine.cache import BUFFERS
 
     BUFFERS.clear()
     tracemalloc.start()

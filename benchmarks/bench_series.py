@@ -23,7 +23,7 @@ middle) and, for each run of output positions, the patch matrix of all the
 batch's series is one strided copy, so the maps of every kernel come out of one
 GEMM (84 kernels x 9 taps x positions of the batch); (2) the values above the
 biases are counted by a small C loop compiled when skconv is installed
-(``skconv/_count_above.pyx``, Cython: each map value is read once per four
+(``skconv/engine/_count_above.pyx``, Cython: each map value is read once per four
 biases, the counts stay in registers, the GIL is released; about 0.03-0.04 ns
 a comparison, where numpy's compare-then-sum takes 0.1-0.2 ns); without a C
 compiler at install, numpy does the same counts in two passes (about 1.4x
@@ -59,7 +59,7 @@ import numpy as np
 from bench_dask_threads import best_time
 from sklearn.linear_model import RidgeClassifierCV
 
-import skconv._series as series_path
+import skconv.engine.series as series_path
 
 ALPHAS = np.logspace(-3, 3, 10)
 UNIVARIATE = [
@@ -197,7 +197,7 @@ def batch_layouts(datasets, repeat=3):
 
 def count_speeds(repeat=20):
     """ns per comparison: the compiled counts against numpy's compare-then-sum."""
-    from skconv._series import _sum_positions
+    from skconv.engine.series import _sum_positions
 
     shapes = [(84, 64, 240, 4), (84, 64, 97, 20), (84, 16, 240, 5), (84, 128, 24, 60)]
     print(f"ns per comparison, best of {repeat}; maps (K, m, W) series-major, B biases per kernel")

@@ -5,7 +5,7 @@ thread, best of 3) on a set of geometries, computes the work terms of the cost
 model for each, and fits the seconds per unit of work by non-negative least
 squares on relative errors (each measurement weighted by 1 / its time). The
 "gemm" method is timed twice: as it runs (on these few-channel geometries, the
-compiled direct loop of ``skconv/_direct.pyx``: the ``DIRECT_*`` constants)
+compiled direct loop of ``skconv/engine/_direct.pyx``: the ``DIRECT_*`` constants)
 and with that loop switched off (the patch matrix and BLAS: ``GEMM_*``). Prints
 the fitted constants, to be copied into ``skconv/_methods.py``, and for each
 geometry the measured and predicted times and whether the model picks the
@@ -21,8 +21,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from skconv import _gemm, _methods, convolve
-from skconv._engine import make_geometry
-from skconv._fft import fft_bytes_per_image, fft_shape
+from skconv.engine.core import make_geometry
+from skconv.engine.fft import fft_bytes_per_image, fft_shape
 
 # (n, C, size, K, k): images of size x size (size 1 x L for 1-D rows: L given as -L)
 GEOMETRIES = [

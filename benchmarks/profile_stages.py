@@ -18,14 +18,14 @@ import bench_transform  # the workloads (benchmarks/ is on sys.path when run as 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from skconv._engine import (
+from skconv.engine.core import (
     _BatchLastWorkspace,
     _Workspace,
     default_batch_size,
     direct_kernel_rows,
     uses_batch_last_loop,
 )
-from skconv._planner import plan_part
+from skconv.engine.planner import plan_part
 from skconv.pooling import pool_maps, pools_by_max_only
 
 # The four base workloads of bench_transform.py (the stride/dilation variants

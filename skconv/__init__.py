@@ -6,13 +6,13 @@ Importing skconv loads only numpy and scikit-learn: dask and plotting libraries
 load when used.
 """
 
-from ._compiled import SlowPathWarning
 from ._convolve import choose_method, convolve
 from ._estimator import ConvFeatures
 from ._presets import make_minirocket
 from ._show_versions import show_versions
 from ._version import __version__
 from .banks import ArrayBank, GaborBank, MiniRocketBank, PatchBank, RandomBank
+from .engine.compiled import SlowPathWarning
 
 __all__ = [
     "ArrayBank",

@@ -121,7 +121,7 @@ def pair_maps(samples, which, geometry, weights, padding_mode="constant"):
     which : ndarray of int of shape (K,)
     geometry : Geometry
     weights : ndarray of shape (kh * kw * C, K)
-        The kernel matrix (:func:`~skconv._engine.kernel_matrix`), rows in
+        The kernel matrix (:func:`~skconv.engine.core.kernel_matrix`), rows in
         (row, column, channel) tap order.
     padding_mode : str, default="constant"
 

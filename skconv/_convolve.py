@@ -3,18 +3,18 @@
 import numpy as np
 from sklearn.utils import check_array
 
-from ._engine import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
-from ._features import conv_features
-from ._fft import KernelSpectra
 from ._input import reject_complex
-from ._methods import METHODS
-from ._methods import choose_method as _choose_method
+from .engine.core import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
+from .engine.costs import METHODS
+from .engine.costs import choose_method as _choose_method
+from .engine.features import conv_features
+from .engine.fft import KernelSpectra
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_method(method):
-    """Raise a ValueError unless ``method`` is one of :data:`~skconv._methods.METHODS`."""
+    """Raise a ValueError unless ``method`` is one of :data:`~skconv.engine.costs.METHODS`."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")
     return method
@@ -26,7 +26,7 @@ def choose_method(
     """The method ``convolve(..., method="auto")`` uses for a geometry.
 
     Like :func:`scipy.signal.choose_conv_method`, it compares estimated times of
-    the methods with a small cost model (see :mod:`skconv._methods` for its
+    the methods with a small cost model (see :mod:`skconv.engine.costs` for its
     terms and the measured constants): GEMM costs ``kh * kw * C * K``
     multiply-adds per output position plus a gather of each patch; FFT costs
     ``C + K`` real FFTs of each tile of the image (tiles are chosen to minimise

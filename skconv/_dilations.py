@@ -13,8 +13,8 @@ from numbers import Integral
 
 import numpy as np
 
-from ._engine import normalize_axes_param
 from ._warnings import warn
+from .engine.core import normalize_axes_param
 
 EXPONENTIAL = "exponential"
 # MiniRocket's max_dilations_per_kernel: how many exponentially spaced values

@@ -10,7 +10,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
-from . import _series
 from ._biases import fit_biases, pair_maps
 from ._compat import (
     DocLinkMixin,
@@ -31,14 +30,6 @@ from ._dilations import (
     resolve_dilations,
     spread_biases,
 )
-from ._engine import (
-    PADDING_MODES,
-    PADDING_NAMES,
-    kernel_matrix,
-    make_geometry,
-    normalize_axes_param,
-)
-from ._features import FeatureLayout, PoolingSpec, allocate_output, conv_features
 from ._groups import ALTERNATE, make_parts
 from ._input import (
     as_images,
@@ -53,11 +44,20 @@ from ._input import (
     resolve_input_shape,
     sample_shape_in_user_order,
 )
-from ._learned import ENCODERS, make_response_plan
-from ._methods import METHODS
-from ._planner import TransformPlan, plan_conv, plan_series, series_applies
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
+from .engine import series as _series
+from .engine.core import (
+    PADDING_MODES,
+    PADDING_NAMES,
+    kernel_matrix,
+    make_geometry,
+    normalize_axes_param,
+)
+from .engine.costs import METHODS
+from .engine.features import FeatureLayout, PoolingSpec, allocate_output, conv_features
+from .engine.learned import ENCODERS, make_response_plan
+from .engine.planner import TransformPlan, plan_conv, plan_series, series_applies
 from .pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
 _BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank, "minirocket": MiniRocketBank}
@@ -780,7 +780,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         return weights.astype(dtype, copy=False)
 
     def _plan_transform(self, n_samples, dtype, n_threads, per_block=False):
-        """How a transform of ``n_samples`` samples runs (:mod:`skconv._planner`)."""
+        """How a transform of ``n_samples`` samples runs (:mod:`skconv.engine.planner`)."""
         dtype = np.dtype(dtype)
         parts = self._parts()
         n_kernels = self.kernels_.shape[0]
@@ -860,7 +860,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             ``convfeatures_k{kernel}_y{row}_x{col}`` (``_t{index}`` for 1-D) when
             ``pooling=None``. With several dilations the kernel is preceded by
             ``d{dilation}_`` (``d{dy}x{dx}_`` for images), with biases followed
-            by ``_b{bias}``. See :class:`~skconv._features.FeatureLayout`.
+            by ``_b{bias}``. See :class:`~skconv.engine.features.FeatureLayout`.
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)

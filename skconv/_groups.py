@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._convolve import resolve_method
-from ._engine import make_geometry
-from ._fft import KernelSpectra
+from .engine.core import make_geometry
+from .engine.fft import KernelSpectra
 
 ALTERNATE = "alternate"
 

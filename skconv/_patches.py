@@ -4,7 +4,7 @@ What :class:`~skconv.PatchBank` does in ``fit``, as plain functions:
 a reproducible sample of the images' own patches, Coates et al.'s contrast
 normalisation and ZCA whitening, and the estimator that turns patches into
 kernels. :class:`PatchTransform` records the map applied to patches, which
-:mod:`skconv._learned` folds into the convolution at transform time.
+:mod:`skconv.engine.learned` folds into the convolution at transform time.
 """
 
 import numpy as np

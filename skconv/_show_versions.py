@@ -4,7 +4,7 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from ._compiled import LOOPS, status
+from .engine.compiled import LOOPS, status
 
 _DEPENDENCIES = (
     "skconv",

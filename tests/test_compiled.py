@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import skconv
-import skconv._compiled as compiled
-import skconv._engine as engine
-import skconv._series as series_path
+import skconv.engine.compiled as compiled
+import skconv.engine.core as engine
+import skconv.engine.series as series_path
 from skconv import ConvFeatures, SlowPathWarning, convolve, make_minirocket
 
 EXPECT_COMPILED = os.environ.get("SKCONV_EXPECT_COMPILED", "1") != "0"
@@ -45,7 +45,7 @@ def without_loops(monkeypatch):
     monkeypatch.setattr(engine, "correlate_batch_last", None)
     monkeypatch.setattr(engine, "max_pool_batch_last", None)
     monkeypatch.setattr(series_path, "compiled_count_above", None)
-    import skconv._gemm as gemm
+    import skconv.engine.gemm as gemm
 
     monkeypatch.setattr(gemm, "correlate_windows", None)
 
@@ -54,7 +54,7 @@ def test_a_path_that_would_use_a_missing_loop_warns_once(without_loops):
     rng = np.random.RandomState(0)
     images = rng.rand(64, 12, 12).astype(np.float32)
     conv = ConvFeatures(image_shape=(12, 12))
-    with pytest.warns(SlowPathWarning, match=r"skconv\._direct .*show_versions") as record:
+    with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._direct .*show_versions") as record:
         first = conv.fit(images.reshape(64, -1)).transform(images.reshape(64, -1))
     assert record[0].filename == __file__  # points at the user's line
     with warnings.catch_warnings():
@@ -65,7 +65,7 @@ def test_a_path_that_would_use_a_missing_loop_warns_once(without_loops):
 
 def test_the_series_path_warns_without_its_counts(without_loops):
     X = np.random.RandomState(0).randn(20, 60)
-    with pytest.warns(SlowPathWarning, match=r"skconv\._count_above"):
+    with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._count_above"):
         make_minirocket(n_features=84, random_state=0).fit_transform(X)
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-count_above = pytest.importorskip("skconv._count_above").count_above
+count_above = pytest.importorskip("skconv.engine._count_above").count_above
 
 
 def reference_counts(maps, biases):

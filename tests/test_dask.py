@@ -12,7 +12,7 @@ da = pytest.importorskip("dask.array")
 from dask.array.utils import assert_eq  # noqa: E402
 
 from skconv import ConvFeatures, GaborBank, RandomBank, make_minirocket  # noqa: E402
-from skconv._engine import _blas_controller  # noqa: E402
+from skconv.engine.core import _blas_controller  # noqa: E402
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.standard_normal((60, 3, 10, 9))

@@ -1,7 +1,7 @@
 """The compiled direct loop: equal to scipy's correlation, alone and inside the engine.
 
 Both of its layouts: padded windows (the tiled GEMM path) and batch-last
-batches of small images (:class:`skconv._engine._BatchLastWorkspace`), whose
+batches of small images (:class:`skconv.engine.core._BatchLastWorkspace`), whose
 max pooling it can also fuse.
 """
 
@@ -16,14 +16,14 @@ from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
 from reference import loop_pool, reference_correlate
 
-import skconv._engine as skconv_engine
-import skconv._gemm as skconv_gemm
+import skconv.engine.core as skconv_engine
+import skconv.engine.gemm as skconv_gemm
 from skconv import convolve
-from skconv._engine import kernel_matrix, make_geometry, map_batches, uses_batch_last_loop
-from skconv._features import PoolingSpec, conv_features
+from skconv.engine.core import kernel_matrix, make_geometry, map_batches, uses_batch_last_loop
+from skconv.engine.features import PoolingSpec, conv_features
 from skconv.pooling import region_bounds
 
-direct = pytest.importorskip("skconv._direct")
+direct = pytest.importorskip("skconv.engine._direct")
 
 
 def loop_reference(windows, weights, n_kernels, out_shape, stride, dilation):

@@ -9,7 +9,7 @@ from reference import reference_correlate
 from scipy import signal
 
 from skconv import convolve
-from skconv._engine import (
+from skconv.engine.core import (
     _BATCH_BYTES,
     default_batch_size,
     kernel_matrix,
@@ -293,7 +293,7 @@ def test_convolve_rejects_non_numeric_images():
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_problems(), st.sampled_from(["channels_last", "batch_last"]))
 def test_both_batch_layouts_match_the_reference(problem, layout):
-    from skconv._features import conv_features
+    from skconv.engine.features import conv_features
 
     images, kernels, stride, pads, dilation = _as_2d(problem)
     geometry = make_geometry(

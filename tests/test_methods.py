@@ -11,15 +11,15 @@ from numpy.testing import assert_allclose
 from reference import reference_correlate
 from test_engine import assert_matches_reference, conv_problems, convolve_problem
 
-import skconv._features as skconv_features
-import skconv._methods as skconv_methods
-import skconv._planner as skconv_planner
-import skconv._tiled as skconv_tiled
+import skconv.engine.costs as skconv_methods
+import skconv.engine.features as skconv_features
+import skconv.engine.planner as skconv_planner
+import skconv.engine.tiled as skconv_tiled
 from skconv import choose_method, convolve
-from skconv._cache import ByteBoundedCache
-from skconv._engine import INDEX_CACHE, make_geometry, patch_indices
-from skconv._fft import KernelSpectra
-from skconv._methods import fft_tiling, gemm_tiling
+from skconv.engine.cache import ByteBoundedCache
+from skconv.engine.core import INDEX_CACHE, make_geometry, patch_indices
+from skconv.engine.costs import fft_tiling, gemm_tiling
+from skconv.engine.fft import KernelSpectra
 
 # working_memory in MiB: a few KiB forces many tiles per image; 1024 is the default.
 BUDGETS = st.sampled_from([0.004, 0.05, 1024])

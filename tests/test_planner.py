@@ -5,10 +5,10 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
-import skconv._features as features_module
+import skconv.engine.features as features_module
 from skconv import ArrayBank, ConvFeatures, GaborBank, PatchBank, convolve, make_minirocket
-from skconv._engine import make_geometry
-from skconv._planner import PATHS, TransformPlan, plan_part
+from skconv.engine.core import make_geometry
+from skconv.engine.planner import PATHS, TransformPlan, plan_part
 
 RNG = np.random.default_rng(0)
 
@@ -87,7 +87,7 @@ def test_small_channels_last_batches_give_way_to_tiles():
 
 
 def test_convolve_plans_with_the_same_planner(monkeypatch):
-    import skconv._planner as planner
+    import skconv.engine.planner as planner
 
     calls = []
     real = planner.plan_part

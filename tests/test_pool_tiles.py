@@ -11,9 +11,9 @@ from numpy.testing import assert_allclose
 from reference import loop_pool, reference_correlate
 
 from skconv import ConvFeatures, GaborBank, PatchBank
-from skconv._engine import kernel_matrix, make_geometry
-from skconv._features import PoolingSpec, conv_features
-from skconv._fft import KernelSpectra
+from skconv.engine.core import kernel_matrix, make_geometry
+from skconv.engine.features import PoolingSpec, conv_features
+from skconv.engine.fft import KernelSpectra
 from skconv.pooling import POOLINGS, Pooler
 from skconv.pooling.regions import overlaps
 

@@ -115,8 +115,8 @@ def test_one_pixel_regions_do_not_alias_the_maps():
 )
 @pytest.mark.parametrize("nonlinearity", [None, "relu", "tanh", "square"])
 def test_pooled_features_in_both_layouts(layout, poolings, grid, sigma, nonlinearity):
-    from skconv._engine import kernel_matrix, make_geometry
-    from skconv._features import PoolingSpec, conv_features
+    from skconv.engine.core import kernel_matrix, make_geometry
+    from skconv.engine.features import PoolingSpec, conv_features
 
     rng = np.random.default_rng(0)
     images, kernels = rng.standard_normal((7, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3))

@@ -8,10 +8,10 @@ from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
 
 import skconv._estimator as skconv_estimator
-import skconv._series as series_path
+import skconv.engine.series as series_path
 from skconv import ArrayBank, ConvFeatures, make_minirocket
-from skconv._planner import series_applies
-from skconv._series import _sum_positions
+from skconv.engine.planner import series_applies
+from skconv.engine.series import _sum_positions
 
 
 @pytest.fixture(params=["compiled", "numpy"])
@@ -20,7 +20,7 @@ def counts(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setattr(series_path, "compiled_count_above", None)
     elif series_path.compiled_count_above is None:
-        pytest.skip("skconv._count_above was not built")
+        pytest.skip("skconv.engine._count_above was not built")
     return request.param
 
 
@@ -103,7 +103,7 @@ def test_both_batch_layouts_give_the_generic_features(monkeypatch, counts, batch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
     if series_path.compiled_count_above is None:
-        pytest.skip("skconv._count_above was not built")
+        pytest.skip("skconv.engine._count_above was not built")
     X = np.random.default_rng(3).standard_normal((70, 200)).astype(dtype)
     conv = make_minirocket(random_state=0, padding="alternate", padding_mode="edge").fit(X)
     compiled = conv.transform(X)

@@ -59,7 +59,7 @@ def pools_by_max_only(nonlinearity, poolings):
     That is when every statistic is ``max`` and the nonlinearity is
     nondecreasing (applied to the pooled maxima): the maps can then be reduced
     to their region maxima as they are computed (the compiled loop's fused
-    max, see :func:`skconv._engine.map_batches`'s ``max_grid``).
+    max, see :func:`skconv.engine.core.map_batches`'s ``max_grid``).
     """
     return (
         poolings is not None

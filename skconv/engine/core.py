@@ -14,7 +14,7 @@ batch at once. Two things differ from the recipe:
   small, a batch-last layout (:class:`_BatchLastWorkspace`) makes the same
   cached index gather runs of one value per image instead of single values
   (or, in float32 with few channels, lets the compiled loop of
-  :mod:`skconv._direct` read the padded batch without any patch matrix).
+  :mod:`skconv.engine._direct` read the padded batch without any patch matrix).
 
 Everything here is a plain function on arrays: no estimator state.
 """
@@ -29,10 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._cache import ByteBoundedCache
-from ._compiled import load, warn_missing
-from ._validation import normalize_axes_param
-from .pooling.regions import region_bounds
+from .._validation import normalize_axes_param
+from ..pooling.regions import region_bounds
+from .cache import ByteBoundedCache
+from .compiled import load, warn_missing
 
 _direct = load("_direct")  # optional: without it, batch-last batches take the GEMM
 DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)

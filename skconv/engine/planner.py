@@ -4,15 +4,15 @@ Every decision about *how* to compute (which path, which layout, batch and
 tile sizes, which statistics are fused into a compiled loop, how many threads)
 is taken here, from the geometry, the number of images, the dtype, the pooling
 and the ``working_memory`` budget, and written into an immutable
-:class:`PartPlan`. The executors (:func:`skconv._features.conv_features`,
-:func:`skconv._engine.map_batches`, :func:`skconv._tiled.run_tiles`, the series
+:class:`PartPlan`. The executors (:func:`skconv.engine.features.conv_features`,
+:func:`skconv.engine.core.map_batches`, :func:`skconv.engine.tiled.run_tiles`, the series
 path) carry a plan out and decide nothing, so :func:`skconv.convolve` and
 :class:`skconv.ConvFeatures` always run the same way on the same work, and
 :meth:`skconv.ConvFeatures.explain` shows exactly what ``transform`` will do,
 with the cost model's predicted time and working memory (as SQL's ``EXPLAIN``).
 
 Which method (GEMM or FFT) a part uses is chosen by the cost model of
-:mod:`skconv._methods` when the estimator is fitted (the FFT's kernel spectra
+:mod:`skconv.engine.costs` when the estimator is fitted (the FFT's kernel spectra
 are computed then); everything else is chosen here, at transform time.
 """
 
@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._engine import (
+from ..pooling import SIGN_PRESERVING, pools_by_max_only
+from .core import (
     _BATCH_BYTES,
     DIRECT_MIN_WIDTH,
     choose_layout,
     default_batch_size,
     uses_batch_last_loop,
 )
-from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from ._gemm import gemm_bytes_per_position, uses_direct
-from ._methods import (
+from .costs import (
     FFT_TILE_BYTES,
     GEMM_TILE_BYTES,
     MIN_THREAD_SECONDS,
@@ -39,7 +38,8 @@ from ._methods import (
     group_size,
     working_memory_bytes,
 )
-from .pooling import SIGN_PRESERVING, pools_by_max_only
+from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
+from .gemm import gemm_bytes_per_position, uses_direct
 
 # Maps of at least this many positions go through the tiled GEMM path: its
 # plane-wise patch copies beat the cached-index gather once planes are long
@@ -97,7 +97,7 @@ class PartPlan:
         What a compiled loop computes without writing the maps: ``("max",)``
         for the fused max, ``("ppv",)`` for the series path's counts.
     seconds : float
-        Predicted seconds (the cost model of :mod:`skconv._methods`).
+        Predicted seconds (the cost model of :mod:`skconv.engine.costs`).
     memory : int
         Predicted working memory in bytes, beyond the input and the output.
     fft_workers : int
@@ -239,7 +239,7 @@ def series_applies(geometries, poolings, nonlinearity, learned, has_biases):
 
 def plan_series(n, geometries, n_kernels, n_biases, dtype, n_threads):
     """The plan of the series path for ``n`` signals (every part at once)."""
-    from ._series import series_batch_size
+    from .series import series_batch_size
 
     itemsize = np.dtype(dtype).itemsize
     factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
@@ -514,7 +514,7 @@ def plan_conv(
     batch_size=None,
     layout=None,
 ):
-    """:func:`plan_part` for a :class:`~skconv._features.PoolingSpec` (what ``conv_features`` runs).
+    """:func:`plan_part` for a :class:`~skconv.engine.features.PoolingSpec` (``conv_features``).
 
     Parameters
     ----------

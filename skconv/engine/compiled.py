@@ -9,7 +9,7 @@ time a computation that would use a missing loop runs, a
 
 import importlib
 
-from ._warnings import warn
+from .._warnings import warn
 
 LOOPS = {
     "_direct": "direct correlation of few-channel float32 images (GEMM tiles, small-image "
@@ -25,7 +25,7 @@ class SlowPathWarning(UserWarning):
 
 
 def load(name):
-    """The compiled module ``skconv.<name>``, or None when it is not built.
+    """The compiled module ``skconv.engine.<name>``, or None when it is not built.
 
     Parameters
     ----------
@@ -37,7 +37,7 @@ def load(name):
     module : module or None
     """
     try:
-        return importlib.import_module(f"skconv.{name}")
+        return importlib.import_module(f"{__package__}.{name}")
     except ImportError:
         return None
 
@@ -57,7 +57,7 @@ def warn_missing(name):
         return
     _warned.add(name)
     warn(
-        f"skconv's compiled loop skconv.{name} ({LOOPS[name]}) is not built, so this "
+        f"skconv's compiled loop {__package__}.{name} ({LOOPS[name]}) is not built, so this "
         "computation takes numpy's slower path (same numbers, 1.2-5x the time). Reinstall "
         "skconv where a C compiler is available (pip install --force-reinstall --no-binary "
         "skconv skconv); skconv.show_versions() lists the compiled loops.",

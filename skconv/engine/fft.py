@@ -14,8 +14,8 @@ import threading
 
 import numpy as np
 
-from ._cache import BUFFERS
-from ._tiles import read_window
+from .cache import BUFFERS
+from .tiles import read_window
 
 
 def dilate(kernels, dilation):

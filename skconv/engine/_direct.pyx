@@ -8,7 +8,7 @@ matrix is skinny and its copy costs as much as the product. The C loop of
 ``_direct.h`` reads the window itself: 4 kernels x 16 or 24 positions of a row
 are accumulated in registers over every tap and channel (measured 70-90
 GFLOP/s on one core where the patch matrix and OpenBLAS reach 25-45). Optional,
-like the counts of :mod:`skconv._count_above`: without it the GEMM path is used.
+like the counts of :mod:`skconv.engine._count_above`: without it the GEMM path is used.
 """
 
 from libc.math cimport INFINITY
@@ -115,7 +115,7 @@ def correlate_batch_last(
     """``maps[y, x, k, b] = sum(weights[k, i, j, c] * padded[y * sy + i * dy, x * sx + j * dx, c, b])``.
 
     The batch-last layout of small images (see
-    :class:`skconv._engine._BatchLastWorkspace`): the images of a batch are the
+    :class:`skconv.engine.core._BatchLastWorkspace`): the images of a batch are the
     contiguous axis, so the loop of :func:`correlate_windows` runs along it,
     16 or 24 images at a time, one output position after another, without the
     patch matrix.

@@ -9,7 +9,7 @@ matrix product ``(K, P) @ (P, positions)`` then gives the tile's maps for
 every kernel, already channels-first. The buffers are sized for one tile,
 never for the image.
 
-With few channels in float32, a compiled loop (:mod:`skconv._direct`, built at
+With few channels in float32, a compiled loop (:mod:`skconv.engine._direct`, built at
 install when a C compiler is present) computes the tile's maps from the window
 directly instead: there the patch matrix is skinny, its copy costs as much as
 the product, and OpenBLAS runs far from its peak.
@@ -17,11 +17,11 @@ the product, and OpenBLAS runs far from its peak.
 
 import numpy as np
 
-from ._cache import BUFFERS
-from ._compiled import load, warn_missing
-from ._engine import DIRECT_MAX_CHANNELS, direct_kernel_rows
-from ._learned import encode
-from ._tiles import read_window
+from .cache import BUFFERS
+from .compiled import load, warn_missing
+from .core import DIRECT_MAX_CHANNELS, direct_kernel_rows
+from .learned import encode
+from .tiles import read_window
 
 _direct = load("_direct")  # optional: without it, every tile takes the GEMM
 DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)
@@ -68,7 +68,7 @@ class GemmTiles:
         Images per group.
     response : ResponsePlan, default=None
         A learned bank's responses: the tile's raw columns are encoded with the
-        tile's patches (see :func:`~skconv._learned.encode`).
+        tile's patches (see :func:`~skconv.engine.learned.encode`).
     nonlinearity : str or None, default=None
         Passed to the encoder when ``response`` is given.
     threshold : float, default=0.0

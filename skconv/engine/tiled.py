@@ -1,8 +1,8 @@
 """The tiled driver: groups of images x output tiles, spread over threads.
 
 Used for images whose work does not fit the batch budget (GEMM) and for the FFT
-method. Each thread owns one :class:`~skconv._gemm.GemmTiles` or
-:class:`~skconv._fft.FftTiles` workspace and a contiguous run of (image group,
+method. Each thread owns one :class:`~skconv.engine.gemm.GemmTiles` or
+:class:`~skconv.engine.fft.FftTiles` workspace and a contiguous run of (image group,
 tile) work items; maps are written straight into the output, or reduced into a
 :class:`~skconv.pooling.Pooler` per image group, so a large image's
 maps never exist whole. Groups whose tiles were split between threads are
@@ -11,9 +11,9 @@ merged at the end.
 
 import numpy as np
 
-from ._engine import _executor, single_threaded_blas
-from ._tiles import tile_reads
-from .pooling import NONLINEARITIES, make_pooler
+from ..pooling import NONLINEARITIES, make_pooler
+from .core import _executor, single_threaded_blas
+from .tiles import tile_reads
 
 # Tiles of at least this many positions are written by one GEMM per image
 # straight into the output, even in groups of several images (measured with

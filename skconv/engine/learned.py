@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._engine import kernel_matrix
+from .core import kernel_matrix
 
 ENCODERS = ("triangle", "soft_threshold")
 """Nonlinearities that need the kernels as centres: they go through a plan."""

@@ -4,13 +4,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._engine import map_batches
-from ._fft import FftTiles
-from ._gemm import GemmTiles
-from ._learned import ENCODERS, encode
-from ._planner import plan_conv
-from ._tiled import run_tiles
-from .pooling import NONLINEARITIES, pool_biased_maps, pool_maps
+from ..pooling import NONLINEARITIES, pool_biased_maps, pool_maps
+from .core import map_batches
+from .fft import FftTiles
+from .gemm import GemmTiles
+from .learned import ENCODERS, encode
+from .planner import plan_conv
+from .tiled import run_tiles
 
 
 def n_features_out(geometry, n_kernels, poolings, grid, n_biases=None):
@@ -216,13 +216,13 @@ def conv_features(
     out=None,
     layout=None,
 ):
-    """Features of ``images`` ``(n, C, H, W)``, as a :class:`~skconv._planner.PartPlan` says.
+    """Features of ``images`` ``(n, C, H, W)``, as a :class:`~skconv.engine.planner.PartPlan` says.
 
-    The plan (from :func:`skconv._planner.plan_conv` when not given) decides
+    The plan (from :func:`skconv.engine.planner.plan_conv` when not given) decides
     everything: small images go batch by batch through
-    :func:`~skconv._engine.map_batches` (many images per GEMM, or per compiled
+    :func:`~skconv.engine.core.map_batches` (many images per GEMM, or per compiled
     loop, max pooling fused into it where it pays); larger ones, and the FFT
-    method, tile by tile through :func:`~skconv._tiled.run_tiles` (each image
+    method, tile by tile through :func:`~skconv.engine.tiled.run_tiles` (each image
     cut into output tiles whose workspace fits scikit-learn's
     ``working_memory``, pooling merged across tiles), so working memory never
     grows with the image.
@@ -251,7 +251,7 @@ def conv_features(
     n_threads : int, default=1
         Threads available (for the planner).
     progress : callable, default=None
-        See :func:`~skconv._engine.map_batches`.
+        See :func:`~skconv.engine.core.map_batches`.
     out : ndarray of shape (n, n_out), default=None
         Preallocated output (e.g. a memmap); allocated when None.
     layout : {"channels_last", "batch_last"}, default=None

@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Counts of map values above per-kernel thresholds, in one pass (compiled).
 
-The biased-PPV path (:mod:`skconv._series`) needs, for each kernel ``k``, bias
+The biased-PPV path (:mod:`skconv.engine.series`) needs, for each kernel ``k``, bias
 ``b`` and series ``s``, how many of a run's map values exceed the bias. numpy
 does it in two passes per bias (``np.greater`` writes booleans, an ``einsum``
 sums them); the C loop of ``_count_above.h`` reads each value once per four
 biases and keeps the counts in registers (measured 0.03-0.04 ns a comparison
 against 0.1-0.2 for numpy's two passes). Optional: built at install when a C
-compiler is present; without it :mod:`skconv._series` uses numpy for the same
+compiler is present; without it :mod:`skconv.engine.series` uses numpy for the same
 counts.
 """
 

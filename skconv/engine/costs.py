@@ -20,9 +20,9 @@ shows which method wins on each geometry and what ``auto`` picked.
 import math
 from functools import lru_cache
 
-from ._fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from ._gemm import gemm_bytes_per_position, uses_direct
-from ._tiles import make_tiling
+from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
+from .gemm import gemm_bytes_per_position, uses_direct
+from .tiles import make_tiling
 
 METHODS = ("auto", "gemm", "fft")
 """Convolution algorithms: ``"auto"`` picks one per geometry."""
@@ -35,7 +35,7 @@ METHODS = ("auto", "gemm", "fft")
 GEMM_SECONDS_PER_MAC = 2.33e-11
 GEMM_SECONDS_PER_GATHERED = 3.77e-10
 GEMM_SECONDS_PER_OUTPUT = 9.37e-10
-# The compiled direct loop (skconv/_direct.pyx), fitted by the same script on
+# The compiled direct loop (skconv/engine/_direct.pyx), fitted by the same script on
 # the geometries where it applies (few channels, float32).
 DIRECT_SECONDS_PER_MAC = 2.28e-11
 DIRECT_SECONDS_PER_TAP = 7.51e-11

@@ -12,7 +12,7 @@ as the proportion of values above fitted biases (``n_biases`` with
   is one strided copy (no index gather), and one GEMM gives the maps
   kernel-major, ``(K, positions * m)``: each kernel's values are one row;
 * the values above each bias are counted by a small compiled loop
-  (:mod:`skconv._count_above`, one read of a value per four biases, counts in
+  (:mod:`skconv.engine._count_above`, one read of a value per four biases, counts in
   registers), or, when skconv was installed without a C compiler, by numpy:
   every bias of every kernel compared in one call (each bias a scalar against
   its kernel's row), the booleans summed over the run by one ``uint8`` einsum;
@@ -27,10 +27,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ._cache import BUFFERS
-from ._compiled import load, warn_missing
-from ._engine import split_over_threads
-from .pooling import STATISTICS, region_bounds
+from ..pooling import STATISTICS, region_bounds
+from .cache import BUFFERS
+from .compiled import load, warn_missing
+from .core import split_over_threads
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
 compiled_count_above = getattr(load("_count_above"), "count_above", None)
@@ -306,7 +306,7 @@ def biased_ppv_features(
     progress : callable, default=None
         Called with the number of series of each finished batch.
     plan : PartPlan, default=None
-        Its threads and batch size (from :func:`skconv._planner.plan_series`);
+        Its threads and batch size (from :func:`skconv.engine.planner.plan_series`);
         None: as many threads as ``n_threads`` and the default batches.
 
     Returns

@@ -1,4 +1,4 @@
-/* Counts of map values above per-kernel thresholds, for skconv._count_above.
+/* Counts of map values above per-kernel thresholds, for skconv.engine._count_above.
  *
  * counts[k, b, s] += #{w : maps[k, s, w] > biases[k, b]}, maps series-major
  * (K, m, W), biases (K, B), counts (K, B, m), all C-contiguous. Four biases
