@@ -81,7 +81,7 @@ def working_memory(func, output_bytes):
     skconv keeps a few idle batch workspaces between calls; they are dropped
     first so that the figure includes them.
     """
-    from skconv import _engine
+    from skconv.engine import core as _engine
 
     _engine._IDLE_WORKSPACES.clear()
     tracemalloc.start()

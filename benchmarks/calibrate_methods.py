@@ -1,4 +1,4 @@
-"""Fit the constants of skconv's method cost model (``skconv/_methods.py``).
+"""Fit the constants of skconv's method cost model (``skconv/engine/costs.py``).
 
 Times ``convolve(method="gemm")`` and ``convolve(method="fft")`` (float32, one
 thread, best of 3) on a set of geometries, computes the work terms of the cost
@@ -7,7 +7,7 @@ squares on relative errors (each measurement weighted by 1 / its time). The
 "gemm" method is timed twice: as it runs (on these few-channel geometries, the
 compiled direct loop of ``skconv/engine/_direct.pyx``: the ``DIRECT_*`` constants)
 and with that loop switched off (the patch matrix and BLAS: ``GEMM_*``). Prints
-the fitted constants, to be copied into ``skconv/_methods.py``, and for each
+the fitted constants, to be copied into ``skconv/engine/costs.py``, and for each
 geometry the measured and predicted times and whether the model picks the
 faster method.
 
@@ -20,7 +20,9 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from skconv import _gemm, _methods, convolve
+from skconv import convolve
+from skconv.engine import costs as _methods
+from skconv.engine import gemm as _gemm
 from skconv.engine.core import make_geometry
 from skconv.engine.fft import fft_bytes_per_image, fft_shape
 
@@ -172,7 +174,7 @@ def main():
         )
     print(
         f"\nthe fitted model picks the faster method on {right} of {len(measured)} "
-        f"geometries; auto (the constants in skconv/_methods.py) on {shipped}"
+        f"geometries; auto (the constants in skconv/engine/costs.py) on {shipped}"
     )
 
 

@@ -46,7 +46,6 @@ from ._input import (
 )
 from ._progress import ProgressBar
 from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
-from .engine import series as _series
 from .engine.core import (
     PADDING_MODES,
     PADDING_NAMES,
@@ -55,9 +54,9 @@ from .engine.core import (
     normalize_axes_param,
 )
 from .engine.costs import METHODS
-from .engine.features import FeatureLayout, PoolingSpec, allocate_output, conv_features
+from .engine.features import FeatureLayout, PoolingSpec, conv_features
 from .engine.learned import ENCODERS, make_response_plan
-from .engine.planner import TransformPlan, plan_conv, plan_series, series_applies
+from .engine.transform import FittedTransform, plan_transform, run_transform
 from .pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
 _BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank, "minirocket": MiniRocketBank}
@@ -630,12 +629,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         check_is_fitted(self)
         rows, sample_shape = self._check_input(X, reset=False)
         check_sample_shape(self.input_shape_, sample_shape)
+        dtype = compute_dtype(rows)
         if is_dask_array(rows):  # each block runs on one thread (dask's threads share blocks)
             largest = int(max(rows.chunks[0]))
-            return self._plan_transform(largest, compute_dtype(rows), 1, per_block=True)
-        return self._plan_transform(
-            rows.shape[0], compute_dtype(rows), effective_n_jobs(self.n_jobs)
-        )
+            return plan_transform(self._fitted, largest, dtype, 1, per_block=True)
+        return plan_transform(self._fitted, rows.shape[0], dtype, effective_n_jobs(self.n_jobs))
 
     def feature_maps(self, X, *, dilation_index=0):
         """The maps of ``X`` after the nonlinearity, before pooling.
@@ -671,7 +669,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             geometry,
             self._weights.astype(compute_dtype(rows), copy=False),
             PoolingSpec(threshold=self.threshold),
-            response=self._response_for(compute_dtype(rows)),
+            response=self._fitted.response_for(compute_dtype(rows)),
             padding_mode=self.padding_mode,
         )
         if self.nonlinearity in NONLINEARITIES:
@@ -728,120 +726,29 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         return channels_first(X, axis, sample_shape_in_user_order(shape, axis))
 
     def _transform_rows(self, rows, n_threads, progress=None):
-        """Features of validated numpy rows (also called on each dask block): plan, then run."""
+        """Features of validated numpy rows (also called on each dask block)."""
         images = as_images(rows, self.input_shape_)
-        dtype = compute_dtype(rows)
-        plan = self._plan_transform(rows.shape[0], dtype, n_threads)
-        columns = self._layout.group_slices()
-        out = allocate_output(rows.shape[0], self._n_features_out, dtype)
-        if plan.parts[0][2].path == "series":
-            return _series.biased_ppv_features(
-                images,
-                self._groups,
-                self.biases_,
-                self._grid[1],
-                columns,
-                out,
-                dtype=dtype,
-                padding_mode=self.padding_mode,
-                progress=progress,
-                plan=plan.parts[0][2],
-            )
-        parts = self._parts()
-        if len(parts) == 1:
-            g, part = parts[0]
-            return self._part_features(images, g, part, plan.parts[0][2], progress, out)
-        step = None if progress is None else (lambda count: progress(count / len(parts)))
-        n_kernels = self.kernels_.shape[0]
-        for (g, part), (_, _, part_plan) in zip(parts, plan.parts):
-            group_out = out[:, columns[g]].reshape(rows.shape[0], n_kernels, -1)
-            features = self._part_features(images, g, part, part_plan, step)
-            group_out[:, part.kernels] = features.reshape(rows.shape[0], -1, group_out.shape[2])
-        return out
+        return run_transform(self._fitted, images, compute_dtype(rows), n_threads, progress)
 
-    def _parts(self):
-        """``(group index, ConvPart)`` of every part, in the order they run."""
-        return [(g, part) for g, group in enumerate(self._groups) for part in group]
-
-    def _spec(self, g, part, dtype):
-        """The pooling spec of one part, biases in ``dtype``."""
-        biases = self.biases_[g]
-        return PoolingSpec(
-            self.nonlinearity,
-            self._poolings,
-            self._grid,
-            self.pool_sigma,
-            self.threshold,
-            None if biases is None else biases[part.kernels].astype(dtype, copy=False),
-        )
-
-    def _part_weights(self, part, dtype):
-        weights = self._weights if self._response is not None else part.weights
-        return weights.astype(dtype, copy=False)
-
-    def _plan_transform(self, n_samples, dtype, n_threads, per_block=False):
-        """How a transform of ``n_samples`` samples runs (:mod:`skconv.engine.planner`)."""
-        dtype = np.dtype(dtype)
-        parts = self._parts()
-        n_kernels = self.kernels_.shape[0]
-        counts = [len(range(*part.kernels.indices(n_kernels))) for _, part in parts]
-        geometries = [part.geometry for _, part in parts]
-        learned = self._response is not None
-        if series_applies(
-            geometries, self._poolings, self.nonlinearity, learned, self.n_biases is not None
-        ):
-            n_biases = [self.biases_[g].shape[1] for g, _ in parts]
-            plan = plan_series(n_samples, geometries, counts, n_biases, dtype, n_threads)
-            label = f"{len(self._groups)} dilation(s), at once"
-            return TransformPlan(n_samples, dtype, ((label, n_kernels, plan),), per_block)
-        rows = []
-        for (g, part), count in zip(parts, counts):
-            plan = plan_conv(
-                n_samples,
-                part.geometry,
-                self._part_weights(part, dtype).shape[1],
-                dtype,
-                self._spec(g, part, dtype),
-                response=self._response,
-                method=part.method,
-                n_threads=n_threads,
-                batch_size=self.batch_size,
-            )
-            rows.append((self._part_label(part), count, plan))
-        return TransformPlan(n_samples, dtype, tuple(rows), per_block)
-
-    def _part_label(self, part):
-        dilation = part.geometry.dilation[2 - (len(self.input_shape_) - 1) :]
-        label = "dilation " + "x".join(map(str, dilation))
-        if self.padding == ALTERNATE:
-            label += " valid" if not any(sum(part.geometry.pads, ())) else " same"
-        return label
-
-    def _part_features(self, images, g, part, plan, progress=None, out=None):
-        """Features of one part of dilation group ``g``, for its kernels only, as planned."""
-        dtype = compute_dtype(images)
-        return conv_features(
-            images,
-            part.geometry,
-            self._part_weights(part, dtype),
-            self._spec(g, part, dtype),
-            response=self._response_for(dtype),
-            plan=plan,
-            spectra=part.spectra,
+    @property
+    def _fitted(self):
+        """The fitted state as the engine takes it (:class:`FittedTransform`)."""
+        return FittedTransform(
+            input_shape=self.input_shape_,
+            groups=self._groups,
+            n_kernels=self.kernels_.shape[0],
+            biases=self.biases_,
+            columns=self._layout.group_slices(),
+            n_features_out=self._n_features_out,
+            nonlinearity=self.nonlinearity,
+            poolings=self._poolings,
+            grid=self._grid,
+            sigma=self.pool_sigma,
+            threshold=self.threshold,
+            response=self._response,
             padding_mode=self.padding_mode,
-            progress=progress,
-            out=out,
-        )
-
-    def _response_for(self, dtype):
-        """The response plan in the computation dtype (fit's dtype may differ)."""
-        if self._response is None or self._response.weights.dtype == dtype:
-            return self._response
-        return self._response._replace(
-            **{
-                name: getattr(self._response, name).astype(dtype)
-                for name in ("weights", "column_sums", "bias", "centre_norms")
-            }
+            batch_size=self.batch_size,
+            alternate=self.padding == ALTERNATE,
         )
 
     def get_feature_names_out(self, input_features=None):

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
 
-import skconv._estimator as skconv_estimator
 import skconv.engine.series as series_path
+import skconv.engine.transform as engine_transform
 from skconv import ArrayBank, ConvFeatures, make_minirocket
 from skconv.engine.planner import series_applies
 from skconv.engine.series import _sum_positions
@@ -27,7 +27,7 @@ def counts(request, monkeypatch):
 def generic_transform(conv, X, monkeypatch):
     """``conv.transform`` with the series path switched off (the generic engine)."""
     with monkeypatch.context() as patch:
-        patch.setattr(skconv_estimator, "series_applies", lambda *args: False)
+        patch.setattr(engine_transform, "series_applies", lambda *args: False)
         return conv.transform(X)
 
 
