@@ -61,6 +61,28 @@ _FLOAT64_FACTOR = 2.0
 # counts (measured: 0.3 ns compiled, about 1 ns with numpy's comparisons).
 _SECONDS_PER_COMPARISON = 0.3e-9
 
+# Measured over modelled seconds, per (path, method): the cost model counts
+# the compute of the GEMM, the compiled loop and the FFT; this adds what it
+# leaves out (pooling, copies, Python's cost per batch or tile, two threads
+# sharing the work). The medians of benchmarks/bench_plan.py's 248 cells on
+# this machine (2026-12-02; float32 and float64 alike, their own factor is
+# _FLOAT64_FACTOR).
+_MEASURED_OVER_MODEL = {
+    ("batches", "gemm"): 3.8,
+    ("batches", "direct"): 2.6,
+    ("fused_max", "direct"): 1.2,
+    ("tiles", "gemm"): 1.8,
+    ("tiles", "direct"): 2.3,
+    ("tiles", "fft"): 1.9,
+    ("series", "gemm"): 0.8,
+}
+
+
+def _calibrated(path, method, seconds):
+    """Modelled seconds of a path and method, scaled to what is measured."""
+    return seconds * _MEASURED_OVER_MODEL.get((path, method), 1.0)
+
+
 PATHS = ("batches", "fused_max", "tiles", "series")
 """How a part's maps are computed and reduced.
 
@@ -261,7 +283,7 @@ def plan_series(n, geometries, n_kernels, n_biases, dtype, n_threads):
         None,
         n_threads,
         ("ppv",),
-        seconds / n_threads,
+        _calibrated("series", "gemm", seconds / n_threads),
         int(memory),
     )
 
@@ -428,15 +450,16 @@ def _plan_batches(n, geometry, n_columns, dtype, factor, n_threads, batch_size, 
             * itemsize
         )
     seconds = n * gemm_seconds(geometry, n_columns, itemsize) * factor / n_threads
+    path, method = "fused_max" if fused and direct else "batches", "direct" if direct else "gemm"
     return PartPlan(
-        "fused_max" if fused and direct else "batches",
-        "direct" if direct else "gemm",
+        path,
+        method,
         layout,
         batch_size,
         None,
         n_threads,
         ("max",) if fused and direct else (),
-        seconds,
+        _calibrated(path, method, seconds),
         int(memory * n_threads),
     )
 
@@ -472,7 +495,7 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
         tiling,
         n_threads,
         (),
-        work_seconds * factor / n_threads,
+        _calibrated("tiles", "direct" if direct else "gemm", work_seconds * factor / n_threads),
         int(per_tile * m * n_threads),
     )
 
@@ -495,7 +518,7 @@ def _plan_fft(n, geometry, n_kernels, itemsize, budget, n_threads, factor):
         tiling,
         n_threads,
         (),
-        n * per_image_seconds * factor / n_threads,
+        _calibrated("tiles", "fft", n * per_image_seconds * factor / n_threads),
         int(memory),
         workers,
     )
