@@ -7,8 +7,9 @@ load when used.
 """
 
 from ._convolve import choose_method, convolve
+from ._difference import SeriesDifference
 from ._estimator import ConvFeatures
-from ._presets import make_minirocket
+from ._presets import make_minirocket, make_multirocket
 from ._show_versions import show_versions
 from ._version import __version__
 from .banks import ArrayBank, GaborBank, MiniRocketBank, PatchBank, RandomBank
@@ -21,10 +22,12 @@ __all__ = [
     "MiniRocketBank",
     "PatchBank",
     "RandomBank",
+    "SeriesDifference",
     "SlowPathWarning",
     "choose_method",
     "convolve",
     "make_minirocket",
+    "make_multirocket",
     "show_versions",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 from numbers import Integral
 
 from ._compat import Interval, validate_params
+from ._difference import SeriesDifference
 from ._estimator import ConvFeatures
 from .banks import MiniRocketBank
 
@@ -92,4 +93,109 @@ def make_minirocket(
         pool_grid=1,
         n_jobs=n_jobs,
         random_state=random_state,
+    )
+
+
+# MultiRocket's four statistics, on the series and on its first difference.
+_MULTIROCKET_POOLINGS = ("ppv", "mpv", "mipv", "lspv")
+
+
+@validate_params(
+    {
+        "n_features": [
+            Interval(
+                Integral,
+                2 * len(_MULTIROCKET_POOLINGS) * _N_MINIROCKET_KERNELS,
+                None,
+                closed="left",
+            )
+        ],
+        "padding": [None, object],  # checked by ConvFeatures.fit
+        "padding_mode": [None, object],
+        "max_channels": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_multirocket(
+    n_features=50_000,
+    *,
+    padding="same",
+    padding_mode="reflect",
+    max_channels=9,
+    n_jobs=None,
+    random_state=None,
+):
+    """MultiRocket (Tan et al. 2022): four statistics of the series and of its difference.
+
+    MiniRocket's kernels, dilations and fitted biases (see
+    :func:`make_minirocket`), each map pooled by MultiRocket's four statistics
+    (``"ppv"``, ``"mpv"``, ``"mipv"``, ``"lspv"``: proportion, mean and mean
+    index of the positive values, longest run of them), on the series and on
+    their first-order difference (:class:`~skconv.SeriesDifference`). The
+    two representations are the two branches of a ``FeatureUnion``, so
+    feature names say where each comes from (``series__...`` and
+    ``difference__...``) and every setting is searchable
+    (``series__n_biases``, ``difference__convfeatures__dilation``, ...).
+
+    Parameters
+    ----------
+    n_features : int, default=50_000
+        Features in all, about: ``n_features // (2 * 4 * 84)`` biases per
+        kernel in each representation (MultiRocket's default gives 49,728).
+    padding, padding_mode, max_channels, n_jobs, random_state :
+        As for :func:`make_minirocket`, for both representations.
+
+    Returns
+    -------
+    union : sklearn.pipeline.FeatureUnion
+        Unfitted. Rows of ``X`` are univariate series; ``X`` of shape
+        ``(n, C, L)`` holds ``n`` series of ``C`` channels.
+
+    See Also
+    --------
+    make_minirocket : The proportion of positive values of the series alone.
+
+    Notes
+    -----
+    The four statistics run on the generic pooling path, once per bias (no
+    compiled loop yet): about 6 s to transform 100 series of 300 samples with
+    the default 50,000 features on 2 threads, where :func:`make_minirocket`
+    takes 0.1 s. Fewer features (``n_features``) cost proportionally less.
+
+    References
+    ----------
+    C. W. Tan, A. Dempster, C. Bergmeir, G. I. Webb. "MultiRocket: multiple
+    pooling operators and transformations for fast and effective time series
+    classification", Data Mining and Knowledge Discovery 36, 2022.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import make_multirocket
+    >>> X = np.random.default_rng(0).standard_normal((20, 60))
+    >>> make_multirocket(n_features=1344, random_state=0).fit_transform(X).shape
+    (20, 1344)
+    """
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    n_biases = n_features // (2 * len(_MULTIROCKET_POOLINGS) * _N_MINIROCKET_KERNELS)
+
+    def features():
+        return ConvFeatures(
+            MiniRocketBank(max_channels=max_channels),
+            dilation="exponential",
+            n_biases=n_biases,
+            padding=padding,
+            padding_mode=padding_mode,
+            nonlinearity=None,
+            pooling=_MULTIROCKET_POOLINGS,
+            pool_grid=1,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+
+    return FeatureUnion(
+        [("series", features()), ("difference", make_pipeline(SeriesDifference(), features()))]
     )

@@ -334,7 +334,7 @@ WORKING_INPUTS = {
     "big-endian": lambda tmp: ROWS.astype(">f8"),
     "float32": lambda tmp: ROWS.astype(np.float32),
     "list of lists": lambda tmp: ROWS.tolist(),
-    "pandas DataFrame": lambda tmp: __import__("pandas").DataFrame(ROWS),
+    "pandas DataFrame": lambda tmp: pytest.importorskip("pandas").DataFrame(ROWS),
     "3-D images": lambda tmp: IMAGES.copy(),
 }
 

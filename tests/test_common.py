@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconv import ConvFeatures, GaborBank, PatchBank, RandomBank
+from skconv import ConvFeatures, GaborBank, PatchBank, RandomBank, SeriesDifference
 
 ESTIMATORS = [
     ConvFeatures(),
@@ -25,6 +25,9 @@ ESTIMATORS = [
     ),
     # L2 pooling over Gaussian windows (the MNIST recipe's pooling).
     ConvFeatures(bank=RandomBank(4, 3), pooling=("l2", "mean"), pool_sigma=0.5),
+    # MultiRocket's statistics, and the difference transformer of make_multirocket.
+    ConvFeatures(bank=RandomBank(4, 2), pooling=("ppv", "mpv", "mipv", "lspv"), n_biases=2),
+    SeriesDifference(),
 ]
 
 

@@ -1,4 +1,4 @@
-"""make_minirocket and MiniRocketBank."""
+"""make_minirocket, make_multirocket, MiniRocketBank and SeriesDifference."""
 
 import numpy as np
 import pytest
@@ -71,3 +71,69 @@ def test_make_minirocket_classifies_shapes():
         make_minirocket(2000, random_state=0), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
     )
     assert cross_val_score(pipe, X, y, cv=3).mean() > 0.9
+
+
+def test_multirocket_is_the_four_statistics_of_the_series_and_of_its_difference():
+    import pickle
+
+    from skconv import ConvFeatures, MiniRocketBank, SeriesDifference, make_multirocket
+
+    X = np.random.default_rng(3).standard_normal((30, 90))
+    union = make_multirocket(n_features=2688, random_state=0).fit(X)
+    features = union.transform(X)
+    assert features.shape == (30, 2688) and np.isfinite(features).all()
+    names = union.get_feature_names_out()
+    assert names[0].startswith("series__") and names[-1].startswith("difference__")
+    assert {name.rsplit("_", 1)[-1] for name in names} == {"ppv", "mpv", "mipv", "lspv"}
+    single = ConvFeatures(
+        MiniRocketBank(),
+        dilation="exponential",
+        n_biases=4,
+        padding="same",
+        padding_mode="reflect",
+        nonlinearity=None,
+        pooling=("ppv", "mpv", "mipv", "lspv"),
+        pool_grid=1,
+        random_state=0,
+    )
+    half = features.shape[1] // 2
+    np.testing.assert_allclose(features[:, :half], single.fit(X).transform(X))
+    difference = np.diff(X, axis=1)
+    np.testing.assert_allclose(features[:, half:], single.fit(difference).transform(difference))
+    np.testing.assert_allclose(SeriesDifference().fit_transform(X), difference)
+    again = pickle.loads(pickle.dumps(union))
+    np.testing.assert_array_equal(again.transform(X), features)
+    union.set_params(series__n_biases=2)  # every setting is searchable
+    assert union.fit(X).transform(X).shape[1] == 2688 // 2 + 2688 // 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_features=100), "n_features"),
+        (dict(n_features=True), "n_features"),
+        (dict(max_channels=0), "max_channels"),
+    ],
+)
+def test_multirocket_validates_its_parameters(kwargs, match):
+    from skconv import make_multirocket
+
+    with pytest.raises(ValueError, match=f"'{match}' parameter of make_multirocket"):
+        make_multirocket(**kwargs)
+
+
+def test_series_difference_checks_its_input():
+    from skconv import SeriesDifference
+
+    with pytest.raises(ValueError, match="more than 2 values"):
+        SeriesDifference(order=2).fit(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="order"):
+        SeriesDifference(order=0).fit(np.ones((3, 5)))
+    with pytest.raises(ValueError, match="NaN"):
+        SeriesDifference().fit(np.full((3, 5), np.nan))
+    fitted = SeriesDifference().fit(np.ones((3, 2, 5)))
+    assert fitted.transform(np.ones((4, 2, 5))).shape == (4, 2, 4)
+    with pytest.raises(ValueError, match="features|shape"):
+        fitted.transform(np.ones((4, 3, 5)))
+    with pytest.raises(ValueError, match="shape"):
+        fitted.transform(np.ones((4, 2, 6)))
