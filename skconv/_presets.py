@@ -11,17 +11,35 @@ from .banks import MiniRocketBank
 _N_MINIROCKET_KERNELS = 84
 
 
-@validate_params(
-    {
-        "n_features": [Interval(Integral, _N_MINIROCKET_KERNELS, None, closed="left")],
+def _rocket_constraints(min_features):
+    """The parameter constraints of the Rocket presets (``n_features >= min_features``)."""
+    return {
+        "n_features": [Interval(Integral, min_features, None, closed="left")],
         "padding": [None, object],  # checked by ConvFeatures.fit
         "padding_mode": [None, object],
         "max_channels": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
         "random_state": ["random_state"],
-    },
-    prefer_skip_nested_validation=True,
-)
+    }
+
+
+def _rocket_features(pooling, n_biases, padding, padding_mode, max_channels, n_jobs, random_state):
+    """MiniRocket's kernels, dilations and fitted biases, pooled by ``pooling``."""
+    return ConvFeatures(
+        MiniRocketBank(max_channels=max_channels),
+        dilation="exponential",
+        n_biases=n_biases,
+        padding=padding,
+        padding_mode=padding_mode,
+        nonlinearity=None,
+        pooling=pooling,
+        pool_grid=1,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )
+
+
+@validate_params(_rocket_constraints(_N_MINIROCKET_KERNELS), prefer_skip_nested_validation=True)
 def make_minirocket(
     n_features=10_000,
     *,
@@ -82,17 +100,9 @@ def make_minirocket(
     >>> make_minirocket(random_state=0).fit_transform(X).shape
     (20, 9996)
     """
-    return ConvFeatures(
-        MiniRocketBank(max_channels=max_channels),
-        dilation="exponential",
-        n_biases=n_features // _N_MINIROCKET_KERNELS,
-        padding=padding,
-        padding_mode=padding_mode,
-        nonlinearity=None,
-        pooling="ppv",
-        pool_grid=1,
-        n_jobs=n_jobs,
-        random_state=random_state,
+    n_biases = n_features // _N_MINIROCKET_KERNELS
+    return _rocket_features(
+        "ppv", n_biases, padding, padding_mode, max_channels, n_jobs, random_state
     )
 
 
@@ -101,21 +111,7 @@ _MULTIROCKET_POOLINGS = ("ppv", "mpv", "mipv", "lspv")
 
 
 @validate_params(
-    {
-        "n_features": [
-            Interval(
-                Integral,
-                2 * len(_MULTIROCKET_POOLINGS) * _N_MINIROCKET_KERNELS,
-                None,
-                closed="left",
-            )
-        ],
-        "padding": [None, object],  # checked by ConvFeatures.fit
-        "padding_mode": [None, object],
-        "max_channels": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
-        "random_state": ["random_state"],
-    },
+    _rocket_constraints(2 * len(_MULTIROCKET_POOLINGS) * _N_MINIROCKET_KERNELS),
     prefer_skip_nested_validation=True,
 )
 def make_multirocket(
@@ -183,17 +179,14 @@ def make_multirocket(
     n_biases = n_features // (2 * len(_MULTIROCKET_POOLINGS) * _N_MINIROCKET_KERNELS)
 
     def features():
-        return ConvFeatures(
-            MiniRocketBank(max_channels=max_channels),
-            dilation="exponential",
-            n_biases=n_biases,
-            padding=padding,
-            padding_mode=padding_mode,
-            nonlinearity=None,
-            pooling=_MULTIROCKET_POOLINGS,
-            pool_grid=1,
-            n_jobs=n_jobs,
-            random_state=random_state,
+        return _rocket_features(
+            _MULTIROCKET_POOLINGS,
+            n_biases,
+            padding,
+            padding_mode,
+            max_channels,
+            n_jobs,
+            random_state,
         )
 
     return FeatureUnion(
