@@ -221,6 +221,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         Samples convolved at once by the GEMM method on small images; None sizes
         batches to about 4 MiB of working memory, which keeps the work in cache
         and peak memory flat.
+    dtype : {"float32", "float64"} or None, default=None
+        The dtype features are computed (and returned) in, whatever the input's:
+        ``"float32"`` halves the memory and is up to twice as fast on float64
+        data (what most loaders return). None: float32 for float32 input,
+        float64 otherwise.
     n_jobs : int, default=None
         Threads that transform batches in parallel (BLAS then uses one thread
         each). None means 1 unless in a :func:`joblib.parallel_backend` context;
@@ -309,6 +314,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
         "method": [StrOptions(set(METHODS))],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "dtype": [None, StrOptions({"float32", "float64"})],
         "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
@@ -332,6 +338,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         pool_sigma=None,
         method="auto",
         batch_size=None,
+        dtype=None,
         n_jobs=None,
         verbose=0,
         random_state=None,
@@ -351,6 +358,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.pool_sigma = pool_sigma
         self.method = method
         self.batch_size = batch_size
+        self.dtype = dtype
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.random_state = random_state
@@ -629,7 +637,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         check_is_fitted(self)
         rows, sample_shape = self._check_input(X, reset=False)
         check_sample_shape(self.input_shape_, sample_shape)
-        dtype = compute_dtype(rows)
+        dtype = self._compute_dtype(rows)
         if is_dask_array(rows):  # each block runs on one thread (dask's threads share blocks)
             largest = int(max(rows.chunks[0]))
             return plan_transform(self._fitted, largest, dtype, 1, per_block=True)
@@ -667,9 +675,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         maps = conv_features(
             images,
             geometry,
-            self._weights.astype(compute_dtype(rows), copy=False),
+            self._weights.astype(self._compute_dtype(rows), copy=False),
             PoolingSpec(threshold=self.threshold),
-            response=self._fitted.response_for(compute_dtype(rows)),
+            response=self._fitted.response_for(self._compute_dtype(rows)),
             padding_mode=self.padding_mode,
         )
         if self.nonlinearity in NONLINEARITIES:
@@ -689,6 +697,8 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
             rows, sample_shape = _dask.check_dask_rows(X)
             validate_data(self, _dask.head(rows), dtype=[np.float64, np.float32], reset=reset)
+            if self.dtype is not None:
+                rows = rows.astype(self.dtype)
             return rows, sample_shape
         rows, sample_shape = as_rows(X)
         # At transform, 8- and 16-bit pixels stay as they are: each batch is
@@ -698,7 +708,13 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             rows = validate_data(self, rows, dtype=dtypes, reset=reset)
         except TypeError as exc:
             raise TypeError(f"X must contain real numbers: {exc}") from exc
+        if self.dtype is not None and rows.dtype.kind == "f":
+            rows = rows.astype(self.dtype, copy=False)
         return rows, sample_shape
+
+    def _compute_dtype(self, rows):
+        """The dtype features are computed in: ``dtype``, or the data's float dtype."""
+        return np.dtype(self.dtype) if self.dtype is not None else compute_dtype(rows)
 
     def _image_shape_channels_first(self):
         """``image_shape`` with its channel entry first (it is given in the samples' order)."""
@@ -728,7 +744,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     def _transform_rows(self, rows, n_threads, progress=None):
         """Features of validated numpy rows (also called on each dask block)."""
         images = as_images(rows, self.input_shape_)
-        return run_transform(self._fitted, images, compute_dtype(rows), n_threads, progress)
+        return run_transform(self._fitted, images, self._compute_dtype(rows), n_threads, progress)
 
     @property
     def _fitted(self):
@@ -786,5 +802,6 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        preserved = ["float64", "float32"] if self.dtype is None else [self.dtype]
+        tags.transformer_tags.preserves_dtype = preserved
         return tags

@@ -2,7 +2,7 @@
 
 from numbers import Integral
 
-from ._compat import Interval, validate_params
+from ._compat import Interval, StrOptions, validate_params
 from ._difference import SeriesDifference
 from ._estimator import ConvFeatures
 from .banks import MiniRocketBank
@@ -20,10 +20,13 @@ def _rocket_constraints(min_features):
         "max_channels": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
         "random_state": ["random_state"],
+        "dtype": [None, StrOptions({"float32", "float64"})],
     }
 
 
-def _rocket_features(pooling, n_biases, padding, padding_mode, max_channels, n_jobs, random_state):
+def _rocket_features(
+    pooling, n_biases, padding, padding_mode, max_channels, n_jobs, random_state, dtype
+):
     """MiniRocket's kernels, dilations and fitted biases, pooled by ``pooling``."""
     return ConvFeatures(
         MiniRocketBank(max_channels=max_channels),
@@ -36,6 +39,7 @@ def _rocket_features(pooling, n_biases, padding, padding_mode, max_channels, n_j
         pool_grid=1,
         n_jobs=n_jobs,
         random_state=random_state,
+        dtype=dtype,
     )
 
 
@@ -48,6 +52,7 @@ def make_minirocket(
     max_channels=9,
     n_jobs=None,
     random_state=None,
+    dtype="float32",
 ):
     """MiniRocket (Dempster et al. 2021) as a ConvFeatures, for time series.
 
@@ -84,6 +89,11 @@ def make_minirocket(
         Threads of ``transform`` (see :class:`~skconv.ConvFeatures`).
     random_state : int, RandomState instance or None, default=None
         Seeds the samples the biases are fitted from and the channel subsets.
+    dtype : {"float32", "float64"} or None, default="float32"
+        The dtype the features are computed and returned in, whatever the
+        input's, as MiniRocket computes in float32: on the float64 series most
+        loaders return, 2.6x faster than in float64 (300 series of 500
+        samples). None: the input's float dtype.
 
     Returns
     -------
@@ -102,7 +112,7 @@ def make_minirocket(
     """
     n_biases = n_features // _N_MINIROCKET_KERNELS
     return _rocket_features(
-        "ppv", n_biases, padding, padding_mode, max_channels, n_jobs, random_state
+        "ppv", n_biases, padding, padding_mode, max_channels, n_jobs, random_state, dtype
     )
 
 
@@ -122,6 +132,7 @@ def make_multirocket(
     max_channels=9,
     n_jobs=None,
     random_state=None,
+    dtype="float32",
 ):
     """MultiRocket (Tan et al. 2022): four statistics of the series and of its difference.
 
@@ -140,7 +151,7 @@ def make_multirocket(
     n_features : int, default=50_000
         Features in all, about: ``n_features // (2 * 4 * 84)`` biases per
         kernel in each representation (MultiRocket's default gives 49,728).
-    padding, padding_mode, max_channels, n_jobs, random_state :
+    padding, padding_mode, max_channels, n_jobs, random_state, dtype :
         As for :func:`make_minirocket`, for both representations.
 
     Returns
@@ -187,6 +198,7 @@ def make_multirocket(
             max_channels,
             n_jobs,
             random_state,
+            dtype,
         )
 
     return FeatureUnion(

@@ -121,6 +121,9 @@ CONV_CASES = [
     ("threshold", True),
     ("pool_sigma", True),
     ("n_jobs", True),
+    ("dtype", "float16"),
+    ("dtype", "half"),
+    ("dtype", 32),
 ]
 
 # Names the message must contain, where it differs from the parameter name.

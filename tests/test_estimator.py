@@ -416,3 +416,15 @@ def test_uint8_images_are_converted_batch_by_batch_not_as_a_whole():
         np.testing.assert_array_equal(features[:300], expected)
     float_copy = images.size * 8  # what converting the whole stack would add
     assert peaks["uint8"] < peaks["float64"] - 0.75 * float_copy, (peaks, float_copy)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_sets_the_computation_dtype_whatever_the_input(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 64))
+    conv = ConvFeatures(image_shape=(8, 8), dtype=dtype, random_state=0).fit(X)
+    assert conv.kernels_.dtype == dtype
+    for data in (X, X.astype(np.float32), (X * 255).astype(np.uint8)):
+        assert conv.transform(data).dtype == dtype
+    reference = ConvFeatures(image_shape=(8, 8), random_state=0).fit(X.astype(dtype))
+    np.testing.assert_allclose(conv.transform(X), reference.transform(X.astype(dtype)))

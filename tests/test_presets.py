@@ -95,12 +95,15 @@ def test_multirocket_is_the_four_statistics_of_the_series_and_of_its_difference(
         pooling=("ppv", "mpv", "mipv", "lspv"),
         pool_grid=1,
         random_state=0,
+        dtype="float32",
     )
+    assert features.dtype == np.float32  # computed in float32, as MultiRocket
     half = features.shape[1] // 2
     np.testing.assert_allclose(features[:, :half], single.fit(X).transform(X))
     difference = np.diff(X, axis=1)
     np.testing.assert_allclose(features[:, half:], single.fit(difference).transform(difference))
     np.testing.assert_allclose(SeriesDifference().fit_transform(X), difference)
+    assert make_multirocket(n_features=2688, dtype=None).fit_transform(X).dtype == np.float64
     again = pickle.loads(pickle.dumps(union))
     np.testing.assert_array_equal(again.transform(X), features)
     union.set_params(series__n_biases=2)  # every setting is searchable
@@ -137,3 +140,13 @@ def test_series_difference_checks_its_input():
         fitted.transform(np.ones((4, 3, 5)))
     with pytest.raises(ValueError, match="shape"):
         fitted.transform(np.ones((4, 2, 6)))
+
+
+def test_minirocket_computes_in_float32_unless_asked_otherwise():
+    X = np.random.default_rng(5).standard_normal((20, 80))
+    in_float32 = make_minirocket(840, random_state=0).fit(X).transform(X)
+    reference = make_minirocket(840, random_state=0, dtype=None)
+    assert in_float32.dtype == np.float32
+    assert reference.fit(X).transform(X).dtype == np.float64
+    as_float32 = make_minirocket(840, random_state=0, dtype=None).fit(X.astype(np.float32))
+    assert_array_equal(in_float32, as_float32.transform(X.astype(np.float32)))

@@ -105,8 +105,8 @@ def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
     if series_path.compiled_count_above is None:
         pytest.skip("skconv.engine._count_above was not built")
     X = np.random.default_rng(3).standard_normal((70, 200)).astype(dtype)
-    conv = make_minirocket(random_state=0, padding="alternate", padding_mode="edge").fit(X)
-    compiled = conv.transform(X)
+    conv = make_minirocket(random_state=0, padding="alternate", padding_mode="edge", dtype=None)
+    compiled = conv.fit(X).transform(X)
     monkeypatch.setattr(series_path, "compiled_count_above", None)
     assert compiled.dtype == dtype
     assert_array_equal(compiled, conv.transform(X))
