@@ -14,21 +14,19 @@ Run:  python benchmarks/bench_plan.py            (the grid, about 3 minutes)
 
 import argparse
 import itertools
-import time
 
 import numpy as np
+from bench_transform import best_time
 
 from skconv import ArrayBank, ConvFeatures, make_minirocket
 
 
-def best_time(func, repeat):
-    func()  # warm: caches, workspaces, threads
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def measure(label, conv, X, repeat):
+    """``(label, path, method, predicted, measured)`` of ``conv.transform(X)``."""
+    plan = conv.explain(X)
+    seconds = best_time(lambda: conv.transform(X), repeat, min_seconds=0)
+    part = plan.rows()[0]
+    return label, part["path"], part["method"], plan.seconds, seconds
 
 
 def image_cells(quick):
@@ -56,11 +54,8 @@ def run_images(quick, repeat, rng):
         X = rng.standard_normal((n, channels, size, size)).astype(dtype)
         kernels = rng.standard_normal((n_kernels, channels, k, k))
         conv = ConvFeatures(ArrayBank(kernels), pooling=pooling, pool_grid=2, n_jobs=2).fit(X)
-        plan = conv.explain(X)
-        seconds = best_time(lambda: conv.transform(X), repeat)
-        part = plan.rows()[0]
         label = f"{n}x{channels}x{size}^2 k{k} K{n_kernels} {dtype.name} {'+'.join(pooling)}"
-        rows.append((label, part["path"], part["method"], plan.seconds, seconds))
+        rows.append(measure(label, conv, X, repeat))
     return rows
 
 
@@ -71,11 +66,8 @@ def run_series(quick, repeat, rng):
         n = max(16, 2**17 // length)
         X = rng.standard_normal((n, length)).astype(dtype)
         conv = make_minirocket(n_features=2_000, n_jobs=2, random_state=0).fit(X)
-        plan = conv.explain(X)
-        seconds = best_time(lambda: conv.transform(X), repeat)
-        part = plan.rows()[0]
         label = f"{n} series of {length} {np.dtype(dtype).name} minirocket"
-        rows.append((label, part["path"], part["method"], plan.seconds, seconds))
+        rows.append(measure(label, conv, X, repeat))
     return rows
 
 

@@ -541,13 +541,8 @@ def plan_conv(
 
     Parameters
     ----------
-    n : int
-        Number of images.
-    geometry : Geometry
-    n_columns : int
-        Columns of the kernel matrix.
-    dtype : dtype
-        The computation dtype.
+    n, geometry, n_columns, dtype :
+        See :func:`plan_part`.
     spec : PoolingSpec
     response : ResponsePlan, default=None
         A learned bank's responses.
