@@ -1,10 +1,10 @@
 """Build the optional compiled loops (everything else is in pyproject.toml).
 
-``skconv.engine._count_above`` counts map values above biases (the biased-PPV path
-of time series); ``skconv.engine._direct`` correlates padded windows with a few
-kernels (the GEMM path's tiles, float32, few channels). Both are optional:
-without a C compiler (or, for ``_direct``, without GCC/Clang vector
-extensions) the build skips them and skconv uses numpy and BLAS instead
+``skconv.engine._count_above`` counts map values above biases and updates the
+states of MultiRocket's statistics (the series path); ``skconv.engine._direct``
+correlates padded windows with a few kernels (the GEMM path's tiles, float32,
+few channels). Both are optional: without a C compiler (or without GCC/Clang
+vector extensions) the build skips them and skconv uses numpy and BLAS instead
 (``skconv.show_versions()`` says which loops are built, and the first
 computation that would use a missing one warns).
 """

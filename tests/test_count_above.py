@@ -1,4 +1,9 @@
-"""The compiled counts of values above biases: equal to numpy's comparisons."""
+"""The compiled loops of values above biases: equal to numpy's comparisons.
+
+``count_above`` counts them (MiniRocket's PPV); ``positive_stats`` updates
+the partial states of MultiRocket's statistics, checked against the generic
+definitions of :data:`skconv.pooling.PARTIALS` read position by position.
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-count_above = pytest.importorskip("skconv.engine._count_above").count_above
+compiled = pytest.importorskip("skconv.engine._count_above")
+count_above, positive_stats = compiled.count_above, compiled.positive_stats
 
 
 def reference_counts(maps, biases):
@@ -58,3 +64,73 @@ def test_mixed_dtypes_are_rejected():
         count_above(
             np.zeros((2, 4, 5), np.float32), np.zeros((2, 3)), np.zeros((2, 3, 4), np.int32)
         )
+
+
+def reference_states(maps, biases, base):
+    """The states of ``maps[k, s] - biases[k, b]`` read position by position, in float64."""
+    d = maps[:, None, :, :].astype(np.float64) - biases[:, :, None, None]  # (K, B, m, W)
+    positive = d > 0
+    positions = base + np.arange(maps.shape[2])
+    run = np.zeros(positive.shape[:3], dtype=np.int32)
+    best = np.zeros_like(run)
+    for w in range(maps.shape[2]):
+        run = np.where(positive[..., w], run + 1, 0)
+        best = np.maximum(best, run)
+    return {
+        "count": positive.sum(axis=-1),
+        "possum": np.where(positive, d, 0.0).sum(axis=-1),
+        "offsets": (positive * positions).sum(axis=-1).astype(np.float64),
+        "run": run,
+        "best": best,
+    }
+
+
+def empty_states(n_kernels, n_biases, m):
+    shape = (n_kernels, n_biases, m)
+    return {
+        "count": np.zeros(shape, np.int32),
+        "possum": np.zeros(shape),
+        "offsets": np.zeros(shape),
+        "run": np.zeros(shape, np.int32),
+        "best": np.zeros(shape, np.int32),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_kernels=st.integers(1, 4),
+    m=st.integers(1, 5),
+    width=st.integers(1, 90),
+    n_biases=st.integers(1, 37),
+    split=st.integers(1, 90),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_positive_stats_equal_the_states_read_position_by_position(
+    n_kernels, m, width, n_biases, split, dtype, seed
+):
+    rng = np.random.default_rng(seed)
+    # Few distinct values: many equal a bias (not positive), long runs.
+    maps = rng.integers(-3, 4, (n_kernels, m, width)).astype(dtype)
+    biases = rng.integers(-3, 4, (n_kernels, n_biases)).astype(dtype) - dtype(0.5) * (
+        rng.random((n_kernels, n_biases)) < 0.5
+    )
+    states = empty_states(n_kernels, n_biases, m)
+    # In two runs of positions: counts, sums and offsets add, runs carry over.
+    for start in range(0, width, split):
+        block = np.ascontiguousarray(maps[:, :, start : start + split])
+        positive_stats(block, biases, 7 + start, *states.values())
+    expected = reference_states(maps, biases, 7)
+    for name in ("count", "offsets", "run", "best"):
+        assert_array_equal(states[name], expected[name], err_msg=name)
+    np.testing.assert_allclose(states["possum"], expected["possum"], rtol=1e-6)
+
+
+def test_positive_stats_reject_disagreeing_shapes_and_overlong_runs():
+    states = empty_states(2, 3, 4)
+    with pytest.raises(ValueError, match="disagree"):
+        positive_stats(np.zeros((2, 5, 6)), np.zeros((2, 3)), 0, *states.values())
+    with pytest.raises(ValueError, match="disagree"):
+        positive_stats(np.zeros((2, 4, 6)), np.zeros((3, 3)), 0, *states.values())
+    with pytest.raises(ValueError, match="at most"):
+        positive_stats(np.zeros((2, 4, 50_000)), np.zeros((2, 3)), 0, *states.values())

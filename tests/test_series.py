@@ -70,6 +70,61 @@ def test_series_path_equals_the_generic_engine(
     assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
 
 
+@with_fixtures(30)
+@given(
+    n=st.integers(1, 80),
+    length=st.integers(10, 70),
+    stride=st.integers(1, 3),
+    padding=st.sampled_from(["same", "alternate", "valid"]),
+    poolings=st.lists(
+        st.sampled_from(["ppv", "mpv", "mipv", "lspv"]), min_size=1, max_size=4, unique=True
+    ).filter(lambda p: p != ["ppv"]),
+    nonlinearity=st.sampled_from([None, "relu"]),
+    grid=st.integers(1, 3),
+    dtype=st.sampled_from(["float32", "float64"]),
+    run_bytes=st.sampled_from([500, 4 << 20]),
+    seed=st.integers(0, 1000),
+)
+def test_multirocket_statistics_on_the_series_path_equal_the_generic_engine(
+    monkeypatch, n, length, stride, padding, poolings, nonlinearity, grid, dtype, run_bytes, seed
+):
+    if series_path.compiled_positive_stats is None:
+        pytest.skip("skconv.engine._count_above was not built")
+    # Small runs of positions: runs of positive values carried from one to the next.
+    monkeypatch.setattr(series_path, "_RUN_BYTES", run_bytes)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((max(n, 2), length)).cumsum(axis=1)
+    conv = ConvFeatures(
+        ArrayBank(rng.standard_normal((6, 1, 1, 5))),
+        stride=stride,
+        padding=padding,
+        dilation=[1, 2, 4],
+        n_biases=9,
+        nonlinearity=nonlinearity,
+        pooling=tuple(poolings),
+        pool_grid=(1, grid),
+        random_state=seed,
+        dtype=dtype,
+    )
+    try:
+        conv.fit(X)
+    except ValueError as exc:  # maps shorter than the grid
+        assert "pool_grid" in str(exc)
+        return
+    assert conv.explain(X).rows()[0]["path"] == "series"
+    tolerance = 1e-4 if dtype == "float32" else 1e-9
+    got, expected = conv.transform(X), generic_transform(conv, X, monkeypatch)
+    assert got.dtype == expected.dtype == np.dtype(dtype)
+    assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_multirocket_statistics_without_the_compiled_loop_take_the_generic_path(monkeypatch):
+    monkeypatch.setattr(series_path, "compiled_positive_stats", None)
+    X = np.random.default_rng(0).standard_normal((6, 60))
+    conv = ConvFeatures(dilation=[1, 2], n_biases=3, pooling=("ppv", "lspv")).fit(X)
+    assert {row["path"] for row in conv.explain(X).rows()} == {"batches"}
+
+
 def test_long_series_run_in_several_runs_and_threads(monkeypatch, counts):
     monkeypatch.setattr(series_path, "_RUN_BYTES", 3000)  # runs of a few positions
     monkeypatch.setattr(series_path, "_BATCH_SERIES", 7)
@@ -145,3 +200,5 @@ def test_other_specs_take_the_generic_engine():
     assert not series_applies(geometries, ("ppv",), "abs", False, True)
     assert not series_applies(geometries, ("ppv",), None, True, True)  # learned
     assert not series_applies(geometries, ("ppv",), None, False, False)  # no biases
+    assert not series_applies(geometries, ("mpv",), "tanh", False, True)  # changes the values
+    assert not series_applies(geometries, ("ppv", "max"), None, False, True)

@@ -18,6 +18,14 @@ cdef extern from "_count_above.h":
     void skconv_count_above_double(
         const double*, const double*, int*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
+    void skconv_positive_stats_float(
+        const float*, const float*, int*, double*, double*, int*, int*,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
+    ) noexcept nogil
+    void skconv_positive_stats_double(
+        const double*, const double*, int*, double*, double*, int*, int*,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
+    ) noexcept nogil
 
 ctypedef fused real:
     float
@@ -55,4 +63,68 @@ def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :,
         with nogil:
             skconv_count_above_double(
                 &maps[0, 0, 0], &biases[0, 0], &counts[0, 0, 0], n_kernels, m, width, n_biases
+            )
+
+
+def positive_stats(
+    const real[:, :, ::1] maps,
+    const real[:, ::1] biases,
+    Py_ssize_t base,
+    int[:, :, ::1] count,
+    double[:, :, ::1] possum,
+    double[:, :, ::1] offsets,
+    int[:, :, ::1] run,
+    int[:, :, ::1] best,
+):
+    """Fold a run of positions into the states of the positive values of ``maps - bias``.
+
+    For each kernel ``k``, bias ``b`` and series ``s``, with
+    ``d = maps[k, s, w] - biases[k, b]``: ``count`` adds the ``w`` with
+    ``d > 0``, ``possum`` their ``d``, ``offsets`` their ``base + w``; ``run``
+    (the positive values ending the stretch so far) and ``best`` (its longest
+    run) are carried from one call to the next, so runs of positions read in
+    order give the states of the whole stretch.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (K, m, W), float32 or float64, C-contiguous
+    biases : ndarray of shape (K, B), same dtype, C-contiguous
+    base : int
+        The index of the run's first position (``offsets`` counts from it).
+    count, run, best : ndarray of shape (K, B, m), int32, C-contiguous
+    possum, offsets : ndarray of shape (K, B, m), float64, C-contiguous
+        Updated in place.
+    """
+    n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
+    n_biases = biases.shape[1]
+    cdef Py_ssize_t[5][3] shapes = [
+        [count.shape[0], count.shape[1], count.shape[2]],
+        [possum.shape[0], possum.shape[1], possum.shape[2]],
+        [offsets.shape[0], offsets.shape[1], offsets.shape[2]],
+        [run.shape[0], run.shape[1], run.shape[2]],
+        [best.shape[0], best.shape[1], best.shape[2]],
+    ]
+    cdef int i
+    for i in range(5):
+        if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
+            raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
+    if biases.shape[0] != n_kernels:
+        raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
+    if width >= 46340:
+        raise ValueError("positive_stats: runs of at most 46339 positions")
+    if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:
+        return
+    if real is float:
+        with nogil:
+            skconv_positive_stats_float(
+                &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
+                &offsets[0, 0, 0], &run[0, 0, 0], &best[0, 0, 0],
+                n_kernels, m, width, n_biases, base
+            )
+    else:
+        with nogil:
+            skconv_positive_stats_double(
+                &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
+                &offsets[0, 0, 0], &run[0, 0, 0], &best[0, 0, 0],
+                n_kernels, m, width, n_biases, base
             )

@@ -14,8 +14,9 @@ from .._warnings import warn
 LOOPS = {
     "_direct": "direct correlation of few-channel float32 images (GEMM tiles, small-image "
     "batches, fused max pooling)",
-    "_count_above": "counts of map values above biases (the proportion of positive values "
-    "of signals, MiniRocket's features)",
+    "_count_above": "statistics of map values above biases (the proportion of positive "
+    "values of signals, MiniRocket's features, and MultiRocket's mean, mean index and "
+    "longest run of them)",
 }
 """The compiled extension modules of skconv and what each computes."""
 

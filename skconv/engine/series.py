@@ -1,8 +1,10 @@
-"""Biased PPV of 1-D signals: MiniRocket-class features at MiniRocket's speed.
+"""Biased statistics of 1-D signals: the Rocket family's features at MiniRocket's speed.
 
 The generic engine computes whole maps, then pools them. For signals pooled
-as the proportion of values above fitted biases (``n_biases`` with
-``pooling="ppv"``), this path never holds more than a run of positions:
+by statistics of the values above fitted biases (``n_biases`` with
+``pooling`` among ``"ppv"``, ``"mpv"``, ``"mipv"``, ``"lspv"``: MiniRocket's
+and MultiRocket's features), this path never holds more than a run of
+positions:
 
 * a batch of series is stored series-major, ``(m, C, L)`` (batch-last,
   ``(C, L, m)``, for batches of 64 series or more when the counts are done by
@@ -16,6 +18,13 @@ as the proportion of values above fitted biases (``n_biases`` with
   registers), or, when skconv was installed without a C compiler, by numpy:
   every bias of every kernel compared in one call (each bias a scalar against
   its kernel's row), the booleans summed over the run by one ``uint8`` einsum;
+* for the other statistics, a second compiled loop updates the partial
+  states they finish from (:data:`skconv.pooling.PARTIALS`: ``count``,
+  ``possum``, ``offsets``, ``run``) for sixteen biases per read of a value,
+  carrying each run of positive values from one run of positions to the
+  next; the features are those states finished by
+  :data:`skconv.pooling.STATISTICS`, as on every other path (without the
+  compiled loop these statistics take the generic path);
 * every dilation group of a batch runs before the next batch is read, and
   batches are spread over threads (the compiled loop releases the GIL).
 
@@ -34,6 +43,15 @@ from .core import split_over_threads
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
 compiled_count_above = getattr(load("_count_above"), "count_above", None)
+# The compiled states of the other statistics of positive values (optional:
+# without them, those statistics take the generic path).
+compiled_positive_stats = getattr(load("_count_above"), "positive_stats", None)
+
+SERIES_POOLINGS = ("ppv", "mpv", "mipv", "lspv")
+"""The statistics this path computes (``"ppv"`` alone, or with the others)."""
+
+# The partial states the compiled positive_stats loop updates, by statistic.
+_STATES = ("count", "possum", "offsets", "run")
 
 # Series per batch, and bytes of maps per run of positions. Long runs pay:
 # each run costs 3 numpy calls per bias (measured on 256 series of 1460
@@ -166,10 +184,19 @@ def _padded(series, pads, padding_mode, scratch, axis=1, name="padded"):
     return padded
 
 
-def group_ppv(
-    series, first, geometry, kernel_rows, biases, n_regions, out, scratch, series_major=False
+def group_biased(
+    series,
+    first,
+    geometry,
+    kernel_rows,
+    biases,
+    n_regions,
+    out,
+    scratch,
+    series_major=False,
+    poolings=("ppv",),
 ):
-    """Biased PPV features of one dilation group's part for a batch of series, into ``out``.
+    """Biased statistics of one dilation group's part for a batch of series, into ``out``.
 
     Parameters
     ----------
@@ -186,13 +213,16 @@ def group_ppv(
         In the computation dtype.
     n_regions : int
         Pooling regions along the series.
-    out : ndarray of shape (m, K, B, n_regions)
+    out : ndarray of shape (m, K, B, len(poolings), n_regions)
         Where the features go (any strides, e.g. a view of every other
         kernel's columns of the whole output).
     scratch : _Scratch
     series_major : bool, default=False
         The layout of ``series``; the maps' columns follow it: ``(positions,
-        m)`` batch-last, ``(m, positions)`` series-major.
+        m)`` batch-last, ``(m, positions)`` series-major. Statistics other
+        than ``"ppv"`` need it (and the compiled loop).
+    poolings : tuple of str, default=("ppv",)
+        Keys of :data:`SERIES_POOLINGS`.
 
     Returns
     -------
@@ -215,7 +245,7 @@ def group_ppv(
     n_positions = geometry.out_shape[1]
     dtype = kernel_rows.dtype
     run = _run_length(m, n_kernels, dtype.itemsize)
-    # Biases compared at once: as many as keep the booleans within budget.
+    counts_only = tuple(poolings) == ("ppv",)
     # Booleans compared at once: every bias of as many kernels as the budget
     # holds (they stay in cache for the sums), or fewer biases of one kernel.
     per_kernel = n_biases * run * m
@@ -227,9 +257,19 @@ def group_ppv(
     maps = scratch.get("maps", (n_kernels * run * m,), dtype)  # a run's prefix is contiguous
     compiled = compiled_count_above is not None
     if not (compiled and series_major):
+        if not counts_only:
+            raise ValueError("statistics other than 'ppv' need the compiled loop, series-major")
         above = scratch.get("above", (kernel_chunk, chunk, run * m), bool)
-    counts = scratch.get("counts", (n_regions, n_kernels, n_biases, m), np.int32)
+    shape = (n_regions, n_kernels, n_biases, m)
+    counts = scratch.get("counts", shape, np.int32)
     counts[...] = 0
+    if not counts_only:
+        possum = scratch.get("possum", shape, np.float64)
+        offsets = scratch.get("offsets", shape, np.float64)
+        run_now = scratch.get("run", shape, np.int32)
+        best = scratch.get("best", shape, np.int32)
+        for state in (possum, offsets, run_now, best):
+            state[...] = 0
     levels = biases[:, :, None]  # (K, B, 1): one scalar per kernel and bias
     bounds = region_bounds(n_positions, n_regions)
     item = series.itemsize
@@ -252,6 +292,18 @@ def group_ppv(
             matrix = matrix.reshape(taps * n_channels, width * m)
             values = maps[: n_kernels * width * m].reshape(n_kernels, width * m)
             np.matmul(kernel_rows, matrix, out=values)
+            if not counts_only:
+                compiled_positive_stats(
+                    values.reshape(n_kernels, m, width),
+                    biases,
+                    p0 - bounds[region],
+                    counts[region],
+                    possum[region],
+                    offsets[region],
+                    run_now[region],
+                    best[region],
+                )
+                continue
             if compiled and series_major:
                 compiled_count_above(values.reshape(n_kernels, m, width), biases, counts[region])
                 continue
@@ -266,13 +318,21 @@ def group_ppv(
                     total = counts[region, k0:k1, j0:j1]
                     np.add(total, _sum_positions(flags, width, series_major), out=total)
     for region in range(n_regions):
-        size = bounds[region + 1] - bounds[region]
-        per_series = counts[region].transpose(2, 0, 1)  # (m, K, B): the count partial
-        out[..., region] = STATISTICS["ppv"].finish({"count": per_series}, dtype.type(size))
+        size = dtype.type(bounds[region + 1] - bounds[region])
+        # The partial states, (m, K, B) each, finished as on every other path.
+        states = {"count": counts[region].transpose(2, 0, 1)}
+        if not counts_only:
+            states.update(
+                possum=possum[region].transpose(2, 0, 1),
+                offsets=offsets[region].transpose(2, 0, 1),
+                run=best[region].transpose(2, 0, 1),
+            )
+        for i, name in enumerate(poolings):
+            out[..., i, region] = STATISTICS[name].finish(states, size)
     return out
 
 
-def biased_ppv_features(
+def biased_series_features(
     images,
     groups,
     biases,
@@ -285,8 +345,9 @@ def biased_ppv_features(
     n_threads=1,
     progress=None,
     plan=None,
+    poolings=("ppv",),
 ):
-    """Write the biased PPV features of every dilation group to ``out``.
+    """Write the biased statistics of every dilation group to ``out``.
 
     Parameters
     ----------
@@ -308,6 +369,9 @@ def biased_ppv_features(
     plan : PartPlan, default=None
         Its threads and batch size (from :func:`skconv.engine.planner.plan_series`);
         None: as many threads as ``n_threads`` and the default batches.
+    poolings : tuple of str, default=("ppv",)
+        Keys of :data:`SERIES_POOLINGS`, in the order of the columns (kernel,
+        bias, statistic, region).
 
     Returns
     -------
@@ -333,6 +397,9 @@ def biased_ppv_features(
     if plan is None:
         plan = SimpleNamespace(n_threads=max(1, min(n_threads, n)))
         plan.batch_size = series_batch_size(n, plan.n_threads)
+    poolings = tuple(poolings)
+    if poolings != ("ppv",) and compiled_positive_stats is None:
+        raise ValueError(f"poolings {poolings} on the series path need the compiled loop")
     if compiled_count_above is None:
         warn_missing("_count_above")
     n_threads, size = plan.n_threads, plan.batch_size
@@ -354,8 +421,10 @@ def biased_ppv_features(
                     if not shares:  # its own padding
                         own = _padded(series, geometry.pads[1], padding_mode, scratch, axis, "own")
                         source, first = own, 0
-                    target = out[s0:s1, cols].reshape(s1 - s0, n_kernels, n_biases, n_regions)
-                    group_ppv(
+                    target = out[s0:s1, cols].reshape(
+                        s1 - s0, n_kernels, n_biases, len(poolings), n_regions
+                    )
+                    group_biased(
                         source,
                         first,
                         geometry,
@@ -365,6 +434,7 @@ def biased_ppv_features(
                         target[:, kernels],
                         scratch,
                         series_major,
+                        poolings,
                     )
                 if progress is not None:
                     progress(s1 - s0)

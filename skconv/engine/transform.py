@@ -14,7 +14,7 @@ import numpy as np
 
 from .features import PoolingSpec, allocate_output, conv_features
 from .planner import TransformPlan, plan_conv, plan_series, series_applies
-from .series import biased_ppv_features
+from .series import biased_series_features
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,9 @@ def plan_transform(fitted, n_samples, dtype, n_threads, per_block=False):
     has_biases = fitted.biases[0] is not None
     if series_applies(geometries, fitted.poolings, fitted.nonlinearity, learned, has_biases):
         n_biases = [fitted.biases[g].shape[1] for g, _ in parts]
-        plan = plan_series(n_samples, geometries, counts, n_biases, dtype, n_threads)
+        plan = plan_series(
+            n_samples, geometries, counts, n_biases, dtype, n_threads, fitted.poolings
+        )
         label = f"{len(fitted.groups)} dilation(s), at once"
         return TransformPlan(n_samples, dtype, ((label, fitted.n_kernels, plan),), per_block)
     rows = []
@@ -167,7 +169,7 @@ def run_transform(fitted, images, dtype, n_threads, progress=None):
     out = allocate_output(n, fitted.n_features_out, dtype)
     first = plan.parts[0][2]
     if first.path == "series":
-        return biased_ppv_features(
+        return biased_series_features(
             images,
             fitted.groups,
             fitted.biases,
@@ -178,6 +180,7 @@ def run_transform(fitted, images, dtype, n_threads, progress=None):
             padding_mode=fitted.padding_mode,
             progress=progress,
             plan=first,
+            poolings=fitted.poolings,
         )
     parts = fitted.parts()
     if len(parts) == 1:
