@@ -1,6 +1,6 @@
 """Build the optional compiled loops (everything else is in pyproject.toml).
 
-``skconv.engine._count_above`` counts map values above biases and updates the
+``skconv.engine._stat_loops`` counts map values above biases and updates the
 states of MultiRocket's statistics (the series path); ``skconv.engine._direct``
 correlates padded windows with a few kernels (the GEMM path's tiles, float32,
 few channels). Both are optional: without a C compiler (or without GCC/Clang
@@ -47,7 +47,7 @@ extensions = [
         extra_compile_args=flags,
         optional=True,
     )
-    for name in ("_count_above", "_direct")
+    for name in ("_stat_loops", "_direct")
 ]
 extensions = cythonize(extensions, quiet=True)
 for compiled in extensions:  # cythonize builds new Extension objects: keep them optional

@@ -23,7 +23,7 @@ middle) and, for each run of output positions, the patch matrix of all the
 batch's series is one strided copy, so the maps of every kernel come out of one
 GEMM (84 kernels x 9 taps x positions of the batch); (2) the values above the
 biases are counted by a small C loop compiled when skconv is installed
-(``skconv/engine/_count_above.pyx``, Cython: each map value is read once per four
+(``skconv/engine/_stat_loops.pyx``, Cython: each map value is read once per four
 biases, the counts stay in registers, the GIL is released; about 0.03-0.04 ns
 a comparison, where numpy's compare-then-sum takes 0.1-0.2 ns); without a C
 compiler at install, numpy does the same counts in two passes (about 1.4x

@@ -17,6 +17,8 @@ from ._warnings import warn
 from .engine.core import normalize_axes_param
 
 EXPONENTIAL = "exponential"
+DYADIC = "dyadic"
+DILATION_RULES = (EXPONENTIAL, DYADIC)
 # MiniRocket's max_dilations_per_kernel: how many exponentially spaced values
 # are drawn before rounding (the distinct ones are usually far fewer).
 N_EXPONENTIAL_VALUES = 32
@@ -27,8 +29,8 @@ def _is_int(value):
 
 
 def is_multi_dilation(dilation):
-    """True when ``dilation`` asks for several dilations (a list or ``"exponential"``)."""
-    return dilation == EXPONENTIAL or isinstance(dilation, list)
+    """True when ``dilation`` asks for several dilations (a list or a rule)."""
+    return (isinstance(dilation, str) and dilation in DILATION_RULES) or isinstance(dilation, list)
 
 
 def max_dilations(input_spatial, kernel_spatial):
@@ -68,12 +70,28 @@ def exponential_dilations(input_spatial, kernel_spatial, n_values=N_EXPONENTIAL_
     return dilations, [pairs.count(d) for d in dilations]
 
 
+def dyadic_dilations(input_spatial, kernel_spatial):
+    """Hydra's dilations: ``(dilations, weights)``, powers of two up to the largest that fits.
+
+    Per axis, ``2 ** arange(floor(log2((n - 1) / (k - 1))) + 1)`` (1 alone
+    where the kernel is longer than half the input), the axes paired value by
+    value (the shorter list repeats its last value), each of weight 1.
+    """
+    per_axis = []
+    for n, k in zip(input_spatial, kernel_spatial):
+        top = max(1, (n - 1) // (k - 1)) if k > 1 else 1
+        per_axis.append([2**e for e in range(int(np.log2(top)) + 1)])
+    count = max(len(axis) for axis in per_axis)
+    dilations = [tuple(axis[min(i, len(axis) - 1)] for axis in per_axis) for i in range(count)]
+    return dilations, [1] * count
+
+
 def resolve_dilations(dilation, input_spatial, kernel_spatial):
     """The dilation groups of a ``dilation`` parameter: ``(dilations, weights)``.
 
     Parameters
     ----------
-    dilation : int, tuple of int, list of (int or tuple of int), or "exponential"
+    dilation : int, tuple of int, list of (int or tuple of int), "exponential" or "dyadic"
         The ``dilation`` parameter.
     input_spatial, kernel_spatial : tuple of int
         Spatial shape of one sample and of the kernels.
@@ -94,6 +112,8 @@ def resolve_dilations(dilation, input_spatial, kernel_spatial):
     n_axes = len(input_spatial)
     if dilation == EXPONENTIAL:
         return exponential_dilations(input_spatial, kernel_spatial)
+    if dilation == DYADIC:
+        return dyadic_dilations(input_spatial, kernel_spatial)
     values = dilation if isinstance(dilation, list) else [dilation]
     if not values:
         raise ValueError("dilation must not be an empty list.")
@@ -106,10 +126,10 @@ def resolve_dilations(dilation, input_spatial, kernel_spatial):
 def check_dilation_param(dilation, n_axes):
     """Check the type and values of ``dilation`` before any data-dependent step."""
     if isinstance(dilation, str):
-        if dilation != EXPONENTIAL:
+        if dilation not in DILATION_RULES:
             raise ValueError(
-                f"dilation must be an int, a tuple of {n_axes} int, a list of those, or "
-                f"{EXPONENTIAL!r}; got {dilation!r}."
+                f"dilation must be an int, a tuple of {n_axes} int, a list of those, "
+                f"{EXPONENTIAL!r} or {DYADIC!r}; got {dilation!r}."
             )
         return
     for value in dilation if isinstance(dilation, list) else [dilation]:

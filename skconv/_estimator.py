@@ -23,7 +23,7 @@ from ._compat import (
 from ._convolve import check_padding_mode
 from ._dask import is_dask_array
 from ._dilations import (
-    EXPONENTIAL,
+    DILATION_RULES,
     check_dilation_param,
     check_dilations_fit,
     is_multi_dilation,
@@ -45,7 +45,7 @@ from ._input import (
     sample_shape_in_user_order,
 )
 from ._progress import ProgressBar
-from .banks import ArrayBank, GaborBank, MiniRocketBank, RandomBank
+from .banks import ArrayBank, GaborBank, HydraBank, MiniRocketBank, RandomBank
 from .engine.core import (
     PADDING_MODES,
     PADDING_NAMES,
@@ -57,9 +57,14 @@ from .engine.costs import METHODS
 from .engine.features import FeatureLayout, PoolingSpec, conv_features
 from .engine.learned import ENCODERS, make_response_plan
 from .engine.transform import FittedTransform, plan_transform, run_transform
-from .pooling import NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
+from .pooling import COMPETING_POOLINGS, NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
-_BANK_SHORTCUTS = {"random": RandomBank, "gabor": GaborBank, "minirocket": MiniRocketBank}
+_BANK_SHORTCUTS = {
+    "random": RandomBank,
+    "gabor": GaborBank,
+    "minirocket": MiniRocketBank,
+    "hydra": HydraBank,
+}
 _AXES_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
 
 
@@ -122,10 +127,10 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
     Parameters
     ----------
-    bank : {"random", "gabor", "minirocket"}, bank object or array-like, \
+    bank : {"random", "gabor", "minirocket", "hydra"}, bank object or array-like, \
             default="random"
         The kernels: a shortcut for ``RandomBank()`` / ``GaborBank()`` /
-        ``MiniRocketBank()``, a bank
+        ``MiniRocketBank()`` / ``HydraBank()``, a bank
         object (any object with ``fit(images)`` setting ``kernels_``; a clone is
         fitted, and its parameters are searchable as ``bank__<param>``), or an
         array of kernels ``(K, C, *kernel_size)`` / ``(K, *kernel_size)``.
@@ -154,14 +159,15 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     padding_mode : {"constant", "reflect", "edge", "symmetric", "wrap"}, \
             default="constant"
         How the border is filled ("constant" is zeros).
-    dilation : int, tuple of int, list or "exponential", default=1
+    dilation : int, tuple of int, list, "exponential" or "dyadic", default=1
         Spacing between kernel taps: an int (every axis) or a tuple (one int
         per spatial axis). A list of such values runs every kernel at each
         dilation (multi-scale features, named ``..._d{dilation}_k...``);
         ``"exponential"`` is MiniRocket's rule: 32 values spaced exponentially
         from 1 to the largest dilation whose kernel span fits the input,
-        rounded down and deduplicated. A dilated kernel longer than the input
-        is an error.
+        rounded down and deduplicated; ``"dyadic"`` is Hydra's: the powers of
+        two up to that largest dilation. A dilated kernel longer than the
+        input is an error.
     nonlinearity : {"relu", "abs", "square", "tanh", "sigmoid", "triangle", \
             "soft_threshold"} or None, default="relu"
         Applied to every map value before pooling; None keeps the raw maps. The
@@ -190,8 +196,17 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         none) and "lspv" (longest run of consecutive positive values divided by
         the region's number of positions). Positions are numbered in row-major
         order within a region (along the signal for 1-D data), so a run may
-        continue from one row of a region to the next. None returns the whole
-        maps, flattened in (kernel, row, column) order.
+        continue from one row of a region to the next. Hydra's competing
+        statistics read each kernel with the others of its group
+        (``kernel_groups``): at each position the kernel with the group's
+        largest response wins; "max_wins" counts a kernel's wins,
+        "max_wins_sum" sums its responses where it wins, "min_wins" and
+        "min_wins_sum" do the same for the smallest response. None returns
+        the whole maps, flattened in (kernel, row, column) order.
+    kernel_groups : int, default=None
+        For the competing statistics: groups of this many consecutive kernels
+        compete. None: the bank's ``group_size`` (:class:`~skconv.HydraBank`).
+        Unused by the other statistics.
     pool_grid : "auto", int or tuple of int, default="auto"
         Pooling regions per spatial axis: 1 pools each map globally, 2 (or
         ``(2, 2)``) over its four quadrants. Regions are contiguous, do not
@@ -305,11 +320,12 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             list,
         ],
         "padding_mode": [StrOptions(set(PADDING_MODES))],
-        "dilation": [*_AXES_CONSTRAINT, StrOptions({EXPONENTIAL})],
+        "dilation": [*_AXES_CONSTRAINT, StrOptions(set(DILATION_RULES))],
         "nonlinearity": [None, StrOptions({*NONLINEARITIES, *ENCODERS})],
         "threshold": [Interval(Real, None, None, closed="neither")],
         "n_biases": [None, Interval(Integral, 1, None, closed="left")],
         "pooling": [None, StrOptions(set(POOLINGS)), tuple, list],
+        "kernel_groups": [None, Interval(Integral, 1, None, closed="left")],
         "pool_grid": [StrOptions({"auto"}), *_AXES_CONSTRAINT],
         "pool_sigma": [None, Interval(Real, 0, None, closed="neither")],
         "method": [StrOptions(set(METHODS))],
@@ -334,6 +350,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         threshold=0.25,
         n_biases=None,
         pooling="max",
+        kernel_groups=None,
         pool_grid="auto",
         pool_sigma=None,
         method="auto",
@@ -354,6 +371,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.threshold = threshold
         self.n_biases = n_biases
         self.pooling = pooling
+        self.kernel_groups = kernel_groups
         self.pool_grid = pool_grid
         self.pool_sigma = pool_sigma
         self.method = method
@@ -476,6 +494,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         out_spatial = self._geometry.out_shape[2 - n_axes :]
         self.maps_shape_ = (self.kernels_.shape[0], *out_spatial)
         self._poolings = resolve_poolings(self.pooling)
+        self._kernel_groups = self._check_kernel_groups()
         kernels4d = self.kernels_.reshape(self.kernels_.shape[:2] + self._geometry.kernel_shape)
         transform = getattr(self.bank_, "patch_transform_", None)
         self._response = None
@@ -517,6 +536,34 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self.biases_ = [None] * len(dilations)
         methods = [part.method for parts in self._groups for part in parts]
         self.method_ = methods[0] if len(set(methods)) == 1 else tuple(methods)
+
+    def _check_kernel_groups(self):
+        """The competing groups' size for the competing statistics (None without them)."""
+        competing = [p for p in self._poolings or () if p in COMPETING_POOLINGS]
+        if not competing:
+            return None
+        group = self.kernel_groups
+        if group is None:
+            group = getattr(self.bank_, "group_size", None)
+        n_kernels = self.kernels_.shape[0]
+        if group is None:
+            raise ValueError(
+                f"pooling {tuple(competing)} makes kernels compete in groups: set "
+                "kernel_groups (how many consecutive kernels form a group), or use a bank "
+                "with a group_size such as HydraBank."
+            )
+        if n_kernels % group:
+            raise ValueError(
+                f"kernel_groups={group} must divide the number of kernels ({n_kernels}) for "
+                f"the competing pooling {tuple(competing)}."
+            )
+        if self.padding == ALTERNATE:
+            raise ValueError(
+                "padding='alternate' pools half of the kernels differently from the other "
+                f"half, which splits the competing groups of pooling {tuple(competing)}; "
+                "use padding='same' or 'valid'."
+            )
+        return int(group)
 
     def _check_pool_grid(self, n_axes):
         """The pooling grid ``(gh, gw)``, checked against every part's maps."""
@@ -765,6 +812,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             padding_mode=self.padding_mode,
             batch_size=self.batch_size,
             alternate=self.padding == ALTERNATE,
+            group=self._kernel_groups,
         )
 
     def get_feature_names_out(self, input_features=None):

@@ -5,7 +5,8 @@ from numbers import Integral
 from ._compat import Interval, StrOptions, validate_params
 from ._difference import SeriesDifference
 from ._estimator import ConvFeatures
-from .banks import MiniRocketBank
+from ._sparse_scaler import SparseScaler
+from .banks import HydraBank, MiniRocketBank
 
 # MiniRocket's 84 kernels: n_features is rounded down to a multiple of it.
 _N_MINIROCKET_KERNELS = 84
@@ -203,4 +204,169 @@ def make_multirocket(
 
     return FeatureUnion(
         [("series", features()), ("difference", make_pipeline(SeriesDifference(), features()))]
+    )
+
+
+# Hydra's statistics: the summed response where a kernel gives its group's
+# largest response (soft count), the count of positions where it gives the
+# smallest (hard count).
+_HYDRA_POOLINGS = ("max_wins_sum", "min_wins")
+
+
+@validate_params(
+    {
+        "n_groups": [Interval(Integral, 2, None, closed="left")],
+        "group_size": [Interval(Integral, 2, None, closed="left")],
+        "max_channels": [Interval(Integral, 1, None, closed="left")],
+        "scale": ["boolean"],
+        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
+        "random_state": ["random_state"],
+        "dtype": [None, StrOptions({"float32", "float64"})],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_hydra(
+    n_groups=64,
+    *,
+    group_size=8,
+    max_channels=8,
+    scale=True,
+    n_jobs=None,
+    random_state=None,
+    dtype="float32",
+):
+    """Hydra (Dempster et al. 2023): competing kernels on the series and its difference.
+
+    ``n_groups`` groups of ``group_size`` random kernels of length 9
+    (:class:`~skconv.HydraBank`), half of the groups on the series and half
+    on their first-order difference (:class:`~skconv.SeriesDifference`), at
+    the dyadic dilations (1, 2, 4, ... up to the largest whose span fits
+    the series), zero-padded to the series' length. At each position the
+    kernels of a group compete: per kernel, the summed response where it
+    gives its group's largest response (``"max_wins_sum"``) and the number of
+    positions where it gives the smallest (``"min_wins"``), as in Hydra.
+    Followed by :class:`~skconv.SparseScaler` (``scale=True``), as Hydra's
+    classifier is; then ``RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))``.
+
+    Parameters
+    ----------
+    n_groups : int, default=64
+        Groups in all (``n_groups // 2`` on each representation): Hydra's
+        default gives ``64 * 8 * 2 = 1024`` features per dilation.
+    group_size : int, default=8
+        Kernels per group.
+    max_channels : int, default=8
+        Multivariate series: channels each group reads (see
+        :class:`~skconv.HydraBank`).
+    scale : bool, default=True
+        End with :class:`~skconv.SparseScaler`.
+    n_jobs, random_state, dtype :
+        As for :func:`make_minirocket`, for both representations.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline or sklearn.pipeline.FeatureUnion
+        Unfitted: a ``FeatureUnion`` of the ``series`` and ``difference``
+        branches (feature names say which), followed by the scaler when
+        ``scale``. Rows of ``X`` are univariate series; ``X`` of shape
+        ``(n, C, L)`` holds ``n`` series of ``C`` channels.
+
+    See Also
+    --------
+    make_multirockethydra : Hydra and MultiRocket together.
+
+    References
+    ----------
+    A. Dempster, D. F. Schmidt, G. I. Webb. "Hydra: competing convolutional
+    kernels for fast and accurate time series classification", Data Mining and
+    Knowledge Discovery 37, 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import make_hydra
+    >>> X = np.random.default_rng(0).standard_normal((20, 60))
+    >>> make_hydra(random_state=0).fit_transform(X).shape
+    (20, 3072)
+    """
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    def features():
+        return ConvFeatures(
+            HydraBank(n_groups // 2, group_size=group_size, max_channels=max_channels),
+            dilation="dyadic",
+            padding="same",
+            padding_mode="constant",
+            nonlinearity=None,
+            pooling=_HYDRA_POOLINGS,
+            pool_grid=1,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            dtype=dtype,
+        )
+
+    union = FeatureUnion(
+        [("series", features()), ("difference", make_pipeline(SeriesDifference(), features()))]
+    )
+    return make_pipeline(union, SparseScaler()) if scale else union
+
+
+@validate_params(
+    {
+        "n_features": [
+            Interval(Integral, 2 * len(_MULTIROCKET_POOLINGS) * 84, None, closed="left")
+        ],
+        "n_groups": [Interval(Integral, 2, None, closed="left")],
+        "n_jobs": [None, Interval(Integral, None, None, closed="neither")],
+        "random_state": ["random_state"],
+        "dtype": [None, StrOptions({"float32", "float64"})],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_multirockethydra(
+    n_features=50_000, n_groups=64, *, n_jobs=None, random_state=None, dtype="float32"
+):
+    """MultiRocket and Hydra together, each scaled as its classifier scales it.
+
+    The union of :func:`make_hydra` (its features square-rooted and scaled by
+    :class:`~skconv.SparseScaler`) and :func:`make_multirocket` (standardised
+    by :class:`~sklearn.preprocessing.StandardScaler`), as in
+    MultiRocket-Hydra (Dempster et al. 2023); follow it with
+    ``RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))``.
+
+    Parameters
+    ----------
+    n_features : int, default=50_000
+        MultiRocket's features (see :func:`make_multirocket`).
+    n_groups : int, default=64
+        Hydra's groups (see :func:`make_hydra`).
+    n_jobs, random_state, dtype :
+        As for :func:`make_minirocket`, for every branch.
+
+    Returns
+    -------
+    union : sklearn.pipeline.FeatureUnion
+        Unfitted, with the branches ``hydra`` and ``multirocket``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skconv import make_multirockethydra
+    >>> X = np.random.default_rng(0).standard_normal((20, 60))
+    >>> union = make_multirockethydra(n_features=1344, random_state=0)
+    >>> union.fit_transform(X).shape
+    (20, 4416)
+    """
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    shared = dict(n_jobs=n_jobs, random_state=random_state, dtype=dtype)
+    return FeatureUnion(
+        [
+            ("hydra", make_hydra(n_groups, **shared)),
+            (
+                "multirocket",
+                make_pipeline(make_multirocket(n_features, **shared), StandardScaler()),
+            ),
+        ]
     )

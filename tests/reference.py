@@ -86,11 +86,33 @@ def longest_stretch_of_positive_values(region):
     return best / len(flat)
 
 
-def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
+def group_wins(values, group, largest):
+    """Hydra's competition, position by position: ``(counts, sums)`` maps ``(n, K, h, w)``.
+
+    At each position, of each ``group`` consecutive kernels the one with the
+    largest (or smallest) value wins, the first on ties: its count map gets 1
+    and its sum map its value there.
+    """
+    n, k, h, w = values.shape
+    counts, sums = np.zeros(values.shape), np.zeros(values.shape)
+    for a in range(n):
+        for y in range(h):
+            for x in range(w):
+                for g in range(0, k, group):
+                    column = list(values[a, g : g + group, y, x])
+                    best = column.index(max(column) if largest else min(column))
+                    counts[a, g + best, y, x] = 1.0
+                    sums[a, g + best, y, x] = column[best]
+    return counts, sums
+
+
+def loop_pool(maps, nonlinearity, poolings, grid, sigma=None, group=None):
     """Nonlinearity then grid pooling with explicit loops; ``maps`` is (n, K, h, w).
 
     With ``sigma``, "mean", "sum" and "l2" use the Gaussian windows of
     :func:`gaussian_weights` over the whole map instead of the region alone.
+    The competing statistics compare each kernel with the others of its
+    ``group`` (see :func:`group_wins`), then sum over the region.
     """
     funcs = {
         None: lambda v: v,
@@ -112,6 +134,11 @@ def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
     }
     values = funcs[nonlinearity](np.asarray(maps, dtype=np.float64))
     n, k, h, w = values.shape
+    competing = {}
+    if any(name.startswith(("max_wins", "min_wins")) for name in poolings):
+        for side, largest in (("max", True), ("min", False)):
+            counts, sums = group_wins(values, group, largest)
+            competing[f"{side}_wins"], competing[f"{side}_wins_sum"] = counts, sums
     rows = [(i * h) // grid[0] for i in range(grid[0] + 1)]
     cols = [(j * w) // grid[1] for j in range(grid[1] + 1)]
     out = np.empty((n, k, len(poolings), grid[0], grid[1]))
@@ -121,6 +148,12 @@ def loop_pool(maps, nonlinearity, poolings, grid, sigma=None):
                 for i in range(grid[0]):
                     for j in range(grid[1]):
                         region = values[a, b, rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+                        if name in competing:
+                            won = competing[name][
+                                a, b, rows[i] : rows[i + 1], cols[j] : cols[j + 1]
+                            ]
+                            out[a, b, s, i, j] = won.sum()
+                            continue
                         if sigma is None:
                             out[a, b, s, i, j] = stats[name](region)
                             continue

@@ -3,7 +3,14 @@
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skconv import ConvFeatures, GaborBank, PatchBank, RandomBank, SeriesDifference
+from skconv import (
+    ConvFeatures,
+    GaborBank,
+    PatchBank,
+    RandomBank,
+    SeriesDifference,
+    SparseScaler,
+)
 
 ESTIMATORS = [
     ConvFeatures(),
@@ -28,6 +35,14 @@ ESTIMATORS = [
     # MultiRocket's statistics, and the difference transformer of make_multirocket.
     ConvFeatures(bank=RandomBank(4, 2), pooling=("ppv", "mpv", "mipv", "lspv"), n_biases=2),
     SeriesDifference(),
+    # Hydra's competing statistics (groups of two kernels), and its scaler.
+    ConvFeatures(
+        bank=RandomBank(4, 2),
+        pooling=("max_wins_sum", "min_wins"),
+        kernel_groups=2,
+        nonlinearity=None,
+    ),
+    SparseScaler(),
 ]
 
 

@@ -22,7 +22,7 @@ EXPECT_COMPILED = os.environ.get("SKCONV_EXPECT_COMPILED", "1") != "0"
 
 def test_the_compiled_loops_are_built_exactly_when_expected():
     built = compiled.status()
-    assert set(built) == {"_direct", "_count_above"}
+    assert set(built) == {"_direct", "_stat_loops"}
     expected = {name: EXPECT_COMPILED for name in built}
     assert built == expected, (
         "reinstall skconv with a C compiler (pip install -e .)" if EXPECT_COMPILED else built
@@ -65,7 +65,7 @@ def test_a_path_that_would_use_a_missing_loop_warns_once(without_loops):
 
 def test_the_series_path_warns_without_its_counts(without_loops):
     X = np.random.RandomState(0).randn(20, 60)
-    with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._count_above"):
+    with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._stat_loops"):
         make_minirocket(n_features=84, random_state=0).fit_transform(X)
 
 

@@ -57,7 +57,7 @@ def test_memory_benchmark_quick_mode():
 
 def test_series_benchmark_counts_mode():
     # Needs no aeon: times the compiled counts against numpy's (and checks them equal).
-    pytest.importorskip("skconv.engine._count_above")
+    pytest.importorskip("skconv.engine._stat_loops")
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_series.py"), "--counts"],
         capture_output=True,

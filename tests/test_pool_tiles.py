@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 from reference import loop_pool, reference_correlate
 
 from skconv import ConvFeatures, GaborBank, PatchBank
+from skconv.engine.cache import BUFFERS
 from skconv.engine.core import kernel_matrix, make_geometry
 from skconv.engine.features import PoolingSpec, conv_features
 from skconv.engine.fft import KernelSpectra
@@ -56,8 +57,14 @@ def pooled_problems(draw):
 def test_tiled_pooling_matches_loops_over_whole_maps(problem):
     g = problem["geometry"]
     maps = reference_correlate(problem["images"], problem["kernels"], g.stride, g.pads, g.dilation)
+    k = problem["kernels"].shape[0]  # every kernel in one competing group
     expected = loop_pool(
-        maps, problem["nonlinearity"], problem["poolings"], problem["grid"], problem["sigma"]
+        maps,
+        problem["nonlinearity"],
+        problem["poolings"],
+        problem["grid"],
+        problem["sigma"],
+        group=k,
     )
     with sklearn.config_context(working_memory=problem["budget"]):
         result = conv_features(
@@ -65,7 +72,11 @@ def test_tiled_pooling_matches_loops_over_whole_maps(problem):
             g,
             kernel_matrix(problem["kernels"], np.float64),
             PoolingSpec(
-                problem["nonlinearity"], problem["poolings"], problem["grid"], problem["sigma"]
+                problem["nonlinearity"],
+                problem["poolings"],
+                problem["grid"],
+                problem["sigma"],
+                group=k,
             ),
             n_threads=problem["n_threads"],
             method=problem["method"],
@@ -159,6 +170,7 @@ def test_pooled_working_memory_does_not_grow_with_the_image(method):
         conv.set_params()  # the fitted geometry needs the same image size: refit
         conv.fit(X)
         with sklearn.config_context(working_memory=8):
+            BUFFERS.clear()  # each size allocates its own buffers, whatever ran before
             usage.append(_traced_working_mib(lambda X=X: conv.transform(X), 0))
     # 16x the pixels; the maps alone would be 16 kernels x 4 MiB = 64 MiB.
     assert usage[1] < 12

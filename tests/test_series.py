@@ -20,7 +20,7 @@ def counts(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setattr(series_path, "compiled_count_above", None)
     elif series_path.compiled_count_above is None:
-        pytest.skip("skconv.engine._count_above was not built")
+        pytest.skip("skconv.engine._stat_loops was not built")
     return request.param
 
 
@@ -89,7 +89,7 @@ def test_multirocket_statistics_on_the_series_path_equal_the_generic_engine(
     monkeypatch, n, length, stride, padding, poolings, nonlinearity, grid, dtype, run_bytes, seed
 ):
     if series_path.compiled_positive_stats is None:
-        pytest.skip("skconv.engine._count_above was not built")
+        pytest.skip("skconv.engine._stat_loops was not built")
     # Small runs of positions: runs of positive values carried from one to the next.
     monkeypatch.setattr(series_path, "_RUN_BYTES", run_bytes)
     rng = np.random.default_rng(seed)
@@ -158,7 +158,7 @@ def test_both_batch_layouts_give_the_generic_features(monkeypatch, counts, batch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
     if series_path.compiled_count_above is None:
-        pytest.skip("skconv.engine._count_above was not built")
+        pytest.skip("skconv.engine._stat_loops was not built")
     X = np.random.default_rng(3).standard_normal((70, 200)).astype(dtype)
     conv = make_minirocket(random_state=0, padding="alternate", padding_mode="edge", dtype=None)
     compiled = conv.fit(X).transform(X)

@@ -62,10 +62,13 @@ def tilings(draw):
 def test_tiles_in_any_order_split_and_merged_equal_the_whole_maps(problem):
     maps, grid, tiles, split, poolings, nonlinearity = problem
     m, h, w, k = maps.shape
-    expected = loop_pool(np.moveaxis(maps, -1, 1), nonlinearity, poolings, grid)
-    whole = pool_maps(maps.copy(), nonlinearity, poolings, grid)
+    # Every kernel in one competing group (the competing statistics).
+    expected = loop_pool(np.moveaxis(maps, -1, 1), nonlinearity, poolings, grid, group=k)
+    whole = pool_maps(maps.copy(), nonlinearity, poolings, grid, group=k)
     assert_allclose(whole, expected, rtol=1e-10, atol=1e-12)
-    first, second = (Pooler(m, k, nonlinearity, poolings, grid, (h, w), None) for _ in range(2))
+    first, second = (
+        Pooler(m, k, nonlinearity, poolings, grid, (h, w), None, group=k) for _ in range(2)
+    )
     channels_first = np.ascontiguousarray(np.moveaxis(maps, -1, 1))
     for i, ((y0, y1), (x0, x1)) in enumerate(tiles):
         tile = channels_first[:, :, y0:y1, x0:x1].copy()
@@ -158,3 +161,42 @@ def test_multirocket_statistics_on_dask_blocks():
     conv = ConvFeatures(image_shape=(8, 8), pooling=MULTIROCKET, pool_grid=2).fit(X)
     lazy = conv.transform(da.from_array(X, chunks=(13, 64)))
     assert_allclose(lazy.compute(), conv.transform(X), rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 3),
+    h=st.integers(1, 5),
+    w=st.integers(1, 12),
+    group=st.integers(2, 4),
+    n_groups=st.integers(1, 3),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_competing_statistics_with_and_without_the_compiled_loop_agree(
+    m, h, w, group, n_groups, dtype, seed
+):
+    import skconv.pooling.statistics as statistics
+
+    rng = np.random.default_rng(seed)
+    maps = rng.integers(-2, 3, (m, h, w, group * n_groups)).astype(dtype)  # ties
+    grid = (rng.integers(1, h + 1), rng.integers(1, w + 1))
+    poolings = ("max_wins", "max_wins_sum", "min_wins", "min_wins_sum")
+    compiled = pool_maps(maps.copy(), None, poolings, grid, group=group)
+    original = statistics._group_wins_loop
+    statistics._group_wins_loop = lambda: None
+    try:
+        generic = pool_maps(maps.copy(), None, poolings, grid, group=group)
+    finally:
+        statistics._group_wins_loop = original
+    assert_allclose(compiled, generic)
+    expected = loop_pool(np.moveaxis(maps, -1, 1), None, poolings, grid, group=group)
+    assert_allclose(compiled, expected)
+
+
+def test_competing_statistics_need_whole_groups():
+    maps = np.zeros((1, 3, 3, 5))
+    with pytest.raises(ValueError, match="kernel_groups"):
+        pool_maps(maps, None, ("max_wins",), (1, 1), group=2)
+    with pytest.raises(ValueError, match="kernel_groups"):
+        pool_maps(maps, None, ("min_wins_sum",), (1, 1))

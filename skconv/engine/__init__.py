@@ -12,5 +12,5 @@
 * :mod:`~skconv.engine.features` - carries out a part's plan into feature rows;
 * :mod:`~skconv.engine.learned` - learned banks' responses and encoders;
 * :mod:`~skconv.engine.compiled`, :mod:`~skconv.engine.cache` - the optional
-  compiled loops (``_direct``, ``_count_above``) and the buffer caches.
+  compiled loops (``_direct``, ``_stat_loops``) and the buffer caches.
 """

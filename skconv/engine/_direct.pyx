@@ -8,7 +8,7 @@ matrix is skinny and its copy costs as much as the product. The C loop of
 ``_direct.h`` reads the window itself: 4 kernels x 16 or 24 positions of a row
 are accumulated in registers over every tap and channel (measured 70-90
 GFLOP/s on one core where the patch matrix and OpenBLAS reach 25-45). Optional,
-like the counts of :mod:`skconv.engine._count_above`: without it the GEMM path is used.
+like the counts of :mod:`skconv.engine._stat_loops`: without it the GEMM path is used.
 """
 
 from libc.math cimport INFINITY

@@ -14,7 +14,7 @@ from .._warnings import warn
 LOOPS = {
     "_direct": "direct correlation of few-channel float32 images (GEMM tiles, small-image "
     "batches, fused max pooling)",
-    "_count_above": "statistics of map values above biases (the proportion of positive "
+    "_stat_loops": "statistics of map values above biases (the proportion of positive "
     "values of signals, MiniRocket's features, and MultiRocket's mean, mean index and "
     "longest run of them)",
 }

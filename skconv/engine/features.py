@@ -134,6 +134,8 @@ class PoolingSpec:
         The soft threshold's offset.
     biases : ndarray of shape (K, B) or None
         Pool each map once per bias (see :func:`~skconv.pooling.pool_biased_maps`).
+    group : int or None
+        Consecutive kernels that compete (the competing statistics).
     """
 
     nonlinearity: object = None
@@ -142,6 +144,7 @@ class PoolingSpec:
     sigma: object = None
     threshold: float = 0.0
     biases: object = field(default=None, compare=False, repr=False)
+    group: object = None
 
 
 def make_reducer(spec, response=None):
@@ -158,16 +161,16 @@ def make_reducer(spec, response=None):
     reduce_maps : callable
     """
     nonlinearity, poolings, grid = spec.nonlinearity, spec.poolings, spec.grid
-    pool_sigma, threshold, biases = spec.sigma, spec.threshold, spec.biases
+    pool_sigma, threshold, biases, group = spec.sigma, spec.threshold, spec.biases, spec.group
 
     def finish(maps, pointwise):
         if biases is not None:
             # A batch-last batch arrives as one pseudo-sample whose columns are
             # (kernel, image) pairs, kernel-major.
             columns = np.repeat(biases, maps.shape[-1] // biases.shape[0], axis=0)
-            return pool_biased_maps(maps, pointwise, poolings, grid, columns, pool_sigma)
+            return pool_biased_maps(maps, pointwise, poolings, grid, columns, pool_sigma, group)
         if poolings is not None:
-            return pool_maps(maps, pointwise, poolings, grid, pool_sigma)
+            return pool_maps(maps, pointwise, poolings, grid, pool_sigma, group)
         if pointwise is not None:
             NONLINEARITIES[pointwise](maps)
         return np.moveaxis(maps, -1, 1).reshape(maps.shape[0], -1)
@@ -327,7 +330,11 @@ def _tiled_features(
     pooling = None
     if spec.poolings is not None:
         pooling = dict(
-            nonlinearity=pointwise, poolings=spec.poolings, grid=spec.grid, sigma=spec.sigma
+            nonlinearity=pointwise,
+            poolings=spec.poolings,
+            grid=spec.grid,
+            sigma=spec.sigma,
+            group=spec.group,
         )
         if spec.biases is not None:
             pooling["biases"] = spec.biases

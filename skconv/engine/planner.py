@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pooling import SIGN_PRESERVING, pools_by_max_only
+from ..pooling import COMPETING_POOLINGS, SIGN_PRESERVING, pools_by_max_only
 from .core import (
     _BATCH_BYTES,
     DIRECT_MIN_WIDTH,
@@ -569,6 +569,10 @@ def plan_conv(
     """
     learned = response is not None
     by_max = pools_by_max_only(spec.nonlinearity, spec.poolings)
+    if spec.group is not None and set(spec.poolings or ()) & set(COMPETING_POOLINGS):
+        # Competing kernels must be the columns of one image's maps (a
+        # batch-last batch mixes images into the columns).
+        layout = "channels_last"
     return plan_part(
         n,
         geometry,

@@ -14,7 +14,7 @@ positions:
   is one strided copy (no index gather), and one GEMM gives the maps
   kernel-major, ``(K, positions * m)``: each kernel's values are one row;
 * the values above each bias are counted by a small compiled loop
-  (:mod:`skconv.engine._count_above`, one read of a value per four biases, counts in
+  (:mod:`skconv.engine._stat_loops`, one read of a value per four biases, counts in
   registers), or, when skconv was installed without a C compiler, by numpy:
   every bias of every kernel compared in one call (each bias a scalar against
   its kernel's row), the booleans summed over the run by one ``uint8`` einsum;
@@ -42,10 +42,10 @@ from .compiled import load, warn_missing
 from .core import split_over_threads
 
 # The compiled counts (optional: without them, numpy's passes give the same counts).
-compiled_count_above = getattr(load("_count_above"), "count_above", None)
+compiled_count_above = getattr(load("_stat_loops"), "count_above", None)
 # The compiled states of the other statistics of positive values (optional:
 # without them, those statistics take the generic path).
-compiled_positive_stats = getattr(load("_count_above"), "positive_stats", None)
+compiled_positive_stats = getattr(load("_stat_loops"), "positive_stats", None)
 
 SERIES_POOLINGS = ("ppv", "mpv", "mipv", "lspv")
 """The statistics this path computes (``"ppv"`` alone, or with the others)."""
@@ -401,7 +401,7 @@ def biased_series_features(
     if poolings != ("ppv",) and compiled_positive_stats is None:
         raise ValueError(f"poolings {poolings} on the series path need the compiled loop")
     if compiled_count_above is None:
-        warn_missing("_count_above")
+        warn_missing("_stat_loops")
     n_threads, size = plan.n_threads, plan.batch_size
 
     def run(start, stop):

@@ -42,6 +42,8 @@ class FittedTransform:
         The estimator's ``batch_size`` (forces batches of that size).
     alternate : bool
         MiniRocket's alternating padding (labels the parts "same" / "valid").
+    group : int or None
+        Consecutive kernels that compete (the competing statistics).
     """
 
     input_shape: tuple
@@ -59,6 +61,7 @@ class FittedTransform:
     padding_mode: str
     batch_size: object
     alternate: bool
+    group: object = None
 
     def parts(self):
         """``(group index, ConvPart)`` of every part, in the order they run."""
@@ -74,6 +77,7 @@ class FittedTransform:
             self.sigma,
             self.threshold,
             None if biases is None else biases[part.kernels].astype(dtype, copy=False),
+            self.group,
         )
 
     def weights(self, part, dtype):

@@ -18,9 +18,10 @@ from .pooler import (
     pools_by_max_only,
 )
 from .regions import gaussian_windows, grid_reduce, region_bounds, region_sizes
-from .statistics import PARTIALS, POOLINGS, STATISTICS, WINDOWED_POOLINGS
+from .statistics import COMPETING_POOLINGS, PARTIALS, POOLINGS, STATISTICS, WINDOWED_POOLINGS
 
 __all__ = [
+    "COMPETING_POOLINGS",
     "NONDECREASING",
     "NONLINEARITIES",
     "PARTIALS",

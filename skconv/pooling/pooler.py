@@ -69,7 +69,7 @@ def pools_by_max_only(nonlinearity, poolings):
     )
 
 
-def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
+def pool_maps(maps, nonlinearity, poolings, grid, sigma=None, group=None):
     """Apply a nonlinearity then pool complete maps, fusing what commutes.
 
     Parameters
@@ -87,13 +87,16 @@ def pool_maps(maps, nonlinearity, poolings, grid, sigma=None):
         and ``l2`` over overlapping Gaussian windows instead (see
         :func:`~skconv.pooling.regions.gaussian_windows`). The other statistics
         ignore it.
+    group : int, default=None
+        Consecutive kernels that compete, for the competing statistics
+        (:data:`~skconv.pooling.statistics.COMPETING_POOLINGS`).
 
     Returns
     -------
     features : ndarray of shape (m, K * len(poolings) * gh * gw)
         In (kernel, statistic, region row, region column) order.
     """
-    ctx = region_context(tuple(maps.shape[1:3]), tuple(grid), sigma)
+    ctx = region_context(tuple(maps.shape[1:3]), tuple(grid), sigma, group)
     early, late = split_partials(poolings, nonlinearity, sigma)
     results = {name: PARTIALS[name].whole(maps, ctx) for name in early}
     if late:
@@ -118,11 +121,13 @@ class Pooler:
         ``(h_out, w_out)`` of the whole maps.
     sigma : float or None
         Gaussian windows (see :func:`pool_maps`).
+    group : int, default=None
+        Consecutive kernels that compete (see :func:`pool_maps`).
     """
 
-    def __init__(self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma):
+    def __init__(self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma, group=None):
         self.nonlinearity, self.poolings = nonlinearity, poolings
-        self.ctx = region_context(tuple(out_shape), tuple(grid), sigma)
+        self.ctx = region_context(tuple(out_shape), tuple(grid), sigma, group)
         self.early, self.late = split_partials(poolings, nonlinearity, sigma)
         shape = (m, *grid, n_kernels)
         self.states = {name: PARTIALS[name].init(shape) for name in self.early + self.late}
@@ -166,12 +171,16 @@ class BiasedPooler:
     m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma :
         As for :class:`Pooler`.
     biases : ndarray of shape (K, B)
+    group : int, default=None
+        As for :class:`Pooler`.
     """
 
-    def __init__(self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma, biases):
+    def __init__(
+        self, m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma, biases, group=None
+    ):
         self.biases = biases
         self.poolers = [
-            Pooler(m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma)
+            Pooler(m, n_kernels, nonlinearity, poolings, grid, out_shape, sigma, group)
             for _ in range(biases.shape[1])
         ]
 
@@ -245,14 +254,14 @@ def count_above_biases(maps, grid, biases):
     return out
 
 
-def pool_biased_maps(maps, nonlinearity, poolings, grid, biases, sigma=None):
+def pool_biased_maps(maps, nonlinearity, poolings, grid, biases, sigma=None, group=None):
     """Pool ``nonlinearity(maps - bias)`` once per bias of each kernel.
 
     Parameters
     ----------
     maps : ndarray of shape (m, h, w, K)
         Raw convolution maps (not modified).
-    nonlinearity, poolings, grid, sigma :
+    nonlinearity, poolings, grid, sigma, group :
         See :func:`pool_maps`.
     biases : ndarray of shape (K, B)
         The biases of each kernel (column ``k`` of ``maps``).
@@ -279,6 +288,6 @@ def pool_biased_maps(maps, nonlinearity, poolings, grid, biases, sigma=None):
     parts = []
     for j in range(n_biases):
         np.subtract(maps, biases[:, j], out=shifted)
-        pooled = pool_maps(shifted, nonlinearity, poolings, grid, sigma)
+        pooled = pool_maps(shifted, nonlinearity, poolings, grid, sigma, group)
         parts.append(pooled.reshape(m, n_kernels, -1))
     return np.stack(parts, axis=2).reshape(m, -1)

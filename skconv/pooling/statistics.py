@@ -23,6 +23,12 @@ the signal): ``mipv`` and ``lspv`` read them in that order, so a run of
 positive values may continue from the end of one row of a region to the start
 of the next.
 
+The competing statistics (Hydra's, Dempster et al. 2023) read a kernel's map
+together with the other kernels of its group (``group`` consecutive kernels):
+at each position, the kernel with its group's largest (smallest) response
+wins; ``max_wins`` counts a kernel's wins and ``max_wins_sum`` sums its
+responses where it wins (``min_wins``, ``min_wins_sum`` likewise).
+
 Adding a statistic: define its partials here (or reuse one), add a
 :class:`Statistic` to :data:`STATISTICS`; names, output order and every path
 follow.
@@ -56,11 +62,14 @@ class RegionContext:
         ``(gh, gw)`` regions.
     sigma : float or None
         Gaussian windows (for :class:`WindowPartial`).
+    group : int or None
+        Consecutive kernels that compete (for :class:`CompetitionPartial`).
     """
 
     out_shape: tuple
     grid: tuple
     sigma: object = None
+    group: object = None
 
     @cached_property
     def bounds(self):
@@ -107,15 +116,21 @@ class RegionContext:
         return found
 
     @cached_property
+    def position_regions(self):
+        """The region index ``gy * gw + gx`` of every position, shape ``(h, w)``, intp."""
+        rows, cols = (np.repeat(np.arange(g), np.diff(b)) for g, b in zip(self.grid, self.bounds))
+        return rows[:, None] * self.grid[1] + cols[None, :]
+
+    @cached_property
     def sizes(self):
         """Positions per region, shape ``(gh, gw, 1)``."""
         return region_sizes(self.out_shape, self.grid)
 
 
 @lru_cache(maxsize=256)
-def region_context(out_shape, grid, sigma=None):
+def region_context(out_shape, grid, sigma=None, group=None):
     """The :class:`RegionContext` of a map shape and grid, shared by every batch."""
-    return RegionContext(tuple(out_shape), tuple(grid), sigma)
+    return RegionContext(tuple(out_shape), tuple(grid), sigma, group)
 
 
 def _pieces(ctx, y0, x0, th, tw):
@@ -169,10 +184,14 @@ class ReducePartial:
         """The state of no values: ``shape`` ``(m, gh, gw, K)``, float64."""
         return np.full(shape, 0.0 if self.ufunc is np.add else -np.inf)
 
+    def _prepared(self, values, offsets, ctx, kernel_axis):
+        """The values to reduce (``kernel_axis``: where the kernels are in ``values``)."""
+        return self.prepare(values, offsets)
+
     def whole(self, maps, ctx):
         """The state of complete maps ``(m, h, w, K)``: one reduction over the grid."""
         offsets = self._offsets(ctx)
-        values = self.prepare(maps, None if offsets is None else offsets[:, :, None])
+        values = self._prepared(maps, None if offsets is None else offsets[:, :, None], ctx, -1)
         dtype = np.dtype(self.batch_dtype or maps.dtype)
         return grid_reduce(self.ufunc, values, ctx.grid, None if values.dtype == dtype else dtype)
 
@@ -182,7 +201,7 @@ class ReducePartial:
         th, tw = block.shape[2:]
         if offsets is not None:
             offsets = offsets[y0 : y0 + th, x0 : x0 + tw]
-        values = self.prepare(block, offsets)
+        values = self._prepared(block, offsets, ctx, 1)
         # The tile's part of every region it meets, in two reduceat calls (its
         # pieces form a grid), in the values' own dtype as whole batches are
         # (float32 counts are exact up to 2**24), merged into the float64 state.
@@ -202,6 +221,90 @@ class ReducePartial:
     def result(self, state, ctx):
         """The finished state, ``(m, gh, gw, K)``."""
         return state
+
+
+class CompetitionPartial(ReducePartial):
+    """Sums over the positions where a kernel wins its group's competition.
+
+    At each position, the kernels of each group of ``ctx.group`` consecutive
+    kernels compete: the one with the largest response (``pick=np.argmax``;
+    the first on ties) or the smallest (``np.argmin``) wins. The prepared value
+    of a kernel is its response where it wins (``weighted``) or 1, and 0 where
+    it loses; the state sums them over each region, as a ``ReducePartial``.
+
+    Parameters
+    ----------
+    name : str
+    pick : {numpy.argmax, numpy.argmin}
+    weighted : bool
+        Sum the winning responses (Hydra's soft counts) rather than count the
+        wins (its hard counts).
+    """
+
+    def __init__(self, name, pick, weighted):
+        super().__init__(name, np.add, None)
+        self.pick, self.weighted = pick, weighted
+
+    @staticmethod
+    def _check_groups(n_kernels, group, name):
+        if not group or n_kernels % group:
+            raise ValueError(
+                f"the competing statistic {name!r} needs the kernels in groups of "
+                f"kernel_groups kernels; got {n_kernels} kernels and kernel_groups={group!r}"
+            )
+
+    def _compiled(self, maps, regions, state, group):
+        """Add the wins of channels-last ``maps`` ``(m, h, w, K)`` to ``state`` (m, R, K).
+
+        The compiled ``group_wins`` loop (a specialization of :meth:`_prepared`
+        then the sum); False when it is not built or ``maps`` is not a float.
+        """
+        loop = _group_wins_loop()
+        if loop is None or maps.dtype not in (np.float32, np.float64):
+            return False
+        m, h, w, k = maps.shape
+        values = np.ascontiguousarray(maps).reshape(m, h * w, k)
+        other = np.zeros_like(state)
+        counts, sums = (other, state) if self.weighted else (state, other)
+        loop(values, regions, group, self.pick is np.argmax, counts, sums)
+        return True
+
+    def whole(self, maps, ctx):
+        """The state of complete maps ``(m, h, w, K)`` (the compiled loop when built)."""
+        self._check_groups(maps.shape[-1], ctx.group, self.name)
+        m, k = maps.shape[0], maps.shape[-1]
+        state = np.zeros((m, ctx.grid[0] * ctx.grid[1], k))
+        if self._compiled(maps, ctx.position_regions.ravel(), state, ctx.group):
+            return state.reshape(m, *ctx.grid, k)
+        return super().whole(maps, ctx)
+
+    def update(self, state, block, y0, x0, ctx):
+        """Fold a tile of maps ``(m, K, th, tw)`` at ``(y0, x0)`` into ``state``."""
+        self._check_groups(block.shape[1], ctx.group, self.name)
+        th, tw = block.shape[2:]
+        regions = np.ascontiguousarray(ctx.position_regions[y0 : y0 + th, x0 : x0 + tw]).ravel()
+        flat = state.reshape(state.shape[0], -1, state.shape[-1])
+        maps = np.moveaxis(block, 1, -1)
+        if state.flags.c_contiguous and self._compiled(maps, regions, flat, ctx.group):
+            return state
+        return super().update(state, block, y0, x0, ctx)
+
+    def _prepared(self, values, offsets, ctx, kernel_axis):
+        group = ctx.group
+        moved = np.moveaxis(values, kernel_axis, -1)
+        grouped = moved.reshape(*moved.shape[:-1], -1, group)
+        winner = self.pick(grouped, axis=-1)[..., None]
+        prepared = np.zeros_like(grouped)
+        wins = np.take_along_axis(grouped, winner, axis=-1) if self.weighted else 1
+        np.put_along_axis(prepared, winner, wins, axis=-1)
+        return np.moveaxis(prepared.reshape(moved.shape), -1, kernel_axis)
+
+
+def _group_wins_loop():
+    """The compiled ``group_wins`` loop, or None when skconv was built without it."""
+    from ..engine.compiled import load  # the engine imports this module: load when used
+
+    return getattr(load("_stat_loops"), "group_wins", None)
 
 
 def _run_summary(positive):
@@ -364,6 +467,10 @@ PARTIALS = {
             batch_dtype=np.float64,
         ),
         RunPartial(),
+        CompetitionPartial("max_wins", np.argmax, weighted=False),
+        CompetitionPartial("max_wins_sum", np.argmax, weighted=True),
+        CompetitionPartial("min_wins", np.argmin, weighted=False),
+        CompetitionPartial("min_wins_sum", np.argmin, weighted=True),
         WindowPartial("wsum", lambda v: v),
         WindowPartial("wsumsq", np.square),
     )
@@ -476,12 +583,43 @@ STATISTICS = {
             ("run",),
             lambda s, n: s["run"] / n,
         ),
+        Statistic(
+            "max_wins",
+            "positions where the kernel gives its group's largest response",
+            ("max_wins",),
+            lambda s, n: s["max_wins"],
+        ),
+        Statistic(
+            "max_wins_sum",
+            "sum of the kernel's responses where they are its group's largest",
+            ("max_wins_sum",),
+            lambda s, n: s["max_wins_sum"],
+        ),
+        Statistic(
+            "min_wins",
+            "positions where the kernel gives its group's smallest response",
+            ("min_wins",),
+            lambda s, n: s["min_wins"],
+        ),
+        Statistic(
+            "min_wins_sum",
+            "sum of the kernel's responses where they are its group's smallest",
+            ("min_wins_sum",),
+            lambda s, n: s["min_wins_sum"],
+        ),
     )
 }
 """Every pooling statistic, by name, in the order of :data:`POOLINGS`."""
 
 POOLINGS = tuple(STATISTICS)
 """The names of the pooling statistics."""
+
+COMPETING_POOLINGS = tuple(
+    name
+    for name, stat in STATISTICS.items()
+    if any(isinstance(PARTIALS[p], CompetitionPartial) for p in stat.partials)
+)
+"""The statistics whose kernels compete in groups (``kernel_groups``)."""
 
 WINDOWED_POOLINGS = tuple(name for name, stat in STATISTICS.items() if stat.window_partials)
 """The statistics that also have a Gaussian-window form (``sigma`` not None)."""

@@ -1,22 +1,36 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Counts of map values above per-kernel thresholds, in one pass (compiled).
+"""Compiled loops for the partial states of the statistics (specializations).
+
+``count_above`` (MiniRocket's proportion of positive values),
+``positive_stats`` (MultiRocket's statistics) and ``group_wins`` (Hydra's
+competing kernels) each compute partial states of
+:mod:`skconv.pooling.statistics` faster than numpy; the generic definitions
+are their reference (tested equal) and their fallback.
 
 The biased-PPV path (:mod:`skconv.engine.series`) needs, for each kernel ``k``, bias
 ``b`` and series ``s``, how many of a run's map values exceed the bias. numpy
 does it in two passes per bias (``np.greater`` writes booleans, an ``einsum``
-sums them); the C loop of ``_count_above.h`` reads each value once per four
+sums them); the C loop of ``_stat_loops.h`` reads each value once per four
 biases and keeps the counts in registers (measured 0.03-0.04 ns a comparison
 against 0.1-0.2 for numpy's two passes). Optional: built at install when a C
 compiler is present; without it :mod:`skconv.engine.series` uses numpy for the same
 counts.
 """
 
-cdef extern from "_count_above.h":
+cdef extern from "_stat_loops.h":
     void skconv_count_above_float(
         const float*, const float*, int*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
     void skconv_count_above_double(
         const double*, const double*, int*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
+    ) noexcept nogil
+    void skconv_group_wins_float(
+        const float*, const Py_ssize_t*, double*, double*,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int
+    ) noexcept nogil
+    void skconv_group_wins_double(
+        const double*, const Py_ssize_t*, double*, double*,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, int
     ) noexcept nogil
     void skconv_positive_stats_float(
         const float*, const float*, int*, double*, double*, int*, int*,
@@ -127,4 +141,57 @@ def positive_stats(
                 &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
                 &offsets[0, 0, 0], &run[0, 0, 0], &best[0, 0, 0],
                 n_kernels, m, width, n_biases, base
+            )
+
+
+def group_wins(
+    const real[:, :, ::1] maps,
+    const Py_ssize_t[::1] regions,
+    Py_ssize_t group,
+    bint largest,
+    double[:, :, ::1] counts,
+    double[:, :, ::1] sums,
+):
+    """Add each position's winner of each group of kernels to its region's states.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (m, P, K), float32 or float64, C-contiguous
+        Channels-last maps of ``m`` images, ``P`` positions.
+    regions : ndarray of shape (P,), intp
+        The region of each position, in ``[0, R)``.
+    group : int
+        Consecutive kernels that compete (divides ``K``).
+    largest : bool
+        The largest response wins (else the smallest); the first on ties.
+    counts, sums : ndarray of shape (m, R, K), float64, C-contiguous
+        Each winner adds 1 to ``counts`` and its response to ``sums``, in place.
+    """
+    cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
+    cdef Py_ssize_t n_regions = counts.shape[1], p
+    if regions.shape[0] != n_positions:
+        raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
+    if (
+        counts.shape[0] != m or counts.shape[2] != n_kernels
+        or sums.shape[0] != m or sums.shape[1] != n_regions or sums.shape[2] != n_kernels
+    ):
+        raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
+    if group < 1 or n_kernels % group:
+        raise ValueError("group_wins: group must divide the number of kernels")
+    for p in range(n_positions):
+        if regions[p] < 0 or regions[p] >= n_regions:
+            raise ValueError("group_wins: regions must lie in [0, R)")
+    if m == 0 or n_positions == 0 or n_kernels == 0:
+        return
+    if real is float:
+        with nogil:
+            skconv_group_wins_float(
+                &maps[0, 0, 0], &regions[0], &counts[0, 0, 0], &sums[0, 0, 0],
+                m, n_positions, n_kernels, n_regions, group, largest
+            )
+    else:
+        with nogil:
+            skconv_group_wins_double(
+                &maps[0, 0, 0], &regions[0], &counts[0, 0, 0], &sums[0, 0, 0],
+                m, n_positions, n_kernels, n_regions, group, largest
             )

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-compiled = pytest.importorskip("skconv.engine._count_above")
+compiled = pytest.importorskip("skconv.engine._stat_loops")
 count_above, positive_stats = compiled.count_above, compiled.positive_stats
 
 
@@ -134,3 +134,50 @@ def test_positive_stats_reject_disagreeing_shapes_and_overlong_runs():
         positive_stats(np.zeros((2, 4, 6)), np.zeros((3, 3)), 0, *states.values())
     with pytest.raises(ValueError, match="at most"):
         positive_stats(np.zeros((2, 4, 50_000)), np.zeros((2, 3)), 0, *states.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 3),
+    h=st.integers(1, 6),
+    w=st.integers(1, 9),
+    group=st.integers(1, 5),
+    n_groups=st.integers(1, 3),
+    n_regions=st.integers(1, 4),
+    largest=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_group_wins_equal_the_competition_read_position_by_position(
+    m, h, w, group, n_groups, n_regions, largest, dtype, seed
+):
+    from reference import group_wins as reference_wins
+
+    rng = np.random.default_rng(seed)
+    k = group * n_groups
+    # Few distinct values: ties, which the first kernel of the group wins.
+    maps = rng.integers(-2, 3, (m, h * w, k)).astype(dtype)
+    regions = rng.integers(0, n_regions, h * w).astype(np.intp)
+    counts, sums = np.ones((m, n_regions, k)), np.zeros((m, n_regions, k))
+    compiled.group_wins(maps, regions, group, largest, counts, sums)
+    won, values = reference_wins(np.moveaxis(maps, -1, 1)[..., None], group, largest)
+    expected_counts = np.ones((m, n_regions, k))
+    expected_sums = np.zeros((m, n_regions, k))
+    for p in range(h * w):
+        expected_counts[:, regions[p]] += won[:, :, p, 0]
+        expected_sums[:, regions[p]] += values[:, :, p, 0]
+    assert_array_equal(counts, expected_counts)
+    assert_array_equal(sums, expected_sums)
+
+
+def test_group_wins_reject_disagreeing_shapes_and_groups():
+    maps, regions = np.zeros((2, 5, 6)), np.zeros(5, np.intp)
+    states = np.zeros((2, 3, 6)), np.zeros((2, 3, 6))
+    with pytest.raises(ValueError, match="disagree"):
+        compiled.group_wins(maps, np.zeros(4, np.intp), 2, True, *states)
+    with pytest.raises(ValueError, match="disagree"):
+        compiled.group_wins(maps, regions, 2, True, np.zeros((2, 3, 5)), states[1])
+    with pytest.raises(ValueError, match="divide"):
+        compiled.group_wins(maps, regions, 4, True, *states)
+    with pytest.raises(ValueError, match=r"\[0, R\)"):
+        compiled.group_wins(maps, regions + 3, 2, True, *states)

@@ -1,4 +1,4 @@
-/* Counts of map values above per-kernel thresholds, for skconv.engine._count_above.
+/* Counts of map values above per-kernel thresholds, for skconv.engine._stat_loops.
  *
  * counts[k, b, s] += #{w : maps[k, s, w] > biases[k, b]}, maps series-major
  * (K, m, W), biases (K, B), counts (K, B, m), all C-contiguous. Four biases
@@ -170,3 +170,47 @@ SKCONV_DEFINE_POSITIVE_STATS(skconv_positive_stats_float, float, skconv_lanes_fl
                              skconv_mask_float, int)
 SKCONV_DEFINE_POSITIVE_STATS(skconv_positive_stats_double, double, skconv_lanes_double,
                              skconv_mask_double, long long)
+
+/* Hydra's competition: which kernel of each group wins at each position.
+ *
+ * maps (m, P, K) channels-last (P positions, K kernels, C-contiguous),
+ * regions (P,) the region of each position, counts and sums (m, R, K):
+ * for each image i, position p and group of `group` consecutive kernels, the
+ * kernel with the largest response (largest = 1) or the smallest (largest =
+ * 0), the first on ties, adds 1 to counts[i, regions[p], k] and its response
+ * to sums[i, regions[p], k].
+ */
+#define SKCONV_DEFINE_GROUP_WINS(NAME, REAL)                                               \
+    static void NAME(const REAL *maps, const ptrdiff_t *regions, double *counts,          \
+                     double *sums, ptrdiff_t m, ptrdiff_t n_positions, ptrdiff_t n_kernels, \
+                     ptrdiff_t n_regions, ptrdiff_t group, int largest)                   \
+    {                                                                                     \
+        for (ptrdiff_t i = 0; i < m; i++) {                                               \
+            for (ptrdiff_t p = 0; p < n_positions; p++) {                                 \
+                const REAL *row = maps + (i * n_positions + p) * n_kernels;               \
+                const ptrdiff_t at = (i * n_regions + regions[p]) * n_kernels;            \
+                for (ptrdiff_t g = 0; g < n_kernels; g += group) {                        \
+                    ptrdiff_t best = g;                                                   \
+                    REAL top = row[g];                                                    \
+                    if (largest) {                                                        \
+                        for (ptrdiff_t k = g + 1; k < g + group; k++)                     \
+                            if (row[k] > top) {                                           \
+                                top = row[k];                                             \
+                                best = k;                                                 \
+                            }                                                             \
+                    } else {                                                              \
+                        for (ptrdiff_t k = g + 1; k < g + group; k++)                     \
+                            if (row[k] < top) {                                           \
+                                top = row[k];                                             \
+                                best = k;                                                 \
+                            }                                                             \
+                    }                                                                     \
+                    counts[at + best] += 1.0;                                             \
+                    sums[at + best] += (double)top;                                       \
+                }                                                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+SKCONV_DEFINE_GROUP_WINS(skconv_group_wins_float, float)
+SKCONV_DEFINE_GROUP_WINS(skconv_group_wins_double, double)

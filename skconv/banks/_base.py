@@ -1,0 +1,40 @@
+"""What every bank shares: the base class, the input layout, common constraints."""
+
+import time
+from numbers import Integral
+
+from sklearn.base import BaseEstimator
+
+from .._compat import DocLinkMixin, Interval
+
+
+def _image_layout(images):
+    """``(n_channels, n_spatial_axes)`` of an ``(n, C, *spatial)`` array."""
+    shape = getattr(images, "shape", None)
+    if shape is None or len(shape) not in (3, 4):
+        raise ValueError(
+            "A bank is fitted on images of shape (n, C, L) or (n, C, H, W); got "
+            f"{'an object without a shape' if shape is None else f'shape {shape}'}."
+        )
+    return int(shape[1]), len(shape) - 2
+
+
+def _step_timer(verbose):
+    """``step(message)``: print ``[PatchBank] message (x.x s)`` since the last step, if verbose."""
+    last = [time.perf_counter()]
+
+    def step(message):
+        if verbose:
+            now = time.perf_counter()
+            print(f"[PatchBank] {message} ({now - last[0]:.1f} s)", flush=True)
+            last[0] = now
+
+    return step
+
+
+class _BaseBank(DocLinkMixin, BaseEstimator):
+    """Common base: ``fit(images)`` stores ``kernels_`` of shape ``(K, C, *size)``."""
+
+
+_NORM_CONSTRAINTS = {"zero_mean": ["boolean"], "unit_norm": ["boolean"]}
+_SIZE_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
