@@ -72,12 +72,14 @@ def fit_biases(images, kernel_maps, n_kernels, counts, random_state):
 
     Parameters
     ----------
-    images : array of shape (n, C, *spatial)
-        Training samples (numpy or dask; only the drawn ones are read).
+    images : array of shape (n, C, *spatial), or list of ndarray
+        Training samples (numpy or dask; only the drawn ones are read), or a
+        list of series of unequal lengths.
     kernel_maps : callable
         ``kernel_maps(g, samples, which)`` returns the maps ``(K, n_positions)``
         of group ``g``: kernel ``k``'s map of ``samples[which[k]]``, for a numpy
-        array of samples ``(m, C, *spatial)``.
+        array of samples ``(m, C, *spatial)`` (or a list of ``K`` 1-D maps of
+        different lengths, for a list of samples).
     n_kernels : int
     counts : list of int
         Biases per kernel in each group (a group may have 0).
@@ -90,7 +92,7 @@ def fit_biases(images, kernel_maps, n_kernels, counts, random_state):
         kernel, bias) order from one golden-ratio sequence, as MiniRocket
         assigns them to its features.
     """
-    n_samples = images.shape[0]
+    n_samples = len(images) if isinstance(images, list) else images.shape[0]
     check_bias_samples(n_samples)
     levels = quantile_levels(n_kernels * sum(counts))
     biases, offset = [], 0
@@ -102,7 +104,19 @@ def fit_biases(images, kernel_maps, n_kernels, counts, random_state):
         unique, where = np.unique(chosen, return_inverse=True)
         maps = kernel_maps(g, _take(images, unique), where)
         size = n_kernels * count
-        biases.append(biases_from_maps(maps, count, levels[offset : offset + size]))
+        if isinstance(maps, list):  # maps of different lengths: one kernel at a time
+            biases.append(
+                np.concatenate(
+                    [
+                        biases_from_maps(
+                            kernel_map[None], count, levels[offset + k * count :][:count]
+                        )
+                        for k, kernel_map in enumerate(maps)
+                    ]
+                )
+            )
+        else:
+            biases.append(biases_from_maps(maps, count, levels[offset : offset + size]))
         offset += size
     return biases
 
@@ -163,6 +177,8 @@ def _accumulate_taps(maps, rows, geometry, weights):
 
 
 def _take(images, indices):
-    """Rows ``indices`` (sorted, unique) of a numpy or dask array, as numpy."""
+    """Rows ``indices`` (sorted, unique) of a numpy or dask array (as numpy) or of a list."""
+    if isinstance(images, list):
+        return [images[i] for i in indices]
     taken = images[indices]
     return np.asarray(taken.compute() if hasattr(taken, "compute") else taken)

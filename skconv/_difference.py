@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import DocLinkMixin, Interval, _fit_context, validate_data
 from ._dask import is_dask_array
+from ._ragged import check_series_list, is_ragged, is_series_list
 
 
 class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
@@ -23,6 +24,13 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
     order : int, default=1
         How many times the difference is taken: each series loses ``order``
         values.
+
+    Notes
+    -----
+    A list of series of unequal lengths (aeon's convention: 1-D ``(L_i,)`` or
+    ``(C, L_i)`` arrays) gives the list of their differences; a series of
+    ``order`` values or fewer gives one zero per channel (its difference is
+    empty), so that what follows always has a series to read.
 
     Attributes
     ----------
@@ -55,7 +63,9 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, L) or (n_samples, C, L)
+        X : array-like of shape (n_samples, L) or (n_samples, C, L), or list of series
+            A list of ``(L_i,)`` or ``(C, L_i)`` series of unequal lengths
+            sets ``input_shape_`` from the longest.
         y : None
             Ignored.
 
@@ -63,6 +73,12 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
         -------
         self : SeriesDifference
         """
+        if is_ragged(X):
+            series, _ = check_series_list(X)
+            longest = max(s.shape[1] for s in series)
+            self.n_features_in_ = series[0].shape[0] * longest
+            self.input_shape_ = (longest,) if np.ndim(X[0]) == 1 else (series[0].shape[0], longest)
+            return self
         X = self._check(X, reset=True)
         self.input_shape_ = tuple(X.shape[1:])
         if self.input_shape_[-1] <= self.order:
@@ -77,14 +93,25 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, L) or (n_samples, C, L)
-            Numpy or dask (kept lazy).
+        X : array-like of shape (n_samples, L) or (n_samples, C, L), or list of series
+            Numpy or dask (kept lazy), or a list of series of any lengths.
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, L - order) or (n_samples, C, L - order)
+        X_new : ndarray of shape (n_samples, L - order) or (n_samples, C, L - order), or list
+            A list for a list of series of unequal lengths.
         """
         check_is_fitted(self)
+        if is_series_list(X) and (is_ragged(X) or np.shape(X[0]) != self.input_shape_):
+            series, one_dimensional = check_series_list(X)
+            out = []
+            for values in series:
+                if values.shape[1] > self.order:
+                    values = np.diff(values, n=self.order, axis=-1)
+                else:
+                    values = np.zeros((values.shape[0], 1), dtype=values.dtype)
+                out.append(values[0] if one_dimensional else values)
+            return out
         X = self._check(X, reset=False)
         if tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(

@@ -45,6 +45,14 @@ from ._input import (
     sample_shape_in_user_order,
 )
 from ._progress import ProgressBar
+from ._ragged import (
+    check_series_list,
+    collection_dtype,
+    is_ragged,
+    is_series_list,
+    length_buckets,
+    stack_padded,
+)
 from .banks import ArrayBank, GaborBank, HydraBank, MiniRocketBank, RandomBank
 from .engine.core import (
     PADDING_MODES,
@@ -387,8 +395,14 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Training samples (flattened rows need ``image_shape`` for images).
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W), \
+                or list of series
+            Training samples (flattened rows need ``image_shape`` for images),
+            or series of unequal lengths as a list of ``(L_i,)`` or ``(C, L_i)``
+            arrays (aeon's convention): the dilations are then those of the
+            longest series, each kernel's biases are fitted on its drawn series
+            at that series' own length, and ``n_features_in_`` counts the
+            values of the longest series.
         y : None
             Ignored.
 
@@ -397,17 +411,31 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self : ConvFeatures
             The fitted estimator.
         """
+        collection = None
+        if is_ragged(X):  # series of unequal lengths: the longest sets the geometry
+            collection, one_dimensional = self._check_collection(X)
+            longest = max(c.shape[1] for c in collection)
+            X = stack_padded(collection, longest, collection_dtype(collection, self.dtype))
+            X = X[:, 0] if one_dimensional else X
         rows, sample_shape = self._check_input(X, reset=True)
         bank = resolve_bank(self.bank)
         # A bank for time series knows rows are series (no "flattened images?"
         # warning) and 3-D input is (n, C, L) series.
-        series = getattr(bank, "_series_only", False)
-        self.input_shape_ = resolve_input_shape(
-            self._image_shape_channels_first(),
-            sample_shape,
-            rows.shape[1],
-            warn=not series,
-            series=series,
+        series = getattr(bank, "_series_only", False) or collection is not None
+        if collection is not None:  # (C, L): series of C channels, whatever the bank
+            self.input_shape_ = (collection[0].shape[0], X.shape[-1])
+        else:
+            self.input_shape_ = resolve_input_shape(
+                self._image_shape_channels_first(),
+                sample_shape,
+                rows.shape[1],
+                warn=not series,
+                series=series,
+            )
+        # Series: transform takes collections of any lengths (rows of 2-D X
+        # are series unless image_shape says they are images).
+        self._series_input = len(self.input_shape_) == 2 or (
+            series and self.input_shape_[1] == 1 and sample_shape is not None
         )
         images = as_samples(rows, self.input_shape_)
         self._check_axes_params(len(self.input_shape_) - 1)  # before a costly bank fit
@@ -432,9 +460,40 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         else:
             self.bank_ = bank.fit(images)
         self.kernels_ = np.asarray(self.bank_.kernels_, dtype=rows.dtype)
-        self._setup_geometry()
-        self._fit_biases(images)
+        short = (
+            self._series_input
+            and getattr(self.bank_, "_series_only", False)
+            and self.kernels_.shape[-1] > self.input_shape_[-1]
+        )
+        if short:  # the Rocket banks' rule; other banks refuse kernels longer than the data
+            # Series shorter than the kernels: fitted at the length transform
+            # takes them at (their own, or zero-padded to the shortest length
+            # that gives every map a position in every region).
+            collection = self._as_collection(images) if collection is None else collection
+            length = self.input_shape_[-1]
+            self.input_shape_ = self._input_shape_for(self.kernels_.shape[-1])
+            self._setup_geometry()
+            self.input_shape_ = self._input_shape_for(self._effective_length(length))
+            images = stack_padded(collection, self.input_shape_[-1], rows.dtype)
+            images = images.reshape(images.shape[0], *self.input_shape_)
+        self._setup_geometry(short_series=short)
+        self._fit_biases(images, collection)
         return self
+
+    def _check_collection(self, X):
+        """Validated series of a list ``X`` (aeon's unequal-length collections)."""
+        if self.image_shape is not None or self.channel_axis is not None:
+            raise ValueError(
+                "X is a list of series of unequal lengths; image_shape and channel_axis "
+                f"do not apply to it (got image_shape={self.image_shape!r}, "
+                f"channel_axis={self.channel_axis!r}). Give each series as (L,) or (C, L)."
+            )
+        return check_series_list(X)
+
+    def _as_collection(self, images):
+        """Each sample of ``images`` ``(n, C, [1,] L)`` as a ``(C, L)`` series."""
+        samples = np.asarray(images)
+        return list(samples.reshape(samples.shape[0], samples.shape[1], -1))
 
     def _check_axes_params(self, n_axes):
         """Check the per-axis parameters and the pooling spec for ``n_axes`` axes."""
@@ -462,8 +521,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             normalize_axes_param(self.pool_grid, n_axes, "pool_grid")
         check_pool_sigma(self.pool_sigma, resolve_poolings(self.pooling))
 
-    def _setup_geometry(self):
-        """Validate the parameters that depend on the data; cache transform state."""
+    def _setup_geometry(self, short_series=False):
+        """Validate the parameters that depend on the data; cache transform state.
+
+        ``short_series``: series shorter than the kernels, which read padding.
+        """
         n_axes = len(self.input_shape_) - 1
         spatial, kernel_spatial = self.input_shape_[1:], self.kernels_.shape[2:]
         dilations, weights = resolve_dilations(self.dilation, spatial, kernel_spatial)
@@ -479,9 +541,10 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             )
             for d in dilations
         ]
-        check_dilations_fit(
-            dilations, spatial, kernel_spatial, several=is_multi_dilation(self.dilation)
-        )
+        if not short_series:
+            check_dilations_fit(
+                dilations, spatial, kernel_spatial, several=is_multi_dilation(self.dilation)
+            )
         counts = [None] * len(dilations)
         if self.n_biases is not None:  # dilations left without a bias make no features
             counts = spread_biases(self.n_biases, weights)
@@ -580,9 +643,27 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                     )
         return (1, *grid) if n_axes == 1 else grid
 
-    def _fit_biases(self, images):
-        """Fit ``biases_`` from quantiles of the maps of drawn training samples."""
+    def _fit_biases(self, images, collection=None):
+        """Fit ``biases_`` from quantiles of the maps of drawn training samples.
+
+        With a ``collection`` of series of unequal lengths, each kernel's map is
+        that of its drawn series at the series' own length.
+        """
         if self.n_biases is None:
+            return
+        if collection is not None:
+            if self._response is not None:
+                raise ValueError(
+                    "Series of unequal lengths need a bank that is not learned from "
+                    "patches (and no encoder); pad the series to one length first."
+                )
+            self.biases_ = fit_biases(
+                collection,
+                self._collection_maps,
+                self.kernels_.shape[0],
+                list(self._layout.n_biases),
+                check_random_state(self.random_state),
+            )
             return
 
         def kernel_maps(g, samples, which):
@@ -615,13 +696,117 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             check_random_state(self.random_state),
         )
 
+    def _collection_maps(self, g, samples, which):
+        """Kernel ``k``'s whole map of group ``g`` on ``samples[which[k]]``, each at its length.
+
+        Returns a list of ``K`` 1-D maps (their lengths differ).
+        """
+        maps = [None] * len(which)
+        padding = "same" if self.padding == ALTERNATE else self.padding
+        for j, sample in enumerate(samples):
+            kernels = np.flatnonzero(which == j)
+            length = self._effective_length(sample.shape[1])
+            padded = stack_padded([sample], length, self.kernels_.dtype)
+            input_shape = self._input_shape_for(length)
+            geometry = make_geometry(
+                input_shape,
+                self.kernels_.shape[1:],
+                stride=self.stride,
+                padding=padding,
+                dilation=self.dilations_[g],
+            )
+            sample_maps = pair_maps(
+                as_images(padded.reshape(1, -1), input_shape),
+                np.zeros(len(kernels), dtype=np.intp),
+                geometry,
+                self._weights[:, kernels],
+                self.padding_mode,
+            )
+            for k, kernel_map in zip(kernels, sample_maps):
+                maps[k] = kernel_map
+        return maps
+
+    def _input_shape_for(self, length):
+        """The fitted sample shape with the series length ``length``."""
+        return (*self.input_shape_[:-1], int(length))
+
+    def _fits_length(self, length):
+        """True when series of ``length`` give every part at least one position per region."""
+        if length == self.input_shape_[-1]:
+            return True
+        try:
+            groups = self._parts_for_length(length)
+        except ValueError:
+            return False
+        return all(
+            part.geometry.out_shape[-1] >= self._grid[-1] for parts in groups for part in parts
+        )
+
+    def _effective_length(self, length):
+        """The length series of ``length`` are transformed at (zero-padded when too short).
+
+        The shortest length from ``length`` on that gives every map at least one
+        position per pooling region.
+        """
+        if self._fits_length(length):
+            return length
+        low, high = length, max(length, self.input_shape_[-1])  # the fitted length fits
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if self._fits_length(middle) else (middle, high)
+        return high
+
+    def _parts_for_length(self, length):
+        """The parts of every dilation group for series of ``length``."""
+        n_kernels, n_channels, taps = *self.kernels_.shape[:2], self.kernels_.shape[-1]
+        return make_parts(
+            self._input_shape_for(length),
+            self.kernels_.shape[1:],
+            self.kernels_.reshape(n_kernels, n_channels, 1, taps),
+            self._weights,
+            self.dilations_,
+            stride=self.stride,
+            padding=self.padding,
+            method=self.method,
+            learned=self._response is not None,
+        )
+
+    def _transform_collection(self, collection, n_threads):
+        """Features of series of any lengths: each length at once, at its own length."""
+        from dataclasses import replace
+
+        dtype = collection_dtype(collection, self.dtype)
+        out = np.empty((len(collection), self._n_features_out), dtype=dtype)
+        fitted = self._fitted
+        for length, indices in length_buckets(collection).items():
+            length = self._effective_length(length)
+            if length != self.input_shape_[-1]:
+                input_shape = self._input_shape_for(length)
+                groups = self._parts_for_length(length)
+                fitted = replace(self._fitted, input_shape=input_shape, groups=groups)
+            else:
+                input_shape, fitted = self.input_shape_, self._fitted
+            batch = stack_padded([collection[i] for i in indices], length, dtype)
+            images = as_images(batch.reshape(len(indices), -1), input_shape)
+            out[indices] = run_transform(fitted, images, dtype, n_threads)
+        return out
+
     def transform(self, X):
         """Convolve, apply the nonlinearity and pool.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
-            Samples of the shape seen in ``fit``.
+        X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W), \
+                or list of series
+            Samples of the shape seen in ``fit``. Estimators fitted on series
+            (rows of 2-D ``X``, ``(n, C, L)`` series, or a list) also take a
+            list of ``(L_i,)`` or ``(C, L_i)`` series of any lengths: each is
+            transformed at its own length (the series of one length together),
+            never padded to another's. A series that leaves a map with no
+            position in some pooling region (shorter than a kernel's dilated
+            span with ``padding="valid"``) is zero-padded at its end to the
+            shortest length that gives every region a position, so every
+            series gets finite features.
 
         Returns
         -------
@@ -629,6 +814,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             The features, float32 for float32 input and float64 otherwise.
         """
         check_is_fitted(self)
+        collection = self._series_collection(X)
+        if collection is not None:
+            return self._transform_collection(collection, effective_n_jobs(self.n_jobs))
         rows, sample_shape = self._check_input(X, reset=False)
         check_sample_shape(self.input_shape_, sample_shape)
         if is_dask_array(rows):
@@ -648,6 +836,38 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         finally:
             bar.close()
 
+    def _series_collection(self, X):
+        """``X`` as a list of ``(C, L)`` series when it goes the unequal-length way, else None.
+
+        That is a list of series for an estimator fitted on series, unless they
+        all have the fitted shape (the array path), and, for series shorter
+        than the kernels at fit, arrays of the series' own length.
+        """
+        if not getattr(self, "_series_input", False):
+            return None
+        if is_series_list(X):
+            fitted = (self.n_features_in_,) if len(self.input_shape_) == 2 else None
+            if is_ragged(X) or np.shape(X[0]) not in (fitted, self._user_sample_shape()):
+                return self._check_collection(X)[0]
+            return None
+        shape = getattr(X, "shape", None)
+        if (
+            shape is not None
+            and not is_dask_array(X)
+            and not hasattr(X, "iloc")
+            and len(shape) >= 2
+            and int(np.prod(shape[1:])) == self.n_features_in_
+            and self.input_shape_[-1] * self.input_shape_[0] != self.n_features_in_
+        ):  # series shorter than the kernels at fit: padded to the fitted length
+            rows, _ = self._check_input(X, reset=False)
+            channels = self.input_shape_[0]
+            return list(np.asarray(rows).reshape(rows.shape[0], channels, -1))
+        return None
+
+    def _user_sample_shape(self):
+        """The shape of one series as the user gives it: ``(C, L)`` for multichannel."""
+        return (self.input_shape_[0], self.n_features_in_ // self.input_shape_[0])
+
     def explain(self, X):
         """How :meth:`transform` would run on ``X``, without running it.
 
@@ -664,7 +884,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         ----------
         X : array-like of shape (n_samples, n_features), (n, H, W) or (n, C, H, W)
             Samples of the shape seen in ``fit`` (numpy or dask; for dask, the
-            plan of the largest block, which every block follows).
+            plan of the largest block, which every block follows). For a list
+            of series of other lengths, the plan at the fitted length (each
+            length runs its own plan, on the same rules).
 
         Returns
         -------
@@ -682,6 +904,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         'batches'
         """
         check_is_fitted(self)
+        collection = self._series_collection(X)
+        if collection is not None:  # each length runs its own plan: the fitted length's
+            dtype = collection_dtype(collection, self.dtype)
+            n_jobs = effective_n_jobs(self.n_jobs)
+            return plan_transform(self._fitted, len(collection), dtype, n_jobs)
         rows, sample_shape = self._check_input(X, reset=False)
         check_sample_shape(self.input_shape_, sample_shape)
         dtype = self._compute_dtype(rows)

@@ -362,7 +362,7 @@ def test_unusual_but_valid_inputs_give_the_numpy_result(kind, tmp_path):
         (np.zeros(144), "Expected 2D array"),
         (np.zeros((2, 1, 1, 1, 144)), "X must be 2-D"),
         (np.ones((3, 143)), "image_shape"),
-        ([[1.0, 2.0], [3.0]], "inhomogeneous|sequence"),
+        ([[1.0, 2.0], [3.0]], "unequal lengths"),
         (np.array([[1 + 2j] * 144]), "[Cc]omplex"),
     ],
 )
