@@ -76,6 +76,13 @@ _BANK_SHORTCUTS = {
 _AXES_CONSTRAINT = [Interval(Integral, 1, None, closed="left"), tuple, list]
 
 
+class _Part:
+    """A stand-in part holding only a geometry (for :meth:`ConvFeatures._padding_mode_for`)."""
+
+    def __init__(self, geometry):
+        self.geometry = geometry
+
+
 def resolve_bank(bank):
     """A fresh, unfitted bank object for the ``bank`` parameter."""
     if isinstance(bank, str):
@@ -720,11 +727,23 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 np.zeros(len(kernels), dtype=np.intp),
                 geometry,
                 self._weights[:, kernels],
-                self.padding_mode,
+                self._padding_mode_for(length, [[_Part(geometry)]]),
             )
             for k, kernel_map in zip(kernels, sample_maps):
                 maps[k] = kernel_map
         return maps
+
+    def _padding_mode_for(self, length, groups):
+        """``padding_mode``, or zeros where it would copy the series more than once.
+
+        Reflecting (or wrapping) a series into padding longer than itself
+        repeats the series, which invents a periodic signal: series shorter
+        than their widest pad are padded with zeros instead.
+        """
+        widest = max(max(part.geometry.pads[1]) for parts in groups for part in parts)
+        if self.padding_mode in ("reflect", "symmetric", "wrap") and widest >= length:
+            return "constant"
+        return self.padding_mode
 
     def _input_shape_for(self, length):
         """The fitted sample shape with the series length ``length``."""
@@ -783,7 +802,12 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             if length != self.input_shape_[-1]:
                 input_shape = self._input_shape_for(length)
                 groups = self._parts_for_length(length)
-                fitted = replace(self._fitted, input_shape=input_shape, groups=groups)
+                fitted = replace(
+                    self._fitted,
+                    input_shape=input_shape,
+                    groups=groups,
+                    padding_mode=self._padding_mode_for(length, groups),
+                )
             else:
                 input_shape, fitted = self.input_shape_, self._fitted
             batch = stack_padded([collection[i] for i in indices], length, dtype)
@@ -806,7 +830,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             position in some pooling region (shorter than a kernel's dilated
             span with ``padding="valid"``) is zero-padded at its end to the
             shortest length that gives every region a position, so every
-            series gets finite features.
+            series gets finite features; a series shorter than its widest
+            pad is padded with zeros where ``padding_mode`` would reflect or
+            wrap it.
 
         Returns
         -------

@@ -167,3 +167,14 @@ def test_explain_a_collection():
     conv = make_minirocket(n_features=840, random_state=0).fit(X)
     plan = conv.explain(X)
     assert plan.n_samples == 3 and plan.rows()[0]["path"] == "series"
+
+
+def test_series_shorter_than_their_pads_are_padded_with_zeros_not_reflected():
+    X = collection(8, [60, 80, 100])
+    short = collection(9, [6])
+    reflecting = make_minirocket(n_features=840, random_state=0).fit(X)
+    zeros = make_minirocket(n_features=840, random_state=0, padding_mode="constant").fit(X)
+    zeros.biases_ = reflecting.biases_  # the same fitted state but the padding mode
+    assert_allclose(reflecting.transform(short), zeros.transform(short))
+    # Longer series keep the reflection.
+    assert not np.allclose(reflecting.transform(X[:1]), zeros.transform(X[:1]))

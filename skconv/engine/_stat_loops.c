@@ -1759,7 +1759,7 @@ struct __pyx_MemviewEnum_obj;
 struct __pyx_memoryview_obj;
 struct __pyx_memoryviewslice_obj;
 
-/* "skconv/engine/_stat_loops.pyx":50
+/* "skconv/engine/_stat_loops.pyx":49
  * 
  * 
  * def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):             # <<<<<<<<<<<<<<
@@ -3420,7 +3420,7 @@ static const char __pyx_k_Buffer_view_does_not_expose_stri[] = "Buffer view does
 static const char __pyx_k_Can_only_create_a_buffer_that_is[] = "Can only create a buffer that is contiguous in memory.";
 static const char __pyx_k_Cannot_create_writable_memory_vi[] = "Cannot create writable memory view from read-only memoryview";
 static const char __pyx_k_Cannot_transpose_memoryview_with[] = "Cannot transpose memoryview with indirect dimensions";
-static const char __pyx_k_Compiled_loops_for_the_partial_s[] = "Compiled loops for the partial states of the statistics (specializations).\n\n``count_above`` (MiniRocket\047s proportion of positive values),\n``positive_stats`` (MultiRocket\047s statistics) and ``group_wins`` (Hydra\047s\ncompeting kernels) each compute partial states of\n:mod:`skconv.pooling.statistics` faster than numpy; the generic definitions\nare their reference (tested equal) and their fallback.\n\n\nThe biased-PPV path (:mod:`skconv.engine.series`) needs, for each kernel ``k``, bias\n``b`` and series ``s``, how many of a run\047s map values exceed the bias. numpy\ndoes it in two passes per bias (``np.greater`` writes booleans, an ``einsum``\nsums them); the C loop of ``_stat_loops.h`` reads each value once per four\nbiases and keeps the counts in registers (measured 0.03-0.04 ns a comparison\nagainst 0.1-0.2 for numpy\047s two passes). Optional: built at install when a C\ncompiler is present; without it :mod:`skconv.engine.series` uses numpy for the same\ncounts.\n";
+static const char __pyx_k_Compiled_loops_for_the_partial_s[] = "Compiled loops for the partial states of the statistics (specializations).\n\n``count_above`` (MiniRocket\047s proportion of positive values),\n``positive_stats`` (MultiRocket\047s statistics) and ``group_wins`` (Hydra\047s\ncompeting kernels) each compute partial states of\n:mod:`skconv.pooling.statistics` faster than numpy; the generic definitions\nare their reference (tested equal) and their fallback.\n\nThe biased-PPV path (:mod:`skconv.engine.series`) needs, for each kernel ``k``, bias\n``b`` and series ``s``, how many of a run\047s map values exceed the bias. numpy\ndoes it in two passes per bias (``np.greater`` writes booleans, an ``einsum``\nsums them); the C loop of ``_stat_loops.h`` reads each value once per four\nbiases and keeps the counts in registers (measured 0.03-0.04 ns a comparison\nagainst 0.1-0.2 for numpy\047s two passes). Optional: built at install when a C\ncompiler is present; without it :mod:`skconv.engine.series` uses numpy for the same\ncounts.\n";
 static const char __pyx_k_Empty_shape_tuple_for_cython_arr[] = "Empty shape tuple for cython.array";
 static const char __pyx_k_Indirect_dimensions_not_supporte[] = "Indirect dimensions not supported";
 static const char __pyx_k_Out_of_bounds_on_buffer_access_a[] = "Out of bounds on buffer access (axis %zd)";
@@ -19107,7 +19107,7 @@ static PyObject *__pyx_unpickle_Enum__set_state(struct __pyx_MemviewEnum_obj *__
   return __pyx_r;
 }
 
-/* "skconv/engine/_stat_loops.pyx":50
+/* "skconv/engine/_stat_loops.pyx":49
  * 
  * 
  * def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):             # <<<<<<<<<<<<<<
@@ -19144,53 +19144,53 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_1count_above(PyObject *_
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_signatures,&__pyx_mstate_global->__pyx_n_u_args,&__pyx_mstate_global->__pyx_n_u_kwargs,&__pyx_mstate_global->__pyx_n_u_defaults,&__pyx_mstate_global->__pyx_n_u_fused_sigindex,0};
     struct __pyx_defaults *__pyx_dynamic_args = __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self);
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 50, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 49, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 49, __pyx_L3_error)
       if (!values[4]) values[4] = __Pyx_NewRef(__pyx_dynamic_args->arg0);
       for (Py_ssize_t i = __pyx_nargs; i < 4; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 50, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 49, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 49, __pyx_L3_error)
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
@@ -19204,7 +19204,7 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_1count_above(PyObject *_
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 50, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 49, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -19256,7 +19256,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_count_above(CYTHON_UNUSE
   else
   {
     Py_ssize_t __pyx_temp = __Pyx_PyDict_GET_SIZE(__pyx_v_kwargs);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 50, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 49, __pyx_L1_error)
     __pyx_t_2 = (__pyx_temp != 0);
   }
 
@@ -19274,11 +19274,11 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_count_above(CYTHON_UNUSE
   }
   if (unlikely(__pyx_v_args == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 50, __pyx_L1_error)
+    __PYX_ERR(0, 49, __pyx_L1_error)
   }
-  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 49, __pyx_L1_error)
   __pyx_v_arg_count = __pyx_t_4;
-  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_ndarray = ((PyTypeObject*)__pyx_t_5);
   __pyx_t_5 = 0;
@@ -19288,7 +19288,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_count_above(CYTHON_UNUSE
 
     if (unlikely(__pyx_v_args == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 50, __pyx_L1_error)
+      __PYX_ERR(0, 49, __pyx_L1_error)
     }
     __pyx_t_5 = __Pyx_PyTuple_GET_ITEM(((PyObject*)__pyx_v_args), 0);
     __Pyx_INCREF(__pyx_t_5);
@@ -19307,9 +19307,9 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_count_above(CYTHON_UNUSE
   }
   if (unlikely(__pyx_v_kwargs == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-    __PYX_ERR(0, 50, __pyx_L1_error)
+    __PYX_ERR(0, 49, __pyx_L1_error)
   }
-  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 49, __pyx_L1_error)
 
   __pyx_t_1 = __pyx_t_3;
 
@@ -19318,25 +19318,25 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_count_above(CYTHON_UNUSE
 
     if (unlikely(__pyx_v_kwargs == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 50, __pyx_L1_error)
+      __PYX_ERR(0, 49, __pyx_L1_error)
     }
-    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_v_arg = __pyx_t_5;
     __pyx_t_5 = 0;
     goto __pyx_L6;
   }
   /*else*/ {
-    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 3, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 50, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 3, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 49, __pyx_L1_error)
 
   }
   __pyx_L6:;
-  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 50, __pyx_L1_error) }
-  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 49, __pyx_L1_error) }
+  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_dest_sig0 = ((PyObject*)__pyx_t_5);
   __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   {
     PyObject *__pyx_temp;
@@ -19390,46 +19390,46 @@ static PyObject *__pyx_fuse_0__pyx_pw_6skconv_6engine_11_stat_loops_7count_above
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_biases,&__pyx_mstate_global->__pyx_n_u_counts,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 50, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 49, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "count_above", 0) < (0)) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "count_above", 0) < (0)) __PYX_ERR(0, 49, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, i); __PYX_ERR(0, 50, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, i); __PYX_ERR(0, 49, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
-    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_float__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
-    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[2], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
+    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_float__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
+    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[2], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 50, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 49, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -19484,7 +19484,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_0count_above", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":61
+  /* "skconv/engine/_stat_loops.pyx":60
  *         Accumulated in place.
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]             # <<<<<<<<<<<<<<
@@ -19501,7 +19501,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
   __pyx_v_m = __pyx_t_2;
   __pyx_v_width = __pyx_t_3;
 
-  /* "skconv/engine/_stat_loops.pyx":62
+  /* "skconv/engine/_stat_loops.pyx":61
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]             # <<<<<<<<<<<<<<
@@ -19510,7 +19510,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
 */
   __pyx_v_n_biases = (__pyx_v_biases.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":64
+  /* "skconv/engine/_stat_loops.pyx":63
  *     n_biases = biases.shape[1]
  *     if (
  *         biases.shape[0] != n_kernels             # <<<<<<<<<<<<<<
@@ -19528,7 +19528,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":65
+  /* "skconv/engine/_stat_loops.pyx":64
  *     if (
  *         biases.shape[0] != n_kernels
  *         or counts.shape[0] != n_kernels             # <<<<<<<<<<<<<<
@@ -19546,7 +19546,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":66
+  /* "skconv/engine/_stat_loops.pyx":65
  *         biases.shape[0] != n_kernels
  *         or counts.shape[0] != n_kernels
  *         or counts.shape[1] != n_biases             # <<<<<<<<<<<<<<
@@ -19564,7 +19564,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":67
+  /* "skconv/engine/_stat_loops.pyx":66
  *         or counts.shape[0] != n_kernels
  *         or counts.shape[1] != n_biases
  *         or counts.shape[2] != m             # <<<<<<<<<<<<<<
@@ -19578,7 +19578,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
 
   __pyx_L4_bool_binop_done:;
 
-  /* "skconv/engine/_stat_loops.pyx":63
+  /* "skconv/engine/_stat_loops.pyx":62
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     if (             # <<<<<<<<<<<<<<
@@ -19588,7 +19588,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
   if (unlikely(__pyx_t_4)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":69
+    /* "skconv/engine/_stat_loops.pyx":68
  *         or counts.shape[2] != m
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")             # <<<<<<<<<<<<<<
@@ -19601,14 +19601,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_mstate_global->__pyx_kp_u_count_above_maps_K_m_W_biases_K};
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 69, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 68, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(0, 69, __pyx_L1_error)
+    __PYX_ERR(0, 68, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":63
+    /* "skconv/engine/_stat_loops.pyx":62
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     if (             # <<<<<<<<<<<<<<
@@ -19617,7 +19617,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":70
+  /* "skconv/engine/_stat_loops.pyx":69
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -19663,7 +19663,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
   if (__pyx_t_4) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":71
+    /* "skconv/engine/_stat_loops.pyx":70
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -19680,7 +19680,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":70
+    /* "skconv/engine/_stat_loops.pyx":69
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -19689,7 +19689,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":73
+  /* "skconv/engine/_stat_loops.pyx":72
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19702,7 +19702,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":75
+        /* "skconv/engine/_stat_loops.pyx":74
  *         with nogil:
  *             skconv_count_above_float(
  *                 &maps[0, 0, 0], &biases[0, 0], &counts[0, 0, 0], n_kernels, m, width, n_biases             # <<<<<<<<<<<<<<
@@ -19718,7 +19718,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
         __pyx_t_15 = 0;
         __pyx_t_16 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":74
+        /* "skconv/engine/_stat_loops.pyx":73
  *     if real is float:
  *         with nogil:
  *             skconv_count_above_float(             # <<<<<<<<<<<<<<
@@ -19728,7 +19728,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
         skconv_count_above_float((&(*((float const  *) ( /* dim=2 */ ((char *) (((float const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_9 * __pyx_v_maps.strides[0]) ) + __pyx_t_10 * __pyx_v_maps.strides[1]) )) + __pyx_t_11)) )))), (&(*((float const  *) ( /* dim=1 */ ((char *) (((float const  *) ( /* dim=0 */ (__pyx_v_biases.data + __pyx_t_12 * __pyx_v_biases.strides[0]) )) + __pyx_t_13)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_counts.data + __pyx_t_14 * __pyx_v_counts.strides[0]) ) + __pyx_t_15 * __pyx_v_counts.strides[1]) )) + __pyx_t_16)) )))), __pyx_v_n_kernels, __pyx_v_m, __pyx_v_width, __pyx_v_n_biases);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":73
+      /* "skconv/engine/_stat_loops.pyx":72
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -19745,7 +19745,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_6count_above(CYTHON_UNUS
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":50
+  /* "skconv/engine/_stat_loops.pyx":49
  * 
  * 
  * def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):             # <<<<<<<<<<<<<<
@@ -19796,46 +19796,46 @@ static PyObject *__pyx_fuse_1__pyx_pw_6skconv_6engine_11_stat_loops_9count_above
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_biases,&__pyx_mstate_global->__pyx_n_u_counts,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 50, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 49, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "count_above", 0) < (0)) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "count_above", 0) < (0)) __PYX_ERR(0, 49, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 3; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, i); __PYX_ERR(0, 50, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, i); __PYX_ERR(0, 49, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 3)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 49, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 49, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 50, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 49, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
-    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_double__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
-    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[2], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 50, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
+    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_double__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
+    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[2], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 49, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 50, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("count_above", 1, 3, 3, __pyx_nargs); __PYX_ERR(0, 49, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -19890,7 +19890,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_1count_above", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":61
+  /* "skconv/engine/_stat_loops.pyx":60
  *         Accumulated in place.
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]             # <<<<<<<<<<<<<<
@@ -19907,7 +19907,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
   __pyx_v_m = __pyx_t_2;
   __pyx_v_width = __pyx_t_3;
 
-  /* "skconv/engine/_stat_loops.pyx":62
+  /* "skconv/engine/_stat_loops.pyx":61
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]             # <<<<<<<<<<<<<<
@@ -19916,7 +19916,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
 */
   __pyx_v_n_biases = (__pyx_v_biases.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":64
+  /* "skconv/engine/_stat_loops.pyx":63
  *     n_biases = biases.shape[1]
  *     if (
  *         biases.shape[0] != n_kernels             # <<<<<<<<<<<<<<
@@ -19934,7 +19934,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":65
+  /* "skconv/engine/_stat_loops.pyx":64
  *     if (
  *         biases.shape[0] != n_kernels
  *         or counts.shape[0] != n_kernels             # <<<<<<<<<<<<<<
@@ -19952,7 +19952,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":66
+  /* "skconv/engine/_stat_loops.pyx":65
  *         biases.shape[0] != n_kernels
  *         or counts.shape[0] != n_kernels
  *         or counts.shape[1] != n_biases             # <<<<<<<<<<<<<<
@@ -19970,7 +19970,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
     goto __pyx_L4_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":67
+  /* "skconv/engine/_stat_loops.pyx":66
  *         or counts.shape[0] != n_kernels
  *         or counts.shape[1] != n_biases
  *         or counts.shape[2] != m             # <<<<<<<<<<<<<<
@@ -19984,7 +19984,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
 
   __pyx_L4_bool_binop_done:;
 
-  /* "skconv/engine/_stat_loops.pyx":63
+  /* "skconv/engine/_stat_loops.pyx":62
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     if (             # <<<<<<<<<<<<<<
@@ -19994,7 +19994,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
   if (unlikely(__pyx_t_4)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":69
+    /* "skconv/engine/_stat_loops.pyx":68
  *         or counts.shape[2] != m
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")             # <<<<<<<<<<<<<<
@@ -20007,14 +20007,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_7, __pyx_mstate_global->__pyx_kp_u_count_above_maps_K_m_W_biases_K};
       __pyx_t_6 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_8, (2-__pyx_t_8) | (__pyx_t_8*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_7); __pyx_t_7 = 0;
-      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 69, __pyx_L1_error)
+      if (unlikely(!__pyx_t_6)) __PYX_ERR(0, 68, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_6);
     }
     __Pyx_Raise(__pyx_t_6, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_6); __pyx_t_6 = 0;
-    __PYX_ERR(0, 69, __pyx_L1_error)
+    __PYX_ERR(0, 68, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":63
+    /* "skconv/engine/_stat_loops.pyx":62
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     if (             # <<<<<<<<<<<<<<
@@ -20023,7 +20023,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":70
+  /* "skconv/engine/_stat_loops.pyx":69
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -20069,7 +20069,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
   if (__pyx_t_4) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":71
+    /* "skconv/engine/_stat_loops.pyx":70
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -20086,7 +20086,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":70
+    /* "skconv/engine/_stat_loops.pyx":69
  *     ):
  *         raise ValueError("count_above: maps (K, m, W), biases (K, B) and counts (K, B, m) disagree")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -20095,7 +20095,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":78
+  /* "skconv/engine/_stat_loops.pyx":77
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -20108,7 +20108,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":80
+        /* "skconv/engine/_stat_loops.pyx":79
  *         with nogil:
  *             skconv_count_above_double(
  *                 &maps[0, 0, 0], &biases[0, 0], &counts[0, 0, 0], n_kernels, m, width, n_biases             # <<<<<<<<<<<<<<
@@ -20124,7 +20124,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
         __pyx_t_15 = 0;
         __pyx_t_16 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":79
+        /* "skconv/engine/_stat_loops.pyx":78
  *     else:
  *         with nogil:
  *             skconv_count_above_double(             # <<<<<<<<<<<<<<
@@ -20134,7 +20134,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
         skconv_count_above_double((&(*((double const  *) ( /* dim=2 */ ((char *) (((double const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_9 * __pyx_v_maps.strides[0]) ) + __pyx_t_10 * __pyx_v_maps.strides[1]) )) + __pyx_t_11)) )))), (&(*((double const  *) ( /* dim=1 */ ((char *) (((double const  *) ( /* dim=0 */ (__pyx_v_biases.data + __pyx_t_12 * __pyx_v_biases.strides[0]) )) + __pyx_t_13)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_counts.data + __pyx_t_14 * __pyx_v_counts.strides[0]) ) + __pyx_t_15 * __pyx_v_counts.strides[1]) )) + __pyx_t_16)) )))), __pyx_v_n_kernels, __pyx_v_m, __pyx_v_width, __pyx_v_n_biases);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":78
+      /* "skconv/engine/_stat_loops.pyx":77
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -20151,7 +20151,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":50
+  /* "skconv/engine/_stat_loops.pyx":49
  * 
  * 
  * def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):             # <<<<<<<<<<<<<<
@@ -20177,7 +20177,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_8count_above(CYTHON_UNUS
   return __pyx_r;
 }
 
-/* "skconv/engine/_stat_loops.pyx":84
+/* "skconv/engine/_stat_loops.pyx":83
  * 
  * 
  * def positive_stats(             # <<<<<<<<<<<<<<
@@ -20214,53 +20214,53 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_3positive_stats(PyObject
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_signatures,&__pyx_mstate_global->__pyx_n_u_args,&__pyx_mstate_global->__pyx_n_u_kwargs,&__pyx_mstate_global->__pyx_n_u_defaults,&__pyx_mstate_global->__pyx_n_u_fused_sigindex,0};
     struct __pyx_defaults *__pyx_dynamic_args = __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self);
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 84, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 83, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 83, __pyx_L3_error)
       if (!values[4]) values[4] = __Pyx_NewRef(__pyx_dynamic_args->arg0);
       for (Py_ssize_t i = __pyx_nargs; i < 4; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 84, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 83, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
@@ -20274,7 +20274,7 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_3positive_stats(PyObject
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 84, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 83, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -20326,7 +20326,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_2positive_stats(CYTHON_U
   else
   {
     Py_ssize_t __pyx_temp = __Pyx_PyDict_GET_SIZE(__pyx_v_kwargs);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 84, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 83, __pyx_L1_error)
     __pyx_t_2 = (__pyx_temp != 0);
   }
 
@@ -20344,11 +20344,11 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_2positive_stats(CYTHON_U
   }
   if (unlikely(__pyx_v_args == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 84, __pyx_L1_error)
+    __PYX_ERR(0, 83, __pyx_L1_error)
   }
-  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 83, __pyx_L1_error)
   __pyx_v_arg_count = __pyx_t_4;
-  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_ndarray = ((PyTypeObject*)__pyx_t_5);
   __pyx_t_5 = 0;
@@ -20358,7 +20358,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_2positive_stats(CYTHON_U
 
     if (unlikely(__pyx_v_args == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 84, __pyx_L1_error)
+      __PYX_ERR(0, 83, __pyx_L1_error)
     }
     __pyx_t_5 = __Pyx_PyTuple_GET_ITEM(((PyObject*)__pyx_v_args), 0);
     __Pyx_INCREF(__pyx_t_5);
@@ -20377,9 +20377,9 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_2positive_stats(CYTHON_U
   }
   if (unlikely(__pyx_v_kwargs == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-    __PYX_ERR(0, 84, __pyx_L1_error)
+    __PYX_ERR(0, 83, __pyx_L1_error)
   }
-  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 83, __pyx_L1_error)
 
   __pyx_t_1 = __pyx_t_3;
 
@@ -20388,25 +20388,25 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_2positive_stats(CYTHON_U
 
     if (unlikely(__pyx_v_kwargs == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 84, __pyx_L1_error)
+      __PYX_ERR(0, 83, __pyx_L1_error)
     }
-    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 84, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 83, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_v_arg = __pyx_t_5;
     __pyx_t_5 = 0;
     goto __pyx_L6;
   }
   /*else*/ {
-    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 8, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 84, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 8, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 83, __pyx_L1_error)
 
   }
   __pyx_L6:;
-  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 84, __pyx_L1_error) }
-  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 83, __pyx_L1_error) }
+  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_dest_sig0 = ((PyObject*)__pyx_t_5);
   __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   {
     PyObject *__pyx_temp;
@@ -20465,81 +20465,81 @@ static PyObject *__pyx_fuse_0__pyx_pw_6skconv_6engine_11_stat_loops_13positive_s
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_biases,&__pyx_mstate_global->__pyx_n_u_base,&__pyx_mstate_global->__pyx_n_u_count,&__pyx_mstate_global->__pyx_n_u_possum,&__pyx_mstate_global->__pyx_n_u_offsets,&__pyx_mstate_global->__pyx_n_u_run,&__pyx_mstate_global->__pyx_n_u_best,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 84, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 83, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  8:
         values[7] = __Pyx_ArgRef_VARARGS(__pyx_args, 7);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  7:
         values[6] = __Pyx_ArgRef_VARARGS(__pyx_args, 6);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  6:
         values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "positive_stats", 0) < (0)) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "positive_stats", 0) < (0)) __PYX_ERR(0, 83, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 8; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, i); __PYX_ERR(0, 84, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, i); __PYX_ERR(0, 83, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 8)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[6] = __Pyx_ArgRef_VARARGS(__pyx_args, 6);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[7] = __Pyx_ArgRef_VARARGS(__pyx_args, 7);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 83, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 85, __pyx_L3_error)
-    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_float__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 86, __pyx_L3_error)
-    __pyx_v_base = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_base == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 87, __pyx_L3_error)
-    __pyx_v_count = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[3], PyBUF_WRITABLE); if (unlikely(!__pyx_v_count.memview)) __PYX_ERR(0, 88, __pyx_L3_error)
-    __pyx_v_possum = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_possum.memview)) __PYX_ERR(0, 89, __pyx_L3_error)
-    __pyx_v_offsets = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_offsets.memview)) __PYX_ERR(0, 90, __pyx_L3_error)
-    __pyx_v_run = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[6], PyBUF_WRITABLE); if (unlikely(!__pyx_v_run.memview)) __PYX_ERR(0, 91, __pyx_L3_error)
-    __pyx_v_best = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[7], PyBUF_WRITABLE); if (unlikely(!__pyx_v_best.memview)) __PYX_ERR(0, 92, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 84, __pyx_L3_error)
+    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_float__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 85, __pyx_L3_error)
+    __pyx_v_base = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_base == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 86, __pyx_L3_error)
+    __pyx_v_count = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[3], PyBUF_WRITABLE); if (unlikely(!__pyx_v_count.memview)) __PYX_ERR(0, 87, __pyx_L3_error)
+    __pyx_v_possum = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_possum.memview)) __PYX_ERR(0, 88, __pyx_L3_error)
+    __pyx_v_offsets = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_offsets.memview)) __PYX_ERR(0, 89, __pyx_L3_error)
+    __pyx_v_run = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[6], PyBUF_WRITABLE); if (unlikely(!__pyx_v_run.memview)) __PYX_ERR(0, 90, __pyx_L3_error)
+    __pyx_v_best = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[7], PyBUF_WRITABLE); if (unlikely(!__pyx_v_best.memview)) __PYX_ERR(0, 91, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, __pyx_nargs); __PYX_ERR(0, 84, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, __pyx_nargs); __PYX_ERR(0, 83, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -20624,7 +20624,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_0positive_stats", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":113
+  /* "skconv/engine/_stat_loops.pyx":112
  *         Updated in place.
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]             # <<<<<<<<<<<<<<
@@ -20641,7 +20641,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_v_m = __pyx_t_2;
   __pyx_v_width = __pyx_t_3;
 
-  /* "skconv/engine/_stat_loops.pyx":114
+  /* "skconv/engine/_stat_loops.pyx":113
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]             # <<<<<<<<<<<<<<
@@ -20650,7 +20650,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
 */
   __pyx_v_n_biases = (__pyx_v_biases.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":116
+  /* "skconv/engine/_stat_loops.pyx":115
  *     n_biases = biases.shape[1]
  *     cdef Py_ssize_t[5][3] shapes = [
  *         [count.shape[0], count.shape[1], count.shape[2]],             # <<<<<<<<<<<<<<
@@ -20661,7 +20661,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_t_4[1] = (__pyx_v_count.shape[1]);
   __pyx_t_4[2] = (__pyx_v_count.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":117
+  /* "skconv/engine/_stat_loops.pyx":116
  *     cdef Py_ssize_t[5][3] shapes = [
  *         [count.shape[0], count.shape[1], count.shape[2]],
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],             # <<<<<<<<<<<<<<
@@ -20672,7 +20672,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_t_5[1] = (__pyx_v_possum.shape[1]);
   __pyx_t_5[2] = (__pyx_v_possum.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":118
+  /* "skconv/engine/_stat_loops.pyx":117
  *         [count.shape[0], count.shape[1], count.shape[2]],
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],             # <<<<<<<<<<<<<<
@@ -20683,7 +20683,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_t_6[1] = (__pyx_v_offsets.shape[1]);
   __pyx_t_6[2] = (__pyx_v_offsets.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":119
+  /* "skconv/engine/_stat_loops.pyx":118
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],
  *         [run.shape[0], run.shape[1], run.shape[2]],             # <<<<<<<<<<<<<<
@@ -20694,7 +20694,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_t_7[1] = (__pyx_v_run.shape[1]);
   __pyx_t_7[2] = (__pyx_v_run.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":120
+  /* "skconv/engine/_stat_loops.pyx":119
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],
  *         [run.shape[0], run.shape[1], run.shape[2]],
  *         [best.shape[0], best.shape[1], best.shape[2]],             # <<<<<<<<<<<<<<
@@ -20705,7 +20705,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   __pyx_t_8[1] = (__pyx_v_best.shape[1]);
   __pyx_t_8[2] = (__pyx_v_best.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":115
+  /* "skconv/engine/_stat_loops.pyx":114
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     cdef Py_ssize_t[5][3] shapes = [             # <<<<<<<<<<<<<<
@@ -20719,7 +20719,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   memcpy(&(__pyx_t_9[4]), __pyx_t_8, sizeof(__pyx_t_9[0]));
   memcpy(&(__pyx_v_shapes[0]), __pyx_t_9, sizeof(__pyx_v_shapes[0]) * (5));
 
-  /* "skconv/engine/_stat_loops.pyx":123
+  /* "skconv/engine/_stat_loops.pyx":122
  *     ]
  *     cdef int i
  *     for i in range(5):             # <<<<<<<<<<<<<<
@@ -20729,7 +20729,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   for (__pyx_t_10 = 0; __pyx_t_10 < 5; __pyx_t_10+=1) {
     __pyx_v_i = __pyx_t_10;
 
-    /* "skconv/engine/_stat_loops.pyx":124
+    /* "skconv/engine/_stat_loops.pyx":123
  *     cdef int i
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:             # <<<<<<<<<<<<<<
@@ -20765,7 +20765,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
     if (unlikely(__pyx_t_11)) {
 
 
-      /* "skconv/engine/_stat_loops.pyx":125
+      /* "skconv/engine/_stat_loops.pyx":124
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")             # <<<<<<<<<<<<<<
@@ -20778,14 +20778,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
         PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_maps_K_m_W_biases};
         __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-        if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 125, __pyx_L1_error)
+        if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 124, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_13);
       }
       __Pyx_Raise(__pyx_t_13, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __PYX_ERR(0, 125, __pyx_L1_error)
+      __PYX_ERR(0, 124, __pyx_L1_error)
 
-      /* "skconv/engine/_stat_loops.pyx":124
+      /* "skconv/engine/_stat_loops.pyx":123
  *     cdef int i
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:             # <<<<<<<<<<<<<<
@@ -20795,7 +20795,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
     }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":126
+  /* "skconv/engine/_stat_loops.pyx":125
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:             # <<<<<<<<<<<<<<
@@ -20807,7 +20807,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   if (unlikely(__pyx_t_11)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":127
+    /* "skconv/engine/_stat_loops.pyx":126
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")             # <<<<<<<<<<<<<<
@@ -20820,14 +20820,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
       PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_maps_K_m_W_and_bi};
       __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 127, __pyx_L1_error)
+      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 126, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
     }
     __Pyx_Raise(__pyx_t_13, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-    __PYX_ERR(0, 127, __pyx_L1_error)
+    __PYX_ERR(0, 126, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":126
+    /* "skconv/engine/_stat_loops.pyx":125
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:             # <<<<<<<<<<<<<<
@@ -20836,7 +20836,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":128
+  /* "skconv/engine/_stat_loops.pyx":127
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:             # <<<<<<<<<<<<<<
@@ -20848,7 +20848,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   if (unlikely(__pyx_t_11)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":129
+    /* "skconv/engine/_stat_loops.pyx":128
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")             # <<<<<<<<<<<<<<
@@ -20861,14 +20861,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
       PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_runs_of_at_most_4};
       __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 129, __pyx_L1_error)
+      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 128, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
     }
     __Pyx_Raise(__pyx_t_13, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-    __PYX_ERR(0, 129, __pyx_L1_error)
+    __PYX_ERR(0, 128, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":128
+    /* "skconv/engine/_stat_loops.pyx":127
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:             # <<<<<<<<<<<<<<
@@ -20877,7 +20877,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":130
+  /* "skconv/engine/_stat_loops.pyx":129
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -20923,7 +20923,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
   if (__pyx_t_11) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":131
+    /* "skconv/engine/_stat_loops.pyx":130
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -20940,7 +20940,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":130
+    /* "skconv/engine/_stat_loops.pyx":129
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -20949,7 +20949,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":133
+  /* "skconv/engine/_stat_loops.pyx":132
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -20962,7 +20962,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":135
+        /* "skconv/engine/_stat_loops.pyx":134
  *         with nogil:
  *             skconv_positive_stats_float(
  *                 &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -20981,7 +20981,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
         __pyx_t_25 = 0;
         __pyx_t_26 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":136
+        /* "skconv/engine/_stat_loops.pyx":135
  *             skconv_positive_stats_float(
  *                 &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
  *                 &offsets[0, 0, 0], &run[0, 0, 0], &best[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -20998,7 +20998,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
         __pyx_t_34 = 0;
         __pyx_t_35 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":134
+        /* "skconv/engine/_stat_loops.pyx":133
  *     if real is float:
  *         with nogil:
  *             skconv_positive_stats_float(             # <<<<<<<<<<<<<<
@@ -21008,7 +21008,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
         skconv_positive_stats_float((&(*((float const  *) ( /* dim=2 */ ((char *) (((float const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_16 * __pyx_v_maps.strides[0]) ) + __pyx_t_17 * __pyx_v_maps.strides[1]) )) + __pyx_t_18)) )))), (&(*((float const  *) ( /* dim=1 */ ((char *) (((float const  *) ( /* dim=0 */ (__pyx_v_biases.data + __pyx_t_19 * __pyx_v_biases.strides[0]) )) + __pyx_t_20)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_count.data + __pyx_t_21 * __pyx_v_count.strides[0]) ) + __pyx_t_22 * __pyx_v_count.strides[1]) )) + __pyx_t_23)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_possum.data + __pyx_t_24 * __pyx_v_possum.strides[0]) ) + __pyx_t_25 * __pyx_v_possum.strides[1]) )) + __pyx_t_26)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_offsets.data + __pyx_t_27 * __pyx_v_offsets.strides[0]) ) + __pyx_t_28 * __pyx_v_offsets.strides[1]) )) + __pyx_t_29)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_run.data + __pyx_t_30 * __pyx_v_run.strides[0]) ) + __pyx_t_31 * __pyx_v_run.strides[1]) )) + __pyx_t_32)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_best.data + __pyx_t_33 * __pyx_v_best.strides[0]) ) + __pyx_t_34 * __pyx_v_best.strides[1]) )) + __pyx_t_35)) )))), __pyx_v_n_kernels, __pyx_v_m, __pyx_v_width, __pyx_v_n_biases, __pyx_v_base);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":133
+      /* "skconv/engine/_stat_loops.pyx":132
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -21025,7 +21025,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_12positive_stats(CYTHON_
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":84
+  /* "skconv/engine/_stat_loops.pyx":83
  * 
  * 
  * def positive_stats(             # <<<<<<<<<<<<<<
@@ -21083,81 +21083,81 @@ static PyObject *__pyx_fuse_1__pyx_pw_6skconv_6engine_11_stat_loops_15positive_s
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_biases,&__pyx_mstate_global->__pyx_n_u_base,&__pyx_mstate_global->__pyx_n_u_count,&__pyx_mstate_global->__pyx_n_u_possum,&__pyx_mstate_global->__pyx_n_u_offsets,&__pyx_mstate_global->__pyx_n_u_run,&__pyx_mstate_global->__pyx_n_u_best,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 84, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 83, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  8:
         values[7] = __Pyx_ArgRef_VARARGS(__pyx_args, 7);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  7:
         values[6] = __Pyx_ArgRef_VARARGS(__pyx_args, 6);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  6:
         values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "positive_stats", 0) < (0)) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "positive_stats", 0) < (0)) __PYX_ERR(0, 83, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 8; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, i); __PYX_ERR(0, 84, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, i); __PYX_ERR(0, 83, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 8)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[6] = __Pyx_ArgRef_VARARGS(__pyx_args, 6);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[6])) __PYX_ERR(0, 83, __pyx_L3_error)
       values[7] = __Pyx_ArgRef_VARARGS(__pyx_args, 7);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 84, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[7])) __PYX_ERR(0, 83, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 85, __pyx_L3_error)
-    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_double__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 86, __pyx_L3_error)
-    __pyx_v_base = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_base == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 87, __pyx_L3_error)
-    __pyx_v_count = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[3], PyBUF_WRITABLE); if (unlikely(!__pyx_v_count.memview)) __PYX_ERR(0, 88, __pyx_L3_error)
-    __pyx_v_possum = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_possum.memview)) __PYX_ERR(0, 89, __pyx_L3_error)
-    __pyx_v_offsets = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_offsets.memview)) __PYX_ERR(0, 90, __pyx_L3_error)
-    __pyx_v_run = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[6], PyBUF_WRITABLE); if (unlikely(!__pyx_v_run.memview)) __PYX_ERR(0, 91, __pyx_L3_error)
-    __pyx_v_best = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[7], PyBUF_WRITABLE); if (unlikely(!__pyx_v_best.memview)) __PYX_ERR(0, 92, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 84, __pyx_L3_error)
+    __pyx_v_biases = __Pyx_PyObject_to_MemoryviewSlice_d_dc_double__const__(values[1], 0); if (unlikely(!__pyx_v_biases.memview)) __PYX_ERR(0, 85, __pyx_L3_error)
+    __pyx_v_base = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_base == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 86, __pyx_L3_error)
+    __pyx_v_count = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[3], PyBUF_WRITABLE); if (unlikely(!__pyx_v_count.memview)) __PYX_ERR(0, 87, __pyx_L3_error)
+    __pyx_v_possum = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_possum.memview)) __PYX_ERR(0, 88, __pyx_L3_error)
+    __pyx_v_offsets = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_offsets.memview)) __PYX_ERR(0, 89, __pyx_L3_error)
+    __pyx_v_run = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[6], PyBUF_WRITABLE); if (unlikely(!__pyx_v_run.memview)) __PYX_ERR(0, 90, __pyx_L3_error)
+    __pyx_v_best = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_int(values[7], PyBUF_WRITABLE); if (unlikely(!__pyx_v_best.memview)) __PYX_ERR(0, 91, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, __pyx_nargs); __PYX_ERR(0, 84, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("positive_stats", 1, 8, 8, __pyx_nargs); __PYX_ERR(0, 83, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -21242,7 +21242,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_1positive_stats", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":113
+  /* "skconv/engine/_stat_loops.pyx":112
  *         Updated in place.
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]             # <<<<<<<<<<<<<<
@@ -21259,7 +21259,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_v_m = __pyx_t_2;
   __pyx_v_width = __pyx_t_3;
 
-  /* "skconv/engine/_stat_loops.pyx":114
+  /* "skconv/engine/_stat_loops.pyx":113
  *     """
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]             # <<<<<<<<<<<<<<
@@ -21268,7 +21268,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
 */
   __pyx_v_n_biases = (__pyx_v_biases.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":116
+  /* "skconv/engine/_stat_loops.pyx":115
  *     n_biases = biases.shape[1]
  *     cdef Py_ssize_t[5][3] shapes = [
  *         [count.shape[0], count.shape[1], count.shape[2]],             # <<<<<<<<<<<<<<
@@ -21279,7 +21279,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_t_4[1] = (__pyx_v_count.shape[1]);
   __pyx_t_4[2] = (__pyx_v_count.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":117
+  /* "skconv/engine/_stat_loops.pyx":116
  *     cdef Py_ssize_t[5][3] shapes = [
  *         [count.shape[0], count.shape[1], count.shape[2]],
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],             # <<<<<<<<<<<<<<
@@ -21290,7 +21290,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_t_5[1] = (__pyx_v_possum.shape[1]);
   __pyx_t_5[2] = (__pyx_v_possum.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":118
+  /* "skconv/engine/_stat_loops.pyx":117
  *         [count.shape[0], count.shape[1], count.shape[2]],
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],             # <<<<<<<<<<<<<<
@@ -21301,7 +21301,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_t_6[1] = (__pyx_v_offsets.shape[1]);
   __pyx_t_6[2] = (__pyx_v_offsets.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":119
+  /* "skconv/engine/_stat_loops.pyx":118
  *         [possum.shape[0], possum.shape[1], possum.shape[2]],
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],
  *         [run.shape[0], run.shape[1], run.shape[2]],             # <<<<<<<<<<<<<<
@@ -21312,7 +21312,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_t_7[1] = (__pyx_v_run.shape[1]);
   __pyx_t_7[2] = (__pyx_v_run.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":120
+  /* "skconv/engine/_stat_loops.pyx":119
  *         [offsets.shape[0], offsets.shape[1], offsets.shape[2]],
  *         [run.shape[0], run.shape[1], run.shape[2]],
  *         [best.shape[0], best.shape[1], best.shape[2]],             # <<<<<<<<<<<<<<
@@ -21323,7 +21323,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   __pyx_t_8[1] = (__pyx_v_best.shape[1]);
   __pyx_t_8[2] = (__pyx_v_best.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":115
+  /* "skconv/engine/_stat_loops.pyx":114
  *     n_kernels, m, width = maps.shape[0], maps.shape[1], maps.shape[2]
  *     n_biases = biases.shape[1]
  *     cdef Py_ssize_t[5][3] shapes = [             # <<<<<<<<<<<<<<
@@ -21337,7 +21337,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   memcpy(&(__pyx_t_9[4]), __pyx_t_8, sizeof(__pyx_t_9[0]));
   memcpy(&(__pyx_v_shapes[0]), __pyx_t_9, sizeof(__pyx_v_shapes[0]) * (5));
 
-  /* "skconv/engine/_stat_loops.pyx":123
+  /* "skconv/engine/_stat_loops.pyx":122
  *     ]
  *     cdef int i
  *     for i in range(5):             # <<<<<<<<<<<<<<
@@ -21347,7 +21347,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   for (__pyx_t_10 = 0; __pyx_t_10 < 5; __pyx_t_10+=1) {
     __pyx_v_i = __pyx_t_10;
 
-    /* "skconv/engine/_stat_loops.pyx":124
+    /* "skconv/engine/_stat_loops.pyx":123
  *     cdef int i
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:             # <<<<<<<<<<<<<<
@@ -21383,7 +21383,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
     if (unlikely(__pyx_t_11)) {
 
 
-      /* "skconv/engine/_stat_loops.pyx":125
+      /* "skconv/engine/_stat_loops.pyx":124
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")             # <<<<<<<<<<<<<<
@@ -21396,14 +21396,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
         PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_maps_K_m_W_biases};
         __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-        if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 125, __pyx_L1_error)
+        if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 124, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_13);
       }
       __Pyx_Raise(__pyx_t_13, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-      __PYX_ERR(0, 125, __pyx_L1_error)
+      __PYX_ERR(0, 124, __pyx_L1_error)
 
-      /* "skconv/engine/_stat_loops.pyx":124
+      /* "skconv/engine/_stat_loops.pyx":123
  *     cdef int i
  *     for i in range(5):
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:             # <<<<<<<<<<<<<<
@@ -21413,7 +21413,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
     }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":126
+  /* "skconv/engine/_stat_loops.pyx":125
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:             # <<<<<<<<<<<<<<
@@ -21425,7 +21425,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   if (unlikely(__pyx_t_11)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":127
+    /* "skconv/engine/_stat_loops.pyx":126
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")             # <<<<<<<<<<<<<<
@@ -21438,14 +21438,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
       PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_maps_K_m_W_and_bi};
       __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 127, __pyx_L1_error)
+      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 126, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
     }
     __Pyx_Raise(__pyx_t_13, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-    __PYX_ERR(0, 127, __pyx_L1_error)
+    __PYX_ERR(0, 126, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":126
+    /* "skconv/engine/_stat_loops.pyx":125
  *         if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
  *             raise ValueError("positive_stats: maps (K, m, W), biases (K, B) and states (K, B, m) disagree")
  *     if biases.shape[0] != n_kernels:             # <<<<<<<<<<<<<<
@@ -21454,7 +21454,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":128
+  /* "skconv/engine/_stat_loops.pyx":127
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:             # <<<<<<<<<<<<<<
@@ -21466,7 +21466,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   if (unlikely(__pyx_t_11)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":129
+    /* "skconv/engine/_stat_loops.pyx":128
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")             # <<<<<<<<<<<<<<
@@ -21479,14 +21479,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
       PyObject *__pyx_callargs[2] = {__pyx_t_14, __pyx_mstate_global->__pyx_kp_u_positive_stats_runs_of_at_most_4};
       __pyx_t_13 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_15, (2-__pyx_t_15) | (__pyx_t_15*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_14); __pyx_t_14 = 0;
-      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 129, __pyx_L1_error)
+      if (unlikely(!__pyx_t_13)) __PYX_ERR(0, 128, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_13);
     }
     __Pyx_Raise(__pyx_t_13, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_13); __pyx_t_13 = 0;
-    __PYX_ERR(0, 129, __pyx_L1_error)
+    __PYX_ERR(0, 128, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":128
+    /* "skconv/engine/_stat_loops.pyx":127
  *     if biases.shape[0] != n_kernels:
  *         raise ValueError("positive_stats: maps (K, m, W) and biases (K, B) disagree")
  *     if width >= 46340:             # <<<<<<<<<<<<<<
@@ -21495,7 +21495,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":130
+  /* "skconv/engine/_stat_loops.pyx":129
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -21541,7 +21541,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   if (__pyx_t_11) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":131
+    /* "skconv/engine/_stat_loops.pyx":130
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -21558,7 +21558,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":130
+    /* "skconv/engine/_stat_loops.pyx":129
  *     if width >= 46340:
  *         raise ValueError("positive_stats: runs of at most 46339 positions")
  *     if n_kernels == 0 or m == 0 or width == 0 or n_biases == 0:             # <<<<<<<<<<<<<<
@@ -21567,7 +21567,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":140
+  /* "skconv/engine/_stat_loops.pyx":139
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -21580,7 +21580,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":142
+        /* "skconv/engine/_stat_loops.pyx":141
  *         with nogil:
  *             skconv_positive_stats_double(
  *                 &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -21599,7 +21599,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
         __pyx_t_25 = 0;
         __pyx_t_26 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":143
+        /* "skconv/engine/_stat_loops.pyx":142
  *             skconv_positive_stats_double(
  *                 &maps[0, 0, 0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
  *                 &offsets[0, 0, 0], &run[0, 0, 0], &best[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -21616,7 +21616,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
         __pyx_t_34 = 0;
         __pyx_t_35 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":141
+        /* "skconv/engine/_stat_loops.pyx":140
  *     else:
  *         with nogil:
  *             skconv_positive_stats_double(             # <<<<<<<<<<<<<<
@@ -21626,7 +21626,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
         skconv_positive_stats_double((&(*((double const  *) ( /* dim=2 */ ((char *) (((double const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_16 * __pyx_v_maps.strides[0]) ) + __pyx_t_17 * __pyx_v_maps.strides[1]) )) + __pyx_t_18)) )))), (&(*((double const  *) ( /* dim=1 */ ((char *) (((double const  *) ( /* dim=0 */ (__pyx_v_biases.data + __pyx_t_19 * __pyx_v_biases.strides[0]) )) + __pyx_t_20)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_count.data + __pyx_t_21 * __pyx_v_count.strides[0]) ) + __pyx_t_22 * __pyx_v_count.strides[1]) )) + __pyx_t_23)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_possum.data + __pyx_t_24 * __pyx_v_possum.strides[0]) ) + __pyx_t_25 * __pyx_v_possum.strides[1]) )) + __pyx_t_26)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_offsets.data + __pyx_t_27 * __pyx_v_offsets.strides[0]) ) + __pyx_t_28 * __pyx_v_offsets.strides[1]) )) + __pyx_t_29)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_run.data + __pyx_t_30 * __pyx_v_run.strides[0]) ) + __pyx_t_31 * __pyx_v_run.strides[1]) )) + __pyx_t_32)) )))), (&(*((int *) ( /* dim=2 */ ((char *) (((int *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_best.data + __pyx_t_33 * __pyx_v_best.strides[0]) ) + __pyx_t_34 * __pyx_v_best.strides[1]) )) + __pyx_t_35)) )))), __pyx_v_n_kernels, __pyx_v_m, __pyx_v_width, __pyx_v_n_biases, __pyx_v_base);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":140
+      /* "skconv/engine/_stat_loops.pyx":139
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -21643,7 +21643,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":84
+  /* "skconv/engine/_stat_loops.pyx":83
  * 
  * 
  * def positive_stats(             # <<<<<<<<<<<<<<
@@ -21671,7 +21671,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_14positive_stats(CYTHON_
   return __pyx_r;
 }
 
-/* "skconv/engine/_stat_loops.pyx":148
+/* "skconv/engine/_stat_loops.pyx":147
  * 
  * 
  * def group_wins(             # <<<<<<<<<<<<<<
@@ -21708,53 +21708,53 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_5group_wins(PyObject *__
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_signatures,&__pyx_mstate_global->__pyx_n_u_args,&__pyx_mstate_global->__pyx_n_u_kwargs,&__pyx_mstate_global->__pyx_n_u_defaults,&__pyx_mstate_global->__pyx_n_u_fused_sigindex,0};
     struct __pyx_defaults *__pyx_dynamic_args = __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_self);
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 148, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 147, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "__pyx_fused_cpdef", 0) < (0)) __PYX_ERR(0, 147, __pyx_L3_error)
       if (!values[4]) values[4] = __Pyx_NewRef(__pyx_dynamic_args->arg0);
       for (Py_ssize_t i = __pyx_nargs; i < 4; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 148, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, i); __PYX_ERR(0, 147, __pyx_L3_error) }
       }
     } else {
       switch (__pyx_nargs) {
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
         break;
         default: goto __pyx_L5_argtuple_error;
       }
@@ -21768,7 +21768,7 @@ static PyObject *__pyx_pw_6skconv_6engine_11_stat_loops_5group_wins(PyObject *__
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 148, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("__pyx_fused_cpdef", 0, 4, 5, __pyx_nargs); __PYX_ERR(0, 147, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -21820,7 +21820,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_4group_wins(CYTHON_UNUSE
   else
   {
     Py_ssize_t __pyx_temp = __Pyx_PyDict_GET_SIZE(__pyx_v_kwargs);
-    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 148, __pyx_L1_error)
+    if (unlikely(((!CYTHON_ASSUME_SAFE_SIZE) && __pyx_temp < 0))) __PYX_ERR(0, 147, __pyx_L1_error)
     __pyx_t_2 = (__pyx_temp != 0);
   }
 
@@ -21838,11 +21838,11 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_4group_wins(CYTHON_UNUSE
   }
   if (unlikely(__pyx_v_args == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "object of type \047NoneType\047 has no len()");
-    __PYX_ERR(0, 148, __pyx_L1_error)
+    __PYX_ERR(0, 147, __pyx_L1_error)
   }
-  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyTuple_GET_SIZE(((PyObject*)__pyx_v_args)); if (unlikely(__pyx_t_4 == ((Py_ssize_t)-1))) __PYX_ERR(0, 147, __pyx_L1_error)
   __pyx_v_arg_count = __pyx_t_4;
-  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = ((PyObject *)__Pyx_ImportNumPyArrayTypeIfAvailable()); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_ndarray = ((PyTypeObject*)__pyx_t_5);
   __pyx_t_5 = 0;
@@ -21852,7 +21852,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_4group_wins(CYTHON_UNUSE
 
     if (unlikely(__pyx_v_args == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 148, __pyx_L1_error)
+      __PYX_ERR(0, 147, __pyx_L1_error)
     }
     __pyx_t_5 = __Pyx_PyTuple_GET_ITEM(((PyObject*)__pyx_v_args), 0);
     __Pyx_INCREF(__pyx_t_5);
@@ -21871,9 +21871,9 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_4group_wins(CYTHON_UNUSE
   }
   if (unlikely(__pyx_v_kwargs == Py_None)) {
     PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not iterable");
-    __PYX_ERR(0, 148, __pyx_L1_error)
+    __PYX_ERR(0, 147, __pyx_L1_error)
   }
-  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_3 = (__Pyx_PyDict_ContainsTF(__pyx_mstate_global->__pyx_n_u_maps, ((PyObject*)__pyx_v_kwargs), Py_EQ)); if (unlikely((__pyx_t_3 < 0))) __PYX_ERR(0, 147, __pyx_L1_error)
 
   __pyx_t_1 = __pyx_t_3;
 
@@ -21882,25 +21882,25 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_4group_wins(CYTHON_UNUSE
 
     if (unlikely(__pyx_v_kwargs == Py_None)) {
       PyErr_SetString(PyExc_TypeError, "\047NoneType\047 object is not subscriptable");
-      __PYX_ERR(0, 148, __pyx_L1_error)
+      __PYX_ERR(0, 147, __pyx_L1_error)
     }
-    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+    __pyx_t_5 = __Pyx_PyDict_GetItem(((PyObject*)__pyx_v_kwargs), __pyx_mstate_global->__pyx_n_u_maps); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
     __Pyx_GOTREF(__pyx_t_5);
     __pyx_v_arg = __pyx_t_5;
     __pyx_t_5 = 0;
     goto __pyx_L6;
   }
   /*else*/ {
-    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 6, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 148, __pyx_L1_error)
+    __pyx_t_6 = __Pyx_RaiseFusedFunctionArgTypeError(__pyx_mstate_global->__pyx_n_u_maps, 0, 6, __pyx_v_arg_count); if (unlikely(__pyx_t_6 == ((int)-1))) __PYX_ERR(0, 147, __pyx_L1_error)
 
   }
   __pyx_L6:;
-  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 148, __pyx_L1_error) }
-  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (unlikely(!__pyx_v_arg)) { __Pyx_RaiseUnboundLocalError("arg"); __PYX_ERR(0, 147, __pyx_L1_error) }
+  __pyx_t_5 = __pyx_ff_map_fused_02b6e3_2_2_float__and_double(__pyx_v_arg, __pyx_v_ndarray); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   __pyx_v_dest_sig0 = ((PyObject*)__pyx_t_5);
   __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = __pyx_ff_match_signatures_single(((PyObject*)__pyx_v_signatures), __pyx_v_dest_sig0); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   {
     PyObject *__pyx_temp;
@@ -21957,67 +21957,67 @@ static PyObject *__pyx_fuse_0__pyx_pw_6skconv_6engine_11_stat_loops_19group_wins
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_regions,&__pyx_mstate_global->__pyx_n_u_group,&__pyx_mstate_global->__pyx_n_u_largest,&__pyx_mstate_global->__pyx_n_u_counts,&__pyx_mstate_global->__pyx_n_u_sums,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 148, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 147, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "group_wins", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "group_wins", 0) < (0)) __PYX_ERR(0, 147, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 6; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, i); __PYX_ERR(0, 148, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, i); __PYX_ERR(0, 147, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 6)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 147, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 149, __pyx_L3_error)
-    __pyx_v_regions = __Pyx_PyObject_to_MemoryviewSlice_dc_Py_ssize_t__const__(values[1], 0); if (unlikely(!__pyx_v_regions.memview)) __PYX_ERR(0, 150, __pyx_L3_error)
-    __pyx_v_group = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_group == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 151, __pyx_L3_error)
-    __pyx_v_largest = __Pyx_PyObject_IsTrue(values[3]); if (unlikely((__pyx_v_largest == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 152, __pyx_L3_error)
-    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 153, __pyx_L3_error)
-    __pyx_v_sums = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_sums.memview)) __PYX_ERR(0, 154, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_float__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 148, __pyx_L3_error)
+    __pyx_v_regions = __Pyx_PyObject_to_MemoryviewSlice_dc_Py_ssize_t__const__(values[1], 0); if (unlikely(!__pyx_v_regions.memview)) __PYX_ERR(0, 149, __pyx_L3_error)
+    __pyx_v_group = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_group == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 150, __pyx_L3_error)
+    __pyx_v_largest = __Pyx_PyObject_IsTrue(values[3]); if (unlikely((__pyx_v_largest == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 151, __pyx_L3_error)
+    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 152, __pyx_L3_error)
+    __pyx_v_sums = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_sums.memview)) __PYX_ERR(0, 153, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, __pyx_nargs); __PYX_ERR(0, 148, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, __pyx_nargs); __PYX_ERR(0, 147, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -22079,7 +22079,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_0group_wins", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":171
+  /* "skconv/engine/_stat_loops.pyx":170
  *         Each winner adds 1 to ``counts`` and its response to ``sums``, in place.
  *     """
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]             # <<<<<<<<<<<<<<
@@ -22090,7 +22090,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   __pyx_v_n_positions = (__pyx_v_maps.shape[1]);
   __pyx_v_n_kernels = (__pyx_v_maps.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":172
+  /* "skconv/engine/_stat_loops.pyx":171
  *     """
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p             # <<<<<<<<<<<<<<
@@ -22099,7 +22099,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 */
   __pyx_v_n_regions = (__pyx_v_counts.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":173
+  /* "skconv/engine/_stat_loops.pyx":172
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:             # <<<<<<<<<<<<<<
@@ -22111,7 +22111,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":174
+    /* "skconv/engine/_stat_loops.pyx":173
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")             # <<<<<<<<<<<<<<
@@ -22124,14 +22124,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_maps_m_P_K_and_region};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 174, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 173, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 174, __pyx_L1_error)
+    __PYX_ERR(0, 173, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":173
+    /* "skconv/engine/_stat_loops.pyx":172
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:             # <<<<<<<<<<<<<<
@@ -22140,7 +22140,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":176
+  /* "skconv/engine/_stat_loops.pyx":175
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (
  *         counts.shape[0] != m or counts.shape[2] != n_kernels             # <<<<<<<<<<<<<<
@@ -22158,7 +22158,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
     goto __pyx_L5_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":177
+  /* "skconv/engine/_stat_loops.pyx":176
  *     if (
  *         counts.shape[0] != m or counts.shape[2] != n_kernels
  *         or sums.shape[0] != m or sums.shape[1] != n_regions or sums.shape[2] != n_kernels             # <<<<<<<<<<<<<<
@@ -22202,7 +22202,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 
   __pyx_L5_bool_binop_done:;
 
-  /* "skconv/engine/_stat_loops.pyx":175
+  /* "skconv/engine/_stat_loops.pyx":174
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (             # <<<<<<<<<<<<<<
@@ -22212,7 +22212,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":179
+    /* "skconv/engine/_stat_loops.pyx":178
  *         or sums.shape[0] != m or sums.shape[1] != n_regions or sums.shape[2] != n_kernels
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")             # <<<<<<<<<<<<<<
@@ -22225,14 +22225,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_maps_m_P_K_and_states};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 179, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 178, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 179, __pyx_L1_error)
+    __PYX_ERR(0, 178, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":175
+    /* "skconv/engine/_stat_loops.pyx":174
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (             # <<<<<<<<<<<<<<
@@ -22241,7 +22241,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":180
+  /* "skconv/engine/_stat_loops.pyx":179
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:             # <<<<<<<<<<<<<<
@@ -22260,7 +22260,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   }
   if (unlikely(__pyx_v_group == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-    __PYX_ERR(0, 180, __pyx_L1_error)
+    __PYX_ERR(0, 179, __pyx_L1_error)
   }
   __pyx_t_5 = (__Pyx_mod_Py_ssize_t(__pyx_v_n_kernels, __pyx_v_group, 0) != 0);
 
@@ -22271,7 +22271,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":181
+    /* "skconv/engine/_stat_loops.pyx":180
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:
  *         raise ValueError("group_wins: group must divide the number of kernels")             # <<<<<<<<<<<<<<
@@ -22284,14 +22284,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_group_must_divide_the};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 181, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 180, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 181, __pyx_L1_error)
+    __PYX_ERR(0, 180, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":180
+    /* "skconv/engine/_stat_loops.pyx":179
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:             # <<<<<<<<<<<<<<
@@ -22300,7 +22300,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":182
+  /* "skconv/engine/_stat_loops.pyx":181
  *     if group < 1 or n_kernels % group:
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):             # <<<<<<<<<<<<<<
@@ -22314,7 +22314,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   for (__pyx_t_8 = 0; __pyx_t_8 < __pyx_t_7; __pyx_t_8+=1) {
     __pyx_v_p = __pyx_t_8;
 
-    /* "skconv/engine/_stat_loops.pyx":183
+    /* "skconv/engine/_stat_loops.pyx":182
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:             # <<<<<<<<<<<<<<
@@ -22342,7 +22342,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
     if (unlikely(__pyx_t_1)) {
 
 
-      /* "skconv/engine/_stat_loops.pyx":184
+      /* "skconv/engine/_stat_loops.pyx":183
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")             # <<<<<<<<<<<<<<
@@ -22355,14 +22355,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
         PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_regions_must_lie_in_0};
         __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 184, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 183, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
       __Pyx_Raise(__pyx_t_2, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-      __PYX_ERR(0, 184, __pyx_L1_error)
+      __PYX_ERR(0, 183, __pyx_L1_error)
 
-      /* "skconv/engine/_stat_loops.pyx":183
+      /* "skconv/engine/_stat_loops.pyx":182
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:             # <<<<<<<<<<<<<<
@@ -22373,7 +22373,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   }
 
 
-  /* "skconv/engine/_stat_loops.pyx":185
+  /* "skconv/engine/_stat_loops.pyx":184
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:             # <<<<<<<<<<<<<<
@@ -22409,7 +22409,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
   if (__pyx_t_1) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":186
+    /* "skconv/engine/_stat_loops.pyx":185
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -22426,7 +22426,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":185
+    /* "skconv/engine/_stat_loops.pyx":184
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:             # <<<<<<<<<<<<<<
@@ -22435,7 +22435,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":188
+  /* "skconv/engine/_stat_loops.pyx":187
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -22448,7 +22448,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":190
+        /* "skconv/engine/_stat_loops.pyx":189
  *         with nogil:
  *             skconv_group_wins_float(
  *                 &maps[0, 0, 0], &regions[0], &counts[0, 0, 0], &sums[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -22466,7 +22466,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
         __pyx_t_17 = 0;
         __pyx_t_18 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":189
+        /* "skconv/engine/_stat_loops.pyx":188
  *     if real is float:
  *         with nogil:
  *             skconv_group_wins_float(             # <<<<<<<<<<<<<<
@@ -22476,7 +22476,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
         skconv_group_wins_float((&(*((float const  *) ( /* dim=2 */ ((char *) (((float const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_9 * __pyx_v_maps.strides[0]) ) + __pyx_t_10 * __pyx_v_maps.strides[1]) )) + __pyx_t_11)) )))), (&(*((Py_ssize_t const  *) ( /* dim=0 */ ((char *) (((Py_ssize_t const  *) __pyx_v_regions.data) + __pyx_t_12)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_counts.data + __pyx_t_13 * __pyx_v_counts.strides[0]) ) + __pyx_t_14 * __pyx_v_counts.strides[1]) )) + __pyx_t_15)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_sums.data + __pyx_t_16 * __pyx_v_sums.strides[0]) ) + __pyx_t_17 * __pyx_v_sums.strides[1]) )) + __pyx_t_18)) )))), __pyx_v_m, __pyx_v_n_positions, __pyx_v_n_kernels, __pyx_v_n_regions, __pyx_v_group, __pyx_v_largest);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":188
+      /* "skconv/engine/_stat_loops.pyx":187
  *         return
  *     if real is float:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -22493,7 +22493,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_18group_wins(CYTHON_UNUS
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":148
+  /* "skconv/engine/_stat_loops.pyx":147
  * 
  * 
  * def group_wins(             # <<<<<<<<<<<<<<
@@ -22548,67 +22548,67 @@ static PyObject *__pyx_fuse_1__pyx_pw_6skconv_6engine_11_stat_loops_21group_wins
   {
     PyObject ** const __pyx_pyargnames[] = {&__pyx_mstate_global->__pyx_n_u_maps,&__pyx_mstate_global->__pyx_n_u_regions,&__pyx_mstate_global->__pyx_n_u_group,&__pyx_mstate_global->__pyx_n_u_largest,&__pyx_mstate_global->__pyx_n_u_counts,&__pyx_mstate_global->__pyx_n_u_sums,0};
     const Py_ssize_t __pyx_kwds_len = (__pyx_kwds) ? __Pyx_NumKwargs_VARARGS(__pyx_kwds) : 0;
-    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 148, __pyx_L3_error)
+    if (unlikely(__pyx_kwds_len < 0)) __PYX_ERR(0, 147, __pyx_L3_error)
     if (__pyx_kwds_len > 0) {
       switch (__pyx_nargs) {
         case  6:
         values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  5:
         values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  4:
         values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  3:
         values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  2:
         values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  1:
         values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+        if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
         CYTHON_FALLTHROUGH;
         case  0: break;
         default: goto __pyx_L5_argtuple_error;
       }
       const Py_ssize_t kwd_pos_args = __pyx_nargs;
-      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "group_wins", 0) < (0)) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (__Pyx_ParseKeywords(__pyx_kwds, __pyx_kwvalues, __pyx_pyargnames, 0, values, kwd_pos_args, __pyx_kwds_len, "group_wins", 0) < (0)) __PYX_ERR(0, 147, __pyx_L3_error)
       for (Py_ssize_t i = __pyx_nargs; i < 6; i++) {
-        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, i); __PYX_ERR(0, 148, __pyx_L3_error) }
+        if (unlikely(!values[i])) { __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, i); __PYX_ERR(0, 147, __pyx_L3_error) }
       }
     } else if (unlikely(__pyx_nargs != 6)) {
       goto __pyx_L5_argtuple_error;
     } else {
       values[0] = __Pyx_ArgRef_VARARGS(__pyx_args, 0);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[0])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[1] = __Pyx_ArgRef_VARARGS(__pyx_args, 1);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[1])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[2] = __Pyx_ArgRef_VARARGS(__pyx_args, 2);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[2])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[3] = __Pyx_ArgRef_VARARGS(__pyx_args, 3);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[3])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[4] = __Pyx_ArgRef_VARARGS(__pyx_args, 4);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[4])) __PYX_ERR(0, 147, __pyx_L3_error)
       values[5] = __Pyx_ArgRef_VARARGS(__pyx_args, 5);
-      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 148, __pyx_L3_error)
+      if (!CYTHON_ASSUME_SAFE_MACROS && unlikely(!values[5])) __PYX_ERR(0, 147, __pyx_L3_error)
     }
-    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 149, __pyx_L3_error)
-    __pyx_v_regions = __Pyx_PyObject_to_MemoryviewSlice_dc_Py_ssize_t__const__(values[1], 0); if (unlikely(!__pyx_v_regions.memview)) __PYX_ERR(0, 150, __pyx_L3_error)
-    __pyx_v_group = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_group == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 151, __pyx_L3_error)
-    __pyx_v_largest = __Pyx_PyObject_IsTrue(values[3]); if (unlikely((__pyx_v_largest == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 152, __pyx_L3_error)
-    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 153, __pyx_L3_error)
-    __pyx_v_sums = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_sums.memview)) __PYX_ERR(0, 154, __pyx_L3_error)
+    __pyx_v_maps = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double__const__(values[0], 0); if (unlikely(!__pyx_v_maps.memview)) __PYX_ERR(0, 148, __pyx_L3_error)
+    __pyx_v_regions = __Pyx_PyObject_to_MemoryviewSlice_dc_Py_ssize_t__const__(values[1], 0); if (unlikely(!__pyx_v_regions.memview)) __PYX_ERR(0, 149, __pyx_L3_error)
+    __pyx_v_group = __Pyx_PyIndex_AsSsize_t(values[2]); if (unlikely((__pyx_v_group == (Py_ssize_t)-1) && PyErr_Occurred())) __PYX_ERR(0, 150, __pyx_L3_error)
+    __pyx_v_largest = __Pyx_PyObject_IsTrue(values[3]); if (unlikely((__pyx_v_largest == (int)-1) && PyErr_Occurred())) __PYX_ERR(0, 151, __pyx_L3_error)
+    __pyx_v_counts = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[4], PyBUF_WRITABLE); if (unlikely(!__pyx_v_counts.memview)) __PYX_ERR(0, 152, __pyx_L3_error)
+    __pyx_v_sums = __Pyx_PyObject_to_MemoryviewSlice_d_d_dc_double(values[5], PyBUF_WRITABLE); if (unlikely(!__pyx_v_sums.memview)) __PYX_ERR(0, 153, __pyx_L3_error)
   }
   goto __pyx_L6_skip;
   __pyx_L5_argtuple_error:;
-  __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, __pyx_nargs); __PYX_ERR(0, 148, __pyx_L3_error)
+  __Pyx_RaiseArgtupleInvalid("group_wins", 1, 6, 6, __pyx_nargs); __PYX_ERR(0, 147, __pyx_L3_error)
   __pyx_L6_skip:;
   goto __pyx_L4_argument_unpacking_done;
   __pyx_L3_error:;
@@ -22670,7 +22670,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   int __pyx_clineno = 0;
   __Pyx_RefNannySetupContext("__pyx_fuse_1group_wins", 0);
 
-  /* "skconv/engine/_stat_loops.pyx":171
+  /* "skconv/engine/_stat_loops.pyx":170
  *         Each winner adds 1 to ``counts`` and its response to ``sums``, in place.
  *     """
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]             # <<<<<<<<<<<<<<
@@ -22681,7 +22681,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   __pyx_v_n_positions = (__pyx_v_maps.shape[1]);
   __pyx_v_n_kernels = (__pyx_v_maps.shape[2]);
 
-  /* "skconv/engine/_stat_loops.pyx":172
+  /* "skconv/engine/_stat_loops.pyx":171
  *     """
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p             # <<<<<<<<<<<<<<
@@ -22690,7 +22690,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 */
   __pyx_v_n_regions = (__pyx_v_counts.shape[1]);
 
-  /* "skconv/engine/_stat_loops.pyx":173
+  /* "skconv/engine/_stat_loops.pyx":172
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:             # <<<<<<<<<<<<<<
@@ -22702,7 +22702,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":174
+    /* "skconv/engine/_stat_loops.pyx":173
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")             # <<<<<<<<<<<<<<
@@ -22715,14 +22715,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_maps_m_P_K_and_region};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 174, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 173, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 174, __pyx_L1_error)
+    __PYX_ERR(0, 173, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":173
+    /* "skconv/engine/_stat_loops.pyx":172
  *     cdef Py_ssize_t m = maps.shape[0], n_positions = maps.shape[1], n_kernels = maps.shape[2]
  *     cdef Py_ssize_t n_regions = counts.shape[1], p
  *     if regions.shape[0] != n_positions:             # <<<<<<<<<<<<<<
@@ -22731,7 +22731,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":176
+  /* "skconv/engine/_stat_loops.pyx":175
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (
  *         counts.shape[0] != m or counts.shape[2] != n_kernels             # <<<<<<<<<<<<<<
@@ -22749,7 +22749,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
     goto __pyx_L5_bool_binop_done;
   }
 
-  /* "skconv/engine/_stat_loops.pyx":177
+  /* "skconv/engine/_stat_loops.pyx":176
  *     if (
  *         counts.shape[0] != m or counts.shape[2] != n_kernels
  *         or sums.shape[0] != m or sums.shape[1] != n_regions or sums.shape[2] != n_kernels             # <<<<<<<<<<<<<<
@@ -22793,7 +22793,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 
   __pyx_L5_bool_binop_done:;
 
-  /* "skconv/engine/_stat_loops.pyx":175
+  /* "skconv/engine/_stat_loops.pyx":174
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (             # <<<<<<<<<<<<<<
@@ -22803,7 +22803,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":179
+    /* "skconv/engine/_stat_loops.pyx":178
  *         or sums.shape[0] != m or sums.shape[1] != n_regions or sums.shape[2] != n_kernels
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")             # <<<<<<<<<<<<<<
@@ -22816,14 +22816,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_maps_m_P_K_and_states};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 179, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 178, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 179, __pyx_L1_error)
+    __PYX_ERR(0, 178, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":175
+    /* "skconv/engine/_stat_loops.pyx":174
  *     if regions.shape[0] != n_positions:
  *         raise ValueError("group_wins: maps (m, P, K) and regions (P,) disagree")
  *     if (             # <<<<<<<<<<<<<<
@@ -22832,7 +22832,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":180
+  /* "skconv/engine/_stat_loops.pyx":179
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:             # <<<<<<<<<<<<<<
@@ -22851,7 +22851,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   }
   if (unlikely(__pyx_v_group == 0)) {
     PyErr_SetString(PyExc_ZeroDivisionError, "integer division or modulo by zero");
-    __PYX_ERR(0, 180, __pyx_L1_error)
+    __PYX_ERR(0, 179, __pyx_L1_error)
   }
   __pyx_t_5 = (__Pyx_mod_Py_ssize_t(__pyx_v_n_kernels, __pyx_v_group, 0) != 0);
 
@@ -22862,7 +22862,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   if (unlikely(__pyx_t_1)) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":181
+    /* "skconv/engine/_stat_loops.pyx":180
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:
  *         raise ValueError("group_wins: group must divide the number of kernels")             # <<<<<<<<<<<<<<
@@ -22875,14 +22875,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
       PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_group_must_divide_the};
       __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
       __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 181, __pyx_L1_error)
+      if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 180, __pyx_L1_error)
       __Pyx_GOTREF(__pyx_t_2);
     }
     __Pyx_Raise(__pyx_t_2, 0, 0, 0);
     __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-    __PYX_ERR(0, 181, __pyx_L1_error)
+    __PYX_ERR(0, 180, __pyx_L1_error)
 
-    /* "skconv/engine/_stat_loops.pyx":180
+    /* "skconv/engine/_stat_loops.pyx":179
  *     ):
  *         raise ValueError("group_wins: maps (m, P, K) and states (m, R, K) disagree")
  *     if group < 1 or n_kernels % group:             # <<<<<<<<<<<<<<
@@ -22891,7 +22891,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":182
+  /* "skconv/engine/_stat_loops.pyx":181
  *     if group < 1 or n_kernels % group:
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):             # <<<<<<<<<<<<<<
@@ -22905,7 +22905,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   for (__pyx_t_8 = 0; __pyx_t_8 < __pyx_t_7; __pyx_t_8+=1) {
     __pyx_v_p = __pyx_t_8;
 
-    /* "skconv/engine/_stat_loops.pyx":183
+    /* "skconv/engine/_stat_loops.pyx":182
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:             # <<<<<<<<<<<<<<
@@ -22933,7 +22933,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
     if (unlikely(__pyx_t_1)) {
 
 
-      /* "skconv/engine/_stat_loops.pyx":184
+      /* "skconv/engine/_stat_loops.pyx":183
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")             # <<<<<<<<<<<<<<
@@ -22946,14 +22946,14 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
         PyObject *__pyx_callargs[2] = {__pyx_t_3, __pyx_mstate_global->__pyx_kp_u_group_wins_regions_must_lie_in_0};
         __pyx_t_2 = __Pyx_PyObject_FastCall((PyObject*)(((PyTypeObject*)PyExc_ValueError)), __pyx_callargs+__pyx_t_4, (2-__pyx_t_4) | (__pyx_t_4*__Pyx_PY_VECTORCALL_ARGUMENTS_OFFSET));
         __Pyx_XDECREF(__pyx_t_3); __pyx_t_3 = 0;
-        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 184, __pyx_L1_error)
+        if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 183, __pyx_L1_error)
         __Pyx_GOTREF(__pyx_t_2);
       }
       __Pyx_Raise(__pyx_t_2, 0, 0, 0);
       __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-      __PYX_ERR(0, 184, __pyx_L1_error)
+      __PYX_ERR(0, 183, __pyx_L1_error)
 
-      /* "skconv/engine/_stat_loops.pyx":183
+      /* "skconv/engine/_stat_loops.pyx":182
  *         raise ValueError("group_wins: group must divide the number of kernels")
  *     for p in range(n_positions):
  *         if regions[p] < 0 or regions[p] >= n_regions:             # <<<<<<<<<<<<<<
@@ -22964,7 +22964,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   }
 
 
-  /* "skconv/engine/_stat_loops.pyx":185
+  /* "skconv/engine/_stat_loops.pyx":184
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:             # <<<<<<<<<<<<<<
@@ -23000,7 +23000,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
   if (__pyx_t_1) {
 
 
-    /* "skconv/engine/_stat_loops.pyx":186
+    /* "skconv/engine/_stat_loops.pyx":185
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:
  *         return             # <<<<<<<<<<<<<<
@@ -23017,7 +23017,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
     }
     goto __pyx_L0;
 
-    /* "skconv/engine/_stat_loops.pyx":185
+    /* "skconv/engine/_stat_loops.pyx":184
  *         if regions[p] < 0 or regions[p] >= n_regions:
  *             raise ValueError("group_wins: regions must lie in [0, R)")
  *     if m == 0 or n_positions == 0 or n_kernels == 0:             # <<<<<<<<<<<<<<
@@ -23026,7 +23026,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
 */
   }
 
-  /* "skconv/engine/_stat_loops.pyx":194
+  /* "skconv/engine/_stat_loops.pyx":193
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -23039,7 +23039,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
       __Pyx_FastGIL_Remember();
       /*try:*/ {
 
-        /* "skconv/engine/_stat_loops.pyx":196
+        /* "skconv/engine/_stat_loops.pyx":195
  *         with nogil:
  *             skconv_group_wins_double(
  *                 &maps[0, 0, 0], &regions[0], &counts[0, 0, 0], &sums[0, 0, 0],             # <<<<<<<<<<<<<<
@@ -23057,7 +23057,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
         __pyx_t_17 = 0;
         __pyx_t_18 = 0;
 
-        /* "skconv/engine/_stat_loops.pyx":195
+        /* "skconv/engine/_stat_loops.pyx":194
  *     else:
  *         with nogil:
  *             skconv_group_wins_double(             # <<<<<<<<<<<<<<
@@ -23067,7 +23067,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
         skconv_group_wins_double((&(*((double const  *) ( /* dim=2 */ ((char *) (((double const  *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_maps.data + __pyx_t_9 * __pyx_v_maps.strides[0]) ) + __pyx_t_10 * __pyx_v_maps.strides[1]) )) + __pyx_t_11)) )))), (&(*((Py_ssize_t const  *) ( /* dim=0 */ ((char *) (((Py_ssize_t const  *) __pyx_v_regions.data) + __pyx_t_12)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_counts.data + __pyx_t_13 * __pyx_v_counts.strides[0]) ) + __pyx_t_14 * __pyx_v_counts.strides[1]) )) + __pyx_t_15)) )))), (&(*((double *) ( /* dim=2 */ ((char *) (((double *) ( /* dim=1 */ (( /* dim=0 */ (__pyx_v_sums.data + __pyx_t_16 * __pyx_v_sums.strides[0]) ) + __pyx_t_17 * __pyx_v_sums.strides[1]) )) + __pyx_t_18)) )))), __pyx_v_m, __pyx_v_n_positions, __pyx_v_n_kernels, __pyx_v_n_regions, __pyx_v_group, __pyx_v_largest);
       }
 
-      /* "skconv/engine/_stat_loops.pyx":194
+      /* "skconv/engine/_stat_loops.pyx":193
  *             )
  *     else:
  *         with nogil:             # <<<<<<<<<<<<<<
@@ -23084,7 +23084,7 @@ static PyObject *__pyx_pf_6skconv_6engine_11_stat_loops_20group_wins(CYTHON_UNUS
       }
   }
 
-  /* "skconv/engine/_stat_loops.pyx":148
+  /* "skconv/engine/_stat_loops.pyx":147
  * 
  * 
  * def group_wins(             # <<<<<<<<<<<<<<
@@ -24466,14 +24466,14 @@ static int __Pyx_modinit_Exttype___pyx_defaults(__pyx_mstatetype *__pyx_mstate) 
   __Pyx_RefNannySetupContext("__Pyx_modinit_Exttype___pyx_defaults", 0);
   /*--- Exttype __pyx_defaults ---*/
   #if CYTHON_USE_TYPE_SPECS
-  __pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_6skconv_6engine_11_stat_loops___pyx_defaults_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults = (PyTypeObject *) __Pyx_PyType_FromModuleAndSpec(__pyx_m, &__pyx_type_6skconv_6engine_11_stat_loops___pyx_defaults_spec, NULL); if (unlikely(!__pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 49, __pyx_L1_error)
   #else
   __pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults = &__pyx_type_6skconv_6engine_11_stat_loops___pyx_defaults;
   #endif
   #if !CYTHON_COMPILING_IN_LIMITED_API
   #endif
   #if !CYTHON_USE_TYPE_SPECS
-  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults) < (0)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (__Pyx_PyType_Ready(__pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
   #endif
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount((PyObject*)__pyx_mstate->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults);
@@ -25485,38 +25485,38 @@ __Pyx_RefNannySetupContext("PyInit__stat_loops", 0);
   if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_pyx_unpickle_Enum, __pyx_t_4) < (0)) __PYX_ERR(1, 4, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "skconv/engine/_stat_loops.pyx":50
+  /* "skconv/engine/_stat_loops.pyx":49
  * 
  * 
  * def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):             # <<<<<<<<<<<<<<
  *     """Add to ``counts[k, b, s]`` the number of ``w`` with ``maps[k, s, w] > biases[k, b]``.
  * 
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_7count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above_const_float_1_const, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_7count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above_const_float_1_const, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[0])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_5) < (0)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_5) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_9count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above_const_double_1_const, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_9count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above_const_double_1_const, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[1])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_5) < (0)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_5) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_1count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 50, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_1count_above, 0, __pyx_mstate_global->__pyx_n_u_count_above, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[2])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
-  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_5, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 50, __pyx_L1_error)
-  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_5, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 49, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_t_5)->arg0 = __pyx_t_9;
   __Pyx_GIVEREF(__pyx_t_9);
@@ -25527,42 +25527,42 @@ __Pyx_RefNannySetupContext("PyInit__stat_loops", 0);
   __pyx_t_4 = 0;
   __pyx_t_4 = __pyx_t_5;
   __Pyx_INCREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_count_above, __pyx_t_4) < (0)) __PYX_ERR(0, 50, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_count_above, __pyx_t_4) < (0)) __PYX_ERR(0, 49, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
-  /* "skconv/engine/_stat_loops.pyx":84
+  /* "skconv/engine/_stat_loops.pyx":83
  * 
  * 
  * def positive_stats(             # <<<<<<<<<<<<<<
  *     const real[:, :, ::1] maps,
  *     const real[:, ::1] biases,
 */
-  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_5 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
-  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_13positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats_const_float_1_con, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_13positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats_const_float_1_con, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[3])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_4) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_4) < (0)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_15positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats_const_double_1_co, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_15positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats_const_double_1_co, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[4])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_4, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_4) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_5, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_4) < (0)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
-  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_3positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 84, __pyx_L1_error)
+  __pyx_t_4 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_3positive_stats, 0, __pyx_mstate_global->__pyx_n_u_positive_stats, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[5])); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_4);
   #endif
-  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_4, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 84, __pyx_L1_error)
-  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_4, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 83, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_t_4)->arg0 = __pyx_t_9;
   __Pyx_GIVEREF(__pyx_t_9);
@@ -25573,42 +25573,42 @@ __Pyx_RefNannySetupContext("PyInit__stat_loops", 0);
   __pyx_t_5 = 0;
   __pyx_t_5 = __pyx_t_4;
   __Pyx_INCREF(__pyx_t_5);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_positive_stats, __pyx_t_5) < (0)) __PYX_ERR(0, 84, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_positive_stats, __pyx_t_5) < (0)) __PYX_ERR(0, 83, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
 
-  /* "skconv/engine/_stat_loops.pyx":148
+  /* "skconv/engine/_stat_loops.pyx":147
  * 
  * 
  * def group_wins(             # <<<<<<<<<<<<<<
  *     const real[:, :, ::1] maps,
  *     const Py_ssize_t[::1] regions,
 */
-  __pyx_t_4 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_4 = __Pyx_PyDict_NewPresized(2); if (unlikely(!__pyx_t_4)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_4);
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_19group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins_const_float_1, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_0__pyx_mdef_6skconv_6engine_11_stat_loops_19group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins_const_float_1, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[6])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_5) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_float, __pyx_t_5) < (0)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_21group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins_const_double_1, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_fuse_1__pyx_mdef_6skconv_6engine_11_stat_loops_21group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins_const_double_1, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[7])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
   __Pyx_CyFunction_SetDefaultsTuple(__pyx_t_5, __pyx_mstate_global->__pyx_empty_tuple);
-  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_5) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_t_4, __pyx_mstate_global->__pyx_n_u_double, __pyx_t_5) < (0)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
-  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_5group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 148, __pyx_L1_error)
+  __pyx_t_5 = __pyx_FusedFunction_New(&__pyx_mdef_6skconv_6engine_11_stat_loops_5group_wins, 0, __pyx_mstate_global->__pyx_n_u_group_wins, NULL, __pyx_mstate_global->__pyx_n_u_skconv_engine__stat_loops, __pyx_mstate_global->__pyx_d, ((PyObject *)__pyx_mstate_global->__pyx_codeobj_tab[8])); if (unlikely(!__pyx_t_5)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_5);
   #if CYTHON_COMPILING_IN_CPYTHON && PY_VERSION_HEX >= 0x030E0000
   PyUnstable_Object_EnableDeferredRefcount(__pyx_t_5);
   #endif
-  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_5, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 148, __pyx_L1_error)
-  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (!__Pyx_CyFunction_InitDefaults(__pyx_t_5, __pyx_mstate_global->__pyx_ptype_6skconv_6engine_11_stat_loops___pyx_defaults)) __PYX_ERR(0, 147, __pyx_L1_error)
+  __pyx_t_9 = __Pyx_PyDict_NewPresized(0); if (unlikely(!__pyx_t_9)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_GOTREF(__pyx_t_9);
   __Pyx_CyFunction_Defaults(struct __pyx_defaults, __pyx_t_5)->arg0 = __pyx_t_9;
   __Pyx_GIVEREF(__pyx_t_9);
@@ -25619,7 +25619,7 @@ __Pyx_RefNannySetupContext("PyInit__stat_loops", 0);
   __pyx_t_4 = 0;
   __pyx_t_4 = __pyx_t_5;
   __Pyx_INCREF(__pyx_t_4);
-  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_group_wins, __pyx_t_4) < (0)) __PYX_ERR(0, 148, __pyx_L1_error)
+  if (PyDict_SetItem(__pyx_mstate_global->__pyx_d, __pyx_mstate_global->__pyx_n_u_group_wins, __pyx_t_4) < (0)) __PYX_ERR(0, 147, __pyx_L1_error)
   __Pyx_DECREF(__pyx_t_4); __pyx_t_4 = 0;
   __Pyx_DECREF(__pyx_t_5); __pyx_t_5 = 0;
 
@@ -25948,47 +25948,47 @@ static int __Pyx_CreateCodeObjects(__pyx_mstatetype *__pyx_mstate) {
   PyObject* tuple_dedup_map = PyDict_New();
   if (unlikely(!tuple_dedup_map)) return -1;
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 50};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 49};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_counts};
     __pyx_mstate_global->__pyx_codeobj_tab[0] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_count_above_const_float_1_const, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_fAS_1_6_q_3a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[0])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 50};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 3, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 49};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_counts};
     __pyx_mstate_global->__pyx_codeobj_tab[1] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_count_above_const_double_1_const, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_fAS_1_6_q_3a_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[1])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 50};
+    const __Pyx_PyCode_New_function_description descr = {3, 0, 0, 7, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 49};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_counts, __pyx_mstate->__pyx_n_u_n_kernels, __pyx_mstate->__pyx_n_u_m, __pyx_mstate->__pyx_n_u_width, __pyx_mstate->__pyx_n_u_n_biases};
     __pyx_mstate_global->__pyx_codeobj_tab[2] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_count_above_const_float_1_const, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_fAS_1_6_q_3a, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[2])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 84};
+    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 83};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_base, __pyx_mstate->__pyx_n_u_count, __pyx_mstate->__pyx_n_u_possum, __pyx_mstate->__pyx_n_u_offsets, __pyx_mstate->__pyx_n_u_run, __pyx_mstate->__pyx_n_u_best};
     __pyx_mstate_global->__pyx_codeobj_tab[3] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_positive_stats_const_float_1_con, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_1_fAT_fAT_fA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[3])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 84};
+    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 8, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 83};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_base, __pyx_mstate->__pyx_n_u_count, __pyx_mstate->__pyx_n_u_possum, __pyx_mstate->__pyx_n_u_offsets, __pyx_mstate->__pyx_n_u_run, __pyx_mstate->__pyx_n_u_best};
     __pyx_mstate_global->__pyx_codeobj_tab[4] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_positive_stats_const_double_1_co, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_1_fAT_fAT_fA_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[4])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 14, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 84};
+    const __Pyx_PyCode_New_function_description descr = {8, 0, 0, 14, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 83};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_biases, __pyx_mstate->__pyx_n_u_base, __pyx_mstate->__pyx_n_u_count, __pyx_mstate->__pyx_n_u_possum, __pyx_mstate->__pyx_n_u_offsets, __pyx_mstate->__pyx_n_u_run, __pyx_mstate->__pyx_n_u_best, __pyx_mstate->__pyx_n_u_n_kernels, __pyx_mstate->__pyx_n_u_m, __pyx_mstate->__pyx_n_u_width, __pyx_mstate->__pyx_n_u_n_biases, __pyx_mstate->__pyx_n_u_shapes, __pyx_mstate->__pyx_n_u_i};
     __pyx_mstate_global->__pyx_codeobj_tab[5] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_positive_stats_const_float_1_con, __pyx_mstate->__pyx_kp_b_iso88591_s_fAT_V1D_F_1_vV1A_1_fAT_fAT_fA, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[5])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 148};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 147};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_regions, __pyx_mstate->__pyx_n_u_group, __pyx_mstate->__pyx_n_u_largest, __pyx_mstate->__pyx_n_u_counts, __pyx_mstate->__pyx_n_u_sums};
     __pyx_mstate_global->__pyx_codeobj_tab[6] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_group_wins_const_float_1, __pyx_mstate->__pyx_kp_b_iso88591_F_5T_q_PPTTZZ_fAQ_wfAS_1_j_fAS, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[6])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 148};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 6, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 147};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_regions, __pyx_mstate->__pyx_n_u_group, __pyx_mstate->__pyx_n_u_largest, __pyx_mstate->__pyx_n_u_counts, __pyx_mstate->__pyx_n_u_sums};
     __pyx_mstate_global->__pyx_codeobj_tab[7] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_group_wins_const_double_1, __pyx_mstate->__pyx_kp_b_iso88591_F_5T_q_PPTTZZ_fAQ_wfAS_1_j_fAS_2, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[7])) goto bad;
   }
   {
-    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 11, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 148};
+    const __Pyx_PyCode_New_function_description descr = {6, 0, 0, 11, (unsigned int)(CO_OPTIMIZED|CO_NEWLOCALS), 147};
     PyObject* const varnames[] = {__pyx_mstate->__pyx_n_u_maps, __pyx_mstate->__pyx_n_u_regions, __pyx_mstate->__pyx_n_u_group, __pyx_mstate->__pyx_n_u_largest, __pyx_mstate->__pyx_n_u_counts, __pyx_mstate->__pyx_n_u_sums, __pyx_mstate->__pyx_n_u_m, __pyx_mstate->__pyx_n_u_n_positions, __pyx_mstate->__pyx_n_u_n_kernels, __pyx_mstate->__pyx_n_u_n_regions, __pyx_mstate->__pyx_n_u_p};
     __pyx_mstate_global->__pyx_codeobj_tab[8] = __Pyx_PyCode_New(descr, varnames, __pyx_mstate->__pyx_kp_u_skconv_engine__stat_loops_pyx, __pyx_mstate->__pyx_n_u_group_wins_const_float_1, __pyx_mstate->__pyx_kp_b_iso88591_F_5T_q_PPTTZZ_fAQ_wfAS_1_j_fAS, tuple_dedup_map); if (unlikely(!__pyx_mstate_global->__pyx_codeobj_tab[8])) goto bad;
   }
