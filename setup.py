@@ -3,10 +3,11 @@
 ``skconv.engine._stat_loops`` counts map values above biases and updates the
 states of MultiRocket's statistics (the series path); ``skconv.engine._direct``
 correlates padded windows with a few kernels (the GEMM path's tiles, float32,
-few channels). Both are optional: without a C compiler (or without GCC/Clang
-vector extensions) the build skips them and skconv uses numpy and BLAS instead
-(``skconv.show_versions()`` says which loops are built, and the first
-computation that would use a missing one warns).
+few channels); ``skconv.engine._encoders`` computes the learned banks'
+responses and encoders in one pass per patch. All are optional: without a C
+compiler (or without GCC/Clang vector extensions) the build skips them and
+skconv uses numpy and BLAS instead (``skconv.show_versions()`` says which loops
+are built, and the first computation that would use a missing one warns).
 """
 
 import os
@@ -39,15 +40,17 @@ class BuildOptionalExt(build_ext):
 
 
 flags = [] if sys.platform == "win32" else ["-O3"]
+# The encoders' square roots never set errno: without it, they vectorise.
+extra = {"_encoders": [] if sys.platform == "win32" else ["-fno-math-errno"]}
 extensions = [
     Extension(
         f"skconv.engine.{name}",
         [f"skconv/engine/{name}.pyx"],
         depends=[f"skconv/engine/{name}.h"],
-        extra_compile_args=flags,
+        extra_compile_args=flags + extra.get(name, []),
         optional=True,
     )
-    for name in ("_stat_loops", "_direct")
+    for name in ("_stat_loops", "_direct", "_encoders")
 ]
 extensions = cythonize(extensions, quiet=True)
 for compiled in extensions:  # cythonize builds new Extension objects: keep them optional

@@ -22,7 +22,7 @@ EXPECT_COMPILED = os.environ.get("SKCONV_EXPECT_COMPILED", "1") != "0"
 
 def test_the_compiled_loops_are_built_exactly_when_expected():
     built = compiled.status()
-    assert set(built) == {"_direct", "_stat_loops"}
+    assert set(built) == {"_direct", "_stat_loops", "_encoders"}
     expected = {name: EXPECT_COMPILED for name in built}
     assert built == expected, (
         "reinstall skconv with a C compiler (pip install -e .)" if EXPECT_COMPILED else built
@@ -46,7 +46,9 @@ def without_loops(monkeypatch):
     monkeypatch.setattr(engine, "max_pool_batch_last", None)
     monkeypatch.setattr(series_path, "compiled_count_above", None)
     import skconv.engine.gemm as gemm
+    import skconv.engine.learned as learned
 
+    monkeypatch.setattr(learned, "compiled_encode", None)
     monkeypatch.setattr(gemm, "correlate_windows", None)
 
 
@@ -67,6 +69,27 @@ def test_the_series_path_warns_without_its_counts(without_loops):
     X = np.random.RandomState(0).randn(20, 60)
     with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._stat_loops"):
         make_minirocket(n_features=84, random_state=0).fit_transform(X)
+
+
+def test_learned_banks_warn_without_their_encoder_and_give_the_same_features(without_loops):
+    from sklearn.datasets import load_digits
+
+    from skconv import PatchBank
+
+    X = load_digits().data[:60]
+    conv = ConvFeatures(
+        PatchBank(n_kernels=8, kernel_size=3, n_patches=500, random_state=0),
+        image_shape=(8, 8),
+        nonlinearity="triangle",
+    ).fit(X)
+    with pytest.warns(SlowPathWarning, match=r"skconv\.engine\._encoders"):
+        slow = conv.transform(X)
+    import skconv.engine.learned as learned
+
+    built = getattr(learned._encoders, "encode_patches", None)
+    if built is not None:  # the compiled loop gives the same features
+        learned.compiled_encode = built
+        np.testing.assert_allclose(conv.transform(X), slow, rtol=1e-9, atol=1e-12)
 
 
 def test_float64_work_that_never_uses_a_loop_does_not_warn(without_loops):

@@ -18,7 +18,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .compiled import load, warn_missing
 from .core import kernel_matrix
+
+# The compiled encoder (optional: without it, numpy computes the same values).
+_encoders = load("_encoders")
+compiled_encode = getattr(_encoders, "encode_patches", None)
 
 ENCODERS = ("triangle", "soft_threshold")
 """Nonlinearities that need the kernels as centres: they go through a plan."""
@@ -133,10 +138,41 @@ def encode(raw, patches, plan, nonlinearity, threshold):
     with ``a = threshold``. Any other value returns the raw responses (its
     nonlinearity is applied by the pooling step).
 
+    The compiled loop (:mod:`skconv.engine._encoders`) computes the same
+    values in one pass per patch; :func:`encode_numpy` is its reference and
+    its fallback.
+
     Returns
     -------
     values : ndarray of shape (N, K)
     """
+    if raw.dtype not in (np.float32, np.float64) or patches.dtype != raw.dtype:
+        return encode_numpy(raw, patches, plan, nonlinearity, threshold)
+    if compiled_encode is None:
+        warn_missing("_encoders")
+        return encode_numpy(raw, patches, plan, nonlinearity, threshold)
+    dtype = raw.dtype
+    mode = {"triangle": 1, "soft_threshold": 2}.get(nonlinearity, 0)
+    out = np.empty((raw.shape[0], plan.n_kernels), dtype=dtype)
+    compiled_encode(
+        np.ascontiguousarray(raw),
+        np.ascontiguousarray(patches),
+        out,
+        plan.n_kernels,
+        plan.n_whitened,
+        plan.norm_reg is not None,
+        0.0 if plan.norm_reg is None else float(plan.norm_reg),
+        np.ascontiguousarray(plan.column_sums, dtype=dtype),
+        np.ascontiguousarray(plan.bias, dtype=dtype),
+        np.ascontiguousarray(plan.centre_norms, dtype=dtype),
+        mode,
+        float(threshold),
+    )
+    return out
+
+
+def encode_numpy(raw, patches, plan, nonlinearity, threshold):
+    """:func:`encode` with numpy's array operations (the compiled loop's reference)."""
     if nonlinearity == "triangle":
         values, norms = responses(raw, patches, plan, with_norms=True)
         values *= -2
