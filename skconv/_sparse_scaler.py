@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import DocLinkMixin, Interval, _fit_context, validate_data
+from ._dask import is_dask_array
 
 
 class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -75,6 +76,7 @@ class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            numpy, or dask (the statistics computed in one pass over the blocks).
         y : None
             Ignored.
 
@@ -82,13 +84,36 @@ class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEst
         -------
         self : SparseScaler
         """
-        X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
-        roots = np.sqrt(np.maximum(X, 0))
+        X = self._check(X, reset=True)
+        roots = np.sqrt(np.maximum(X, 0))  # lazy for dask arrays
         zeros = (roots == 0).mean(axis=0)
-        self.mean_ = roots.mean(axis=0)
+        mean = roots.mean(axis=0)
         spread = roots.std(axis=0, ddof=1) if X.shape[0] > 1 else np.zeros(X.shape[1])
-        self.scale_ = spread + zeros**self.exponent + 1e-8
+        if is_dask_array(X):  # one pass over the blocks for the three statistics
+            import dask
+
+            zeros, mean, spread = dask.compute(zeros, mean, spread)
+        self.mean_ = np.asarray(mean, dtype=np.float64)
+        self.scale_ = np.asarray(spread, dtype=np.float64) + zeros**self.exponent + 1e-8
         return self
+
+    def _check(self, X, reset):
+        """Validated ``X``; a dask array stays lazy (its shape and dtype are checked)."""
+        if not is_dask_array(X):
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if X.ndim != 2 or X.dtype.kind not in "biuf":
+            raise ValueError(
+                f"X must be a 2-D array of real numbers; got a dask array of shape {X.shape} "
+                f"and dtype {X.dtype}."
+            )
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but SparseScaler is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X.astype(np.float32 if X.dtype == np.float32 else np.float64)
 
     def transform(self, X):
         """Scale ``X``.
@@ -96,17 +121,17 @@ class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            numpy, or dask (kept lazy).
 
         Returns
         -------
-        X_scaled : ndarray of shape (n_samples, n_features)
+        X_scaled : ndarray or dask array of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = self._check(X, reset=False)
         roots = np.sqrt(np.maximum(X, 0))
         centred = roots - self.mean_.astype(roots.dtype)
         if self.mask:
-            centred *= roots != 0
-        scaled = (centred / self.scale_.astype(roots.dtype)).astype(X.dtype, copy=False)
-        scaled += 0.0  # masked negative zeros print as zeros
-        return scaled
+            centred = centred * (roots != 0)
+        scaled = (centred / self.scale_.astype(roots.dtype)).astype(X.dtype)
+        return scaled + 0.0  # masked negative zeros print as zeros; lazy for dask arrays

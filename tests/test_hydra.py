@@ -213,3 +213,16 @@ def test_sparse_scaler_is_hydras_formula():
     assert_allclose(unmasked, (roots - mean) / scale)
     with pytest.raises(ValueError, match="exponent"):
         SparseScaler(exponent=-1).fit(X)
+
+
+def test_hydra_on_dask_series_stays_lazy_and_equals_numpy():
+    da = pytest.importorskip("dask.array")
+    X = np.random.default_rng(7).standard_normal((30, 70)).cumsum(axis=1)
+    hydra = make_hydra(n_groups=8, random_state=0).fit(X)
+    lazy = hydra.transform(da.from_array(X, chunks=(10, 70)))
+    assert hasattr(lazy, "compute")
+    assert_allclose(lazy.compute(), hydra.transform(X), rtol=1e-6, atol=1e-6)
+    scaler = SparseScaler().fit(da.from_array(np.abs(X), chunks=(7, 70)))
+    assert_allclose(scaler.mean_, SparseScaler().fit(np.abs(X)).mean_)
+    with pytest.raises(ValueError, match="features"):
+        scaler.transform(da.zeros((3, 5)))
