@@ -45,14 +45,7 @@ from ._input import (
     sample_shape_in_user_order,
 )
 from ._progress import ProgressBar
-from ._ragged import (
-    check_series_list,
-    collection_dtype,
-    is_ragged,
-    is_series_list,
-    length_buckets,
-    stack_padded,
-)
+from ._ragged import as_collection, check_series_list, collection_dtype, is_ragged, stack_padded
 from .banks import ArrayBank, GaborBank, HydraBank, MiniRocketBank, RandomBank
 from .engine.core import (
     PADDING_MODES,
@@ -64,7 +57,7 @@ from .engine.core import (
 from .engine.costs import METHODS
 from .engine.features import FeatureLayout, PoolingSpec, conv_features
 from .engine.learned import ENCODERS, make_response_plan
-from .engine.transform import FittedTransform, plan_transform, run_transform
+from .engine.transform import FittedTransform, plan_transform, run_collection, run_transform
 from .pooling import COMPETING_POOLINGS, NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
 _BANK_SHORTCUTS = {
@@ -741,7 +734,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         than their widest pad are padded with zeros instead.
         """
         widest = max(max(part.geometry.pads[1]) for parts in groups for part in parts)
-        if self.padding_mode in ("reflect", "symmetric", "wrap") and widest >= length:
+        if (
+            getattr(self, "_series_input", False)
+            and self.padding_mode in ("reflect", "symmetric", "wrap")
+            and widest >= length
+        ):
             return "constant"
         return self.padding_mode
 
@@ -790,30 +787,27 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             learned=self._response is not None,
         )
 
-    def _transform_collection(self, collection, n_threads):
-        """Features of series of any lengths: each length at once, at its own length."""
+    def _fitted_for_length(self, length):
+        """The fitted state for series of ``length``: ``(length they run at, FittedTransform)``."""
         from dataclasses import replace
 
-        dtype = collection_dtype(collection, self.dtype)
-        out = np.empty((len(collection), self._n_features_out), dtype=dtype)
-        fitted = self._fitted
-        for length, indices in length_buckets(collection).items():
-            length = self._effective_length(length)
-            if length != self.input_shape_[-1]:
-                input_shape = self._input_shape_for(length)
-                groups = self._parts_for_length(length)
-                fitted = replace(
-                    self._fitted,
-                    input_shape=input_shape,
-                    groups=groups,
-                    padding_mode=self._padding_mode_for(length, groups),
-                )
-            else:
-                input_shape, fitted = self.input_shape_, self._fitted
-            batch = stack_padded([collection[i] for i in indices], length, dtype)
-            images = as_images(batch.reshape(len(indices), -1), input_shape)
-            out[indices] = run_transform(fitted, images, dtype, n_threads)
-        return out
+        length = self._effective_length(length)
+        if length == self.input_shape_[-1]:
+            return length, self._fitted
+        groups = self._parts_for_length(length)
+        fitted = replace(
+            self._fitted,
+            input_shape=self._input_shape_for(length),
+            groups=groups,
+            padding_mode=self._padding_mode_for(length, groups),
+        )
+        return length, fitted
+
+    def _transform_collection(self, collection, n_threads):
+        """Features of series of any lengths: each length at once, at its own length."""
+        lengths = {series.shape[1] for series in collection}
+        fitted = {length: self._fitted_for_length(length) for length in lengths}
+        return run_collection(collection, fitted, self.dtype, n_threads)
 
     def transform(self, X):
         """Convolve, apply the nonlinearity and pool.
@@ -863,32 +857,15 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             bar.close()
 
     def _series_collection(self, X):
-        """``X`` as a list of ``(C, L)`` series when it goes the unequal-length way, else None.
+        """``X`` as a list of ``(C, L)`` series when it goes the list way, else None.
 
-        That is a list of series for an estimator fitted on series, unless they
-        all have the fitted shape (the array path), and, for series shorter
-        than the kernels at fit, arrays of the series' own length.
+        That is a list of series, for an estimator fitted on series, unless
+        they all have the fitted shape (they then go the array way).
         """
         if not getattr(self, "_series_input", False):
             return None
-        if is_series_list(X):
-            fitted = (self.n_features_in_,) if len(self.input_shape_) == 2 else None
-            if is_ragged(X) or np.shape(X[0]) not in (fitted, self._user_sample_shape()):
-                return self._check_collection(X)[0]
-            return None
-        shape = getattr(X, "shape", None)
-        if (
-            shape is not None
-            and not is_dask_array(X)
-            and not hasattr(X, "iloc")
-            and len(shape) >= 2
-            and int(np.prod(shape[1:])) == self.n_features_in_
-            and self.input_shape_[-1] * self.input_shape_[0] != self.n_features_in_
-        ):  # series shorter than the kernels at fit: padded to the fitted length
-            rows, _ = self._check_input(X, reset=False)
-            channels = self.input_shape_[0]
-            return list(np.asarray(rows).reshape(rows.shape[0], channels, -1))
-        return None
+        fitted = (self.n_features_in_,) if len(self.input_shape_) == 2 else ()
+        return as_collection(X, (*fitted, self._user_sample_shape()))
 
     def _user_sample_shape(self):
         """The shape of one series as the user gives it: ``(C, L)`` for multichannel."""
@@ -1042,7 +1019,18 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         return channels_first(X, axis, sample_shape_in_user_order(shape, axis))
 
     def _transform_rows(self, rows, n_threads, progress=None):
-        """Features of validated numpy rows (also called on each dask block)."""
+        """Features of validated numpy rows (also called on each dask block).
+
+        Series shorter than the fitted length (those shorter than the kernels
+        at fit, with a geometry that needed more) are zero-padded at their end.
+        """
+        size = int(np.prod(self.input_shape_))
+        if self._series_input and rows.shape[1] < size:
+            channels = self.input_shape_[0]
+            short = rows.reshape(rows.shape[0], channels, -1)
+            padded = np.zeros((rows.shape[0], channels, size // channels), dtype=rows.dtype)
+            padded[:, :, : short.shape[2]] = short
+            rows = padded.reshape(rows.shape[0], -1)
         images = as_images(rows, self.input_shape_)
         return run_transform(self._fitted, images, self._compute_dtype(rows), n_threads, progress)
 
@@ -1062,7 +1050,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             sigma=self.pool_sigma,
             threshold=self.threshold,
             response=self._response,
-            padding_mode=self.padding_mode,
+            padding_mode=self._padding_mode_for(self.input_shape_[-1], self._groups),
             batch_size=self.batch_size,
             alternate=self.padding == ALTERNATE,
             group=self._kernel_groups,

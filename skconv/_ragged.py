@@ -41,6 +41,30 @@ def is_ragged(X):
         return True
 
 
+def as_collection(X, fitted_shapes):
+    """``X`` as a validated list of ``(C, L)`` series when it goes the list way, else None.
+
+    A list of series goes the list way unless every series has one of the
+    ``fitted_shapes`` (it is then an array of samples like those seen in
+    ``fit``); anything that is not a list never does.
+
+    Parameters
+    ----------
+    X : object
+    fitted_shapes : tuple of tuple of int
+        The shapes of one sample the array path takes as it is.
+
+    Returns
+    -------
+    collection : list of ndarray of shape (C, L_i), or None
+    """
+    if not is_series_list(X):
+        return None
+    if not is_ragged(X) and np.shape(X[0]) in fitted_shapes:
+        return None
+    return check_series_list(X)[0]
+
+
 def check_series_list(X, name="X"):
     """Validate a collection of series.
 

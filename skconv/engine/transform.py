@@ -211,3 +211,38 @@ def _part_features(fitted, images, g, part, plan, dtype, progress=None, out=None
         progress=progress,
         out=out,
     )
+
+
+def run_collection(collection, fitted_by_length, dtype, n_threads):
+    """The features of series of any lengths: the series of each length at once.
+
+    Parameters
+    ----------
+    collection : list of ndarray of shape (C, L_i)
+    fitted_by_length : dict
+        ``{L_i: (length, FittedTransform)}``: the length series of ``L_i``
+        samples are transformed at (zero-padded at their end up to it) and the
+        fitted state for that length.
+    dtype : dtype or None
+        The computation (and output) dtype; None: float32 when every series
+        is float32, float64 otherwise.
+    n_threads : int
+
+    Returns
+    -------
+    features : ndarray of shape (len(collection), n_features_out)
+    """
+    if dtype is None:
+        single = all(series.dtype == np.float32 for series in collection)
+        dtype = np.dtype(np.float32 if single else np.float64)
+    lengths = np.array([series.shape[1] for series in collection])
+    n_features = next(iter(fitted_by_length.values()))[1].n_features_out
+    out = allocate_output(len(collection), n_features, dtype)
+    for own in np.unique(lengths):
+        length, fitted = fitted_by_length[int(own)]
+        indices = np.flatnonzero(lengths == own)
+        batch = np.zeros((len(indices), collection[0].shape[0], 1, length), dtype=dtype)
+        for row, i in zip(batch, indices):
+            row[:, 0, :own] = collection[i]
+        out[indices] = run_transform(fitted, batch, dtype, n_threads)
+    return out
