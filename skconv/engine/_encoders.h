@@ -22,6 +22,27 @@
 #define SKCONV_ENCODER_CLONES
 #endif
 
+/* sum((x[t] - centre)^2) over t < n, in eight partial sums: independent
+ * chains of additions (one chain waits on each addition's latency), which
+ * the compiler also vectorises. */
+#define SKCONV_SUM_SQUARES(REAL, x, centre, n)                                              \
+    ({                                                                                      \
+        REAL partial_[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
+        ptrdiff_t t_ = 0;                                                                   \
+        for (; t_ + 8 <= (n); t_ += 8)                                                      \
+            for (int l_ = 0; l_ < 8; l_++) {                                                \
+                const REAL c_ = (x)[t_ + l_] - (centre);                                    \
+                partial_[l_] += c_ * c_;                                                    \
+            }                                                                               \
+        REAL sum_ = 0;                                                                      \
+        for (int l_ = 0; l_ < 8; l_++) sum_ += partial_[l_];                                \
+        for (; t_ < (n); t_++) {                                                            \
+            const REAL c_ = (x)[t_] - (centre);                                             \
+            sum_ += c_ * c_;                                                                \
+        }                                                                                   \
+        sum_;                                                                               \
+    })
+
 #define SKCONV_RESPONSES_ONLY 0
 #define SKCONV_TRIANGLE 1
 #define SKCONV_SOFT_THRESHOLD 2
@@ -41,11 +62,7 @@
             REAL mean = 0, var = 0, inv_std = 1;                                            \
             if (normalise) {                                                                \
                 mean = row[n_raw - 1] / (REAL)d;                                            \
-                for (ptrdiff_t t = 0; t < d; t++) {                                         \
-                    const REAL c = patch[t] - mean;                                         \
-                    var += c * c;                                                           \
-                }                                                                           \
-                var /= (REAL)d;                                                             \
+                var = SKCONV_SUM_SQUARES(REAL, patch, mean, d) / (REAL)d;                   \
                 inv_std = (REAL)1 / SQRT(var + norm_reg);                                   \
                 for (ptrdiff_t c = 0; c < k; c++)                                           \
                     values[c] = (row[c] - mean * column_sums[c]) * inv_std - bias[c];       \
@@ -64,11 +81,11 @@
             } else if (mode == SKCONV_TRIANGLE) {                                           \
                 REAL norms = 0;                                                             \
                 if (j) {                                                                    \
-                    for (ptrdiff_t c = 0; c < j; c++) norms += whitened[c] * whitened[c];  \
+                    norms = SKCONV_SUM_SQUARES(REAL, whitened, (REAL)0, j);                 \
                 } else if (normalise) {                                                     \
                     norms = (REAL)d * var / (var + norm_reg);                               \
                 } else {                                                                    \
-                    for (ptrdiff_t t = 0; t < d; t++) norms += patch[t] * patch[t];         \
+                    norms = SKCONV_SUM_SQUARES(REAL, patch, (REAL)0, d);                    \
                 }                                                                           \
                 for (ptrdiff_t c = 0; c < k; c++) {                                         \
                     const REAL v = values[c] * (REAL)-2 + norms + centre_norms[c];          \
