@@ -68,6 +68,25 @@ def test_series_benchmark_counts_mode():
     assert "compiled" in result.stdout and len(result.stdout.splitlines()) == 6
 
 
+def test_learned_benchmark_runs_on_a_few_images():
+    pytest.importorskip("PIL")  # scikit-learn's sample photographs are JPEGs
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_learned.py"),
+            "--n",
+            "300",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PatchBank(), triangle" in result.stdout and "photo patches" in result.stdout
+
+
 # MNIST as an .npz (x_train, y_train, x_test, y_test), from the environment.
 MNIST = Path(os.environ.get("SKCONV_MNIST", "mnist.npz"))
 

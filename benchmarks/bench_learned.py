@@ -1,0 +1,107 @@
+"""Learned banks against a random bank of the same size: transform time, side by side.
+
+``ConvFeatures(PatchBank(), nonlinearity="triangle")`` (k-means kernels on
+normalised, whitened patches, the triangle encoder), the same bank with relu,
+and ``ConvFeatures(RandomBank(64, 5))``, each with its defaults otherwise
+(max pooling over quadrants, 2 threads), transform the same images: MNIST
+digits (``--mnist PATH`` to an ``.npz`` with ``x_train``; without it the
+digits of ``load_digits``, upscaled to 28x28) and 3-channel 32x32 patches cut
+from the two photographs that ship with scikit-learn (``load_sample_images``).
+The learned banks run once with the compiled encoder (``skconv.engine._encoders``)
+and once with numpy's passes (``encode_numpy``), their features checked equal.
+Each time is the best of ``--repeat`` runs; the table gives each against the
+random bank's.
+
+Run:  python benchmarks/bench_learned.py --mnist ../shared/data/mnist.npz
+      python benchmarks/bench_learned.py                (no download: load_digits)
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import skconv.engine.learned as learned
+from skconv import ConvFeatures, PatchBank, RandomBank
+
+
+def mnist_like(path, n):
+    if path is not None:
+        data = np.load(path)
+        return data["x_train"][:n].reshape(n, -1).astype(np.float32) / 255, (28, 28)
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().images
+    images = np.concatenate([digits] * (n // len(digits) + 1))[:n]
+    return zoom(images, (1, 3.5, 3.5), order=1).reshape(n, -1).astype(np.float32) / 16, (28, 28)
+
+
+def photo_patches(n):
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(0)
+    photos = [np.asarray(image, dtype=np.float32) / 255 for image in load_sample_images().images]
+    patches = []
+    for _ in range(n):
+        photo = photos[rng.integers(len(photos))]
+        y, x = rng.integers(photo.shape[0] - 32), rng.integers(photo.shape[1] - 32)
+        patches.append(np.moveaxis(photo[y : y + 32, x : x + 32], -1, 0))  # (3, 32, 32)
+    return np.stack(patches).reshape(n, -1), (3, 32, 32)
+
+
+def best_time(func, repeat):
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", help="MNIST .npz (x_train); default: upscaled load_digits")
+    parser.add_argument("--n", type=int, default=5000, help="images of each set")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # the numpy column warns that the loop is off
+    sets = {
+        "MNIST" if args.mnist else "digits 28x28": mnist_like(args.mnist, args.n),
+        "photo patches 3x32x32": photo_patches(args.n),
+    }
+    compiled = learned.compiled_encode
+    print(f"transform of {args.n} images, 2 threads, best of {args.repeat} (s)")
+    print(f"{'images':<22} {'bank':<28} {'compiled':>9} {'numpy':>7} {'/ random':>9}")
+    for name, (X, shape) in sets.items():
+        fit = X[:2000]
+        random = ConvFeatures(RandomBank(64, 5), image_shape=shape, random_state=0, n_jobs=2)
+        random.fit(fit)
+        random_seconds = best_time(lambda: random.transform(X), args.repeat)
+        print(f"{name:<22} {'RandomBank(64, 5)':<28} {random_seconds:>9.3f} {'-':>7} {1.0:>9.2f}")
+        for nonlinearity in ("triangle", "relu"):
+            conv = ConvFeatures(
+                PatchBank(random_state=0), image_shape=shape, nonlinearity=nonlinearity, n_jobs=2
+            ).fit(fit)
+            times, outputs = {}, {}
+            for label, loop in (("compiled", compiled), ("numpy", None)):
+                learned.compiled_encode = loop
+                try:
+                    outputs[label] = conv.transform(X)
+                    times[label] = best_time(lambda: conv.transform(X), args.repeat)
+                finally:
+                    learned.compiled_encode = compiled
+            if compiled is not None:
+                np.testing.assert_allclose(
+                    outputs["compiled"], outputs["numpy"], rtol=2e-3, atol=2e-4
+                )
+            bank = f"PatchBank(), {nonlinearity}"
+            print(
+                f"{name:<22} {bank:<28} {times['compiled']:>9.3f} {times['numpy']:>7.3f} "
+                f"{times['compiled'] / random_seconds:>9.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
