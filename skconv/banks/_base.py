@@ -19,6 +19,25 @@ def _image_layout(images):
     return int(shape[1]), len(shape) - 2
 
 
+def _series_layout(images, bank_name):
+    """``(n_channels, n_spatial_axes)`` of series ``(n, C, L)`` or ``(n, C, 1, L)``.
+
+    Images taller than one row are refused: the bank makes 1-D kernels.
+    """
+    n_channels, n_axes = _image_layout(images)
+    if n_axes == 2 and images.shape[2] != 1:
+        raise ValueError(
+            f"{bank_name} makes 1-D kernels for time series; got images of shape "
+            f"{tuple(images.shape[1:])}. For images use RandomBank, GaborBank or PatchBank."
+        )
+    return n_channels, n_axes
+
+
+def _series_kernels(kernels, n_axes):
+    """Kernels ``(K, C, k)`` as the series' layout takes them: ``(K, C, 1, k)`` for images."""
+    return kernels[:, :, None, :] if n_axes == 2 else kernels
+
+
 def _step_timer(verbose):
     """``step(message)``: print ``[PatchBank] message (x.x s)`` since the last step, if verbose."""
     last = [time.perf_counter()]

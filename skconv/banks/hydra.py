@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, _fit_context
-from ._base import _BaseBank, _image_layout
+from ._base import _BaseBank, _series_kernels, _series_layout
 
 
 def hydra_kernels(n_groups, group_size, kernel_size, n_channels, max_channels, random_state):
@@ -123,13 +123,7 @@ class HydraBank(_BaseBank):
         self : HydraBank
             The fitted bank.
         """
-        n_channels, n_axes = _image_layout(images)
-        if n_axes == 2 and images.shape[2] != 1:
-            raise ValueError(
-                "HydraBank makes 1-D kernels for time series; got images of shape "
-                f"{tuple(images.shape[1:])}. For images use RandomBank, GaborBank or "
-                "PatchBank."
-            )
+        n_channels, n_axes = _series_layout(images, "HydraBank")
         kernels = hydra_kernels(
             self.n_groups,
             self.group_size,
@@ -138,5 +132,5 @@ class HydraBank(_BaseBank):
             self.max_channels,
             check_random_state(self.random_state),
         )
-        self.kernels_ = kernels[:, :, None, :] if n_axes == 2 else kernels
+        self.kernels_ = _series_kernels(kernels, n_axes)
         return self

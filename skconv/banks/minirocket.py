@@ -6,7 +6,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Interval, _fit_context
 from .._kernels import minirocket_kernels
-from ._base import _BaseBank, _image_layout
+from ._base import _BaseBank, _series_kernels, _series_layout
 
 
 class MiniRocketBank(_BaseBank):
@@ -72,16 +72,10 @@ class MiniRocketBank(_BaseBank):
         self : MiniRocketBank
             The fitted bank.
         """
-        n_channels, n_axes = _image_layout(images)
-        if n_axes == 2 and images.shape[2] != 1:
-            raise ValueError(
-                "MiniRocketBank makes 1-D kernels for time series; got images of shape "
-                f"{tuple(images.shape[1:])}. For images use RandomBank, GaborBank or "
-                "PatchBank."
-            )
+        n_channels, n_axes = _series_layout(images, "MiniRocketBank")
         kernels = minirocket_kernels(
             n_channels, check_random_state(self.random_state), self.max_channels
         )
         # Multichannel series come as images of height 1: (C, 1, L).
-        self.kernels_ = kernels[:, :, None, :] if n_axes == 2 else kernels
+        self.kernels_ = _series_kernels(kernels, n_axes)
         return self
