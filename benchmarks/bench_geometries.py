@@ -32,7 +32,7 @@ import argparse
 import time
 
 import numpy as np
-from bench_scale import THREADS, interleaved_best
+from bench_scale import THREADS, check_equal, interleaved_best, torch_conv
 
 SIDES = (16, 24, 40, 64, 72, 128, 200, 480)
 CHANNELS = (1, 2, 3, 4, 8, 16)
@@ -75,16 +75,6 @@ def dilated(kernels, dilation):
     return out
 
 
-def torch_conv(images, kernels, stride, padding, dilation):
-    import torch
-
-    x, w = torch.from_numpy(images), torch.from_numpy(kernels)
-    with torch.no_grad():
-        return torch.nn.functional.conv2d(
-            x, w, stride=stride, padding=padding, dilation=dilation
-        ).numpy()
-
-
 def scipy_recipe(images, kernels, stride, dilation):
     from scipy import fft
 
@@ -115,13 +105,6 @@ def cv2_filter(images, kernels, stride, dilation):
     return out[..., ::stride, ::stride]
 
 
-def check_equal(name, result, reference):
-    scale = np.abs(reference).max()
-    error = np.abs(result - reference).max() / scale
-    if not error < 1e-3:
-        raise AssertionError(f"{name} differs from torch: relative error {error:.2e}")
-
-
 def run_cell(cell, repeat):
     from skconv import choose_method, convolve
     from skconv.engine.core import make_geometry
@@ -137,7 +120,7 @@ def run_cell(cell, repeat):
         "skconv": lambda: convolve(
             images, kernels, stride=stride, padding=padding, dilation=dilation, n_threads=THREADS
         ),
-        "torch": lambda: torch_conv(images, kernels, stride, padding, dilation),
+        "torch": lambda: torch_conv(images, kernels, dilation, stride, padding),
         "scipy": lambda: scipy_recipe(images, kernels, stride, dilation),
     }
     if n * n_kernels * c * h * w * (dilation * (k - 1) + 1) ** 2 <= 2e9:
@@ -151,9 +134,9 @@ def run_cell(cell, repeat):
             ours = result
         elif name == "torch":
             reference = result
-            check_equal("skconv", ours, reference)
+            check_equal("skconv", ours, reference, against="torch")
         else:
-            check_equal(name, result, reference)
+            check_equal(name, result, reference, against="torch")
     best = interleaved_best(funcs, warm, repeat)
     geometry = make_geometry(
         (c, h, w), (c, k, k), stride=stride, padding=padding, dilation=dilation

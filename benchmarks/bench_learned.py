@@ -17,10 +17,10 @@ Run:  python benchmarks/bench_learned.py --mnist ../shared/data/mnist.npz
 """
 
 import argparse
-import time
 import warnings
 
 import numpy as np
+from bench_dask_threads import best_time
 
 import skconv.engine.learned as learned
 from skconv import ConvFeatures, PatchBank, RandomBank
@@ -49,15 +49,6 @@ def photo_patches(n):
         y, x = rng.integers(photo.shape[0] - 32), rng.integers(photo.shape[1] - 32)
         patches.append(np.moveaxis(photo[y : y + 32, x : x + 32], -1, 0))  # (3, 32, 32)
     return np.stack(patches).reshape(n, -1), (3, 32, 32)
-
-
-def best_time(func, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():

@@ -123,13 +123,16 @@ def traced_peak(func, output_bytes):
 # --- anchors ----------------------------------------------------------------------
 
 
-def torch_conv(images, kernels, dilation=1):
+def torch_conv(images, kernels, dilation=1, stride=1, padding=None):
+    """torch's conv2d (conv1d for signals); ``padding`` None: "same" for odd kernels."""
     import torch
 
     x, w = torch.from_numpy(images), torch.from_numpy(kernels)
     conv = torch.nn.functional.conv2d if images.ndim == 4 else torch.nn.functional.conv1d
+    if padding is None:
+        padding = dilation * (kernels.shape[-1] // 2)
     with torch.no_grad():
-        return conv(x, w, padding=dilation * (kernels.shape[-1] // 2), dilation=dilation).numpy()
+        return conv(x, w, stride=stride, padding=padding, dilation=dilation).numpy()
 
 
 def cv2_filter(images, kernels):
@@ -174,11 +177,12 @@ def scipy_fft_recipe(images, kernels):
     return full[..., k // 2 : k // 2 + h, k // 2 : k // 2 + w].astype(np.float32)
 
 
-def check_equal(name, result, reference):
+def check_equal(name, result, reference, against="skconv"):
+    """Raise unless ``result`` is within 1e-3 of ``reference``'s largest value."""
     scale = np.abs(reference).max()
     error = np.abs(result - reference).max() / scale
     if not error < 1e-3:
-        raise AssertionError(f"{name} differs from skconv: relative error {error:.2e}")
+        raise AssertionError(f"{name} differs from {against}: relative error {error:.2e}")
 
 
 # --- the grid ---------------------------------------------------------------------

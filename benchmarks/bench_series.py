@@ -57,36 +57,17 @@ import warnings
 
 import numpy as np
 from bench_dask_threads import best_time
+from bench_rocket import ALPHAS, UNIVARIATE
+from bench_rocket import load as load_float64
 from sklearn.linear_model import RidgeClassifierCV
 
 import skconv.engine.series as series_path
 
-ALPHAS = np.logspace(-3, 3, 10)
-UNIVARIATE = [
-    "ACSF1",
-    "ArrowHead",
-    "GunPoint",
-    "ItalyPowerDemand",
-    "OSULeaf",
-    "PickupGestureWiimoteZ",
-    "UnitTest",
-]
-
 
 def load(name):
-    """Train and test arrays ``(n, L)`` float32 and labels, from aeon's bundled data."""
-    from aeon.datasets import load_classification
-
-    parts = [load_classification(name, split=split) for split in ("train", "test")]
-    series = [[np.asarray(x, dtype=np.float32).reshape(-1) for x in X] for X, _ in parts]
-    length = max(len(s) for group in series for s in group)
-    arrays = []
-    for group in series:
-        padded = np.zeros((len(group), length), dtype=np.float32)
-        for row, s in zip(padded, group):
-            row[: len(s)] = s
-        arrays.append(padded)
-    return arrays[0], parts[0][1], arrays[1], parts[1][1]
+    """Train and test arrays ``(n, L)`` float32 (zero-padded to the longest) and labels."""
+    _, X_train, y_train, _, X_test, y_test = load_float64(name)
+    return X_train.astype(np.float32), y_train, X_test.astype(np.float32), y_test
 
 
 def run_aeon(X_train, y_train, X_test, y_test, seed, n_jobs):

@@ -40,7 +40,11 @@ def choose_method(
         Shape of one sample: ``(C, H, W)`` or ``(C, L)``.
     kernels_shape : tuple of int
         Shape of the kernel bank: ``(K, C, kh, kw)`` or ``(K, C, k)``.
-    stride, padding, dilation :
+    stride : int or tuple of int, default=1
+        As in :func:`convolve`.
+    padding : {"valid", "same", "full"}, int or tuple of int, default="same"
+        As in :func:`convolve`.
+    dilation : int or tuple of int, default=1
         As in :func:`convolve`.
     dtype : dtype, default=np.float32
         Computation dtype.
@@ -48,6 +52,7 @@ def choose_method(
     Returns
     -------
     method : {"gemm", "fft"}
+        The method the cost model predicts to be faster.
 
     Examples
     --------

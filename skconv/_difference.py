@@ -25,13 +25,6 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
         How many times the difference is taken: each series loses ``order``
         values.
 
-    Notes
-    -----
-    A list of series of unequal lengths (aeon's convention: 1-D ``(L_i,)`` or
-    ``(C, L_i)`` arrays) gives the list of their differences; a series of
-    ``order`` values or fewer gives one zero per channel (its difference is
-    empty), so that what follows always has a series to read.
-
     Attributes
     ----------
     n_features_in_ : int
@@ -43,6 +36,13 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
     See Also
     --------
     make_multirocket : MultiRocket's features of the series and of this difference.
+
+    Notes
+    -----
+    A list of series of unequal lengths (aeon's convention: 1-D ``(L_i,)`` or
+    ``(C, L_i)`` arrays) gives the list of their differences; a series of
+    ``order`` values or fewer gives one zero per channel (its difference is
+    empty), so that what follows always has a series to read.
 
     Examples
     --------
@@ -72,6 +72,7 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         self : SeriesDifference
+            The fitted transformer.
         """
         if is_ragged(X):
             series, _ = check_series_list(X)
@@ -146,6 +147,7 @@ class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name per output value.
         """
         check_is_fitted(self)
         n_out = int(np.prod(self.input_shape_[:-1], dtype=int)) * (

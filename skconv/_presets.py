@@ -152,8 +152,10 @@ def make_multirocket(
     n_features : int, default=50_000
         Features in all, about: ``n_features // (2 * 4 * 84)`` biases per
         kernel in each representation (MultiRocket's default gives 49,728).
-    padding, padding_mode, max_channels, n_jobs, random_state, dtype :
-        As for :func:`make_minirocket`, for both representations.
+    padding, padding_mode, max_channels, n_jobs, random_state, dtype : \
+            see :func:`make_minirocket`
+        The parameters of :func:`make_minirocket`, with its defaults, for
+        both representations.
 
     Returns
     -------
@@ -260,8 +262,9 @@ def make_hydra(
         :class:`~skconv.HydraBank`).
     scale : bool, default=True
         End with :class:`~skconv.SparseScaler`.
-    n_jobs, random_state, dtype :
-        As for :func:`make_minirocket`, for both representations.
+    n_jobs, random_state, dtype : see :func:`make_minirocket`
+        The parameters of :func:`make_minirocket`, with its defaults, for
+        both representations.
 
     Returns
     -------
@@ -340,8 +343,9 @@ def make_multirockethydra(
         MultiRocket's features (see :func:`make_multirocket`).
     n_groups : int, default=64
         Hydra's groups (see :func:`make_hydra`).
-    n_jobs, random_state, dtype :
-        As for :func:`make_minirocket`, for every branch.
+    n_jobs, random_state, dtype : see :func:`make_minirocket`
+        The parameters of :func:`make_minirocket`, with its defaults, for
+        every branch.
 
     Returns
     -------

@@ -76,13 +76,14 @@ class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            numpy, or dask (the statistics computed in one pass over the blocks).
+            Numpy, or dask (the statistics computed in one pass over the blocks).
         y : None
             Ignored.
 
         Returns
         -------
         self : SparseScaler
+            The fitted scaler.
         """
         X = self._check(X, reset=True)
         roots = np.sqrt(np.maximum(X, 0))  # lazy for dask arrays
@@ -121,11 +122,12 @@ class SparseScaler(DocLinkMixin, OneToOneFeatureMixin, TransformerMixin, BaseEst
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            numpy, or dask (kept lazy).
+            Numpy, or dask (kept lazy).
 
         Returns
         -------
         X_scaled : ndarray or dask array of shape (n_samples, n_features)
+            The scaled features, in the dtype of ``X``.
         """
         check_is_fitted(self)
         X = self._check(X, reset=False)

@@ -10,15 +10,20 @@ import skconv  # noqa: E402
 # See Also / Examples on every method, and docstring start/end blank lines.
 IGNORED = {"GL01", "GL02", "ES01", "SA01", "EX01", "RT02", "PR02", "SS05", "GL08"}
 
-PUBLIC = ["skconv.convolve"]
-for cls_name in ["ConvFeatures", "RandomBank", "GaborBank", "ArrayBank", "PatchBank"]:
-    cls = getattr(skconv, cls_name)
-    PUBLIC.append(f"skconv.{cls_name}")
-    PUBLIC += [
-        f"skconv.{cls_name}.{m}"
-        for m in ("fit", "transform", "get_feature_names_out")
-        if m in cls.__dict__
-    ]
+# Every public name of skconv, and the public methods its classes define or
+# inherit from a skconv base (not scikit-learn's own, such as fit_transform).
+PUBLIC = []
+for name in sorted(set(skconv.__all__) - {"__version__", "SlowPathWarning"}):
+    obj = getattr(skconv, name)
+    PUBLIC.append(f"skconv.{name}")
+    if isinstance(obj, type):
+        PUBLIC += [
+            f"skconv.{name}.{method}"
+            for method in dir(obj)
+            if not method.startswith("_")
+            and callable(getattr(obj, method))
+            and getattr(getattr(obj, method), "__module__", "").startswith("skconv")
+        ]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

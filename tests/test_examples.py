@@ -27,30 +27,24 @@ def test_example_runs(script, tmp_path):
     assert result.stdout.strip()
 
 
-def test_transform_benchmark_quick_mode():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_transform.py"), "--quick", "--no-torch"],
+def run_benchmark(script, *args):
+    """Run ``benchmarks/<script>`` with ``args``; its completed process."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_transform_benchmark_quick_mode():
+    result = run_benchmark("bench_transform.py", "--quick", "--no-torch")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "W4 1-D" in result.stdout and "Scaling" in result.stdout
 
 
 def test_memory_benchmark_quick_mode():
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_memory.py"),
-            "--sizes",
-            "3000",
-            "--quick",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark("bench_memory.py", "--sizes", "3000", "--quick")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "numpy, batched" in result.stdout and "dask" in result.stdout
 
@@ -58,31 +52,14 @@ def test_memory_benchmark_quick_mode():
 def test_series_benchmark_counts_mode():
     # Needs no aeon: times the compiled counts against numpy's (and checks them equal).
     pytest.importorskip("skconv.engine._stat_loops")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_series.py"), "--counts"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark("bench_series.py", "--counts")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "compiled" in result.stdout and len(result.stdout.splitlines()) == 6
 
 
 def test_learned_benchmark_runs_on_a_few_images():
     pytest.importorskip("PIL")  # scikit-learn's sample photographs are JPEGs
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_learned.py"),
-            "--n",
-            "300",
-            "--repeat",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_benchmark("bench_learned.py", "--n", "300", "--repeat", "1")
     assert result.returncode == 0, result.stderr
     assert "PatchBank(), triangle" in result.stdout and "photo patches" in result.stdout
 

@@ -177,23 +177,12 @@ def test_competing_statistics_on_images_and_large_tiled_maps():
     rng = np.random.default_rng(5)
     images = rng.standard_normal((2, 1, 300, 280))
     kernels = rng.standard_normal((8, 1, 5, 5))
-    conv = ConvFeatures(
-        ArrayBank(kernels),
-        pooling=("max_wins", "min_wins_sum"),
-        kernel_groups=4,
-        pool_grid=3,
-        nonlinearity=None,
-        n_jobs=2,
-    ).fit(images)
+    params = dict(
+        pooling=("max_wins", "min_wins_sum"), kernel_groups=4, pool_grid=3, nonlinearity=None
+    )
+    conv = ConvFeatures(ArrayBank(kernels), n_jobs=2, **params).fit(images)
     assert conv.explain(images).rows()[0]["path"] == "tiles"
-    small = ConvFeatures(
-        ArrayBank(kernels),
-        pooling=("max_wins", "min_wins_sum"),
-        kernel_groups=4,
-        pool_grid=3,
-        nonlinearity=None,
-        batch_size=1,
-    ).fit(images)
+    small = ConvFeatures(ArrayBank(kernels), batch_size=1, **params).fit(images)
     assert small.explain(images).rows()[0]["path"] == "batches"
     assert_allclose(conv.transform(images), small.transform(images), rtol=1e-9, atol=1e-9)
 

@@ -5,7 +5,7 @@ from numbers import Integral
 
 from sklearn.base import BaseEstimator
 
-from .._compat import DocLinkMixin, Interval
+from .._compat import DocLinkMixin, Interval, _fit_context
 
 
 def _image_layout(images):
@@ -52,7 +52,46 @@ def _step_timer(verbose):
 
 
 class _BaseBank(DocLinkMixin, BaseEstimator):
-    """Common base: ``fit(images)`` stores ``kernels_`` of shape ``(K, C, *size)``."""
+    """Common base: ``fit(images)`` stores ``kernels_`` of shape ``(K, C, *size)``.
+
+    A family defines ``_make_kernels(images, n_channels, n_axes)``, which
+    returns the kernels ``(K, C, *kernel_size)`` for ``n_axes`` spatial axes
+    (and may set other fitted attributes); ``fit`` checks the layout of the
+    images first. Banks for time series (``_series_only``) make 1-D kernels:
+    images taller than one row are refused, and series given as images of
+    height 1 get kernels ``(K, C, 1, k)``.
+    """
+
+    _series_only = False
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, images, y=None):
+        """Build the kernels for images ``(n, C, L)`` or ``(n, C, H, W)``.
+
+        Parameters
+        ----------
+        images : array of shape (n, C, L) or (n, C, H, W)
+            The training images (most banks read only their shape; banks for
+            time series take ``(n, C, L)`` or ``(n, C, 1, L)``).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted bank, with ``kernels_``.
+        """
+        if self._series_only:
+            n_channels, n_axes = _series_layout(images, type(self).__name__)
+            self.kernels_ = _series_kernels(self._make_kernels(images, n_channels, 1), n_axes)
+        else:
+            n_channels, n_axes = _image_layout(images)
+            self.kernels_ = self._make_kernels(images, n_channels, n_axes)
+        return self
+
+    def _make_kernels(self, images, n_channels, n_axes):
+        """The kernels ``(K, C, *kernel_size)`` (each family defines it)."""
+        raise NotImplementedError
 
 
 _NORM_CONSTRAINTS = {"zero_mean": ["boolean"], "unit_norm": ["boolean"]}

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from .._compat import _fit_context
 from .._input import reject_complex
-from ._base import _BaseBank, _image_layout
+from ._base import _BaseBank
 
 
 class ArrayBank(_BaseBank):
@@ -34,23 +33,8 @@ class ArrayBank(_BaseBank):
     def __init__(self, kernels):
         self.kernels = kernels
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, images, y=None):
-        """Check the kernels against images of shape ``(n, C, *spatial)``.
-
-        Parameters
-        ----------
-        images : array of shape (n, C, L) or (n, C, H, W)
-            Only the shape is read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ArrayBank
-            The fitted bank.
-        """
-        n_channels, n_axes = _image_layout(images)
+    def _make_kernels(self, images, n_channels, n_axes):
+        """The given kernels, checked against the images' channels and axes."""
         reject_complex(self.kernels, "bank kernels")
         try:
             kernels = np.array(self.kernels, dtype=np.float64)
@@ -72,5 +56,4 @@ class ArrayBank(_BaseBank):
             )
         if not np.all(np.isfinite(kernels)):
             raise ValueError("bank kernels contain NaN or infinity.")
-        self.kernels_ = kernels
-        return self
+        return kernels

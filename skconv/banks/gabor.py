@@ -4,10 +4,10 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions
 from .._kernels import gabor_kernels, gabor_sigma, resolve_kernel_size
 from .._validation import real_sequence
-from ._base import _NORM_CONSTRAINTS, _SIZE_CONSTRAINT, _BaseBank, _image_layout
+from ._base import _NORM_CONSTRAINTS, _SIZE_CONSTRAINT, _BaseBank
 
 
 class GaborBank(_BaseBank):
@@ -116,23 +116,8 @@ class GaborBank(_BaseBank):
             )
         return frequencies
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, images, y=None):
-        """Build the kernels for images of shape ``(n, C, *spatial)``.
-
-        Parameters
-        ----------
-        images : array of shape (n, C, L) or (n, C, H, W)
-            Only the shape is read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : GaborBank
-            The fitted bank.
-        """
-        n_channels, n_axes = _image_layout(images)
+    def _make_kernels(self, images, n_channels, n_axes):
+        """Gabor kernels, and their ``orientations_``, ``frequencies_``, ... attributes."""
         frequencies = self._checked_frequencies()
         if self.kernel_size is None:
             widest = gabor_sigma(frequencies.min(), self.bandwidth) * max(
@@ -145,7 +130,7 @@ class GaborBank(_BaseBank):
             size = tuple(max(k, 1) for k in size)
         else:
             size = resolve_kernel_size(self.kernel_size, n_axes)
-        self.kernels_, params = gabor_kernels(
+        kernels, params = gabor_kernels(
             n_channels,
             size,
             frequencies=frequencies,
@@ -162,4 +147,4 @@ class GaborBank(_BaseBank):
         self.phases_ = params["phase"]
         self.sigmas_ = params["sigma"]
         self.channels_ = params["channel"]
-        return self
+        return kernels

@@ -5,8 +5,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, _fit_context
-from ._base import _BaseBank, _series_kernels, _series_layout
+from .._compat import Interval
+from ._base import _BaseBank
 
 
 def hydra_kernels(n_groups, group_size, kernel_size, n_channels, max_channels, random_state):
@@ -107,24 +107,9 @@ class HydraBank(_BaseBank):
         self.max_channels = max_channels
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, images, y=None):
-        """Draw the kernels for series of shape ``(n, C, L)``.
-
-        Parameters
-        ----------
-        images : array of shape (n, C, L) or (n, C, 1, L)
-            Only the shape is read; images taller than one row are refused.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : HydraBank
-            The fitted bank.
-        """
-        n_channels, n_axes = _series_layout(images, "HydraBank")
-        kernels = hydra_kernels(
+    def _make_kernels(self, images, n_channels, n_axes):
+        """Hydra's kernels ``(n_groups * group_size, C, kernel_size)``."""
+        return hydra_kernels(
             self.n_groups,
             self.group_size,
             self.kernel_size,
@@ -132,5 +117,3 @@ class HydraBank(_BaseBank):
             self.max_channels,
             check_random_state(self.random_state),
         )
-        self.kernels_ = _series_kernels(kernels, n_axes)
-        return self

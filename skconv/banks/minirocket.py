@@ -4,9 +4,9 @@ from numbers import Integral
 
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, _fit_context
+from .._compat import Interval
 from .._kernels import minirocket_kernels
-from ._base import _BaseBank, _series_kernels, _series_layout
+from ._base import _BaseBank
 
 
 class MiniRocketBank(_BaseBank):
@@ -56,26 +56,8 @@ class MiniRocketBank(_BaseBank):
         self.max_channels = max_channels
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, images, y=None):
-        """Build the kernels for series of shape ``(n, C, L)``.
-
-        Parameters
-        ----------
-        images : array of shape (n, C, L) or (n, C, 1, L)
-            Only the shape is read; images taller than one row are refused.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : MiniRocketBank
-            The fitted bank.
-        """
-        n_channels, n_axes = _series_layout(images, "MiniRocketBank")
-        kernels = minirocket_kernels(
+    def _make_kernels(self, images, n_channels, n_axes):
+        """MiniRocket's 84 kernels ``(84, C, 9)`` (channel subsets for multivariate series)."""
+        return minirocket_kernels(
             n_channels, check_random_state(self.random_state), self.max_channels
         )
-        # Multichannel series come as images of height 1: (C, 1, L).
-        self.kernels_ = _series_kernels(kernels, n_axes)
-        return self

@@ -5,9 +5,9 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, StrOptions, _fit_context
+from .._compat import Interval, StrOptions
 from .._kernels import random_kernels, resolve_kernel_size
-from ._base import _NORM_CONSTRAINTS, _SIZE_CONSTRAINT, _BaseBank, _image_layout
+from ._base import _NORM_CONSTRAINTS, _SIZE_CONSTRAINT, _BaseBank
 
 
 class RandomBank(_BaseBank):
@@ -73,23 +73,8 @@ class RandomBank(_BaseBank):
         self.unit_norm = unit_norm
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, images, y=None):
-        """Draw the kernels for images of shape ``(n, C, *spatial)``.
-
-        Parameters
-        ----------
-        images : array of shape (n, C, L) or (n, C, H, W)
-            Only the shape is read.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : RandomBank
-            The fitted bank.
-        """
-        n_channels, n_axes = _image_layout(images)
+    def _make_kernels(self, images, n_channels, n_axes):
+        """Random kernels ``(n_kernels, C, *kernel_size)``."""
         size = resolve_kernel_size(self.kernel_size, n_axes)
         if self.zero_mean and n_channels * int(np.prod(size)) == 1:
             raise ValueError(
@@ -97,7 +82,7 @@ class RandomBank(_BaseBank):
                 "single-channel data gives kernels of one tap, which are all zero once "
                 "their mean is removed; use kernel_size >= 2 or zero_mean=False."
             )
-        self.kernels_ = random_kernels(
+        return random_kernels(
             check_random_state(self.random_state),
             self.n_kernels,
             (n_channels, *size),
@@ -105,4 +90,3 @@ class RandomBank(_BaseBank):
             zero_mean=self.zero_mean,
             unit_norm=self.unit_norm,
         )
-        return self
