@@ -1,7 +1,9 @@
 """Build the optional compiled loops (everything else is in pyproject.toml).
 
 ``skconv.engine._stat_loops`` counts map values above biases and updates the
-states of MultiRocket's statistics (the series path); ``skconv.engine._direct``
+states of MultiRocket's statistics (the series path; its whole-region loop
+calls BLAS through ``scipy.linalg.cython_blas``, so scipy is a build
+requirement, as for scikit-learn); ``skconv.engine._direct``
 correlates padded windows with a few kernels (the GEMM path's tiles, float32,
 few channels); ``skconv.engine._encoders`` computes the learned banks'
 responses and encoders in one pass per patch. All are optional: without a C

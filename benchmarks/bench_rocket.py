@@ -164,7 +164,7 @@ def warm_up(methods, n_jobs, task):
 
 
 SYNTHETIC_LENGTHS = (100, 500, 2000, 5000)
-SYNTHETIC_SIZES = (50, 500, 5000)
+SYNTHETIC_SIZES = (50, 500, 5000, 10_000)
 
 
 def synthetic(methods, n_jobs, budget=25_000_000):

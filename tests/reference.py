@@ -166,3 +166,19 @@ def loop_pool(maps, nonlinearity, poolings, grid, sigma=None, group=None):
                         else:  # l2
                             out[a, b, s, i, j] = np.sqrt(np.sum(weights * values[a, b] ** 2))
     return out.reshape(n, -1)
+
+
+def assert_equal_but_for_ties(actual, desired, n_positions, max_fraction=1e-4):
+    """Proportions of values above biases, from float32 maps summed in two orders.
+
+    Equal, except where a value sits exactly on its bias (MiniRocket's biases
+    are quantiles of the training maps, so some do): the two sums may round
+    to either side, and that proportion differs by one position in
+    ``n_positions``. At most ``max_fraction`` of the features may.
+    """
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    assert actual.shape == desired.shape
+    differ = ~np.isclose(actual, desired, rtol=0, atol=1e-6)
+    assert differ.mean() <= max_fraction, f"{differ.sum()} of {differ.size} features differ"
+    if differ.any():
+        assert np.abs(actual - desired)[differ].max() <= 1 / n_positions + 1e-6

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose, assert_array_equal
+from reference import assert_equal_but_for_ties
 
 import skconv.engine.series as series_path
 import skconv.engine.transform as engine_transform
@@ -158,7 +159,9 @@ def test_both_batch_layouts_give_the_generic_features(monkeypatch, counts, batch
     rng = np.random.default_rng(batch)
     X = rng.standard_normal((130, 90))
     conv = make_minirocket(840, random_state=0, padding="alternate").fit(X)
-    assert_allclose(conv.transform(X), generic_transform(conv, X, monkeypatch), atol=1e-12)
+    # The compiled loop sums MiniRocket's kernels as -1 on every tap plus 3
+    # on three: in float32 a value on its bias may round to either side.
+    assert_equal_but_for_ties(conv.transform(X), generic_transform(conv, X, monkeypatch), 90)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -170,7 +173,10 @@ def test_compiled_and_numpy_counts_give_the_same_features(monkeypatch, dtype):
     compiled = conv.fit(X).transform(X)
     monkeypatch.setattr(series_path, "compiled_count_above", None)
     assert compiled.dtype == dtype
-    assert_array_equal(compiled, conv.transform(X))
+    if dtype == np.float64:
+        assert_array_equal(compiled, conv.transform(X))
+    else:  # the compiled direct loop sums in another order
+        assert_equal_but_for_ties(compiled, conv.transform(X), 200)
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "symmetric", "edge", "wrap"])

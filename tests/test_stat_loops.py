@@ -181,3 +181,131 @@ def test_group_wins_reject_disagreeing_shapes_and_groups():
         compiled.group_wins(maps, regions, 4, True, *states)
     with pytest.raises(ValueError, match=r"\[0, R\)"):
         compiled.group_wins(maps, regions + 3, 2, True, *states)
+
+
+def reference_region_maps(series, first, weights, taps, dilation, stride, start, stop):
+    """``maps[k, s, p - start]``: kernel ``k`` (rows (tap, channel)) on series ``s``, by numpy."""
+    m, n_channels, _ = series.shape
+    positions = np.arange(start, stop)
+    windows = np.stack(
+        [
+            series[:, c, first + positions * stride + t * dilation]
+            for t in range(taps)
+            for c in range(n_channels)
+        ],
+        axis=-1,
+    )  # (m, P, taps * C)
+    return np.einsum("spd,kd->ksp", windows, weights)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    m=st.integers(1, 5),
+    n_channels=st.integers(1, 3),
+    taps=st.integers(1, 9),
+    n_kernels=st.integers(1, 6),
+    n_biases=st.integers(1, 9),
+    dilation=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    n_positions=st.integers(1, 300),
+    run=st.integers(1, 300),
+    method=st.sampled_from(["gemm", "direct", "direct with alphas"]),
+    counts_only=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_whole_region_equals_its_maps_counted(
+    m,
+    n_channels,
+    taps,
+    n_kernels,
+    n_biases,
+    dilation,
+    stride,
+    n_positions,
+    run,
+    method,
+    counts_only,
+    dtype,
+    seed,
+):
+    # Small integers: every order of summation gives the same values, so the
+    # compiled region (GEMM per run, or the direct loop, with or without the
+    # shared sum of the taps) must equal numpy's maps folded by the loops above.
+    rng = np.random.default_rng(seed)
+    first = int(rng.integers(0, 4))
+    start = int(rng.integers(0, 3))
+    stop = start + n_positions
+    length = first + (stop - 1) * stride + (taps - 1) * dilation + 1 + int(rng.integers(0, 3))
+    series = rng.integers(-3, 4, (m, n_channels, length)).astype(dtype)
+    alphas = rng.integers(-2, 3, n_kernels).astype(dtype)
+    deltas = rng.integers(-2, 3, (n_kernels, taps * n_channels)) * rng.integers(0, 2, (1, 1))
+    deltas = np.ascontiguousarray(deltas, dtype=dtype)
+    weights = deltas + alphas[:, None] if method == "direct with alphas" else deltas
+    biases = (rng.integers(-8, 9, (n_kernels, n_biases)) / 2).astype(dtype)
+    maps = reference_region_maps(series, first, weights, taps, dilation, stride, start, stop)
+    maps = np.ascontiguousarray(maps, dtype=dtype)
+    shape = (n_kernels, n_biases, m)
+    expected = [np.zeros(shape, np.int32)]
+    got = [np.zeros(shape, np.int32)]
+    if not counts_only:
+        for states in (expected, got):
+            states += [np.zeros(shape), np.zeros(shape), np.zeros(shape, np.int32)]
+            states += [np.zeros(shape, np.int32)]
+    if counts_only:
+        count_above(maps, biases, expected[0])
+    else:
+        positive_stats(maps, biases, 0, *expected)
+    direct = method != "gemm"
+    work = np.empty(max(2, taps * n_channels, n_kernels) * m * run, dtype)
+    compiled.biased_region(
+        series,
+        first,
+        taps,
+        dilation,
+        stride,
+        start,
+        stop,
+        run,
+        deltas,
+        biases,
+        work,
+        work.copy(),
+        *got,
+        direct=direct,
+        alphas=alphas if method == "direct with alphas" else None,
+    )
+    for a, b in zip(got, expected):
+        assert_array_equal(a, b)
+
+
+def test_whole_region_rejects_what_it_cannot_read():
+    series = np.zeros((2, 1, 20), np.float32)
+    rows, biases = np.ones((3, 4), np.float32), np.zeros((3, 2), np.float32)
+    work, counts = np.zeros(1000, np.float32), np.zeros((3, 2, 2), np.int32)
+    with pytest.raises(ValueError, match="past the padded series"):
+        compiled.biased_region(series, 0, 4, 2, 1, 0, 20, 8, rows, biases, work, work, counts)
+    with pytest.raises(ValueError, match="disagree"):
+        compiled.biased_region(series, 0, 3, 1, 1, 0, 5, 8, rows, biases, work, work, counts)
+    with pytest.raises(ValueError, match="too small"):
+        compiled.biased_region(
+            series, 0, 4, 1, 1, 0, 5, 8, rows, biases, work[:10], work[:10], counts
+        )
+    with pytest.raises(ValueError, match="alphas"):
+        compiled.biased_region(
+            series,
+            0,
+            4,
+            1,
+            1,
+            0,
+            5,
+            8,
+            rows,
+            biases,
+            work,
+            work,
+            counts,
+            direct=True,
+            alphas=np.ones(2, np.float32),
+        )

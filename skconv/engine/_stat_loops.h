@@ -214,3 +214,157 @@ SKCONV_DEFINE_POSITIVE_STATS(skconv_positive_stats_double, double, skconv_lanes_
 
 SKCONV_DEFINE_GROUP_WINS(skconv_group_wins_float, float)
 SKCONV_DEFINE_GROUP_WINS(skconv_group_wins_double, double)
+
+/* The series path's whole region, without storing maps: each kernel's values
+ * over a run of positions are correlated into a small buffer that stays in
+ * the core's first-level cache, and counted (or folded into the positive
+ * values' states) from there.
+ *
+ * series (m, C, L') C-contiguous, read from `first` along L'; kernel_rows
+ * (K, taps * C), taps in (tap, channel) order; biases (K, B); states
+ * (K, B, m); buffer of m * run values. Positions [start, stop), stride and
+ * dilation along L'. possum == NULL: counts only.
+ *
+ * The correlation runs along positions, four vectors at a time, each weight
+ * broadcast once per block (zero weights, the channels a kernel does not
+ * read, skipped). On x86-64 a version compiled for AVX2 and FMA is chosen at
+ * run time when the CPU has them.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SKCONV_FAST_TARGET __attribute__((target("avx2,fma")))
+#define SKCONV_HAS_FAST 1
+#else
+#define SKCONV_FAST_TARGET
+#define SKCONV_HAS_FAST 0
+#endif
+
+/* Taps times channels of a kernel (the caller checks). */
+#define SKCONV_MAX_DEPTH 4096
+
+/* Vectors read and written at any address (aligned as their elements). */
+typedef float skconv_vec_float __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double skconv_vec_double __attribute__((vector_size(32), aligned(8), may_alias));
+
+/* A block of 8 vectors: eight independent chains of multiply-adds, enough to
+ * cover the latency of each (one chain per vector would wait on it). */
+#define SKCONV_CORRELATE_BLOCK(REAL, VEC, N)                                                \
+    {                                                                                       \
+        VEC a[N];                                                                           \
+        for (int i = 0; i < (N); i++) {                                                     \
+            a[i] = (VEC){0};                                                                \
+            if (sums != NULL) a[i] = alpha * *(const VEC *)(sums + w + i * lanes);          \
+        }                                                                                   \
+        for (ptrdiff_t j = 0; j < depth; j++) {                                             \
+            const REAL wt = weights[j];                                                     \
+            const REAL *src = x + reads[j] + w;                                             \
+            for (int i = 0; i < (N); i++) a[i] += wt * *(const VEC *)(src + i * lanes);     \
+        }                                                                                   \
+        for (int i = 0; i < (N); i++) *(VEC *)(row + w + i * lanes) = a[i];                 \
+    }
+
+#define SKCONV_DEFINE_CORRELATE(NAME, ATTR, REAL, VEC)                                       \
+    ATTR static void NAME(const REAL *x, const ptrdiff_t *reads, ptrdiff_t depth,            \
+                          ptrdiff_t stride, const REAL *weights, const REAL *sums, REAL alpha, \
+                          ptrdiff_t width, REAL *row)                                         \
+    {                                                                                       \
+        const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));                    \
+        ptrdiff_t w = 0;                                                                    \
+        if (stride == 1) {                                                                  \
+            for (; w + 8 * lanes <= width; w += 8 * lanes) SKCONV_CORRELATE_BLOCK(REAL, VEC, 8) \
+            for (; w + lanes <= width; w += lanes) SKCONV_CORRELATE_BLOCK(REAL, VEC, 1) \
+        }                                                                                   \
+        for (; w < width; w++) {                                                            \
+            REAL total = sums != NULL ? alpha * sums[w] : 0;                                \
+            for (ptrdiff_t j = 0; j < depth; j++) {                                         \
+                total += weights[j] * x[reads[j] + w * stride];                             \
+            }                                                                               \
+            row[w] = total;                                                                 \
+        }                                                                                   \
+    }
+
+SKCONV_DEFINE_CORRELATE(skconv_correlate_float_base, , float, skconv_vec_float)
+SKCONV_DEFINE_CORRELATE(skconv_correlate_double_base, , double, skconv_vec_double)
+#if SKCONV_HAS_FAST
+SKCONV_DEFINE_CORRELATE(skconv_correlate_float_fast, SKCONV_FAST_TARGET, float, skconv_vec_float)
+SKCONV_DEFINE_CORRELATE(skconv_correlate_double_fast, SKCONV_FAST_TARGET, double,
+                        skconv_vec_double)
+#endif
+
+static int skconv_use_fast(void)
+{
+#if SKCONV_HAS_FAST
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+#else
+    return 0;
+#endif
+}
+
+#define SKCONV_DEFINE_BIASED_DIRECT(NAME, REAL, BASE, FAST, COUNT, STATS)                    \
+    static void NAME(const REAL *series, ptrdiff_t m, ptrdiff_t n_channels, ptrdiff_t length, \
+                     ptrdiff_t first, ptrdiff_t taps, ptrdiff_t dilation, ptrdiff_t stride,   \
+                     ptrdiff_t start, ptrdiff_t stop, const REAL *kernel_rows,                \
+                     const REAL *alphas, ptrdiff_t n_kernels, const REAL *biases,             \
+                     ptrdiff_t n_biases, REAL *buffer, ptrdiff_t run, int *count,             \
+                     double *possum, double *offsets, int *run_now, int *best)                \
+    {                                                                                       \
+        void (*correlate)(const REAL *, const ptrdiff_t *, ptrdiff_t, ptrdiff_t, const REAL *, \
+                          const REAL *, REAL, ptrdiff_t, REAL *) = BASE;                    \
+        if (skconv_use_fast()) correlate = FAST;                                            \
+        const ptrdiff_t depth = taps * n_channels;                                          \
+        ptrdiff_t reads[SKCONV_MAX_DEPTH], tap_reads[SKCONV_MAX_DEPTH];                     \
+        REAL ones[SKCONV_MAX_DEPTH], tap_weights[SKCONV_MAX_DEPTH];                         \
+        if (depth > SKCONV_MAX_DEPTH) return;                                               \
+        for (ptrdiff_t j = 0; j < depth; j++) {                                             \
+            reads[j] = (j % n_channels) * length + (j / n_channels) * dilation;             \
+            ones[j] = 1;                                                                    \
+        }                                                                                   \
+        REAL *sums = buffer + m * run; /* each series' sum of every tap, when alphas */      \
+        for (ptrdiff_t p0 = start; p0 < stop; p0 += run) {                                  \
+            const ptrdiff_t width = stop - p0 < run ? stop - p0 : run;                      \
+            const REAL *at_p0 = series + first + p0 * stride;                               \
+            if (alphas != NULL)                                                             \
+                for (ptrdiff_t s = 0; s < m; s++)                                           \
+                    correlate(at_p0 + s * n_channels * length, reads, depth, stride, ones,   \
+                              NULL, 0, width, sums + s * width);                            \
+            for (ptrdiff_t k = 0; k < n_kernels; k++) {                                     \
+                const ptrdiff_t at = k * n_biases * m;                                      \
+                /* The kernel's nonzero taps only: no branch in the loop. */                \
+                ptrdiff_t used = 0;                                                         \
+                for (ptrdiff_t j = 0; j < depth; j++)                                       \
+                    if (kernel_rows[k * depth + j] != 0) {                                  \
+                        tap_reads[used] = reads[j];                                         \
+                        tap_weights[used++] = kernel_rows[k * depth + j];                   \
+                    }                                                                       \
+                for (ptrdiff_t s = 0; s < m; s++)                                           \
+                    correlate(at_p0 + s * n_channels * length, tap_reads, used, stride,      \
+                              tap_weights, alphas ? sums + s * width : NULL,                 \
+                              alphas ? alphas[k] : 0, width, buffer + s * width);           \
+                if (possum == NULL)                                                         \
+                    COUNT(buffer, biases + k * n_biases, count + at, 1, m, width, n_biases); \
+                else                                                                        \
+                    STATS(buffer, biases + k * n_biases, count + at, possum + at, offsets + at, \
+                          run_now + at, best + at, 1, m, width, n_biases, p0 - start);       \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+#if SKCONV_HAS_FAST
+SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_float, float, skconv_correlate_float_base,
+                            skconv_correlate_float_fast, skconv_count_above_float,
+                            skconv_positive_stats_float)
+SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_double, double, skconv_correlate_double_base,
+                            skconv_correlate_double_fast, skconv_count_above_double,
+                            skconv_positive_stats_double)
+#else
+SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_float, float, skconv_correlate_float_base,
+                            skconv_correlate_float_base, skconv_count_above_float,
+                            skconv_positive_stats_float)
+SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_double, double, skconv_correlate_double_base,
+                            skconv_correlate_double_base, skconv_count_above_double,
+                            skconv_positive_stats_double)
+#endif

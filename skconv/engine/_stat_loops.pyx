@@ -41,9 +41,22 @@ cdef extern from "_stat_loops.h":
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
 
+    void skconv_biased_direct_float(
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const float*, Py_ssize_t, const float*,
+        Py_ssize_t, float*, Py_ssize_t, int*, double*, double*, int*, int*
+    ) noexcept nogil
+    void skconv_biased_direct_double(
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, const double*, Py_ssize_t,
+        const double*, Py_ssize_t, double*, Py_ssize_t, int*, double*, double*, int*, int*
+    ) noexcept nogil
+
 ctypedef fused real:
     float
     double
+
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 
 def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):
@@ -195,3 +208,178 @@ def group_wins(
                 &maps[0, 0, 0], &regions[0], &counts[0, 0, 0], &sums[0, 0, 0],
                 m, n_positions, n_kernels, n_regions, group, largest
             )
+
+
+def biased_region(
+    const real[:, :, ::1] series,
+    Py_ssize_t first,
+    Py_ssize_t taps,
+    Py_ssize_t dilation,
+    Py_ssize_t stride,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+    Py_ssize_t run,
+    const real[:, ::1] kernel_rows,
+    const real[:, ::1] biases,
+    real[::1] patches,
+    real[::1] maps,
+    int[:, :, ::1] count,
+    double[:, :, ::1] possum=None,
+    double[:, :, ::1] offsets=None,
+    int[:, :, ::1] run_now=None,
+    int[:, :, ::1] best=None,
+    bint direct=False,
+    const real[::1] alphas=None,
+):
+    """Fold positions ``[start, stop)`` of every kernel's maps into the biased states.
+
+    The whole loop of the series path for one pooling region, without the
+    GIL: for each run of at most ``run`` positions, the taps' windows are
+    copied into ``patches`` (rows (tap, channel), columns (series, position)),
+    one BLAS GEMM (scipy's) writes the run's maps into ``maps``, kernel-major
+    ``(K, m, W)``, and :func:`count_above` (or, with the other states given,
+    :func:`positive_stats`) folds them in. ``maps`` stays small enough for the
+    core's cache, and a call costs one release of the GIL per region instead
+    of three numpy calls per run.
+
+    Parameters
+    ----------
+    series : ndarray of shape (m, C, L'), float32 or float64, C-contiguous
+        The padded batch, series-major.
+    first : int
+        Where the series padded by the kernels' pads starts along ``L'``.
+    taps, dilation, stride : int
+        The kernels' length, dilation and stride.
+    start, stop : int
+        The region's output positions.
+    run : int
+        Positions per GEMM.
+    kernel_rows : ndarray of shape (K, taps * C), same dtype, C-contiguous
+        Taps in (tap, channel) order.
+    biases : ndarray of shape (K, B), same dtype, C-contiguous
+    patches : ndarray of at least taps * C * m * run values, same dtype
+    maps : ndarray of at least K * m * run values, same dtype
+        Work buffers.
+    count : ndarray of shape (K, B, m), int32, C-contiguous
+    possum, offsets : ndarray of shape (K, B, m), float64, optional
+    run_now, best : ndarray of shape (K, B, m), int32, optional
+        The states, updated in place; without ``possum`` only ``count``.
+    """
+    cdef Py_ssize_t m = series.shape[0], n_channels = series.shape[1], length = series.shape[2]
+    cdef Py_ssize_t n_kernels = kernel_rows.shape[0], depth = kernel_rows.shape[1]
+    cdef Py_ssize_t n_biases = biases.shape[1]
+    cdef bint counts_only = possum is None
+    cdef Py_ssize_t p0, width, t, c, s, w, row, n_columns
+    cdef int gemm_m, gemm_n, gemm_k
+    cdef real one = 1, zero = 0
+    cdef const real *source
+    cdef real *target
+    cdef char transpose = b"N"
+    if depth != taps * n_channels or biases.shape[0] != n_kernels:
+        raise ValueError("biased_region: kernel_rows (K, taps * C) and biases (K, B) disagree")
+    if run < 1 or run >= 46340 or taps < 1 or dilation < 1 or stride < 1 or start < 0:
+        raise ValueError("biased_region: run, taps, dilation and stride must be positive")
+    if stop > start and (
+        first < 0 or first + (stop - 1) * stride + (taps - 1) * dilation >= length
+    ):
+        raise ValueError("biased_region: the positions read past the padded series")
+    if (direct and maps.shape[0] < 2 * m * run) or (
+        not direct and (patches.shape[0] < depth * m * run or maps.shape[0] < n_kernels * m * run)
+    ):
+        raise ValueError("biased_region: work buffers too small")
+    if not counts_only and (offsets is None or run_now is None or best is None):
+        raise ValueError("biased_region: possum, offsets, run_now and best go together")
+    cdef Py_ssize_t[5][3] shapes = [
+        [count.shape[0], count.shape[1], count.shape[2]],
+        [n_kernels, n_biases, m], [n_kernels, n_biases, m], [n_kernels, n_biases, m],
+        [n_kernels, n_biases, m],
+    ]
+    if not counts_only:
+        shapes[1] = [possum.shape[0], possum.shape[1], possum.shape[2]]
+        shapes[2] = [offsets.shape[0], offsets.shape[1], offsets.shape[2]]
+        shapes[3] = [run_now.shape[0], run_now.shape[1], run_now.shape[2]]
+        shapes[4] = [best.shape[0], best.shape[1], best.shape[2]]
+    cdef int i
+    for i in range(5):
+        if shapes[i][0] != n_kernels or shapes[i][1] != n_biases or shapes[i][2] != m:
+            raise ValueError("biased_region: states (K, B, m) disagree")
+    if stop <= start or m == 0 or n_kernels == 0 or n_biases == 0:
+        return
+    cdef const real *alpha_pointer = NULL
+    if alphas is not None:
+        if alphas.shape[0] != n_kernels:
+            raise ValueError("biased_region: alphas (K,) and kernel_rows (K, taps * C) disagree")
+        alpha_pointer = &alphas[0]
+    cdef int *state_pointers[3]
+    cdef double *sum_pointers[2]
+    if direct:
+        state_pointers[0] = &count[0, 0, 0]
+        state_pointers[1] = NULL if counts_only else &run_now[0, 0, 0]
+        state_pointers[2] = NULL if counts_only else &best[0, 0, 0]
+        sum_pointers[0] = NULL if counts_only else &possum[0, 0, 0]
+        sum_pointers[1] = NULL if counts_only else &offsets[0, 0, 0]
+        with nogil:
+            if real is float:
+                skconv_biased_direct_float(
+                    &series[0, 0, 0], m, n_channels, length, first, taps, dilation, stride,
+                    start, stop, &kernel_rows[0, 0], alpha_pointer, n_kernels, &biases[0, 0], n_biases,
+                    &maps[0], run, state_pointers[0], sum_pointers[0], sum_pointers[1],
+                    state_pointers[1], state_pointers[2]
+                )
+            else:
+                skconv_biased_direct_double(
+                    &series[0, 0, 0], m, n_channels, length, first, taps, dilation, stride,
+                    start, stop, &kernel_rows[0, 0], alpha_pointer, n_kernels, &biases[0, 0], n_biases,
+                    &maps[0], run, state_pointers[0], sum_pointers[0], sum_pointers[1],
+                    state_pointers[1], state_pointers[2]
+                )
+        return
+    with nogil:
+        p0 = start
+        while p0 < stop:
+            width = min(run, stop - p0)
+            n_columns = m * width
+            for t in range(taps):
+                for c in range(n_channels):
+                    row = t * n_channels + c
+                    for s in range(m):
+                        source = &series[s, c, first + p0 * stride + t * dilation]
+                        target = &patches[(row * m + s) * width]
+                        if stride == 1:
+                            for w in range(width):
+                                target[w] = source[w]
+                        else:
+                            for w in range(width):
+                                target[w] = source[w * stride]
+            # maps (K, m * W) = kernel_rows @ patches, asked of column-major BLAS
+            # as maps^T = patches^T @ kernel_rows^T.
+            gemm_m, gemm_n, gemm_k = <int>n_columns, <int>n_kernels, <int>depth
+            if real is float:
+                sgemm(&transpose, &transpose, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0],
+                      &gemm_m, <real *>&kernel_rows[0, 0], &gemm_k, &zero, &maps[0], &gemm_m)
+            else:
+                dgemm(&transpose, &transpose, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0],
+                      &gemm_m, <real *>&kernel_rows[0, 0], &gemm_k, &zero, &maps[0], &gemm_m)
+            if counts_only:
+                if real is float:
+                    skconv_count_above_float(
+                        &maps[0], &biases[0, 0], &count[0, 0, 0], n_kernels, m, width, n_biases
+                    )
+                else:
+                    skconv_count_above_double(
+                        &maps[0], &biases[0, 0], &count[0, 0, 0], n_kernels, m, width, n_biases
+                    )
+            else:
+                if real is float:
+                    skconv_positive_stats_float(
+                        &maps[0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
+                        &offsets[0, 0, 0], &run_now[0, 0, 0], &best[0, 0, 0],
+                        n_kernels, m, width, n_biases, p0 - start
+                    )
+                else:
+                    skconv_positive_stats_double(
+                        &maps[0], &biases[0, 0], &count[0, 0, 0], &possum[0, 0, 0],
+                        &offsets[0, 0, 0], &run_now[0, 0, 0], &best[0, 0, 0],
+                        n_kernels, m, width, n_biases, p0 - start
+                    )
+            p0 += width
