@@ -44,7 +44,7 @@ own environment; skconv is installed there from this checkout:
     /tmp/aeonenv/bin/python benchmarks/bench_rocket.py --methods hydra --datasets GunPoint
     /tmp/aeonenv/bin/python benchmarks/bench_rocket.py --task multivariate   (about 2 minutes)
     /tmp/aeonenv/bin/python benchmarks/bench_rocket.py --task regression     (about 1 minute)
-    /tmp/aeonenv/bin/python benchmarks/bench_rocket.py --synthetic           (about 5 minutes)
+    /tmp/aeonenv/bin/python benchmarks/bench_rocket.py --synthetic           (about 10 minutes)
 
 ``--synthetic`` times the transforms alone (fit + transform, no classifier) on
 random walks of 100 to 5000 samples, 50 to 5000 series, as float64 and as

@@ -477,6 +477,13 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             images = stack_padded(collection, self.input_shape_[-1], rows.dtype)
             images = images.reshape(images.shape[0], *self.input_shape_)
         self._setup_geometry(short_series=short)
+        # One padding for the whole collection: when its shortest series is
+        # padded with zeros (see _padding_mode_for), so is every series.
+        shortest = (
+            min(c.shape[1] for c in collection) if collection is not None else self.input_shape_[-1]
+        )
+        self._zero_padded = False
+        self._zero_padded = self._padding_mode_for(shortest, self._groups) != self.padding_mode
         self._fit_biases(images, collection)
         return self
 
@@ -731,13 +738,15 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
 
         Reflecting (or wrapping) a series into padding longer than itself
         repeats the series, which invents a periodic signal: series shorter
-        than their widest pad are padded with zeros instead.
+        than their widest pad are padded with zeros instead, and so is every
+        series of a collection fitted with such a series (the features of one
+        collection all come from one padding).
         """
         widest = max(max(part.geometry.pads[1]) for parts in groups for part in parts)
         if (
             getattr(self, "_series_input", False)
             and self.padding_mode in ("reflect", "symmetric", "wrap")
-            and widest >= length
+            and (widest >= length or getattr(self, "_zero_padded", False))
         ):
             return "constant"
         return self.padding_mode

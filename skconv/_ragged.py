@@ -13,7 +13,8 @@ Two rules give every series defined, finite features:
   than ``pool_grid`` regions) is padded with zeros at its end to the
   shortest length that gives every map a position in every region;
 * a series shorter than its widest pad is padded with zeros where
-  ``padding_mode`` would reflect or wrap it (numpy would repeat the series);
+  ``padding_mode`` would reflect or wrap it (numpy would repeat the series),
+  and so is every series of a collection fitted with such a series;
 * ``fit`` on a collection takes its dilations from its longest series (the
   reference length) and fits each kernel's biases on its drawn series at
   that series' own length.

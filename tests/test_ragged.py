@@ -178,3 +178,16 @@ def test_series_shorter_than_their_pads_are_padded_with_zeros_not_reflected():
     assert_allclose(reflecting.transform(short), zeros.transform(short))
     # Longer series keep the reflection.
     assert not np.allclose(reflecting.transform(X[:1]), zeros.transform(X[:1]))
+
+
+def test_a_collection_fitted_with_a_series_that_short_is_all_padded_with_zeros():
+    # One padding for one collection: a training series shorter than its
+    # widest pad makes every series, long ones too, padded with zeros.
+    X = collection(8, [60, 80, 100]) + collection(9, [6])
+    reflecting = make_minirocket(n_features=840, random_state=0).fit(X)
+    zeros = make_minirocket(n_features=840, random_state=0, padding_mode="constant").fit(X)
+    assert_array_equal(reflecting.biases_[0], zeros.biases_[0])
+    assert_array_equal(reflecting.transform(X), zeros.transform(X))
+    # Without the short series the long ones are reflected.
+    longer = make_minirocket(n_features=840, random_state=0).fit(X[:3])
+    assert not np.allclose(longer.transform(X[:1]), zeros.transform(X[:1]))
