@@ -65,6 +65,34 @@ def check_dask_rows(X):
     return X.astype(dtype, copy=False), sample_shape
 
 
+def check_dask_input(estimator, X, reset):
+    """Dask rows validated for ``estimator``: its checks on the first rows only.
+
+    Parameters
+    ----------
+    estimator : ConvFeatures
+    X : dask.array.Array
+        Samples, channels first.
+    reset : bool
+        True in ``fit``; after it, N-D samples must have the fitted shape.
+
+    Returns
+    -------
+    rows : dask.array.Array of shape (n, n_features)
+    sample_shape : tuple of int or None
+    """
+    from ._compat import validate_data
+    from ._input import check_sample_shape
+
+    rows, sample_shape = check_dask_rows(X)
+    validate_data(estimator, head(rows), dtype=[np.float64, np.float32], reset=reset)
+    if estimator.dtype is not None:
+        rows = rows.astype(estimator.dtype)
+    if not reset:
+        check_sample_shape(estimator.input_shape_, sample_shape)
+    return rows, sample_shape
+
+
 def head(rows, n=2):
     """The first ``n`` rows as a numpy array (computes only the first block)."""
     return np.asarray(rows[: min(n, rows.shape[0])].compute())

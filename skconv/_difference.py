@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import DocLinkMixin, Interval, _fit_context, validate_data
 from ._dask import is_dask_array
-from ._ragged import check_series_list, is_ragged, is_series_list
+from ._input import check_series_list, is_ragged, is_series_list
 
 
 class SeriesDifference(DocLinkMixin, TransformerMixin, BaseEstimator):

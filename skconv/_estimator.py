@@ -18,7 +18,6 @@ from ._compat import (
     StrOptions,
     _check_feature_names_in,
     _fit_context,
-    validate_data,
 )
 from ._convolve import check_padding_mode
 from ._dask import is_dask_array
@@ -33,19 +32,16 @@ from ._dilations import (
 from ._groups import ALTERNATE, make_parts
 from ._input import (
     as_images,
-    as_rows,
     as_samples,
-    canonical_image_shape,
-    channels_first,
     check_channel_axis,
-    check_sample_shape,
+    check_series_list,
     compute_dtype,
     image_shape_channels_first,
+    is_ragged,
+    read_samples,
     resolve_input_shape,
-    sample_shape_in_user_order,
 )
-from ._progress import ProgressBar
-from ._ragged import as_collection, check_series_list, collection_dtype, is_ragged, stack_padded
+from ._ragged import collection_dtype, stack_padded
 from .banks import ArrayBank, GaborBank, HydraBank, MiniRocketBank, RandomBank
 from .engine.core import (
     PADDING_MODES,
@@ -57,7 +53,7 @@ from .engine.core import (
 from .engine.costs import METHODS
 from .engine.features import FeatureLayout, PoolingSpec, conv_features
 from .engine.learned import ENCODERS, make_response_plan
-from .engine.transform import FittedTransform, plan_transform, run_collection, run_transform
+from .engine.transform import FittedTransform, plan_transform, run_samples
 from .pooling import COMPETING_POOLINGS, NONLINEARITIES, POOLINGS, WINDOWED_POOLINGS
 
 _BANK_SHORTCUTS = {
@@ -417,7 +413,7 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             longest = max(c.shape[1] for c in collection)
             X = stack_padded(collection, longest, collection_dtype(collection, self.dtype))
             X = X[:, 0] if one_dimensional else X
-        rows, sample_shape = self._check_input(X, reset=True)
+        rows, sample_shape = read_samples(self, X, reset=True)
         bank = resolve_bank(self.bank)
         # A bank for time series knows rows are series (no "flattened images?"
         # warning) and 3-D input is (n, C, L) series.
@@ -812,11 +808,10 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         )
         return length, fitted
 
-    def _transform_collection(self, collection, n_threads):
-        """Features of series of any lengths: each length at once, at its own length."""
+    def _fitted_by_length(self, collection):
+        """``{L_i: (length, FittedTransform)}`` for the lengths of ``collection``."""
         lengths = {series.shape[1] for series in collection}
-        fitted = {length: self._fitted_for_length(length) for length in lengths}
-        return run_collection(collection, fitted, self.dtype, n_threads)
+        return {length: self._fitted_for_length(length) for length in lengths}
 
     def transform(self, X):
         """Convolve, apply the nonlinearity and pool.
@@ -843,42 +838,27 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             The features, float32 for float32 input and float64 otherwise.
         """
         check_is_fitted(self)
-        collection = self._series_collection(X)
-        if collection is not None:
-            return self._transform_collection(collection, effective_n_jobs(self.n_jobs))
-        rows, sample_shape = self._check_input(X, reset=False)
-        check_sample_shape(self.input_shape_, sample_shape)
-        if is_dask_array(rows):
-            from . import _dask
+        samples = self._read(X)
+        if isinstance(samples, (list, np.ndarray)):  # a collection of series, or rows
+            fitted = self._fitted_by_length(samples) if isinstance(samples, list) else self._fitted
+            label = "ConvFeatures.transform" if self.verbose else None
+            return run_samples(samples, fitted, self.dtype, effective_n_jobs(self.n_jobs), label)
+        return self._transform_lazily(samples)  # dask rows
 
-            lazy = _dask.transform(self, rows)
-            if _get_output_config("transform", self)["dense"] != "default":
-                # A DataFrame output needs the values: compute the graph once
-                # here (wrapping the lazy array would compute it twice).
-                return lazy.compute()
-            return lazy
-        if not self.verbose:
-            return self._transform_rows(rows, effective_n_jobs(self.n_jobs))
-        bar = ProgressBar(rows.shape[0], "ConvFeatures.transform")
-        try:
-            return self._transform_rows(rows, effective_n_jobs(self.n_jobs), bar.update)
-        finally:
-            bar.close()
+    def _read(self, X):
+        """``X`` read for transform: a collection of series, or rows (numpy or dask)."""
+        return read_samples(self, X, reset=False)[0]
 
-    def _series_collection(self, X):
-        """``X`` as a list of ``(C, L)`` series when it goes the list way, else None.
+    def _transform_lazily(self, rows):
+        """The lazy transform of checked dask rows (computed for DataFrame output)."""
+        from . import _dask
 
-        That is a list of series, for an estimator fitted on series, unless
-        they all have the fitted shape (they then go the array way).
-        """
-        if not getattr(self, "_series_input", False):
-            return None
-        fitted = (self.n_features_in_,) if len(self.input_shape_) == 2 else ()
-        return as_collection(X, (*fitted, self._user_sample_shape()))
-
-    def _user_sample_shape(self):
-        """The shape of one series as the user gives it: ``(C, L)`` for multichannel."""
-        return (self.input_shape_[0], self.n_features_in_ // self.input_shape_[0])
+        lazy = _dask.transform(self, rows)
+        if _get_output_config("transform", self)["dense"] != "default":
+            # A DataFrame output needs the values: compute the graph once
+            # here (wrapping the lazy array would compute it twice).
+            return lazy.compute()
+        return lazy
 
     def explain(self, X):
         """How :meth:`transform` would run on ``X``, without running it.
@@ -916,13 +896,11 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         'batches'
         """
         check_is_fitted(self)
-        collection = self._series_collection(X)
-        if collection is not None:  # each length runs its own plan: the fitted length's
-            dtype = collection_dtype(collection, self.dtype)
+        rows = self._read(X)
+        if isinstance(rows, list):  # each length runs its own plan: the fitted length's
+            dtype = collection_dtype(rows, self.dtype)
             n_jobs = effective_n_jobs(self.n_jobs)
-            return plan_transform(self._fitted, len(collection), dtype, n_jobs)
-        rows, sample_shape = self._check_input(X, reset=False)
-        check_sample_shape(self.input_shape_, sample_shape)
+            return plan_transform(self._fitted, len(rows), dtype, n_jobs)
         dtype = self._compute_dtype(rows)
         if is_dask_array(rows):  # each block runs on one thread (dask's threads share blocks)
             largest = int(max(rows.chunks[0]))
@@ -954,8 +932,12 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 f"dilation_index must be in [0, {len(self._geometries)}) (one per entry of "
                 f"dilations_); got {dilation_index!r}."
             )
-        rows, sample_shape = self._check_input(X, reset=False)
-        check_sample_shape(self.input_shape_, sample_shape)
+        rows, _ = read_samples(self, X, reset=False)
+        if isinstance(rows, list):
+            raise ValueError(
+                "feature_maps takes samples of the fitted shape; transform a list of "
+                "series of other lengths with transform."
+            )
         geometry = self._geometries[dilation_index]
         images = as_images(rows, self.input_shape_)
         maps = conv_features(
@@ -971,33 +953,6 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         n_axes = len(self.input_shape_) - 1
         return maps.reshape(rows.shape[0], -1, *geometry.out_shape[2 - n_axes :])
 
-    def _check_input(self, X, reset):
-        """Validated rows ``(n, n_features)`` and the N-D sample shape, if any.
-
-        Dask arrays are checked lazily: scikit-learn's checks run on their first
-        rows only, and the rows stay a dask array.
-        """
-        X = self._channels_first(X, reset)
-        if is_dask_array(X):
-            from . import _dask
-
-            rows, sample_shape = _dask.check_dask_rows(X)
-            validate_data(self, _dask.head(rows), dtype=[np.float64, np.float32], reset=reset)
-            if self.dtype is not None:
-                rows = rows.astype(self.dtype)
-            return rows, sample_shape
-        rows, sample_shape = as_rows(X)
-        # At transform, 8- and 16-bit pixels stay as they are: each batch is
-        # converted as it is read (a uint8 stack in float64 would take 8x).
-        dtypes = [np.float64, np.float32] + ([] if reset else [np.uint8, np.uint16])
-        try:
-            rows = validate_data(self, rows, dtype=dtypes, reset=reset)
-        except TypeError as exc:
-            raise TypeError(f"X must contain real numbers: {exc}") from exc
-        if self.dtype is not None and rows.dtype.kind == "f":
-            rows = rows.astype(self.dtype, copy=False)
-        return rows, sample_shape
-
     def _compute_dtype(self, rows):
         """The dtype features are computed in: ``dtype``, or the data's float dtype."""
         return np.dtype(self.dtype) if self.dtype is not None else compute_dtype(rows)
@@ -1009,39 +964,9 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         axis = check_channel_axis(self.channel_axis, len(self.image_shape))
         return image_shape_channels_first(self.image_shape, axis)
 
-    def _channels_first(self, X, reset):
-        """``X`` with each sample's channel axis first (``channel_axis``); else ``X`` itself."""
-        if self.channel_axis is None:
-            return X
-        if not hasattr(X, "ndim") or hasattr(X, "iloc") or hasattr(X, "tocsr"):
-            X = np.asarray(X)
-        if X.ndim != 2:
-            return channels_first(X, check_channel_axis(self.channel_axis, X.ndim - 1))
-        if reset:
-            n_axes = 1 if self.image_shape is None else len(self.image_shape)
-            axis = check_channel_axis(self.channel_axis, n_axes)
-            shape = canonical_image_shape(self._image_shape_channels_first(), X.shape[1])
-        else:
-            shape, axis = self.input_shape_, check_channel_axis(self.channel_axis, 3)
-            if int(np.prod(shape)) != X.shape[1]:
-                return X  # the feature-count check names the mismatch
-        return channels_first(X, axis, sample_shape_in_user_order(shape, axis))
-
-    def _transform_rows(self, rows, n_threads, progress=None):
-        """Features of validated numpy rows (also called on each dask block).
-
-        Series shorter than the fitted length (those shorter than the kernels
-        at fit, with a geometry that needed more) are zero-padded at their end.
-        """
-        size = int(np.prod(self.input_shape_))
-        if self._series_input and rows.shape[1] < size:
-            channels = self.input_shape_[0]
-            short = rows.reshape(rows.shape[0], channels, -1)
-            padded = np.zeros((rows.shape[0], channels, size // channels), dtype=rows.dtype)
-            padded[:, :, : short.shape[2]] = short
-            rows = padded.reshape(rows.shape[0], -1)
-        images = as_images(rows, self.input_shape_)
-        return run_transform(self._fitted, images, self._compute_dtype(rows), n_threads, progress)
+    def _transform_rows(self, rows, n_threads):
+        """Features of validated numpy rows (each dask block's transform)."""
+        return run_samples(rows, self._fitted, self.dtype, n_threads)
 
     @property
     def _fitted(self):

@@ -1,9 +1,17 @@
-"""Input layout: flattened rows or N-D arrays, and the shape of one sample."""
+"""Reading what users pass: flattened rows, N-D arrays, lists of series, dask arrays.
+
+:func:`read_samples` is the one entry: whatever ``X`` is, it comes back
+validated for the estimator, as a collection of ``(C, L_i)`` series or as
+rows ``(n, n_features)`` (numpy, or dask, checked lazily); the rest of this
+module are its steps and the shapes of one sample.
+"""
 
 from numbers import Integral
 
 import numpy as np
 
+from ._compat import validate_data
+from ._dask import check_dask_input, is_dask_array
 from ._warnings import warn
 
 
@@ -274,3 +282,198 @@ def image_shape_channels_first(image_shape, channel_axis):
     """The user's three-entry ``image_shape`` with the channel entry first."""
     shape = list(image_shape)
     return (shape.pop(channel_axis), *shape)
+
+
+# Collections of series (aeon's convention: a list of (L_i,) or (C, L_i) arrays).
+
+
+def is_series_list(X):
+    """True when ``X`` is a non-empty list or tuple of array-likes (a collection, if series)."""
+    return (
+        isinstance(X, (list, tuple))
+        and len(X) > 0
+        and all(isinstance(series, (np.ndarray, list, tuple)) for series in X)
+    )
+
+
+def is_ragged(X):
+    """True when ``X`` is a collection whose series differ in shape."""
+    if not is_series_list(X):
+        return False
+    try:
+        return len({np.shape(series) for series in X}) > 1
+    except ValueError:
+        return True
+
+
+def as_collection(X, fitted_shapes):
+    """``X`` as a validated list of ``(C, L)`` series when it goes the list way, else None.
+
+    A list of series goes the list way unless every series has one of the
+    ``fitted_shapes`` (it is then an array of samples like those seen in
+    ``fit``); anything that is not a list never does.
+
+    Parameters
+    ----------
+    X : object
+    fitted_shapes : tuple of tuple of int
+        The shapes of one sample the array path takes as it is.
+
+    Returns
+    -------
+    collection : list of ndarray of shape (C, L_i), or None
+    """
+    if not is_series_list(X):
+        return None
+    if not is_ragged(X) and np.shape(X[0]) in fitted_shapes:
+        return None
+    return check_series_list(X)[0]
+
+
+def check_series_list(X, name="X"):
+    """Validate a collection of series.
+
+    Parameters
+    ----------
+    X : list or tuple of array-like of shape (L_i,) or (C, L_i)
+    name : str, default="X"
+        Named in the errors.
+
+    Returns
+    -------
+    series : list of ndarray of shape (C, L_i)
+        float64 (float32 kept), C-contiguous.
+    one_dimensional : bool
+        The series were given as 1-D arrays.
+
+    Raises
+    ------
+    ValueError
+        For an empty collection, an empty series, mixed dimensions or
+        channel counts, NaN or infinity, complex values.
+    TypeError
+        For non-numeric values.
+    """
+    if not isinstance(X, (list, tuple)) or not X:
+        raise ValueError(f"{name} must be a non-empty list of series; got {type(X).__name__}.")
+    series, dims = [], set()
+    for i, values in enumerate(X):
+        try:
+            array = np.asarray(values)
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}[{i}] is not an array of numbers (ragged nested lists?): {exc}"
+            ) from exc
+        if array.dtype.kind == "c":
+            raise ValueError(
+                f"Complex data not supported: {name}[{i}] holds complex numbers; pass the "
+                "real part, the magnitude (np.abs), or both as separate channels."
+            )
+        if array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{name}[{i}] must contain real numbers; got dtype {array.dtype} "
+                f"(first values {array.ravel()[:3]!r})."
+            )
+        if array.ndim not in (1, 2):
+            raise ValueError(
+                f"{name}[{i}] must be a series of shape (L,) or (C, L); got shape {array.shape}."
+            )
+        if array.shape[-1] == 0 or array.size == 0:
+            raise ValueError(f"{name}[{i}] is an empty series (shape {array.shape}).")
+        dtype = np.float32 if array.dtype == np.float32 else np.float64
+        array = np.ascontiguousarray(array, dtype=dtype)
+        if not np.isfinite(array).all():
+            raise ValueError(
+                f"{name}[{i}] contains NaN or infinity; fill or drop the missing values "
+                "first (e.g. interpolate them)."
+            )
+        dims.add(array.ndim)
+        series.append(array if array.ndim == 2 else array[None, :])
+    if len(dims) > 1:
+        raise ValueError(
+            f"{name} mixes 1-D series (L,) and multichannel series (C, L); give all in one form."
+        )
+    channels = {s.shape[0] for s in series}
+    if len(channels) > 1:
+        first = series[0].shape[0]
+        odd = next(i for i, s in enumerate(series) if s.shape[0] != first)
+        raise ValueError(
+            f"The series of {name} must have the same number of channels: {name}[0] has "
+            f"{first}, {name}[{odd}] has {series[odd].shape[0]}."
+        )
+    return series, dims == {1}
+
+
+# The one entry.
+
+
+def read_samples(estimator, X, *, reset):
+    """``X`` validated for ``estimator``: a collection of series, or rows.
+
+    Parameters
+    ----------
+    estimator : ConvFeatures
+        Its ``channel_axis``, ``image_shape`` and ``dtype``; when not
+        ``reset``, its fitted input shape (and whether it was fitted on
+        series, which then also take lists of series of other lengths).
+    X : array-like, list of series or dask array
+    reset : bool
+        True in ``fit`` (the estimator's feature count is set), False after.
+
+    Returns
+    -------
+    samples : list of ndarray of shape (C, L_i), or ndarray or dask array of shape (n, n_features)
+        A collection when a fitted series estimator is given a list of
+        series not all of the fitted shape; rows otherwise (float32 or
+        float64; 8- and 16-bit integers are kept at transform, each batch is
+        converted as it is read).
+    sample_shape : tuple of int or None
+        The shape of one sample of N-D input (checked against the fitted one
+        when not ``reset``).
+    """
+    if not reset and getattr(estimator, "_series_input", False):
+        shape = estimator.input_shape_
+        user_shape = (shape[0], estimator.n_features_in_ // shape[0])
+        fitted = (estimator.n_features_in_,) if len(shape) == 2 else ()
+        collection = as_collection(X, (*fitted, user_shape))
+        if collection is not None:
+            return collection, None
+    X = _channels_first_for(estimator, X, reset)
+    if not is_dask_array(X):
+        rows, sample_shape = as_rows(X)
+        # At transform, 8- and 16-bit pixels stay as they are: each batch is
+        # converted as it is read (a uint8 stack in float64 would take 8x).
+        dtypes = [np.float64, np.float32] + ([] if reset else [np.uint8, np.uint16])
+        try:
+            rows = validate_data(estimator, rows, dtype=dtypes, reset=reset)
+        except TypeError as exc:
+            raise TypeError(f"X must contain real numbers: {exc}") from exc
+        if estimator.dtype is not None and rows.dtype.kind == "f":
+            rows = rows.astype(estimator.dtype, copy=False)
+        if not reset:
+            check_sample_shape(estimator.input_shape_, sample_shape)
+        return rows, sample_shape
+    return check_dask_input(estimator, X, reset)
+
+
+def _channels_first_for(estimator, X, reset):
+    """``X`` with each sample's channel axis first (``channel_axis``); else ``X`` itself."""
+    if estimator.channel_axis is None:
+        return X
+    if not hasattr(X, "ndim") or hasattr(X, "iloc") or hasattr(X, "tocsr"):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        return channels_first(X, check_channel_axis(estimator.channel_axis, X.ndim - 1))
+    if reset:
+        image_shape = estimator.image_shape
+        n_axes = 1 if image_shape is None else len(image_shape)
+        axis = check_channel_axis(estimator.channel_axis, n_axes)
+        if image_shape is not None:
+            image_shape = image_shape_channels_first(image_shape, axis)
+        shape = canonical_image_shape(image_shape, X.shape[1])
+    else:
+        shape = estimator.input_shape_
+        axis = check_channel_axis(estimator.channel_axis, 3)
+        if int(np.prod(shape)) != X.shape[1]:
+            return X  # the feature-count check names the mismatch
+    return channels_first(X, axis, sample_shape_in_user_order(shape, axis))

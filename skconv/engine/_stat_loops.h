@@ -354,17 +354,15 @@ static int skconv_use_fast(void)
     }
 
 #if SKCONV_HAS_FAST
-SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_float, float, skconv_correlate_float_base,
-                            skconv_correlate_float_fast, skconv_count_above_float,
-                            skconv_positive_stats_float)
-SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_double, double, skconv_correlate_double_base,
-                            skconv_correlate_double_fast, skconv_count_above_double,
-                            skconv_positive_stats_double)
+#define SKCONV_CORRELATE_FAST_FLOAT skconv_correlate_float_fast
+#define SKCONV_CORRELATE_FAST_DOUBLE skconv_correlate_double_fast
 #else
+#define SKCONV_CORRELATE_FAST_FLOAT skconv_correlate_float_base
+#define SKCONV_CORRELATE_FAST_DOUBLE skconv_correlate_double_base
+#endif
 SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_float, float, skconv_correlate_float_base,
-                            skconv_correlate_float_base, skconv_count_above_float,
+                            SKCONV_CORRELATE_FAST_FLOAT, skconv_count_above_float,
                             skconv_positive_stats_float)
 SKCONV_DEFINE_BIASED_DIRECT(skconv_biased_direct_double, double, skconv_correlate_double_base,
-                            skconv_correlate_double_base, skconv_count_above_double,
+                            SKCONV_CORRELATE_FAST_DOUBLE, skconv_count_above_double,
                             skconv_positive_stats_double)
-#endif

@@ -15,6 +15,11 @@ biases and keeps the counts in registers (measured 0.03-0.04 ns a comparison
 against 0.1-0.2 for numpy's two passes). Optional: built at install when a C
 compiler is present; without it :mod:`skconv.engine.series` uses numpy for the same
 counts.
+
+``biased_region`` runs the series path's whole loop over one pooling region
+without the GIL: the maps of a run of positions (by the direct loop of
+``_stat_loops.h``, or one GEMM through ``scipy.linalg.cython_blas``), then
+``count_above`` or ``positive_stats`` on them.
 """
 
 cdef extern from "_stat_loops.h":
@@ -264,6 +269,14 @@ def biased_region(
     possum, offsets : ndarray of shape (K, B, m), float64, optional
     run_now, best : ndarray of shape (K, B, m), int32, optional
         The states, updated in place; without ``possum`` only ``count``.
+    direct : bool, default=False
+        Correlate each kernel directly into ``maps`` (at least ``2 * m * run``
+        values; ``patches`` unused) instead of a GEMM per run.
+    alphas : ndarray of shape (K,), same dtype, optional
+        With ``direct``: kernel ``k`` is ``alphas[k]`` on every tap plus
+        ``kernel_rows[k]``; the sum of every tap is computed once per series
+        and run and shared by all kernels, and only the nonzero weights of
+        ``kernel_rows`` are read.
     """
     cdef Py_ssize_t m = series.shape[0], n_channels = series.shape[1], length = series.shape[2]
     cdef Py_ssize_t n_kernels = kernel_rows.shape[0], depth = kernel_rows.shape[1]

@@ -4,8 +4,9 @@
 ``fit`` is done (the parts of every dilation group, the biases, the pooling,
 the learned responses, where each group's features go); it is immutable and
 holds no estimator. :func:`plan_transform` asks the planner how each part runs,
-:func:`run_transform` carries the plan out: the estimator hands its validated
-rows down once, and the features come back.
+:func:`run_transform` carries the plan out. :func:`run_samples` is the
+estimator's one entry: it hands what it read down once (a collection of
+series, or rows), and the features come back.
 """
 
 from dataclasses import dataclass
@@ -148,6 +149,52 @@ def plan_transform(fitted, n_samples, dtype, n_threads, per_block=False):
         )
         rows.append((fitted.label(part), count, plan))
     return TransformPlan(n_samples, dtype, tuple(rows), per_block)
+
+
+def run_samples(samples, fitted, dtype, n_threads, label=None):
+    """The features of what :func:`skconv._input.read_samples` read.
+
+    Parameters
+    ----------
+    samples : list of ndarray of shape (C, L_i), or ndarray of shape (n, n_features)
+        A collection of series, or validated rows.
+    fitted : dict or FittedTransform
+        For a collection, ``{L_i: (length, FittedTransform)}`` (see
+        :func:`run_collection`); for rows, the fitted transform. Rows of series
+        shorter than the fitted length are zero-padded at their end.
+    dtype : dtype or None
+        The computation (and output) dtype; None: float32 for float32 data,
+        float64 otherwise.
+    n_threads : int
+    label : str, default=None
+        Draw a progress bar with this label (rows only).
+
+    Returns
+    -------
+    features : ndarray of shape (n, n_features_out)
+    """
+    if isinstance(samples, list):
+        return run_collection(samples, fitted, dtype, n_threads)
+    if dtype is None:
+        dtype = np.float32 if samples.dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    n, shape = samples.shape[0], fitted.input_shape
+    size = int(np.prod(shape))
+    if samples.shape[1] < size:  # series shorter than the fitted length
+        short = samples.reshape(n, shape[0], -1)
+        samples = np.zeros((n, shape[0], size // shape[0]), dtype=samples.dtype)
+        samples[:, :, : short.shape[2]] = short
+    spatial = tuple(shape[1:]) if len(shape) > 2 else (1, shape[-1])
+    images = samples.reshape(n, shape[0], *spatial)
+    if label is None:
+        return run_transform(fitted, images, dtype, n_threads)
+    from .._progress import ProgressBar
+
+    bar = ProgressBar(n, label)
+    try:
+        return run_transform(fitted, images, dtype, n_threads, bar.update)
+    finally:
+        bar.close()
 
 
 def run_transform(fitted, images, dtype, n_threads, progress=None):
