@@ -291,6 +291,24 @@ def test_whole_region_rejects_what_it_cannot_read():
         compiled.biased_region(
             series, 0, 4, 1, 1, 0, 5, 8, rows, biases, work[:10], work[:10], counts
         )
+    deep = np.ones((3, 4 * 1100), np.float32)
+    with pytest.raises(ValueError, match="at most 4096 taps"):
+        compiled.biased_region(
+            np.zeros((2, 1100, 20), np.float32),
+            0,
+            4,
+            1,
+            1,
+            0,
+            5,
+            8,
+            deep,
+            biases,
+            work,
+            work,
+            counts,
+            direct=True,
+        )
     with pytest.raises(ValueError, match="alphas"):
         compiled.biased_region(
             series,

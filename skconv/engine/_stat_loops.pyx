@@ -290,6 +290,8 @@ def biased_region(
     cdef char transpose = b"N"
     if depth != taps * n_channels or biases.shape[0] != n_kernels:
         raise ValueError("biased_region: kernel_rows (K, taps * C) and biases (K, B) disagree")
+    if direct and depth > 4096:  # SKCONV_MAX_DEPTH of _stat_loops.h
+        raise ValueError("biased_region: the direct loop takes kernels of at most 4096 taps")
     if run < 1 or run >= 46340 or taps < 1 or dilation < 1 or stride < 1 or start < 0:
         raise ValueError("biased_region: run, taps, dilation and stride must be positive")
     if stop > start and (
