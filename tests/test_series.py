@@ -214,3 +214,17 @@ def test_other_specs_take_the_generic_engine():
     assert not series_applies(geometries, ("ppv",), None, False, False)  # no biases
     assert not series_applies(geometries, ("mpv",), "tanh", False, True)  # changes the values
     assert not series_applies(geometries, ("ppv", "max"), None, False, True)
+
+
+def test_the_plan_names_the_direct_loop_for_minirocket_kernels_only():
+    if series_path.compiled_biased_region is None:
+        pytest.skip("skconv.engine._stat_loops was not built")
+    X = np.random.default_rng(0).standard_normal((20, 60))
+    minirocket = make_minirocket(840, random_state=0).fit(X)
+    assert minirocket.explain(X).rows()[0]["method"] == "direct"
+    kernels = np.random.default_rng(1).standard_normal((5, 1, 1, 4))
+    random = ConvFeatures(
+        ArrayBank(kernels), image_shape=(1, 1, 60), n_biases=3, pooling="ppv", random_state=0
+    ).fit(X)
+    row = random.explain(X).rows()[0]
+    assert (row["path"], row["method"]) == ("series", "gemm")

@@ -13,7 +13,7 @@ positions:
 * with the compiled loops (:mod:`skconv.engine._stat_loops`), each pooling
   region of a dilation group is one call that releases the GIL. Kernels
   whose weights are mostly one value (MiniRocket's: -1 on six taps, 2 on
-  three) are split by :func:`direct_rows` into that value times the sum of
+  three) are split by :func:`split_rows` into that value times the sum of
   every tap (computed once per series and run, shared by all kernels) plus
   their few remaining taps, and correlated directly into a buffer of the
   first-level cache; other kernels take one GEMM per run of positions
@@ -164,8 +164,8 @@ def common_weight(kernel_rows):
     return alphas, deltas
 
 
-def direct_rows(kernel_rows):
-    """How the compiled loop computes a part's kernels: the rows it reads, and alphas.
+def split_rows(kernel_rows):
+    """A part's kernels as the compiled direct loop reads them: rows, and alphas.
 
     The compiled direct loop computes ``alphas[k] * (sum of every tap) +
     deltas[k] . taps``, the sum shared by every kernel, reading only the
@@ -173,7 +173,8 @@ def direct_rows(kernel_rows):
     the rows have nonzero weights (MiniRocket's kernels: 345 for 84 kernels
     of 9 taps against 756; measured 1.25x faster than a GEMM per run on 5000
     series of 500 samples). Otherwise (or without the compiled loop) the
-    rows, and no alphas: one GEMM per run.
+    rows, and no alphas: one GEMM per run. The planner
+    (:func:`skconv.engine.planner.plan_series`) asks this for its method.
 
     Parameters
     ----------
@@ -307,7 +308,7 @@ def group_biased(
         Keys of :data:`SERIES_POOLINGS`.
     alphas : ndarray of shape (K,), default=None
         With the compiled loop, series-major: each kernel is ``alphas[k]`` on
-        every tap plus ``kernel_rows[k]`` (see :func:`common_weight`), and the
+        every tap plus ``kernel_rows[k]`` (see :func:`split_rows`), and the
         compiled direct loop computes it (one sum of the taps shared by every
         kernel, then the few taps of each row). None: one GEMM per run.
 
@@ -493,8 +494,10 @@ def biased_series_features(
     progress : callable, default=None
         Called with the number of series of each finished batch.
     plan : PartPlan, default=None
-        Its threads and batch size (from :func:`skconv.engine.planner.plan_series`);
-        None: as many threads as ``n_threads`` and the default batches.
+        Its threads, batch size and method (from
+        :func:`skconv.engine.planner.plan_series`: ``"direct"``, the kernels
+        split by :func:`split_rows`, or ``"gemm"``); None: as the planner
+        would decide, with ``n_threads`` threads and the default batches.
     poolings : tuple of str, default=("ppv",)
         Keys of :data:`SERIES_POOLINGS`, in the order of the columns (kernel,
         bias, statistic, region).
@@ -504,10 +507,19 @@ def biased_series_features(
     out : ndarray
     """
     n = images.shape[0]
+    if plan is None:  # as the planner would decide
+        direct = all(
+            split_rows(part.weights.T)[1] is not None for parts in groups for part in parts
+        )
+        plan = SimpleNamespace(
+            n_threads=max(1, min(n_threads, n)), method="direct" if direct else "gemm"
+        )
+        plan.batch_size = series_batch_size(n, plan.n_threads)
+    rows_of = split_rows if plan.method == "direct" else (lambda rows: (rows, None))
     work = [
         (
             part.geometry,
-            *direct_rows(np.ascontiguousarray(part.weights.T, dtype=dtype)),
+            *rows_of(np.ascontiguousarray(part.weights.T, dtype=dtype)),
             part.kernels,
             biases[g][part.kernels].astype(dtype),
             columns[g],
@@ -520,9 +532,6 @@ def biased_series_features(
     (left, right), shared = shared_padding(
         images.shape[-1], [geometry.pads[1] for geometry, *_ in work], padding_mode
     )
-    if plan is None:
-        plan = SimpleNamespace(n_threads=max(1, min(n_threads, n)))
-        plan.batch_size = series_batch_size(n, plan.n_threads)
     poolings = tuple(poolings)
     if poolings != ("ppv",) and compiled_positive_stats is None:
         raise ValueError(f"poolings {poolings} on the series path need the compiled loop")

@@ -15,7 +15,7 @@ import numpy as np
 
 from .features import PoolingSpec, allocate_output, conv_features
 from .planner import TransformPlan, plan_conv, plan_series, series_applies
-from .series import biased_series_features
+from .series import biased_series_features, split_rows
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,11 @@ def plan_transform(fitted, n_samples, dtype, n_threads, per_block=False):
     has_biases = fitted.biases[0] is not None
     if series_applies(geometries, fitted.poolings, fitted.nonlinearity, learned, has_biases):
         n_biases = [fitted.biases[g].shape[1] for g, _ in parts]
+        # The compiled direct loop when every part's kernels split into a
+        # shared sum of the taps and a few taps (MiniRocket's), else GEMMs.
+        direct = all(split_rows(part.weights.T)[1] is not None for _, part in parts)
         plan = plan_series(
-            n_samples, geometries, counts, n_biases, dtype, n_threads, fitted.poolings
+            n_samples, geometries, counts, n_biases, dtype, n_threads, fitted.poolings, direct
         )
         label = f"{len(fitted.groups)} dilation(s), at once"
         return TransformPlan(n_samples, dtype, ((label, fitted.n_kernels, plan),), per_block)
