@@ -47,66 +47,268 @@
 #define SKCONV_TRIANGLE 1
 #define SKCONV_SOFT_THRESHOLD 2
 
-#define SKCONV_DEFINE_ENCODE(NAME, REAL, SQRT)                                              \
+/* The responses (and encoder) of one patch: ``row`` its R GEMM columns,
+ * ``patch`` its D values, ``values`` its K outputs, ``whitened`` J scratch. */
+#define SKCONV_DEFINE_ENCODE_ROW(NAME, REAL, SQRT)                                          \
+    static inline __attribute__((always_inline)) void NAME(                                 \
+        const REAL *row, const REAL *patch, REAL *values, REAL *whitened, ptrdiff_t n_raw,  \
+        ptrdiff_t k, ptrdiff_t j, ptrdiff_t d, int normalise, REAL norm_reg,                \
+        const REAL *column_sums, const REAL *bias, const REAL *centre_norms, int mode,      \
+        REAL threshold)                                                                     \
+    {                                                                                       \
+        REAL mean = 0, var = 0, inv_std = 1;                                                \
+        if (normalise) {                                                                    \
+            mean = row[n_raw - 1] / (REAL)d;                                                \
+            var = SKCONV_SUM_SQUARES(REAL, patch, mean, d) / (REAL)d;                       \
+            inv_std = (REAL)1 / SQRT(var + norm_reg);                                       \
+            for (ptrdiff_t c = 0; c < k; c++)                                               \
+                values[c] = (row[c] - mean * column_sums[c]) * inv_std - bias[c];           \
+            for (ptrdiff_t c = 0; c < j; c++)                                               \
+                whitened[c] = (row[k + c] - mean * column_sums[k + c]) * inv_std - bias[k + c]; \
+        } else {                                                                            \
+            for (ptrdiff_t c = 0; c < k; c++) values[c] = row[c] - bias[c];                 \
+            for (ptrdiff_t c = 0; c < j; c++) whitened[c] = row[k + c] - bias[k + c];       \
+        }                                                                                   \
+        if (mode == SKCONV_SOFT_THRESHOLD) {                                                \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                const REAL v = values[c] - threshold;                                       \
+                values[c] = v > 0 ? v : 0;                                                  \
+            }                                                                               \
+        } else if (mode == SKCONV_TRIANGLE) {                                               \
+            REAL norms = 0;                                                                 \
+            if (j) {                                                                        \
+                norms = SKCONV_SUM_SQUARES(REAL, whitened, (REAL)0, j);                     \
+            } else if (normalise) {                                                         \
+                norms = (REAL)d * var / (var + norm_reg);                                   \
+            } else {                                                                        \
+                norms = SKCONV_SUM_SQUARES(REAL, patch, (REAL)0, d);                        \
+            }                                                                               \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                const REAL v = values[c] * (REAL)-2 + norms + centre_norms[c];              \
+                values[c] = SQRT(v > 0 ? v : 0);                                            \
+            }                                                                               \
+            /* The mean of the distances over eight partial sums (vectorised). */           \
+            REAL partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                     \
+            ptrdiff_t c8 = 0;                                                               \
+            for (; c8 + 8 <= k; c8 += 8)                                                    \
+                for (int l = 0; l < 8; l++) partial[l] += values[c8 + l];                   \
+            REAL total = 0;                                                                 \
+            for (int l = 0; l < 8; l++) total += partial[l];                                \
+            for (; c8 < k; c8++) total += values[c8];                                       \
+            const REAL average = total / (REAL)k;                                           \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                const REAL v = average - values[c];                                         \
+                values[c] = v > 0 ? v : 0;                                                  \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+/* Every patch of a batch: out (N, K) from raw (N, R) and patches (N, D). */
+#define SKCONV_DEFINE_ENCODE(NAME, ROW, REAL)                                               \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         const REAL *raw, const REAL *patches, REAL *out, REAL *scratch, ptrdiff_t n,        \
         ptrdiff_t n_raw, ptrdiff_t k, ptrdiff_t j, ptrdiff_t d, int normalise,             \
         REAL norm_reg, const REAL *column_sums, const REAL *bias, const REAL *centre_norms, \
         int mode, REAL threshold)                                                           \
     {                                                                                       \
-        for (ptrdiff_t i = 0; i < n; i++) {                                                 \
-            const REAL *row = raw + i * n_raw;                                              \
-            const REAL *patch = patches + i * d;                                            \
-            REAL *values = out + i * k;                                                     \
-            REAL *whitened = scratch; /* j values */                                        \
-            REAL mean = 0, var = 0, inv_std = 1;                                            \
-            if (normalise) {                                                                \
-                mean = row[n_raw - 1] / (REAL)d;                                            \
-                var = SKCONV_SUM_SQUARES(REAL, patch, mean, d) / (REAL)d;                   \
-                inv_std = (REAL)1 / SQRT(var + norm_reg);                                   \
-                for (ptrdiff_t c = 0; c < k; c++)                                           \
-                    values[c] = (row[c] - mean * column_sums[c]) * inv_std - bias[c];       \
-                for (ptrdiff_t c = 0; c < j; c++)                                           \
-                    whitened[c] =                                                           \
-                        (row[k + c] - mean * column_sums[k + c]) * inv_std - bias[k + c];   \
-            } else {                                                                        \
-                for (ptrdiff_t c = 0; c < k; c++) values[c] = row[c] - bias[c];             \
-                for (ptrdiff_t c = 0; c < j; c++) whitened[c] = row[k + c] - bias[k + c];   \
+        for (ptrdiff_t i = 0; i < n; i++)                                                   \
+            ROW(raw + i * n_raw, patches + i * d, out + i * k, scratch, n_raw, k, j, d,     \
+                normalise, norm_reg, column_sums, bias, centre_norms, mode, threshold);     \
+    }
+
+/* The partial states the pooled loop keeps (skconv.pooling.statistics.PARTIALS). */
+#define SKCONV_STATE_MAX 0
+#define SKCONV_STATE_SUM 1
+#define SKCONV_STATE_SUMSQ 2
+#define SKCONV_STATE_COUNT 3
+#define SKCONV_STATE_POSSUM 4
+
+/* Encode a run of positions (whole rows of the maps) and fold them into the
+ * pooling states, positions last: ``raw`` (R, n) the GEMM's columns of n
+ * positions, ``patches`` (D, n), ``values`` (K, n) and ``scalars`` (4, n)
+ * scratch, ``row`` (ow) double scratch. The operations are those of the row
+ * encoder above, value by value, but every loop runs along the positions, so
+ * the per-patch scalars (mean, deviation, ||x||^2, mean distance) are vectors
+ * and no loop reduces across its lanes. ``states`` (P, G, K) in double, P
+ * states of codes ``kinds``, G = gh * gw regions; the run starts at map row
+ * ``row0`` and holds ``n / ow`` rows; ``row_regions[y]`` is the region row of
+ * map row y, ``col_bounds`` (gw + 1) the regions' column bounds. ``rectify``
+ * applies relu to the values first. */
+#define SKCONV_DEFINE_POOL(NAME, REAL, SQRT)                                                \
+    SKCONV_ENCODER_CLONES static void NAME(                                                 \
+        const REAL *restrict raw, const REAL *restrict patches, REAL *restrict values,      \
+        REAL *restrict scalars, double *restrict row, ptrdiff_t n, ptrdiff_t k,             \
+        ptrdiff_t j, ptrdiff_t d, int normalise, REAL norm_reg,                             \
+        const REAL *restrict column_sums, const REAL *restrict bias,                        \
+        const REAL *restrict centre_norms, int mode, REAL threshold, int rectify,           \
+        ptrdiff_t ow, ptrdiff_t row0, const ptrdiff_t *restrict row_regions,                \
+        const ptrdiff_t *restrict col_bounds, ptrdiff_t gw, ptrdiff_t n_regions,            \
+        const int *restrict kinds, int n_states, double *restrict states)                   \
+    {                                                                                       \
+        const ptrdiff_t n_raw = k + j + (normalise ? 1 : 0), n_rows = n / ow;               \
+        REAL *restrict mean = scalars, *restrict inv_std = scalars + n;                     \
+        REAL *restrict var = scalars + 2 * n, *restrict norms = scalars + 3 * n;            \
+        if (normalise) {                                                                    \
+            const REAL *restrict sums = raw + (n_raw - 1) * n;                              \
+            for (ptrdiff_t i = 0; i < n; i++) {                                             \
+                mean[i] = sums[i] / (REAL)d;                                                \
+                var[i] = 0;                                                                 \
             }                                                                               \
-            if (mode == SKCONV_SOFT_THRESHOLD) {                                            \
-                for (ptrdiff_t c = 0; c < k; c++) {                                         \
-                    const REAL v = values[c] - threshold;                                   \
-                    values[c] = v > 0 ? v : 0;                                              \
+            for (ptrdiff_t t = 0; t < d; t++) {                                             \
+                const REAL *restrict p = patches + t * n;                                   \
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL c = p[i] - mean[i];                                          \
+                    var[i] += c * c;                                                        \
                 }                                                                           \
-            } else if (mode == SKCONV_TRIANGLE) {                                           \
-                REAL norms = 0;                                                             \
-                if (j) {                                                                    \
-                    norms = SKCONV_SUM_SQUARES(REAL, whitened, (REAL)0, j);                 \
-                } else if (normalise) {                                                     \
-                    norms = (REAL)d * var / (var + norm_reg);                               \
-                } else {                                                                    \
-                    norms = SKCONV_SUM_SQUARES(REAL, patch, (REAL)0, d);                    \
+            }                                                                               \
+            for (ptrdiff_t i = 0; i < n; i++) {                                             \
+                var[i] /= (REAL)d;                                                          \
+                inv_std[i] = (REAL)1 / SQRT(var[i] + norm_reg);                             \
+            }                                                                               \
+        } else {                                                                            \
+            for (ptrdiff_t i = 0; i < n; i++) {                                             \
+                mean[i] = 0;                                                                \
+                inv_std[i] = 1;                                                             \
+            }                                                                               \
+        }                                                                                   \
+        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
+            const REAL *restrict r = raw + c * n;                                           \
+            REAL *restrict v = values + c * n;                                              \
+            const REAL sum = column_sums[c], b = bias[c];                                   \
+            for (ptrdiff_t i = 0; i < n; i++) v[i] = (r[i] - mean[i] * sum) * inv_std[i] - b; \
+        }                                                                                   \
+        if (mode == SKCONV_SOFT_THRESHOLD) {                                                \
+            for (ptrdiff_t t = 0; t < k * n; t++) {                                         \
+                const REAL v = values[t] - threshold;                                       \
+                values[t] = v > 0 ? v : 0;                                                  \
+            }                                                                               \
+        } else if (mode == SKCONV_TRIANGLE) {                                               \
+            for (ptrdiff_t i = 0; i < n; i++) norms[i] = 0;                                 \
+            if (j) {                                                                        \
+                for (ptrdiff_t c = 0; c < j; c++) {                                         \
+                    const REAL *restrict r = raw + (k + c) * n;                             \
+                    const REAL sum = column_sums[k + c], b = bias[k + c];                   \
+                    for (ptrdiff_t i = 0; i < n; i++) {                                     \
+                        const REAL w = (r[i] - mean[i] * sum) * inv_std[i] - b;             \
+                        norms[i] += w * w;                                                  \
+                    }                                                                       \
                 }                                                                           \
-                for (ptrdiff_t c = 0; c < k; c++) {                                         \
-                    const REAL v = values[c] * (REAL)-2 + norms + centre_norms[c];          \
-                    values[c] = SQRT(v > 0 ? v : 0);                                        \
+            } else if (normalise) {                                                         \
+                for (ptrdiff_t i = 0; i < n; i++)                                           \
+                    norms[i] = (REAL)d * var[i] / (var[i] + norm_reg);                      \
+            } else {                                                                        \
+                for (ptrdiff_t t = 0; t < d; t++) {                                         \
+                    const REAL *restrict p = patches + t * n;                               \
+                    for (ptrdiff_t i = 0; i < n; i++) norms[i] += p[i] * p[i];              \
                 }                                                                           \
-                /* The mean of the distances over eight partial sums (vectorised). */       \
-                REAL partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                 \
-                ptrdiff_t c8 = 0;                                                           \
-                for (; c8 + 8 <= k; c8 += 8)                                                \
-                    for (int l = 0; l < 8; l++) partial[l] += values[c8 + l];               \
-                REAL total = 0;                                                             \
-                for (int l = 0; l < 8; l++) total += partial[l];                            \
-                for (; c8 < k; c8++) total += values[c8];                                   \
-                const REAL average = total / (REAL)k;                                       \
-                for (ptrdiff_t c = 0; c < k; c++) {                                         \
-                    const REAL v = average - values[c];                                     \
-                    values[c] = v > 0 ? v : 0;                                              \
+            }                                                                               \
+            REAL *restrict average = mean; /* the mean is no longer needed */               \
+            for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                               \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                REAL *restrict v = values + c * n;                                          \
+                const REAL centre = centre_norms[c];                                        \
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL z = v[i] * (REAL)-2 + norms[i] + centre;                     \
+                    v[i] = SQRT(z > 0 ? z : 0);                                             \
+                    average[i] += v[i];                                                     \
+                }                                                                           \
+            }                                                                               \
+            for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                REAL *restrict v = values + c * n;                                          \
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL z = average[i] - v[i];                                       \
+                    v[i] = z > 0 ? z : 0;                                                   \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        if (rectify)                                                                        \
+            for (ptrdiff_t t = 0; t < k * n; t++) values[t] = values[t] > 0 ? values[t] : 0; \
+        for (int s = 0; s < n_states; s++) {                                                \
+            const int kind = kinds[s];                                                      \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                const REAL *restrict v = values + c * n;                                    \
+                for (ptrdiff_t y = 0; y < n_rows; y++) {                                    \
+                    const ptrdiff_t band = row_regions[row0 + y];                           \
+                    const REAL *restrict line = v + y * ow;                                 \
+                    const int first = y == 0 || row_regions[row0 + y - 1] != band;          \
+                    switch (kind) {                                                         \
+                    case SKCONV_STATE_MAX:                                                  \
+                        if (first)                                                          \
+                            for (ptrdiff_t x = 0; x < ow; x++) row[x] = line[x];            \
+                        else                                                                \
+                            for (ptrdiff_t x = 0; x < ow; x++)                              \
+                                row[x] = row[x] > line[x] ? row[x] : (double)line[x];       \
+                        break;                                                              \
+                    case SKCONV_STATE_SUM:                                                  \
+                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
+                            row[x] = (first ? 0.0 : row[x]) + line[x];                      \
+                        break;                                                              \
+                    case SKCONV_STATE_SUMSQ:                                                \
+                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
+                            row[x] = (first ? 0.0 : row[x]) + (double)line[x] * line[x];    \
+                        break;                                                              \
+                    case SKCONV_STATE_COUNT:                                                \
+                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
+                            row[x] = (first ? 0.0 : row[x]) + (line[x] > 0);                \
+                        break;                                                              \
+                    default: /* SKCONV_STATE_POSSUM */                                      \
+                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
+                            row[x] = (first ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);  \
+                    }                                                                       \
+                    const int last = y == n_rows - 1 || row_regions[row0 + y + 1] != band;  \
+                    if (!last) continue;                                                    \
+                    /* The band's rows are folded: reduce each region's columns. */         \
+                    for (ptrdiff_t gx = 0; gx < gw; gx++) {                                 \
+                        double *state = states + ((s * n_regions) + band * gw + gx) * k + c; \
+                        const ptrdiff_t a = col_bounds[gx], b = col_bounds[gx + 1];         \
+                        double folded = row[a];                                             \
+                        if (kind == SKCONV_STATE_MAX) {                                     \
+                            for (ptrdiff_t x = a + 1; x < b; x++)                           \
+                                folded = folded > row[x] ? folded : row[x];                 \
+                            *state = *state > folded ? *state : folded;                     \
+                        } else {                                                            \
+                            for (ptrdiff_t x = a + 1; x < b; x++) folded += row[x];         \
+                            *state += folded;                                               \
+                        }                                                                   \
+                    }                                                                       \
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
     }
 
-SKCONV_DEFINE_ENCODE(skconv_encode_float, float, sqrtf)
-SKCONV_DEFINE_ENCODE(skconv_encode_double, double, sqrt)
+/* The patches of map rows [row0, row0 + n_rows) of an image, tap by tap:
+ * patches (D, n_rows * ow), tap t = (ky * kw + kx) * C + c, from the padded
+ * (hp, wp, C) channels-last image (a tap's values along a map row are a
+ * strided run of one padded row). */
+#define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
+    static void NAME(const REAL *restrict padded, ptrdiff_t wp, ptrdiff_t channels,         \
+                     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy, ptrdiff_t sx, ptrdiff_t dy,  \
+                     ptrdiff_t dx, ptrdiff_t ow, ptrdiff_t row0, ptrdiff_t n_rows,          \
+                     REAL *restrict patches)                                                \
+    {                                                                                       \
+        const ptrdiff_t n = n_rows * ow, step = sx * channels;                              \
+        for (ptrdiff_t ky = 0; ky < kh; ky++)                                               \
+            for (ptrdiff_t kx = 0; kx < kw; kx++)                                           \
+                for (ptrdiff_t c = 0; c < channels; c++) {                                  \
+                    REAL *target = patches + ((ky * kw + kx) * channels + c) * n;           \
+                    for (ptrdiff_t y = 0; y < n_rows; y++) {                                \
+                        const REAL *restrict source =                                       \
+                            padded + (((row0 + y) * sy + ky * dy) * wp + kx * dx) * channels + c; \
+                        REAL *restrict line = target + y * ow;                              \
+                        if (step == 1)                                                      \
+                            for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x];         \
+                        else                                                                \
+                            for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x * step];  \
+                    }                                                                       \
+                }                                                                           \
+    }
+
+SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_float, float, sqrtf)
+SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_double, double, sqrt)
+SKCONV_DEFINE_ENCODE(skconv_encode_float, skconv_encode_row_float, float)
+SKCONV_DEFINE_ENCODE(skconv_encode_double, skconv_encode_row_double, double)
+SKCONV_DEFINE_POOL(skconv_pool_float, float, sqrtf)
+SKCONV_DEFINE_POOL(skconv_pool_double, double, sqrt)
+SKCONV_DEFINE_GATHER(skconv_gather_float, float)
+SKCONV_DEFINE_GATHER(skconv_gather_double, double)

@@ -19,6 +19,28 @@ cdef extern from "_encoders.h":
         Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
         double
     ) noexcept nogil
+    void skconv_pool_float(
+        const float*, const float*, float*, float*, double*, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, int, float, const float*, const float*, const float*, int,
+        float, int, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, const int*, int, double*
+    ) noexcept nogil
+    void skconv_pool_double(
+        const double*, const double*, double*, double*, double*, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
+        double, int, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, const int*, int, double*
+    ) noexcept nogil
+    void skconv_gather_float(
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*
+    ) noexcept nogil
+    void skconv_gather_double(
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*
+    ) noexcept nogil
+
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 ctypedef fused real:
     float
@@ -26,6 +48,14 @@ ctypedef fused real:
 
 MODES = {None: 0, "triangle": 1, "soft_threshold": 2}
 """The encoder codes of the loop (None: the responses alone)."""
+
+STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
+"""The partial states :func:`pool_encoded` keeps, by their names in
+:data:`skconv.pooling.statistics.PARTIALS` (its specialization of them)."""
+
+CHUNK_BYTES = 256 << 10
+"""Bytes of GEMM output per call of :func:`pool_encoded`'s loop: the columns of
+this many positions stay in the L2 cache while they are encoded and pooled."""
 
 
 def encode_patches(
@@ -91,3 +121,140 @@ def encode_patches(
                 n_whitened, d, normalise, norm_reg, &column_sums[0], &bias[0],
                 &centre_norms[0], mode, threshold
             )
+
+
+def pool_encoded(
+    const real[:, :, :, ::1] padded,
+    const real[:, ::1] weights,
+    tuple kernel_shape,
+    tuple strides,
+    tuple dilations,
+    tuple out_shape,
+    Py_ssize_t n_kernels,
+    Py_ssize_t n_whitened,
+    bint normalise,
+    double norm_reg,
+    const real[::1] column_sums,
+    const real[::1] bias,
+    const real[::1] centre_norms,
+    int mode,
+    double threshold,
+    bint rectify,
+    const Py_ssize_t[::1] row_regions,
+    const Py_ssize_t[::1] col_bounds,
+    const int[::1] kinds,
+    double[:, :, :, ::1] states,
+):
+    """Fold the encoded responses of every patch of a batch into pooling states.
+
+    For each image and each run of whole map rows whose GEMM columns fit
+    :data:`CHUNK_BYTES`: gather the patches tap by tap, one GEMM (BLAS through
+    ``scipy.linalg.cython_blas``) into positions-last columns, then
+    :func:`encode_patches`'s operations along the positions, folding the
+    values into the states of their regions while they are in cache. The maps
+    are never written.
+
+    Parameters
+    ----------
+    padded : ndarray of shape (B, Hp, Wp, C), float32 or float64, C-contiguous
+        The padded images, channels last.
+    weights : ndarray of shape (kh * kw * C, R), same dtype, C-contiguous
+        The learned plan's GEMM columns, rows in (ky, kx, c) order.
+    kernel_shape, strides, dilations, out_shape : tuple of int
+        ``(kh, kw)``, ``(sy, sx)``, ``(dy, dx)`` and the maps' ``(oh, ow)``.
+    n_kernels, n_whitened, normalise, norm_reg, column_sums, bias, centre_norms, mode, threshold :
+        As :func:`encode_patches` (R must be ``n_kernels + n_whitened + normalise``).
+    rectify : bool
+        relu on the encoded values before they are pooled.
+    row_regions : ndarray of shape (oh,), intp
+        The region row of each map row, nondecreasing, ``< gh``.
+    col_bounds : ndarray of shape (gw + 1,), intp
+        The regions' column bounds, from 0 to ``ow``, increasing.
+    kinds : ndarray of shape (S,), int32
+        Values of :data:`STATES`, one per state.
+    states : ndarray of shape (B, S, gh * gw, K), float64, C-contiguous
+        Initialised by the caller (-inf for maxima, 0 for sums); updated in place.
+    """
+    cdef Py_ssize_t b_images = padded.shape[0], hp = padded.shape[1], wp = padded.shape[2]
+    cdef Py_ssize_t channels = padded.shape[3], depth = weights.shape[0], n_raw = weights.shape[1]
+    cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
+    cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
+    cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
+    cdef Py_ssize_t n_states = kinds.shape[0]
+    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
+        raise ValueError("pool_encoded: the geometry and the weights' rows disagree")
+    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
+        raise ValueError("pool_encoded: the maps reach outside the padded images")
+    if n_raw != n_kernels + n_whitened + (1 if normalise else 0) or n_kernels < 1:
+        raise ValueError("pool_encoded: the weights' columns and the kernels disagree")
+    if column_sums.shape[0] < n_kernels + n_whitened or bias.shape[0] < n_kernels + n_whitened:
+        raise ValueError("pool_encoded: column_sums and bias must cover the columns")
+    if centre_norms.shape[0] < n_kernels or mode not in (0, 1, 2) or n_states < 1:
+        raise ValueError("pool_encoded: bad centre_norms, mode or states")
+    if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
+        raise ValueError("pool_encoded: states must be (B, S, G, K)")
+    if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
+        raise ValueError("pool_encoded: the regions must cover the maps")
+    cdef Py_ssize_t i
+    for i in range(gw):
+        if col_bounds[i + 1] <= col_bounds[i]:
+            raise ValueError("pool_encoded: empty region")
+    for i in range(oh):
+        if row_regions[i] < 0 or row_regions[i] * gw + gw > n_regions or (
+            i and row_regions[i] < row_regions[i - 1]
+        ):
+            raise ValueError("pool_encoded: region rows out of range or out of order")
+    for i in range(n_states):
+        if kinds[i] < 0 or kinds[i] > 4:
+            raise ValueError("pool_encoded: unknown state kind")
+    if b_images == 0:
+        return
+    import numpy as np
+    dtype = np.float32 if real is float else np.float64
+    cdef Py_ssize_t rows = max(1, min(oh, CHUNK_BYTES // (n_raw * sizeof(real) * ow)))
+    cdef Py_ssize_t chunk = rows * ow
+    patch_buffer = np.empty(depth * chunk, dtype=dtype)
+    raw_buffer = np.empty(n_raw * chunk, dtype=dtype)
+    value_buffer = np.empty(n_kernels * chunk, dtype=dtype)
+    scalar_buffer = np.empty(4 * chunk, dtype=dtype)
+    row_buffer = np.empty(ow, dtype=np.float64)
+    cdef real[::1] patches = patch_buffer, raw = raw_buffer
+    cdef real[::1] values = value_buffer, scalars = scalar_buffer
+    cdef double[::1] row = row_buffer
+    cdef Py_ssize_t image, row0, n_rows
+    cdef char no = b"N", yes = b"T"
+    cdef real one = 1, zero = 0
+    cdef int gemm_m, gemm_n = <int>n_raw, gemm_k = <int>depth
+    with nogil:
+        for image in range(b_images):
+            row0 = 0
+            while row0 < oh:
+                n_rows = min(rows, oh - row0)
+                gemm_m = <int>(n_rows * ow)
+                # raw (R, n) = weights^T (R, D) @ patches (D, n), row-major; in
+                # BLAS's column-major terms raw^T (n, R) = patches^T (n, D) @ weights.
+                if real is float:
+                    skconv_gather_float(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
+                                        dy, dx, ow, row0, n_rows, &patches[0])
+                    sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
+                          <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
+                    skconv_pool_float(
+                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], gemm_m,
+                        n_kernels, n_whitened, depth, normalise, <float>norm_reg,
+                        &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
+                        rectify, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                    )
+                else:
+                    skconv_gather_double(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
+                                         dy, dx, ow, row0, n_rows, &patches[0])
+                    dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
+                          <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
+                    skconv_pool_double(
+                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], gemm_m,
+                        n_kernels, n_whitened, depth, normalise, norm_reg,
+                        &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
+                        rectify, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                    )
+                row0 += n_rows

@@ -240,6 +240,28 @@ def _build_patch_indices(geometry):
     return indices
 
 
+def pad_channels_last(batch, geometry, padding_mode, out):
+    """Write a batch ``(m, C, H, W)`` into ``out`` ``(m, Hp, Wp, C)``, padded as the geometry says.
+
+    With ``padding_mode="constant"``, ``out``'s border must already hold zeros
+    (it is never written): buffers reused batch after batch are zeroed once.
+
+    Returns
+    -------
+    out : ndarray
+    """
+    (top, bottom), (left, right) = geometry.pads
+    h, w = geometry.in_shape
+    channels_last = np.moveaxis(batch, 1, -1)
+    if padding_mode == "constant":
+        out[:, top : top + h, left : left + w] = channels_last
+    else:
+        out[...] = np.pad(
+            channels_last, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=padding_mode
+        )
+    return out
+
+
 def kernel_matrix(kernels, dtype):
     """Reshape ``(K, C, kh, kw)`` kernels to the ``(kh * kw * C, K)`` GEMM operand."""
     n_kernels = kernels.shape[0]
@@ -319,18 +341,7 @@ class _Workspace:
         """Maps ``(m, h_out, w_out, K)`` of a batch ``(m, C, H, W)`` (a view)."""
         m = batch.shape[0]
         geometry = self.geometry
-        (top, bottom), (left, right) = geometry.pads
-        h, w = geometry.in_shape
-        channels_last = np.moveaxis(batch, 1, -1)
-        padded = self.padded[:m]
-        if self.padding_mode == "constant":
-            padded[:, top : top + h, left : left + w] = channels_last
-        else:
-            padded[...] = np.pad(
-                channels_last,
-                ((0, 0), (top, bottom), (left, right), (0, 0)),
-                mode=self.padding_mode,
-            )
+        padded = pad_channels_last(batch, geometry, self.padding_mode, self.padded[:m])
         patches = self.patches[:m]
         np.take(padded.reshape(m, -1), self.indices, axis=1, out=patches)
         maps = self.maps[: m * geometry.n_positions]

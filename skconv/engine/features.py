@@ -8,7 +8,7 @@ from ..pooling import NONLINEARITIES, pool_biased_maps, pool_maps
 from .core import map_batches
 from .fft import FftTiles
 from .gemm import GemmTiles
-from .learned import ENCODERS, encode
+from .learned import ENCODERS, encode, pooled_features
 from .planner import plan_conv
 from .tiled import run_tiles
 
@@ -285,6 +285,8 @@ def conv_features(
             batch_size=batch_size,
             layout=layout,
         )
+    if plan.path == "encoded":
+        return pooled_features(images, geometry, response, spec, out, plan, padding_mode, progress)
     if plan.path in ("batches", "fused_max"):
         return map_batches(
             images,

@@ -18,12 +18,20 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..pooling.pooler import finish_features
+from ..pooling.statistics import PARTIALS, STATISTICS, region_context
 from .compiled import load, warn_missing
-from .core import kernel_matrix
+from .core import kernel_matrix, pad_channels_last, single_threaded_blas, split_over_threads
 
 # The compiled encoder (optional: without it, numpy computes the same values).
 _encoders = load("_encoders")
 compiled_encode = getattr(_encoders, "encode_patches", None)
+# ... and its pooled form, which folds the encoded patches into pooling states.
+compiled_pool = getattr(_encoders, "pool_encoded", None)
+POOLED_STATES = getattr(_encoders, "STATES", {})
+POOLED_CHUNK_BYTES = getattr(_encoders, "CHUNK_BYTES", 0)
+"""The partial states (:data:`~skconv.pooling.statistics.PARTIALS`) the pooled
+loop specializes."""
 
 ENCODERS = ("triangle", "soft_threshold")
 """Nonlinearities that need the kernels as centres: they go through a plan."""
@@ -188,3 +196,121 @@ def encode_numpy(raw, patches, plan, nonlinearity, threshold):
         values -= threshold
         np.maximum(values, 0, out=values)
     return values
+
+
+def pooled_states(spec, dtype):
+    """The partial states the compiled pooled loop keeps for ``spec``, or None.
+
+    The loop (:func:`skconv.engine._encoders.pool_encoded`) pools region by
+    region (no Gaussian windows, no biases) the states of
+    :data:`POOLED_STATES`, after an encoder or the responses alone and at most
+    a relu, in float32 or float64.
+
+    Parameters
+    ----------
+    spec : PoolingSpec
+    dtype : dtype
+        The computation dtype.
+
+    Returns
+    -------
+    states : tuple of str or None
+        Keys of :data:`~skconv.pooling.statistics.PARTIALS`, None when the
+        loop cannot pool ``spec`` (or is not built).
+    """
+    if compiled_pool is None or np.dtype(dtype) not in (np.float32, np.float64):
+        return None
+    if spec.poolings is None or spec.biases is not None or spec.sigma is not None:
+        return None
+    if spec.nonlinearity not in (None, "relu", *ENCODERS):
+        return None
+    names = []
+    for pooling in spec.poolings:
+        names += [n for n in STATISTICS[pooling].partials_for(None) if n not in names]
+    return tuple(names) if all(n in POOLED_STATES for n in names) else None
+
+
+def pooled_features(images, geometry, response, spec, out, plan, padding_mode, progress=None):
+    """Pooled features of a learned bank, the maps never written (the plan's ``"encoded"`` path).
+
+    Batch by batch, the compiled loop gathers each image's patches, computes
+    the plan's GEMM columns, the responses and the encoder, and folds them into
+    the partial states ``plan.fused``; the statistics then finish as on every
+    other path (:func:`skconv.pooling.finish_features`).
+
+    Parameters
+    ----------
+    images : array of shape (n, C, H, W)
+        Sliceable along the first axis; converted batch by batch.
+    geometry : Geometry
+    response : ResponsePlan
+    spec : PoolingSpec
+    out : ndarray of shape (n, n_out)
+    plan : PartPlan
+        Its ``batch_size``, ``n_threads`` and ``fused`` (the states).
+    padding_mode : str
+    progress : callable, default=None
+        Called with the number of images of each finished batch.
+
+    Returns
+    -------
+    out : ndarray
+    """
+    n, n_kernels, dtype = images.shape[0], response.n_kernels, response.weights.dtype
+    ctx = region_context(tuple(geometry.out_shape), tuple(spec.grid))
+    row_bounds, col_bounds = (np.asarray(b, dtype=np.intp) for b in ctx.bounds)
+    row_regions = np.repeat(np.arange(len(row_bounds) - 1, dtype=np.intp), np.diff(row_bounds))
+    kinds = np.array([POOLED_STATES[name] for name in plan.fused], dtype=np.int32)
+    n_regions = spec.grid[0] * spec.grid[1]
+    mode = {"triangle": 1, "soft_threshold": 2}.get(spec.nonlinearity, 0)
+    arrays = [
+        np.ascontiguousarray(a, dtype=dtype)
+        for a in (response.column_sums, response.bias, response.centre_norms)
+    ]
+    hp, wp = geometry.padded_shape
+
+    def run(start, stop):
+        size = max(1, min(plan.batch_size, stop - start))
+        padded = np.zeros((size, hp, wp, geometry.n_channels), dtype=dtype)
+        for s in range(start, stop, size):
+            e = min(s + size, stop)
+            m = e - s
+            batch = np.asarray(images[s:e], dtype=dtype)
+            pad_channels_last(batch, geometry, padding_mode, padded[:m])
+            states = np.empty((m, len(plan.fused), n_regions, n_kernels))
+            for i, name in enumerate(plan.fused):
+                states[:, i] = PARTIALS[name].init((m, n_regions, n_kernels))
+            compiled_pool(
+                padded[:m],
+                response.weights,
+                tuple(geometry.kernel_shape),
+                tuple(geometry.stride),
+                tuple(geometry.dilation),
+                tuple(geometry.out_shape),
+                n_kernels,
+                response.n_whitened,
+                response.norm_reg is not None,
+                0.0 if response.norm_reg is None else float(response.norm_reg),
+                *arrays,
+                mode,
+                float(spec.threshold),
+                spec.nonlinearity == "relu",
+                row_regions,
+                col_bounds,
+                kinds,
+                states,
+            )
+            results = {
+                name: states[:, i].reshape(m, *spec.grid, n_kernels)
+                for i, name in enumerate(plan.fused)
+            }
+            out[s:e] = finish_features(results, spec.poolings, ctx, None, (), dtype)
+            if progress is not None:
+                progress(m)
+
+    if plan.n_threads == 1:
+        with single_threaded_blas():
+            run(0, n)
+    else:
+        split_over_threads(run, n, plan.n_threads)
+    return out

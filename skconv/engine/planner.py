@@ -40,6 +40,8 @@ from .costs import (
 )
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
 from .gemm import gemm_bytes_per_position, uses_direct
+from .learned import POOLED_CHUNK_BYTES as CHUNK_BYTES
+from .learned import pooled_states
 
 # Maps of at least this many positions go through the tiled GEMM path: its
 # plane-wise patch copies beat the cached-index gather once planes are long
@@ -52,6 +54,11 @@ _MIN_BATCH_IMAGES = 8
 # Bytes of the padded batch of 16 images up to which larger single-channel
 # images pooled by max only take the batch-last loop with the max fused.
 _FUSED_MAX_BATCH_BYTES = 32 << 20
+
+# Bytes of padded images per batch of the "encoded" path (and at most
+# _ENCODED_MAX_BATCH images): enough to make Python's cost per batch small.
+_ENCODED_BATCH_BYTES = 1 << 20
+_ENCODED_MAX_BATCH = 256
 
 # The cost model's constants are for float32; float64 moves twice the bytes
 # and BLAS runs at about half the rate.
@@ -77,6 +84,7 @@ _MEASURED_OVER_MODEL = {
     ("tiles", "gemm"): 1.8,
     ("tiles", "direct"): 2.3,
     ("tiles", "fft"): 1.9,
+    ("encoded", "gemm"): 1.0,
     ("series", "gemm"): 0.8,
     # The same GEMM-based model; the direct loop measured 0.67x the GEMM
     # runs' time (make_minirocket, 5000 series of 500 samples, 2 threads).
@@ -89,12 +97,14 @@ def _calibrated(path, method, seconds):
     return seconds * _MEASURED_OVER_MODEL.get((path, method), 1.0)
 
 
-PATHS = ("batches", "fused_max", "tiles", "series")
+PATHS = ("batches", "fused_max", "encoded", "tiles", "series")
 """How a part's maps are computed and reduced.
 
 ``"batches"``: many small images per GEMM (or per compiled loop), pooled while
 the batch's maps are in cache; ``"fused_max"``: batch-last batches through the
 compiled loop, which keeps each region's maximum and never writes the maps;
+``"encoded"``: a learned bank's patches gathered, multiplied (GEMM), encoded
+and pooled image by image in one compiled loop, the maps never written;
 ``"tiles"``: each image cut into output tiles whose workspace fits the budget,
 pooling merged across tiles; ``"series"``: signals pooled by the proportion of
 values above fitted biases, every dilation of a batch at once.
@@ -123,7 +133,9 @@ class PartPlan:
         Threads that share the images (or the tiles).
     fused : tuple of str
         What a compiled loop computes without writing the maps: ``("max",)``
-        for the fused max, ``("ppv",)`` for the series path's counts.
+        for the fused max, ``("ppv",)`` for the series path's counts, the
+        partial states (e.g. ``("max",)``, ``("sum", "count")``) on the
+        ``"encoded"`` path.
     seconds : float
         Predicted seconds (the cost model of :mod:`skconv.engine.costs`).
     memory : int
@@ -525,6 +537,42 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     )
 
 
+def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, grid):
+    """The ``"encoded"`` path's plan, or None when one padded image exceeds the budget.
+
+    Threads split the images; each gathers, multiplies, encodes and pools one
+    image at a time (the compiled loop's runs of positions stay in cache), so
+    working memory is a batch of padded images, the loop's buffers and the
+    states, whatever the image size.
+    """
+    itemsize = dtype.itemsize
+    hp, wp = geometry.padded_shape
+    per_image = hp * wp * geometry.n_channels * itemsize
+    budget = max(1, working_memory_bytes() // max(1, n_threads))
+    if 2 * per_image > budget:
+        return None
+    n_threads = max(1, min(n_threads, n))
+    if batch_size is None:
+        batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
+    batch_size = max(1, min(batch_size, -(-n // n_threads)))
+    n_states, regions = len(states), grid[0] * grid[1]
+    loop = CHUNK_BYTES + (CHUNK_BYTES // (n_columns * itemsize) + 1) * geometry.patch_size * itemsize
+    memory = batch_size * (per_image + n_states * regions * n_columns * 8) + loop
+    factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
+    seconds = n * gemm_seconds(geometry, n_columns, itemsize) * factor / n_threads
+    return PartPlan(
+        "encoded",
+        "gemm",
+        "channels_last",
+        batch_size,
+        None,
+        n_threads,
+        tuple(states),
+        _calibrated("encoded", "gemm", seconds),
+        int(memory * n_threads),
+    )
+
+
 def _plan_fft(n, geometry, n_kernels, itemsize, budget, n_threads, factor):
     tiling, per_image_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
     shape = fft_shape(tiling.window_shape)
@@ -579,6 +627,14 @@ def plan_conv(
     plan : PartPlan
     """
     learned = response is not None
+    if learned and method == "gemm" and layout is None:
+        states = pooled_states(spec, dtype)
+        if states is not None:
+            encoded = _plan_encoded(
+                n, geometry, n_columns, dtype, n_threads, batch_size, states, spec.grid
+            )
+            if encoded is not None:
+                return encoded
     by_max = pools_by_max_only(spec.nonlinearity, spec.poolings)
     if spec.group is not None and set(spec.poolings or ()) & set(COMPETING_POOLINGS):
         # Competing kernels must be the columns of one image's maps (a
