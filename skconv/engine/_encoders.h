@@ -123,10 +123,12 @@
 #define SKCONV_STATE_COUNT 3
 #define SKCONV_STATE_POSSUM 4
 
-/* Encode a run of positions (whole rows of the maps) and fold them into the
+/* Encode a block of positions (whole rows of the maps) and fold them into the
  * pooling states, positions last: ``raw`` (R, n) the GEMM's columns of n
- * positions, ``patches`` (D, n), ``values`` (K, n) and ``scalars`` (4, n)
- * scratch, ``row`` (ow) double scratch. The operations are those of the row
+ * positions and ``patches`` (D, n), rows ``ld`` apart (a block of a larger
+ * run), ``values`` (K, n) and ``scalars`` (4, n) scratch; ``rows`` (P, K, ow)
+ * holds, from block to block, each state's fold of the rows of the current
+ * band of regions, reduced into ``states`` at the band's last row. The operations are those of the row
  * encoder above, value by value, but every loop runs along the positions, so
  * the per-patch scalars (mean, deviation, ||x||^2, mean distance) are vectors
  * and no loop reduces across its lanes. ``states`` (P, G, K) in double, P
@@ -137,11 +139,11 @@
 #define SKCONV_DEFINE_POOL(NAME, REAL, SQRT)                                                \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         const REAL *restrict raw, const REAL *restrict patches, REAL *restrict values,      \
-        REAL *restrict scalars, double *restrict row, ptrdiff_t n, ptrdiff_t k,             \
+        REAL *restrict scalars, double *restrict rows, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t k, \
         ptrdiff_t j, ptrdiff_t d, int normalise, REAL norm_reg,                             \
         const REAL *restrict column_sums, const REAL *restrict bias,                        \
         const REAL *restrict centre_norms, int mode, REAL threshold, int rectify,           \
-        ptrdiff_t ow, ptrdiff_t row0, const ptrdiff_t *restrict row_regions,                \
+        ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t row0, const ptrdiff_t *restrict row_regions,  \
         const ptrdiff_t *restrict col_bounds, ptrdiff_t gw, ptrdiff_t n_regions,            \
         const int *restrict kinds, int n_states, double *restrict states)                   \
     {                                                                                       \
@@ -149,13 +151,13 @@
         REAL *restrict mean = scalars, *restrict inv_std = scalars + n;                     \
         REAL *restrict var = scalars + 2 * n, *restrict norms = scalars + 3 * n;            \
         if (normalise) {                                                                    \
-            const REAL *restrict sums = raw + (n_raw - 1) * n;                              \
+            const REAL *restrict sums = raw + (n_raw - 1) * ld;                              \
             for (ptrdiff_t i = 0; i < n; i++) {                                             \
                 mean[i] = sums[i] / (REAL)d;                                                \
                 var[i] = 0;                                                                 \
             }                                                                               \
             for (ptrdiff_t t = 0; t < d; t++) {                                             \
-                const REAL *restrict p = patches + t * n;                                   \
+                const REAL *restrict p = patches + t * ld;                                   \
                 for (ptrdiff_t i = 0; i < n; i++) {                                         \
                     const REAL c = p[i] - mean[i];                                          \
                     var[i] += c * c;                                                        \
@@ -171,22 +173,13 @@
                 inv_std[i] = 1;                                                             \
             }                                                                               \
         }                                                                                   \
-        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
-            const REAL *restrict r = raw + c * n;                                           \
-            REAL *restrict v = values + c * n;                                              \
-            const REAL sum = column_sums[c], b = bias[c];                                   \
-            for (ptrdiff_t i = 0; i < n; i++) v[i] = (r[i] - mean[i] * sum) * inv_std[i] - b; \
-        }                                                                                   \
-        if (mode == SKCONV_SOFT_THRESHOLD) {                                                \
-            for (ptrdiff_t t = 0; t < k * n; t++) {                                         \
-                const REAL v = values[t] - threshold;                                       \
-                values[t] = v > 0 ? v : 0;                                                  \
-            }                                                                               \
-        } else if (mode == SKCONV_TRIANGLE) {                                               \
+        /* ||x||^2 of every position first (triangle), so that each kernel's                \
+         * responses and distances are one pass. */                                         \
+        if (mode == SKCONV_TRIANGLE) {                                                      \
             for (ptrdiff_t i = 0; i < n; i++) norms[i] = 0;                                 \
             if (j) {                                                                        \
                 for (ptrdiff_t c = 0; c < j; c++) {                                         \
-                    const REAL *restrict r = raw + (k + c) * n;                             \
+                    const REAL *restrict r = raw + (k + c) * ld;                            \
                     const REAL sum = column_sums[k + c], b = bias[k + c];                   \
                     for (ptrdiff_t i = 0; i < n; i++) {                                     \
                         const REAL w = (r[i] - mean[i] * sum) * inv_std[i] - b;             \
@@ -194,44 +187,62 @@
                     }                                                                       \
                 }                                                                           \
             } else if (normalise) {                                                         \
-                for (ptrdiff_t i = 0; i < n; i++)                                           \
-                    norms[i] = (REAL)d * var[i] / (var[i] + norm_reg);                      \
+                for (ptrdiff_t i = 0; i < n; i++) norms[i] = (REAL)d * var[i] / (var[i] + norm_reg);\
             } else {                                                                        \
                 for (ptrdiff_t t = 0; t < d; t++) {                                         \
-                    const REAL *restrict p = patches + t * n;                               \
+                    const REAL *restrict p = patches + t * ld;                              \
                     for (ptrdiff_t i = 0; i < n; i++) norms[i] += p[i] * p[i];              \
                 }                                                                           \
             }                                                                               \
-            REAL *restrict average = mean; /* the mean is no longer needed */               \
-            for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                               \
-            for (ptrdiff_t c = 0; c < k; c++) {                                             \
-                REAL *restrict v = values + c * n;                                          \
-                const REAL centre = centre_norms[c];                                        \
+        }                                                                                   \
+        REAL *restrict average = var; /* the variance is no longer needed */                \
+        for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                                   \
+        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
+            const REAL *restrict r = raw + c * ld;                                          \
+            REAL *restrict v = values + c * n;                                              \
+            const REAL sum = column_sums[c], b = bias[c], centre = centre_norms[c];         \
+            if (mode == SKCONV_TRIANGLE) {                                                  \
                 for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL z = v[i] * (REAL)-2 + norms[i] + centre;                     \
+                    const REAL response = (r[i] - mean[i] * sum) * inv_std[i] - b;          \
+                    const REAL z = response * (REAL)-2 + norms[i] + centre;                 \
                     v[i] = SQRT(z > 0 ? z : 0);                                             \
                     average[i] += v[i];                                                     \
                 }                                                                           \
-            }                                                                               \
-            for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
-            for (ptrdiff_t c = 0; c < k; c++) {                                             \
-                REAL *restrict v = values + c * n;                                          \
-                for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL z = average[i] - v[i];                                       \
-                    v[i] = z > 0 ? z : 0;                                                   \
-                }                                                                           \
+            } else {                                                                        \
+                for (ptrdiff_t i = 0; i < n; i++) v[i] = (r[i] - mean[i] * sum) * inv_std[i] - b;\
             }                                                                               \
         }                                                                                   \
-        if (rectify)                                                                        \
-            for (ptrdiff_t t = 0; t < k * n; t++) values[t] = values[t] > 0 ? values[t] : 0; \
-        for (int s = 0; s < n_states; s++) {                                                \
-            const int kind = kinds[s];                                                      \
-            for (ptrdiff_t c = 0; c < k; c++) {                                             \
-                const REAL *restrict v = values + c * n;                                    \
-                for (ptrdiff_t y = 0; y < n_rows; y++) {                                    \
-                    const ptrdiff_t band = row_regions[row0 + y];                           \
-                    const REAL *restrict line = v + y * ow;                                 \
-                    const int first = y == 0 || row_regions[row0 + y - 1] != band;          \
+        if (mode == SKCONV_TRIANGLE)                                                        \
+            for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
+        /* The encoder's last step (and the relu) row by row of each kernel's               \
+         * values, folded at once into every state. */                                      \
+        REAL *restrict line = norms; /* ow values (n >= ow) */                              \
+        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
+            const REAL *restrict v = values + c * n;                                        \
+            for (ptrdiff_t y = 0; y < n_rows; y++) {                                        \
+                const REAL *restrict in = v + y * ow;                                       \
+                if (mode == SKCONV_TRIANGLE) {                                              \
+                    const REAL *restrict mean_distance = average + y * ow;                  \
+                    for (ptrdiff_t x = 0; x < ow; x++) {                                    \
+                        const REAL z = mean_distance[x] - in[x];                            \
+                        line[x] = z > 0 ? z : 0;                                            \
+                    }                                                                       \
+                } else if (mode == SKCONV_SOFT_THRESHOLD) {                                 \
+                    for (ptrdiff_t x = 0; x < ow; x++) {                                    \
+                        const REAL z = in[x] - threshold;                                   \
+                        line[x] = z > 0 ? z : 0;                                            \
+                    }                                                                       \
+                } else {                                                                    \
+                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = in[x];                     \
+                }                                                                           \
+                if (rectify)                                                                \
+                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = line[x] > 0 ? line[x] : 0; \
+                const ptrdiff_t band = row_regions[row0 + y];                               \
+                const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;       \
+                const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;   \
+                for (int s = 0; s < n_states; s++) {                                        \
+                    const int kind = kinds[s];                                              \
+                    double *restrict row = rows + ((ptrdiff_t)s * k + c) * ow;              \
                     switch (kind) {                                                         \
                     case SKCONV_STATE_MAX:                                                  \
                         if (first)                                                          \
@@ -241,8 +252,7 @@
                                 row[x] = row[x] > line[x] ? row[x] : (double)line[x];       \
                         break;                                                              \
                     case SKCONV_STATE_SUM:                                                  \
-                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
-                            row[x] = (first ? 0.0 : row[x]) + line[x];                      \
+                        for (ptrdiff_t x = 0; x < ow; x++) row[x] = (first ? 0.0 : row[x]) + line[x];\
                         break;                                                              \
                     case SKCONV_STATE_SUMSQ:                                                \
                         for (ptrdiff_t x = 0; x < ow; x++)                                  \
@@ -256,19 +266,18 @@
                         for (ptrdiff_t x = 0; x < ow; x++)                                  \
                             row[x] = (first ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);  \
                     }                                                                       \
-                    const int last = y == n_rows - 1 || row_regions[row0 + y + 1] != band;  \
                     if (!last) continue;                                                    \
                     /* The band's rows are folded: reduce each region's columns. */         \
                     for (ptrdiff_t gx = 0; gx < gw; gx++) {                                 \
-                        double *state = states + ((s * n_regions) + band * gw + gx) * k + c; \
-                        const ptrdiff_t a = col_bounds[gx], b = col_bounds[gx + 1];         \
-                        double folded = row[a];                                             \
+                        double *state = states + ((s * n_regions) + band * gw + gx) * k + c;\
+                        const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];       \
+                        double folded = row[lo];                                            \
                         if (kind == SKCONV_STATE_MAX) {                                     \
-                            for (ptrdiff_t x = a + 1; x < b; x++)                           \
+                            for (ptrdiff_t x = lo + 1; x < hi; x++)                         \
                                 folded = folded > row[x] ? folded : row[x];                 \
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
-                            for (ptrdiff_t x = a + 1; x < b; x++) folded += row[x];         \
+                            for (ptrdiff_t x = lo + 1; x < hi; x++) folded += row[x];       \
                             *state += folded;                                               \
                         }                                                                   \
                     }                                                                       \

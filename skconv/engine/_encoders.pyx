@@ -21,14 +21,16 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_pool_float(
         const float*, const float*, float*, float*, double*, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, int, float, const float*, const float*, const float*, int,
-        float, int, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, const float*, const float*, const float*, int,
+        float, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
+        Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_pool_double(
         const double*, const double*, double*, double*, double*, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
-        double, int, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
+        double, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
+        Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_gather_float(
@@ -54,8 +56,12 @@ STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
 :data:`skconv.pooling.statistics.PARTIALS` (its specialization of them)."""
 
 CHUNK_BYTES = 256 << 10
-"""Bytes of GEMM output per call of :func:`pool_encoded`'s loop: the columns of
+"""Bytes of GEMM output per call of :func:`pool_encoded`'s GEMM: the columns of
 this many positions stay in the L2 cache while they are encoded and pooled."""
+
+BLOCK_POSITIONS = 64
+"""Positions (whole map rows, at least one) encoded and pooled at a time: their
+values stay in the L1 cache through the encoder's passes."""
 
 
 def encode_patches(
@@ -149,10 +155,10 @@ def pool_encoded(
 
     For each image and each run of whole map rows whose GEMM columns fit
     :data:`CHUNK_BYTES`: gather the patches tap by tap, one GEMM (BLAS through
-    ``scipy.linalg.cython_blas``) into positions-last columns, then
-    :func:`encode_patches`'s operations along the positions, folding the
-    values into the states of their regions while they are in cache. The maps
-    are never written.
+    ``scipy.linalg.cython_blas``) into positions-last columns, then, block by
+    block of :data:`BLOCK_POSITIONS`, :func:`encode_patches`'s operations along
+    the positions, folding the values into the states of their regions while
+    they are in cache. The maps are never written.
 
     Parameters
     ----------
@@ -213,11 +219,12 @@ def pool_encoded(
     dtype = np.float32 if real is float else np.float64
     cdef Py_ssize_t rows = max(1, min(oh, CHUNK_BYTES // (n_raw * sizeof(real) * ow)))
     cdef Py_ssize_t chunk = rows * ow
+    cdef Py_ssize_t block_rows = max(1, min(rows, -(-BLOCK_POSITIONS // ow))), block0, block
     patch_buffer = np.empty(depth * chunk, dtype=dtype)
     raw_buffer = np.empty(n_raw * chunk, dtype=dtype)
-    value_buffer = np.empty(n_kernels * chunk, dtype=dtype)
-    scalar_buffer = np.empty(4 * chunk, dtype=dtype)
-    row_buffer = np.empty(ow, dtype=np.float64)
+    value_buffer = np.empty(n_kernels * block_rows * ow, dtype=dtype)
+    scalar_buffer = np.empty(4 * block_rows * ow, dtype=dtype)
+    row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
     cdef real[::1] patches = patch_buffer, raw = raw_buffer
     cdef real[::1] values = value_buffer, scalars = scalar_buffer
     cdef double[::1] row = row_buffer
@@ -238,23 +245,33 @@ def pool_encoded(
                                         dy, dx, ow, row0, n_rows, &patches[0])
                     sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
                           <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
-                    skconv_pool_float(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], gemm_m,
-                        n_kernels, n_whitened, depth, normalise, <float>norm_reg,
-                        &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
-                        rectify, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
-                    )
+                    block0 = 0
+                    while block0 < n_rows:
+                        block = min(block_rows, n_rows - block0)
+                        skconv_pool_float(
+                            &raw[block0 * ow], &patches[block0 * ow], &values[0], &scalars[0],
+                            &row[0], gemm_m, block * ow, n_kernels, n_whitened, depth,
+                            normalise, <float>norm_reg, &column_sums[0], &bias[0],
+                            &centre_norms[0], mode, <float>threshold, rectify, oh, ow,
+                            row0 + block0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                            &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                        )
+                        block0 += block
                 else:
                     skconv_gather_double(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
                                          dy, dx, ow, row0, n_rows, &patches[0])
                     dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
                           <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
-                    skconv_pool_double(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], gemm_m,
-                        n_kernels, n_whitened, depth, normalise, norm_reg,
-                        &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
-                        rectify, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
-                    )
+                    block0 = 0
+                    while block0 < n_rows:
+                        block = min(block_rows, n_rows - block0)
+                        skconv_pool_double(
+                            &raw[block0 * ow], &patches[block0 * ow], &values[0], &scalars[0],
+                            &row[0], gemm_m, block * ow, n_kernels, n_whitened, depth,
+                            normalise, norm_reg, &column_sums[0], &bias[0],
+                            &centre_norms[0], mode, threshold, rectify, oh, ow,
+                            row0 + block0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                            &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                        )
+                        block0 += block
                 row0 += n_rows
