@@ -287,16 +287,16 @@
     }
 
 /* The patches of map rows [row0, row0 + n_rows) of an image, tap by tap:
- * patches (D, n_rows * ow), tap t = (ky * kw + kx) * C + c, from the padded
+ * patches (D, ld), ld >= n_rows * ow, tap t = (ky * kw + kx) * C + c, from the padded
  * (hp, wp, C) channels-last image (a tap's values along a map row are a
  * strided run of one padded row). */
 #define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
     static void NAME(const REAL *restrict padded, ptrdiff_t wp, ptrdiff_t channels,         \
                      ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy, ptrdiff_t sx, ptrdiff_t dy,  \
                      ptrdiff_t dx, ptrdiff_t ow, ptrdiff_t row0, ptrdiff_t n_rows,          \
-                     REAL *restrict patches)                                                \
+                     ptrdiff_t ld, REAL *restrict patches)                                  \
     {                                                                                       \
-        const ptrdiff_t n = n_rows * ow, step = sx * channels;                              \
+        const ptrdiff_t n = ld, step = sx * channels;                                       \
         for (ptrdiff_t ky = 0; ky < kh; ky++)                                               \
             for (ptrdiff_t kx = 0; kx < kw; kx++)                                           \
                 for (ptrdiff_t c = 0; c < channels; c++) {                                  \
@@ -312,6 +312,104 @@
                     }                                                                       \
                 }                                                                           \
     }
+
+/* The GEMM columns of a block of positions, positions last: out (R, n), rows
+ * ``ldo`` apart, = weights^T (R, D) @ patches (D, n), patches' rows ``ld``
+ * apart. n a multiple of SKCONV_COLUMN_LANES and R of SKCONV_COLUMN_GROUP
+ * (the caller pads). Each block of NV vectors of positions x NC columns
+ * stays in registers over the D taps (one vector load per tap and vector,
+ * one broadcast per tap and column): on AVX-512, 2 x 16 positions x 12
+ * columns in float; on AVX2, 2 x 8 x 6. For the small depths of patches
+ * (25 for 5x5) this runs 1.5-2.4x faster than BLAS's GEMM, which packs its
+ * operands for depths in the hundreds. */
+#define SKCONV_COLUMN_LANES 32
+#define SKCONV_COLUMN_GROUP 12
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SKCONV_HAS_COLUMNS 1
+typedef float skconv_v16f __attribute__((vector_size(64), aligned(4), may_alias));
+typedef double skconv_v8d __attribute__((vector_size(64), aligned(8), may_alias));
+typedef float skconv_v8f __attribute__((vector_size(32), aligned(4), may_alias));
+typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias));
+
+#define SKCONV_DEFINE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC)                              \
+    __attribute__((target(TARGET))) static void NAME(                                       \
+        const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d, const REAL *weights,   \
+        ptrdiff_t r, REAL *out, ptrdiff_t ldo)                                              \
+    {                                                                                       \
+        const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));                    \
+        for (ptrdiff_t i0 = 0; i0 + (NV)*lanes <= n; i0 += (NV)*lanes)                      \
+            for (ptrdiff_t c0 = 0; c0 + (NC) <= r; c0 += (NC)) {                            \
+                VEC a[NC][NV];                                                              \
+                for (int c = 0; c < (NC); c++)                                              \
+                    for (int v = 0; v < (NV); v++) a[c][v] = (VEC){0};                      \
+                for (ptrdiff_t t = 0; t < d; t++) {                                         \
+                    const REAL *source = patches + t * ld + i0;                             \
+                    const REAL *w = weights + t * r + c0;                                   \
+                    VEC p[NV];                                                              \
+                    for (int v = 0; v < (NV); v++) p[v] = *(const VEC *)(source + v * lanes); \
+                    for (int c = 0; c < (NC); c++) {                                        \
+                        const REAL x = w[c];                                                \
+                        for (int v = 0; v < (NV); v++) a[c][v] += x * p[v];                 \
+                    }                                                                       \
+                }                                                                           \
+                for (int c = 0; c < (NC); c++)                                              \
+                    for (int v = 0; v < (NV); v++)                                          \
+                        *(VEC *)(out + (c0 + c) * ldo + i0 + v * lanes) = a[c][v];          \
+            }                                                                               \
+    }
+
+SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 12)
+SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2, 12)
+SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6)
+SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6)
+
+/* 2: AVX-512, 1: AVX2 and FMA, 0: neither (the caller uses BLAS). */
+static int skconv_columns_level(void)
+{
+    static int level = -1;
+    if (level < 0) {
+        __builtin_cpu_init();
+        level = __builtin_cpu_supports("avx512f")                                ? 2
+                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                                   : 0;
+    }
+    return level;
+}
+#else
+#define SKCONV_HAS_COLUMNS 0
+static int skconv_columns_level(void) { return 0; }
+#endif
+
+/* The columns through the fastest loop the CPU runs; 0 when it has none. */
+#define SKCONV_DEFINE_COLUMNS_DISPATCH(NAME, REAL, WIDE, NARROW)                            \
+    static int NAME(const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,            \
+                    const REAL *weights, ptrdiff_t r, REAL *out, ptrdiff_t ldo)             \
+    {                                                                                       \
+        switch (skconv_columns_level()) {                                                   \
+        case 2: WIDE(patches, ld, n, d, weights, r, out, ldo); return 1;                    \
+        case 1: NARROW(patches, ld, n, d, weights, r, out, ldo); return 1;                  \
+        default: return 0;                                                                  \
+        }                                                                                   \
+    }
+
+#if SKCONV_HAS_COLUMNS
+SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_float, float, skconv_columns_float_avx512,
+                               skconv_columns_float_avx2)
+SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_double, double, skconv_columns_double_avx512,
+                               skconv_columns_double_avx2)
+#else
+static int skconv_columns_float(const float *p, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,
+                                const float *w, ptrdiff_t r, float *o, ptrdiff_t ldo)
+{
+    return 0;
+}
+static int skconv_columns_double(const double *p, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,
+                                 const double *w, ptrdiff_t r, double *o, ptrdiff_t ldo)
+{
+    return 0;
+}
+#endif
 
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_float, float, sqrtf)
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_double, double, sqrt)

@@ -35,12 +35,22 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_gather_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*
     ) noexcept nogil
     void skconv_gather_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*
     ) noexcept nogil
+    int skconv_columns_float(
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, float*,
+        Py_ssize_t
+    ) noexcept nogil
+    int skconv_columns_double(
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, double*,
+        Py_ssize_t
+    ) noexcept nogil
+    int SKCONV_COLUMN_LANES
+    int SKCONV_COLUMN_GROUP
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -55,13 +65,10 @@ STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
 """The partial states :func:`pool_encoded` keeps, by their names in
 :data:`skconv.pooling.statistics.PARTIALS` (its specialization of them)."""
 
-CHUNK_BYTES = 256 << 10
-"""Bytes of GEMM output per call of :func:`pool_encoded`'s GEMM: the columns of
-this many positions stay in the L2 cache while they are encoded and pooled."""
-
-BLOCK_POSITIONS = 64
-"""Positions (whole map rows, at least one) encoded and pooled at a time: their
-values stay in the L1 cache through the encoder's passes."""
+BLOCK_POSITIONS = 256
+"""At most this many positions (whole map rows, at least one) are gathered,
+multiplied, encoded and pooled at a time: their columns stay in cache
+through every pass."""
 
 
 def encode_patches(
@@ -153,12 +160,13 @@ def pool_encoded(
 ):
     """Fold the encoded responses of every patch of a batch into pooling states.
 
-    For each image and each run of whole map rows whose GEMM columns fit
-    :data:`CHUNK_BYTES`: gather the patches tap by tap, one GEMM (BLAS through
-    ``scipy.linalg.cython_blas``) into positions-last columns, then, block by
-    block of :data:`BLOCK_POSITIONS`, :func:`encode_patches`'s operations along
-    the positions, folding the values into the states of their regions while
-    they are in cache. The maps are never written.
+    For each image and each block of whole map rows (at most
+    :data:`BLOCK_POSITIONS` positions): gather the patches tap by tap, compute
+    the plan's columns positions last (a register-blocked loop for AVX-512 or
+    AVX2 chosen at run time, else one GEMM through ``scipy.linalg.cython_blas``),
+    then :func:`encode_patches`'s operations along the positions, folding the
+    values into the states of their regions while they are in cache. The maps
+    are never written.
 
     Parameters
     ----------
@@ -217,61 +225,80 @@ def pool_encoded(
         return
     import numpy as np
     dtype = np.float32 if real is float else np.float64
-    cdef Py_ssize_t rows = max(1, min(oh, CHUNK_BYTES // (n_raw * sizeof(real) * ow)))
-    cdef Py_ssize_t chunk = rows * ow
-    cdef Py_ssize_t block_rows = max(1, min(rows, -(-BLOCK_POSITIONS // ow))), block0, block
-    patch_buffer = np.empty(depth * chunk, dtype=dtype)
-    raw_buffer = np.empty(n_raw * chunk, dtype=dtype)
+    cdef Py_ssize_t block_rows = rows_per_block(oh, ow), n_rows, block, ld
+    cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = SKCONV_COLUMN_GROUP
+    cdef Py_ssize_t ld_max = -(-block_rows * ow // lanes) * lanes
+    cdef Py_ssize_t padded_raw = -(-n_raw // group) * group
+    # Zeros: the lanes past a block's positions are computed and never read.
+    patch_buffer = np.zeros(depth * ld_max, dtype=dtype)
+    raw_buffer = np.empty(padded_raw * ld_max, dtype=dtype)
+    wide_weights = np.zeros((depth, padded_raw), dtype=dtype)
+    wide_weights[:, :n_raw] = np.asarray(weights)
     value_buffer = np.empty(n_kernels * block_rows * ow, dtype=dtype)
     scalar_buffer = np.empty(4 * block_rows * ow, dtype=dtype)
     row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
     cdef real[::1] patches = patch_buffer, raw = raw_buffer
     cdef real[::1] values = value_buffer, scalars = scalar_buffer
+    cdef real[:, ::1] columns = wide_weights
     cdef double[::1] row = row_buffer
-    cdef Py_ssize_t image, row0, n_rows
+    cdef Py_ssize_t image, row0
+    cdef int computed
     cdef char no = b"N", yes = b"T"
     cdef real one = 1, zero = 0
-    cdef int gemm_m, gemm_n = <int>n_raw, gemm_k = <int>depth
+    cdef int gemm_m, gemm_n = <int>n_raw, gemm_k = <int>depth, gemm_ld
     with nogil:
         for image in range(b_images):
             row0 = 0
             while row0 < oh:
-                n_rows = min(rows, oh - row0)
-                gemm_m = <int>(n_rows * ow)
-                # raw (R, n) = weights^T (R, D) @ patches (D, n), row-major; in
-                # BLAS's column-major terms raw^T (n, R) = patches^T (n, D) @ weights.
+                n_rows = min(block_rows, oh - row0)
+                block = n_rows * ow
+                ld = -(-block // lanes) * lanes
+                gemm_m, gemm_ld = <int>block, <int>ld
                 if real is float:
                     skconv_gather_float(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
-                                        dy, dx, ow, row0, n_rows, &patches[0])
-                    sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
-                          <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
-                    block0 = 0
-                    while block0 < n_rows:
-                        block = min(block_rows, n_rows - block0)
-                        skconv_pool_float(
-                            &raw[block0 * ow], &patches[block0 * ow], &values[0], &scalars[0],
-                            &row[0], gemm_m, block * ow, n_kernels, n_whitened, depth,
-                            normalise, <float>norm_reg, &column_sums[0], &bias[0],
-                            &centre_norms[0], mode, <float>threshold, rectify, oh, ow,
-                            row0 + block0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                            &kinds[0], <int>n_states, &states[image, 0, 0, 0]
-                        )
-                        block0 += block
+                                        dy, dx, ow, row0, n_rows, ld, &patches[0])
+                    computed = skconv_columns_float(&patches[0], ld, ld, depth, &columns[0, 0],
+                                                    padded_raw, &raw[0], ld)
+                    if not computed:
+                        # raw (R, n) = weights^T (R, D) @ patches (D, n), row-major; in BLAS's
+                        # column-major terms raw^T (n, R) = patches^T (n, D) @ weights.
+                        sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
+                              <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                    skconv_pool_float(
+                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], ld, block,
+                        n_kernels, n_whitened, depth, normalise, <float>norm_reg,
+                        &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
+                        rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                    )
                 else:
                     skconv_gather_double(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
-                                         dy, dx, ow, row0, n_rows, &patches[0])
-                    dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_m,
-                          <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_m)
-                    block0 = 0
-                    while block0 < n_rows:
-                        block = min(block_rows, n_rows - block0)
-                        skconv_pool_double(
-                            &raw[block0 * ow], &patches[block0 * ow], &values[0], &scalars[0],
-                            &row[0], gemm_m, block * ow, n_kernels, n_whitened, depth,
-                            normalise, norm_reg, &column_sums[0], &bias[0],
-                            &centre_norms[0], mode, threshold, rectify, oh, ow,
-                            row0 + block0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                            &kinds[0], <int>n_states, &states[image, 0, 0, 0]
-                        )
-                        block0 += block
+                                         dy, dx, ow, row0, n_rows, ld, &patches[0])
+                    computed = skconv_columns_double(&patches[0], ld, ld, depth, &columns[0, 0],
+                                                     padded_raw, &raw[0], ld)
+                    if not computed:
+                        dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
+                              <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                    skconv_pool_double(
+                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], ld, block,
+                        n_kernels, n_whitened, depth, normalise, norm_reg,
+                        &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
+                        rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                    )
                 row0 += n_rows
+
+
+def rows_per_block(Py_ssize_t oh, Py_ssize_t ow):
+    """Map rows per block of :func:`pool_encoded`: the fewest whose positions,
+    rounded up to the column loop's lanes, waste the least (at most
+    :data:`BLOCK_POSITIONS` positions, or one row)."""
+    cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, best = 1, r
+    cdef double waste, best_waste = 1e300
+    for r in range(1, oh + 1):
+        if r > 1 and r * ow > BLOCK_POSITIONS:
+            break
+        waste = (-(-r * ow // lanes) * lanes) / <double>(r * ow)
+        if waste < best_waste - 1e-9:
+            best, best_waste = r, waste
+    return best

@@ -29,7 +29,7 @@ compiled_encode = getattr(_encoders, "encode_patches", None)
 # ... and its pooled form, which folds the encoded patches into pooling states.
 compiled_pool = getattr(_encoders, "pool_encoded", None)
 POOLED_STATES = getattr(_encoders, "STATES", {})
-POOLED_CHUNK_BYTES = getattr(_encoders, "CHUNK_BYTES", 0)
+POOLED_BLOCK_POSITIONS = getattr(_encoders, "BLOCK_POSITIONS", 0)
 """The partial states (:data:`~skconv.pooling.statistics.PARTIALS`) the pooled
 loop specializes."""
 

@@ -40,7 +40,7 @@ from .costs import (
 )
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
 from .gemm import gemm_bytes_per_position, uses_direct
-from .learned import POOLED_CHUNK_BYTES as CHUNK_BYTES
+from .learned import POOLED_BLOCK_POSITIONS as BLOCK_POSITIONS
 from .learned import pooled_states
 
 # Maps of at least this many positions go through the tiled GEMM path: its
@@ -556,7 +556,10 @@ def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, 
         batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
     batch_size = max(1, min(batch_size, -(-n // n_threads)))
     n_states, regions = len(states), grid[0] * grid[1]
-    loop = CHUNK_BYTES + (CHUNK_BYTES // (n_columns * itemsize) + 1) * geometry.patch_size * itemsize
+    # The loop's buffers: a block's patches, columns and values, and a row of states.
+    block = max(BLOCK_POSITIONS, geometry.out_shape[1]) + 32
+    loop = block * (geometry.patch_size + 2 * n_columns) * itemsize
+    loop += n_states * n_columns * geometry.out_shape[1] * 8
     memory = batch_size * (per_image + n_states * regions * n_columns * 8) + loop
     factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
     seconds = n * gemm_seconds(geometry, n_columns, itemsize) * factor / n_threads
