@@ -139,7 +139,8 @@
 #define SKCONV_DEFINE_POOL(NAME, REAL, SQRT)                                                \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         const REAL *restrict raw, const REAL *restrict patches, REAL *restrict values,      \
-        REAL *restrict scalars, double *restrict rows, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t k, \
+        REAL *restrict scalars, REAL *restrict row_maxima, double *restrict rows, ptrdiff_t ld, \
+        ptrdiff_t n, ptrdiff_t k,                                                          \
         ptrdiff_t j, ptrdiff_t d, int normalise, REAL norm_reg,                             \
         const REAL *restrict column_sums, const REAL *restrict bias,                        \
         const REAL *restrict centre_norms, int mode, REAL threshold, int rectify,           \
@@ -214,15 +215,18 @@
         }                                                                                   \
         if (mode == SKCONV_TRIANGLE)                                                        \
             for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
-        /* The encoder's last step (and the relu) row by row of each kernel's               \
-         * values, folded at once into every state. */                                      \
-        REAL *restrict line = norms; /* ow values (n >= ow) */                              \
+        /* The encoder's last step (and the relu), row by row of each kernel's              \
+         * values, folded at once into every state: maxima in the values' own               \
+         * type, sums in double, over the rows of a band of regions                         \
+         * (``row_maxima`` and ``rows``, (P, K, ow)), reduced into ``states``               \
+         * at the band's last row; ``line`` holds a row's final values. */                                                       \
+        REAL *restrict line = norms; /* ow values (n >= ow); the norms are used */         \
         for (ptrdiff_t c = 0; c < k; c++) {                                                 \
             const REAL *restrict v = values + c * n;                                        \
             for (ptrdiff_t y = 0; y < n_rows; y++) {                                        \
                 const REAL *restrict in = v + y * ow;                                       \
+                const REAL *restrict mean_distance = average + y * ow;                      \
                 if (mode == SKCONV_TRIANGLE) {                                              \
-                    const REAL *restrict mean_distance = average + y * ow;                  \
                     for (ptrdiff_t x = 0; x < ow; x++) {                                    \
                         const REAL z = mean_distance[x] - in[x];                            \
                         line[x] = z > 0 ? z : 0;                                            \
@@ -232,24 +236,26 @@
                         const REAL z = in[x] - threshold;                                   \
                         line[x] = z > 0 ? z : 0;                                            \
                     }                                                                       \
+                } else if (rectify) {                                                       \
+                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = in[x] > 0 ? in[x] : 0;     \
                 } else {                                                                    \
                     for (ptrdiff_t x = 0; x < ow; x++) line[x] = in[x];                     \
                 }                                                                           \
-                if (rectify)                                                                \
-                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = line[x] > 0 ? line[x] : 0; \
                 const ptrdiff_t band = row_regions[row0 + y];                               \
                 const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;       \
                 const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;   \
                 for (int s = 0; s < n_states; s++) {                                        \
                     const int kind = kinds[s];                                              \
-                    double *restrict row = rows + ((ptrdiff_t)s * k + c) * ow;              \
+                    const ptrdiff_t at = ((ptrdiff_t)s * k + c) * ow;                       \
+                    double *restrict row = rows + at;                                       \
+                    REAL *restrict maxima = row_maxima + at;                                \
                     switch (kind) {                                                         \
                     case SKCONV_STATE_MAX:                                                  \
                         if (first)                                                          \
-                            for (ptrdiff_t x = 0; x < ow; x++) row[x] = line[x];            \
+                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = line[x];         \
                         else                                                                \
                             for (ptrdiff_t x = 0; x < ow; x++)                              \
-                                row[x] = row[x] > line[x] ? row[x] : (double)line[x];       \
+                                maxima[x] = maxima[x] > line[x] ? maxima[x] : line[x];      \
                         break;                                                              \
                     case SKCONV_STATE_SUM:                                                  \
                         for (ptrdiff_t x = 0; x < ow; x++) row[x] = (first ? 0.0 : row[x]) + line[x];\
@@ -267,17 +273,29 @@
                             row[x] = (first ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);  \
                     }                                                                       \
                     if (!last) continue;                                                    \
-                    /* The band's rows are folded: reduce each region's columns. */         \
+                    /* The band's rows are folded: reduce each region's columns,            \
+                     * in eight independent lanes. */                                       \
                     for (ptrdiff_t gx = 0; gx < gw; gx++) {                                 \
                         double *state = states + ((s * n_regions) + band * gw + gx) * k + c;\
                         const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];       \
-                        double folded = row[lo];                                            \
+                        ptrdiff_t x = lo;                                                   \
                         if (kind == SKCONV_STATE_MAX) {                                     \
-                            for (ptrdiff_t x = lo + 1; x < hi; x++)                         \
-                                folded = folded > row[x] ? folded : row[x];                 \
+                            REAL lanes[8];                                                  \
+                            for (int l = 0; l < 8; l++) lanes[l] = maxima[lo];              \
+                            for (; x + 8 <= hi; x += 8)                                     \
+                                for (int l = 0; l < 8; l++)                                 \
+                                    lanes[l] = lanes[l] > maxima[x + l] ? lanes[l] : maxima[x + l];\
+                            for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x];\
+                            double folded = lanes[0];                                       \
+                            for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l];\
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
-                            for (ptrdiff_t x = lo + 1; x < hi; x++) folded += row[x];       \
+                            double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
+                            for (; x + 8 <= hi; x += 8)                                     \
+                                for (int l = 0; l < 8; l++) lanes[l] += row[x + l];         \
+                            for (; x < hi; x++) lanes[0] += row[x];                         \
+                            double folded = 0;                                              \
+                            for (int l = 0; l < 8; l++) folded += lanes[l];                 \
                             *state += folded;                                               \
                         }                                                                   \
                     }                                                                       \

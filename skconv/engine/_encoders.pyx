@@ -20,14 +20,15 @@ cdef extern from "_encoders.h":
         double
     ) noexcept nogil
     void skconv_pool_float(
-        const float*, const float*, float*, float*, double*, Py_ssize_t, Py_ssize_t,
+        const float*, const float*, float*, float*, float*, double*, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, const float*, const float*, const float*, int,
         float, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
         Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_pool_double(
-        const double*, const double*, double*, double*, double*, Py_ssize_t, Py_ssize_t,
+        const double*, const double*, double*, double*, double*, double*, Py_ssize_t,
+        Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
         double, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
         Py_ssize_t,
@@ -237,10 +238,12 @@ def pool_encoded(
     value_buffer = np.empty(n_kernels * block_rows * ow, dtype=dtype)
     scalar_buffer = np.empty(4 * block_rows * ow, dtype=dtype)
     row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
+    maxima_buffer = np.empty(n_states * n_kernels * ow, dtype=dtype)
     cdef real[::1] patches = patch_buffer, raw = raw_buffer
     cdef real[::1] values = value_buffer, scalars = scalar_buffer
     cdef real[:, ::1] columns = wide_weights
     cdef double[::1] row = row_buffer
+    cdef real[::1] maxima = maxima_buffer
     cdef Py_ssize_t image, row0
     cdef int computed
     cdef char no = b"N", yes = b"T"
@@ -265,7 +268,8 @@ def pool_encoded(
                         sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
                               <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
                     skconv_pool_float(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], ld, block,
+                        &raw[0], &patches[0], &values[0], &scalars[0], &maxima[0], &row[0], ld,
+                        block,
                         n_kernels, n_whitened, depth, normalise, <float>norm_reg,
                         &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
                         rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
@@ -280,7 +284,8 @@ def pool_encoded(
                         dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
                               <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
                     skconv_pool_double(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &row[0], ld, block,
+                        &raw[0], &patches[0], &values[0], &scalars[0], &maxima[0], &row[0], ld,
+                        block,
                         n_kernels, n_whitened, depth, normalise, norm_reg,
                         &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
                         rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
