@@ -219,28 +219,25 @@
          * values, folded at once into every state: maxima in the values' own               \
          * type, sums in double, over the rows of a band of regions                         \
          * (``row_maxima`` and ``rows``, (P, K, ow)), reduced into ``states``               \
-         * at the band's last row; ``line`` holds a row's final values. */                                                       \
-        REAL *restrict line = norms; /* ow values (n >= ow); the norms are used */         \
+         * at the band's last row. Rows are ``ow`` apart: the caller may pad
+         * them (the padding lanes are computed, folded and never reduced). */                                                       \
         for (ptrdiff_t c = 0; c < k; c++) {                                                 \
-            const REAL *restrict v = values + c * n;                                        \
-            for (ptrdiff_t y = 0; y < n_rows; y++) {                                        \
-                const REAL *restrict in = v + y * ow;                                       \
-                const REAL *restrict mean_distance = average + y * ow;                      \
-                if (mode == SKCONV_TRIANGLE) {                                              \
-                    for (ptrdiff_t x = 0; x < ow; x++) {                                    \
-                        const REAL z = mean_distance[x] - in[x];                            \
-                        line[x] = z > 0 ? z : 0;                                            \
-                    }                                                                       \
-                } else if (mode == SKCONV_SOFT_THRESHOLD) {                                 \
-                    for (ptrdiff_t x = 0; x < ow; x++) {                                    \
-                        const REAL z = in[x] - threshold;                                   \
-                        line[x] = z > 0 ? z : 0;                                            \
-                    }                                                                       \
-                } else if (rectify) {                                                       \
-                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = in[x] > 0 ? in[x] : 0;     \
-                } else {                                                                    \
-                    for (ptrdiff_t x = 0; x < ow; x++) line[x] = in[x];                     \
+            REAL *restrict v = values + c * n;                                              \
+            if (mode == SKCONV_TRIANGLE) {                                                  \
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL z = average[i] - v[i];                                       \
+                    v[i] = z > 0 ? z : 0;                                                   \
                 }                                                                           \
+            } else if (mode == SKCONV_SOFT_THRESHOLD) {                                     \
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL z = v[i] - threshold;                                        \
+                    v[i] = z > 0 ? z : 0;                                                   \
+                }                                                                           \
+            } else if (rectify) {                                                           \
+                for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;               \
+            }                                                                               \
+            for (ptrdiff_t y = 0; y < n_rows; y++) {                                        \
+                const REAL *restrict line = v + y * ow;                                     \
                 const ptrdiff_t band = row_regions[row0 + y];                               \
                 const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;       \
                 const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;   \
@@ -305,14 +302,15 @@
     }
 
 /* The patches of map rows [row0, row0 + n_rows) of an image, tap by tap:
- * patches (D, ld), ld >= n_rows * ow, tap t = (ky * kw + kx) * C + c, from the padded
+ * patches (D, ld), each map row ``row_stride`` >= ow apart (ld >= n_rows *
+ * row_stride), tap t = (ky * kw + kx) * C + c, from the padded
  * (hp, wp, C) channels-last image (a tap's values along a map row are a
  * strided run of one padded row). */
 #define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
     static void NAME(const REAL *restrict padded, ptrdiff_t wp, ptrdiff_t channels,         \
                      ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy, ptrdiff_t sx, ptrdiff_t dy,  \
-                     ptrdiff_t dx, ptrdiff_t ow, ptrdiff_t row0, ptrdiff_t n_rows,          \
-                     ptrdiff_t ld, REAL *restrict patches)                                  \
+                     ptrdiff_t dx, ptrdiff_t ow, ptrdiff_t row_stride, ptrdiff_t row0,      \
+                     ptrdiff_t n_rows, ptrdiff_t ld, REAL *restrict patches)                \
     {                                                                                       \
         const ptrdiff_t n = ld, step = sx * channels;                                       \
         for (ptrdiff_t ky = 0; ky < kh; ky++)                                               \
@@ -322,7 +320,7 @@
                     for (ptrdiff_t y = 0; y < n_rows; y++) {                                \
                         const REAL *restrict source =                                       \
                             padded + (((row0 + y) * sy + ky * dy) * wp + kx * dx) * channels + c; \
-                        REAL *restrict line = target + y * ow;                              \
+                        REAL *restrict line = target + y * row_stride;                      \
                         if (step == 1)                                                      \
                             for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x];         \
                         else                                                                \

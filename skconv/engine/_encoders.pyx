@@ -36,11 +36,13 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_gather_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        float*
     ) noexcept nogil
     void skconv_gather_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        double*
     ) noexcept nogil
     int skconv_columns_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, float*,
@@ -65,6 +67,9 @@ MODES = {None: 0, "triangle": 1, "soft_threshold": 2}
 STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
 """The partial states :func:`pool_encoded` keeps, by their names in
 :data:`skconv.pooling.statistics.PARTIALS` (its specialization of them)."""
+
+ROW_ALIGNMENT = 4
+"""Map rows are laid out this many positions apart (rounded up): whole vectors."""
 
 BLOCK_POSITIONS = 256
 """At most this many positions (whole map rows, at least one) are gathered,
@@ -226,19 +231,21 @@ def pool_encoded(
         return
     import numpy as np
     dtype = np.float32 if real is float else np.float64
-    cdef Py_ssize_t block_rows = rows_per_block(oh, ow), n_rows, block, ld
+    # Map rows padded to whole vectors: the loops along a row run no remainder.
+    cdef Py_ssize_t stride = -(-ow // ROW_ALIGNMENT) * ROW_ALIGNMENT
+    cdef Py_ssize_t block_rows = rows_per_block(oh, stride), n_rows, block, ld
     cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = SKCONV_COLUMN_GROUP
-    cdef Py_ssize_t ld_max = -(-block_rows * ow // lanes) * lanes
+    cdef Py_ssize_t ld_max = -(-block_rows * stride // lanes) * lanes
     cdef Py_ssize_t padded_raw = -(-n_raw // group) * group
     # Zeros: the lanes past a block's positions are computed and never read.
     patch_buffer = np.zeros(depth * ld_max, dtype=dtype)
     raw_buffer = np.empty(padded_raw * ld_max, dtype=dtype)
     wide_weights = np.zeros((depth, padded_raw), dtype=dtype)
     wide_weights[:, :n_raw] = np.asarray(weights)
-    value_buffer = np.empty(n_kernels * block_rows * ow, dtype=dtype)
-    scalar_buffer = np.empty(4 * block_rows * ow, dtype=dtype)
-    row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
-    maxima_buffer = np.empty(n_states * n_kernels * ow, dtype=dtype)
+    value_buffer = np.empty(n_kernels * block_rows * stride, dtype=dtype)
+    scalar_buffer = np.empty(4 * block_rows * stride, dtype=dtype)
+    row_buffer = np.empty(n_states * n_kernels * stride, dtype=np.float64)
+    maxima_buffer = np.empty(n_states * n_kernels * stride, dtype=dtype)
     cdef real[::1] patches = patch_buffer, raw = raw_buffer
     cdef real[::1] values = value_buffer, scalars = scalar_buffer
     cdef real[:, ::1] columns = wide_weights
@@ -254,12 +261,12 @@ def pool_encoded(
             row0 = 0
             while row0 < oh:
                 n_rows = min(block_rows, oh - row0)
-                block = n_rows * ow
+                block = n_rows * stride
                 ld = -(-block // lanes) * lanes
                 gemm_m, gemm_ld = <int>block, <int>ld
                 if real is float:
                     skconv_gather_float(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
-                                        dy, dx, ow, row0, n_rows, ld, &patches[0])
+                                        dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
                     computed = skconv_columns_float(&patches[0], ld, ld, depth, &columns[0, 0],
                                                     padded_raw, &raw[0], ld)
                     if not computed:
@@ -272,12 +279,12 @@ def pool_encoded(
                         block,
                         n_kernels, n_whitened, depth, normalise, <float>norm_reg,
                         &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
-                        rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        rectify, oh, stride, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
                         &kinds[0], <int>n_states, &states[image, 0, 0, 0]
                     )
                 else:
                     skconv_gather_double(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
-                                         dy, dx, ow, row0, n_rows, ld, &patches[0])
+                                         dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
                     computed = skconv_columns_double(&patches[0], ld, ld, depth, &columns[0, 0],
                                                      padded_raw, &raw[0], ld)
                     if not computed:
@@ -288,7 +295,7 @@ def pool_encoded(
                         block,
                         n_kernels, n_whitened, depth, normalise, norm_reg,
                         &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
-                        rectify, oh, ow, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
+                        rectify, oh, stride, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
                         &kinds[0], <int>n_states, &states[image, 0, 0, 0]
                     )
                 row0 += n_rows
