@@ -215,47 +215,67 @@
         }                                                                                   \
         if (mode == SKCONV_TRIANGLE)                                                        \
             for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
-        /* The encoder's last step (and the relu), row by row of each kernel's              \
-         * values, folded at once into every state: maxima in the values' own               \
-         * type, sums in double, over the rows of a band of regions                         \
-         * (``row_maxima`` and ``rows``, (P, K, ow)), reduced into ``states``               \
-         * at the band's last row. Rows are ``ow`` apart: the caller may pad
-         * them (the padding lanes are computed, folded and never reduced). */                                                       \
-        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
-            REAL *restrict v = values + c * n;                                              \
-            if (mode == SKCONV_TRIANGLE) {                                                  \
-                for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL z = average[i] - v[i];                                       \
-                    v[i] = z > 0 ? z : 0;                                                   \
+        /* The encoder's last step (and the relu), then the fold of each map                \
+         * row into every state: maxima in the values' own type, sums in                    \
+         * double, over the rows of a band of regions (``row_maxima`` and                   \
+         * ``rows``, (P, K, ow)), reduced into ``states`` at the band's last                \
+         * row. Rows are ``ow`` apart: the caller may pad them (the padding                 \
+         * lanes are computed and folded, never reduced). With the triangle                 \
+         * encoder and maxima only, its last step runs inside the fold. */                  \
+        int maxima_only = 1;                                                                \
+        for (int s = 0; s < n_states; s++) maxima_only &= kinds[s] == SKCONV_STATE_MAX;     \
+        const int fused_last = mode == SKCONV_TRIANGLE && maxima_only;                      \
+        if (!fused_last)                                                                    \
+            for (ptrdiff_t c = 0; c < k; c++) {                                             \
+                REAL *restrict v = values + c * n;                                          \
+                if (mode == SKCONV_TRIANGLE) {                                              \
+                    for (ptrdiff_t i = 0; i < n; i++) {                                     \
+                        const REAL z = average[i] - v[i];                                   \
+                        v[i] = z > 0 ? z : 0;                                               \
+                    }                                                                       \
+                } else if (mode == SKCONV_SOFT_THRESHOLD) {                                 \
+                    for (ptrdiff_t i = 0; i < n; i++) {                                     \
+                        const REAL z = v[i] - threshold;                                    \
+                        v[i] = z > 0 ? z : 0;                                               \
+                    }                                                                       \
+                } else if (rectify) {                                                       \
+                    for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;           \
                 }                                                                           \
-            } else if (mode == SKCONV_SOFT_THRESHOLD) {                                     \
-                for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL z = v[i] - threshold;                                        \
-                    v[i] = z > 0 ? z : 0;                                                   \
-                }                                                                           \
-            } else if (rectify) {                                                           \
-                for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;               \
             }                                                                               \
-            for (ptrdiff_t y = 0; y < n_rows; y++) {                                        \
-                const REAL *restrict line = v + y * ow;                                     \
-                const ptrdiff_t band = row_regions[row0 + y];                               \
-                const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;       \
-                const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;   \
-                for (int s = 0; s < n_states; s++) {                                        \
-                    const int kind = kinds[s];                                              \
+        for (ptrdiff_t y = 0; y < n_rows; y++) {                                            \
+            const REAL *restrict mean_distance = average + y * ow;                          \
+            const ptrdiff_t band = row_regions[row0 + y];                                   \
+            const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;           \
+            const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;       \
+            for (int s = 0; s < n_states; s++) {                                            \
+                const int kind = kinds[s];                                                  \
+                for (ptrdiff_t c = 0; c < k; c++) {                                         \
+                    const REAL *restrict line = values + c * n + y * ow;                    \
                     const ptrdiff_t at = ((ptrdiff_t)s * k + c) * ow;                       \
                     double *restrict row = rows + at;                                       \
                     REAL *restrict maxima = row_maxima + at;                                \
                     switch (kind) {                                                         \
                     case SKCONV_STATE_MAX:                                                  \
-                        if (first)                                                          \
+                        if (fused_last && first) {                                          \
+                            for (ptrdiff_t x = 0; x < ow; x++) {                            \
+                                const REAL z = mean_distance[x] - line[x];                  \
+                                maxima[x] = z > 0 ? z : 0;                                  \
+                            }                                                               \
+                        } else if (fused_last) {                                            \
+                            for (ptrdiff_t x = 0; x < ow; x++) {                            \
+                                const REAL z = mean_distance[x] - line[x];                  \
+                                maxima[x] = maxima[x] > z ? maxima[x] : z;                  \
+                            }                                                               \
+                        } else if (first) {                                                 \
                             for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = line[x];         \
-                        else                                                                \
+                        } else {                                                            \
                             for (ptrdiff_t x = 0; x < ow; x++)                              \
                                 maxima[x] = maxima[x] > line[x] ? maxima[x] : line[x];      \
+                        }                                                                   \
                         break;                                                              \
                     case SKCONV_STATE_SUM:                                                  \
-                        for (ptrdiff_t x = 0; x < ow; x++) row[x] = (first ? 0.0 : row[x]) + line[x];\
+                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
+                            row[x] = (first ? 0.0 : row[x]) + line[x];                      \
                         break;                                                              \
                     case SKCONV_STATE_SUMSQ:                                                \
                         for (ptrdiff_t x = 0; x < ow; x++)                                  \
@@ -285,6 +305,7 @@
                             for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x];\
                             double folded = lanes[0];                                       \
                             for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l];\
+                            if (fused_last) folded = folded > 0 ? folded : 0; /* the relu, once */\
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
                             double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
