@@ -198,7 +198,30 @@
         }                                                                                   \
         REAL *restrict average = var; /* the variance is no longer needed */                \
         for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                                   \
-        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
+        ptrdiff_t c = 0;                                                                    \
+        if (mode == SKCONV_TRIANGLE)                                                        \
+            /* Four kernels per pass: the per-position values read once, the                \
+             * mean distance accumulated in registers. */                                   \
+            for (; c + 4 <= k; c += 4) {                                                    \
+                const REAL *restrict r0 = raw + c * ld, *restrict r1 = r0 + ld;             \
+                const REAL *restrict r2 = r1 + ld, *restrict r3 = r2 + ld;                  \
+                REAL *restrict v0 = values + c * n, *restrict v1 = v0 + n;                  \
+                REAL *restrict v2 = v1 + n, *restrict v3 = v2 + n;                          \
+                const REAL *sums = column_sums + c, *b = bias + c, *centres = centre_norms + c;\
+                for (ptrdiff_t i = 0; i < n; i++) {                                         \
+                    const REAL m = mean[i], s = inv_std[i], q = norms[i];                   \
+                    const REAL z0 = ((r0[i] - m * sums[0]) * s - b[0]) * (REAL)-2 + q + centres[0];\
+                    const REAL z1 = ((r1[i] - m * sums[1]) * s - b[1]) * (REAL)-2 + q + centres[1];\
+                    const REAL z2 = ((r2[i] - m * sums[2]) * s - b[2]) * (REAL)-2 + q + centres[2];\
+                    const REAL z3 = ((r3[i] - m * sums[3]) * s - b[3]) * (REAL)-2 + q + centres[3];\
+                    v0[i] = SQRT(z0 > 0 ? z0 : 0);                                          \
+                    v1[i] = SQRT(z1 > 0 ? z1 : 0);                                          \
+                    v2[i] = SQRT(z2 > 0 ? z2 : 0);                                          \
+                    v3[i] = SQRT(z3 > 0 ? z3 : 0);                                          \
+                    average[i] += v0[i] + v1[i] + v2[i] + v3[i];                            \
+                }                                                                           \
+            }                                                                               \
+        for (; c < k; c++) {                                                                \
             const REAL *restrict r = raw + c * ld;                                          \
             REAL *restrict v = values + c * n;                                              \
             const REAL sum = column_sums[c], b = bias[c], centre = centre_norms[c];         \
