@@ -136,6 +136,11 @@
  * ``row0`` and holds ``n / ow`` rows; ``row_regions[y]`` is the region row of
  * map row y, ``col_bounds`` (gw + 1) the regions' column bounds. ``rectify``
  * applies relu to the values first. */
+/* A map value at the fold (row R, column X of a block): the triangle's
+ * mean distance minus the distance when its last step is fused. */
+#define SKCONV_FINAL(R, X)                                                                  \
+    (fused_last ? average[(R)*ow + (X)] - v[(R)*ow + (X)] : v[(R)*ow + (X)])
+
 #define SKCONV_DEFINE_POOL(NAME, REAL, SQRT)                                                \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         const REAL *restrict raw, const REAL *restrict patches, REAL *restrict values,      \
@@ -265,52 +270,65 @@
                     for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;           \
                 }                                                                           \
             }                                                                               \
-        for (ptrdiff_t y = 0; y < n_rows; y++) {                                            \
-            const REAL *restrict mean_distance = average + y * ow;                          \
+        /* Runs of rows of one band of regions: each folded in one pass over                \
+         * a state's row (four map rows per pass for maxima). */                            \
+        for (ptrdiff_t y = 0; y < n_rows;) {                                                \
             const ptrdiff_t band = row_regions[row0 + y];                                   \
+            ptrdiff_t end = y + 1;                                                          \
+            while (end < n_rows && row_regions[row0 + end] == band) end++;                  \
             const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;           \
-            const int last = row0 + y == oh - 1 || row_regions[row0 + y + 1] != band;       \
+            const int last = row0 + end == oh || row_regions[row0 + end] != band;           \
             for (int s = 0; s < n_states; s++) {                                            \
                 const int kind = kinds[s];                                                  \
                 for (ptrdiff_t c = 0; c < k; c++) {                                         \
-                    const REAL *restrict line = values + c * n + y * ow;                    \
+                    const REAL *restrict v = values + c * n;                                \
                     const ptrdiff_t at = ((ptrdiff_t)s * k + c) * ow;                       \
                     double *restrict row = rows + at;                                       \
                     REAL *restrict maxima = row_maxima + at;                                \
-                    switch (kind) {                                                         \
-                    case SKCONV_STATE_MAX:                                                  \
-                        if (fused_last && first) {                                          \
+                    ptrdiff_t r = y;                                                        \
+                    if (kind == SKCONV_STATE_MAX) {                                         \
+                        /* The triangle's last step: max(mean distance - distance, 0),      \
+                         * its relu taken once on the region's maximum. */                  \
+                        if (first) {                                                        \
+                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = SKCONV_FINAL(r, x);\
+                            r++;                                                            \
+                        }                                                                   \
+                        for (; r + 4 <= end; r += 4)                                        \
                             for (ptrdiff_t x = 0; x < ow; x++) {                            \
-                                const REAL z = mean_distance[x] - line[x];                  \
-                                maxima[x] = z > 0 ? z : 0;                                  \
+                                REAL z = maxima[x];                                         \
+                                const REAL z0 = SKCONV_FINAL(r, x), z1 = SKCONV_FINAL(r + 1, x);\
+                                const REAL z2 = SKCONV_FINAL(r + 2, x), z3 = SKCONV_FINAL(r + 3, x);\
+                                const REAL za = z0 > z1 ? z0 : z1, zb = z2 > z3 ? z2 : z3;  \
+                                const REAL zc = za > zb ? za : zb;                          \
+                                maxima[x] = z > zc ? z : zc;                                \
                             }                                                               \
-                        } else if (fused_last) {                                            \
+                        for (; r < end; r++)                                                \
                             for (ptrdiff_t x = 0; x < ow; x++) {                            \
-                                const REAL z = mean_distance[x] - line[x];                  \
+                                const REAL z = SKCONV_FINAL(r, x);                          \
                                 maxima[x] = maxima[x] > z ? maxima[x] : z;                  \
                             }                                                               \
-                        } else if (first) {                                                 \
-                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = line[x];         \
-                        } else {                                                            \
-                            for (ptrdiff_t x = 0; x < ow; x++)                              \
-                                maxima[x] = maxima[x] > line[x] ? maxima[x] : line[x];      \
+                    } else {                                                                \
+                        for (; r < end; r++) {                                              \
+                            const REAL *restrict line = v + r * ow;                         \
+                            const int start = first && r == y;                              \
+                            switch (kind) {                                                 \
+                            case SKCONV_STATE_SUM:                                          \
+                                for (ptrdiff_t x = 0; x < ow; x++)                          \
+                                    row[x] = (start ? 0.0 : row[x]) + line[x];              \
+                                break;                                                      \
+                            case SKCONV_STATE_SUMSQ:                                        \
+                                for (ptrdiff_t x = 0; x < ow; x++)                          \
+                                    row[x] = (start ? 0.0 : row[x]) + (double)line[x] * line[x];\
+                                break;                                                      \
+                            case SKCONV_STATE_COUNT:                                        \
+                                for (ptrdiff_t x = 0; x < ow; x++)                          \
+                                    row[x] = (start ? 0.0 : row[x]) + (line[x] > 0);        \
+                                break;                                                      \
+                            default: /* SKCONV_STATE_POSSUM */                              \
+                                for (ptrdiff_t x = 0; x < ow; x++)                          \
+                                    row[x] = (start ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);\
+                            }                                                               \
                         }                                                                   \
-                        break;                                                              \
-                    case SKCONV_STATE_SUM:                                                  \
-                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
-                            row[x] = (first ? 0.0 : row[x]) + line[x];                      \
-                        break;                                                              \
-                    case SKCONV_STATE_SUMSQ:                                                \
-                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
-                            row[x] = (first ? 0.0 : row[x]) + (double)line[x] * line[x];    \
-                        break;                                                              \
-                    case SKCONV_STATE_COUNT:                                                \
-                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
-                            row[x] = (first ? 0.0 : row[x]) + (line[x] > 0);                \
-                        break;                                                              \
-                    default: /* SKCONV_STATE_POSSUM */                                      \
-                        for (ptrdiff_t x = 0; x < ow; x++)                                  \
-                            row[x] = (first ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);  \
                     }                                                                       \
                     if (!last) continue;                                                    \
                     /* The band's rows are folded: reduce each region's columns,            \
@@ -342,6 +360,7 @@
                     }                                                                       \
                 }                                                                           \
             }                                                                               \
+            y = end;                                                                        \
         }                                                                                   \
     }
 
