@@ -7,10 +7,13 @@ and ``ConvFeatures(RandomBank(64, 5))``, each with its defaults otherwise
 digits (``--mnist PATH`` to an ``.npz`` with ``x_train``; without it the
 digits of ``load_digits``, upscaled to 28x28) and 3-channel 32x32 patches cut
 from the two photographs that ship with scikit-learn (``load_sample_images``).
-The learned banks run once with the compiled encoder (``skconv.engine._encoders``)
-and once with numpy's passes (``encode_numpy``), their features checked equal.
-Each time is the best of ``--repeat`` runs; the table gives each against the
-random bank's.
+The learned banks run three ways, their features checked equal: ``encoded``
+(the default: the compiled loop of ``skconv.engine._encoders.pool_encoded``
+gathers, multiplies, encodes and pools image by image, the maps never
+written), ``batches`` (GEMM on batches of images, then the compiled encoder,
+then numpy's pooling: the route before that loop) and ``numpy`` (no compiled
+encoder at all). Each time is the best of ``--repeat`` runs; the last column
+gives the encoded route's time over the random bank's.
 
 Run:  python benchmarks/bench_learned.py --mnist ../shared/data/mnist.npz
       python benchmarks/bench_learned.py                (no download: load_digits)
@@ -62,35 +65,47 @@ def main():
         "MNIST" if args.mnist else "digits 28x28": mnist_like(args.mnist, args.n),
         "photo patches 3x32x32": photo_patches(args.n),
     }
-    compiled = learned.compiled_encode
+    routes = {  # name: (compiled_pool, compiled_encode)
+        "encoded": (learned.compiled_pool, learned.compiled_encode),
+        "batches": (None, learned.compiled_encode),
+        "numpy": (None, None),
+    }
+    built = learned.compiled_pool is not None and learned.compiled_encode is not None
     print(f"transform of {args.n} images, 2 threads, best of {args.repeat} (s)")
-    print(f"{'images':<22} {'bank':<28} {'compiled':>9} {'numpy':>7} {'/ random':>9}")
+    print(
+        f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}"
+    )
     for name, (X, shape) in sets.items():
         fit = X[:2000]
         random = ConvFeatures(RandomBank(64, 5), image_shape=shape, random_state=0, n_jobs=2)
         random.fit(fit)
         random_seconds = best_time(lambda: random.transform(X), args.repeat)
-        print(f"{name:<22} {'RandomBank(64, 5)':<28} {random_seconds:>9.3f} {'-':>7} {1.0:>9.2f}")
+        print(
+            f"{name:<22} {'RandomBank(64, 5)':<28} {random_seconds:>8.3f} {'-':>8} {'-':>7} "
+            f"{1.0:>9.2f}"
+        )
         for nonlinearity in ("triangle", "relu"):
             conv = ConvFeatures(
                 PatchBank(random_state=0), image_shape=shape, nonlinearity=nonlinearity, n_jobs=2
             ).fit(fit)
             times, outputs = {}, {}
-            for label, loop in (("compiled", compiled), ("numpy", None)):
-                learned.compiled_encode = loop
+            saved = learned.compiled_pool, learned.compiled_encode
+            for label, (pool, encode) in routes.items():
+                learned.compiled_pool, learned.compiled_encode = pool, encode
                 try:
                     outputs[label] = conv.transform(X)
                     times[label] = best_time(lambda: conv.transform(X), args.repeat)
                 finally:
-                    learned.compiled_encode = compiled
-            if compiled is not None:
-                np.testing.assert_allclose(
-                    outputs["compiled"], outputs["numpy"], rtol=2e-3, atol=2e-4
-                )
+                    learned.compiled_pool, learned.compiled_encode = saved
+            if built:
+                for label in ("encoded", "batches"):
+                    np.testing.assert_allclose(
+                        outputs[label], outputs["numpy"], rtol=2e-3, atol=2e-4
+                    )
             bank = f"PatchBank(), {nonlinearity}"
             print(
-                f"{name:<22} {bank:<28} {times['compiled']:>9.3f} {times['numpy']:>7.3f} "
-                f"{times['compiled'] / random_seconds:>9.2f}"
+                f"{name:<22} {bank:<28} {times['encoded']:>8.3f} {times['batches']:>8.3f} "
+                f"{times['numpy']:>7.3f} {times['encoded'] / random_seconds:>9.2f}"
             )
 
 
