@@ -49,6 +49,7 @@ def without_loops(monkeypatch):
     import skconv.engine.learned as learned
 
     monkeypatch.setattr(learned, "compiled_encode", None)
+    monkeypatch.setattr(learned, "compiled_pool", None)
     monkeypatch.setattr(gemm, "correlate_windows", None)
 
 

@@ -1,12 +1,14 @@
-"""The compiled encoder of learned banks: equal to numpy's passes, every mode and dtype."""
+"""The compiled encoder of learned banks and its pooled loop: equal to numpy's passes."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose
 
 import skconv.engine.learned as learned
+from skconv import ConvFeatures, PatchBank
 from skconv._patches import PatchTransform
 from skconv.engine.learned import encode_numpy, make_response_plan
 
@@ -65,3 +67,166 @@ def test_encoder_rejects_disagreeing_shapes():
         learned.compiled_encode(
             raw, np.zeros((4, 2)), np.zeros((4, 3)), 3, 0, False, 0.0, *vectors, 5, 0
         )
+
+
+# The encoded path: gather, columns, encoder and pooling states in one loop.
+
+FUSABLE_POOLINGS = ["max", "mean", "sum", "ppv", "l2", "mpv"]
+
+
+def _routes(conv, X, monkeypatch):
+    """Features by the encoded path and by the batches path (its reference), and the plan."""
+    plan = conv.explain(X)
+    encoded = conv.transform(X)
+    with monkeypatch.context() as patch:
+        patch.setattr(learned, "compiled_pool", None)
+        reference = conv.transform(X)
+    return plan, encoded, reference
+
+
+@pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
+@with_fixtures(40)
+@given(
+    height=st.integers(5, 20),
+    width=st.integers(5, 20),
+    channels=st.integers(1, 3),
+    kernel_size=st.integers(1, 4),
+    stride=st.integers(1, 2),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid"]),
+    grid=st.integers(1, 3),
+    poolings=st.lists(st.sampled_from(FUSABLE_POOLINGS), min_size=1, max_size=3, unique=True),
+    nonlinearity=st.sampled_from(["triangle", "soft_threshold", "relu", None]),
+    normalize=st.booleans(),
+    whiten=st.booleans(),
+    dtype=st.sampled_from(["float32", "float64"]),
+    seed=st.integers(0, 2**16),
+)
+def test_the_encoded_path_equals_the_batches_path(
+    monkeypatch,
+    height,
+    width,
+    channels,
+    kernel_size,
+    stride,
+    dilation,
+    padding,
+    grid,
+    poolings,
+    nonlinearity,
+    normalize,
+    whiten,
+    dtype,
+    seed,
+):
+    span = dilation * (kernel_size - 1) + 1
+    assume(padding == "same" or (span <= height and span <= width))
+    reach = 1 if padding == "same" else span
+    assume(min(height, width) - reach >= (grid - 1) * stride)  # a position per region
+    rng = np.random.default_rng(seed)
+    X = rng.random((7, channels, height, width)) * 3 + 1
+    conv = ConvFeatures(
+        PatchBank(
+            n_kernels=int(rng.integers(1, 9)),
+            kernel_size=kernel_size,
+            n_patches=100,
+            normalize=normalize,
+            whiten=whiten,
+            random_state=0,
+        ),
+        nonlinearity=nonlinearity,
+        pooling=tuple(poolings),
+        pool_grid=grid,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        dtype=dtype,
+    ).fit(X)
+    plan, encoded, reference = _routes(conv, X, monkeypatch)
+    assert [part.path for _, _, part in plan.parts] == ["encoded"]
+    assert encoded.dtype == reference.dtype == dtype
+    tolerance = 2e-3 if dtype == "float32" else 1e-9
+    scale = max(1.0, np.abs(reference).max())
+    assert_allclose(encoded, reference, rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pooling": "lspv"},  # a run state: not one the loop keeps
+        {"pooling": ("max", "mipv")},  # position offsets: idem
+        {"pooling": "mean", "pool_sigma": 1.0},  # Gaussian windows
+        {"nonlinearity": "tanh"},  # not a relu: the loop does not apply it
+    ],
+)
+def test_what_the_loop_cannot_pool_takes_the_batches_path(options, monkeypatch):
+    X = np.random.default_rng(0).random((6, 12, 12))
+    conv = ConvFeatures(PatchBank(n_kernels=4, kernel_size=3, n_patches=100, random_state=0), **options)
+    conv.fit(X)
+    plan = conv.explain(X)
+    assert all(part.path != "encoded" for _, _, part in plan.parts)
+    np.testing.assert_array_equal(conv.transform(X), _routes(conv, X, monkeypatch)[2])
+
+
+@pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
+def test_the_pooled_loop_rejects_inconsistent_arguments():
+    rng = np.random.default_rng(0)
+    padded = rng.random((2, 8, 8, 1))
+    weights = rng.random((9, 5))  # 3x3 taps, 4 kernels and the patch sums
+    vectors = np.zeros(4), np.zeros(4), np.zeros(4)
+    regions, bounds = np.zeros(6, dtype=np.intp), np.array([0, 6], dtype=np.intp)
+    kinds = np.array([0], dtype=np.int32)
+
+    def call(**changes):
+        arguments = dict(
+            padded=padded,
+            weights=weights,
+            kernel_shape=(3, 3),
+            strides=(1, 1),
+            dilations=(1, 1),
+            out_shape=(6, 6),
+            n_kernels=4,
+            n_whitened=0,
+            normalise=True,
+            norm_reg=0.1,
+            column_sums=vectors[0],
+            bias=vectors[1],
+            centre_norms=vectors[2],
+            mode=1,
+            threshold=0.0,
+            rectify=False,
+            row_regions=regions,
+            col_bounds=bounds,
+            kinds=kinds,
+            states=np.full((2, 1, 1, 4), -np.inf),
+        )
+        arguments.update(changes)
+        learned.compiled_pool(*arguments.values())
+        return arguments["states"]
+
+    assert np.isfinite(call()).all()
+    for changes, match in [
+        ({"kernel_shape": (2, 2)}, "rows disagree"),
+        ({"out_shape": (7, 6)}, "outside the padded"),
+        ({"n_kernels": 3}, "columns and the kernels"),
+        ({"states": np.zeros((2, 1, 1, 3))}, r"\(B, S, G, K\)"),
+        ({"col_bounds": np.array([0, 5], dtype=np.intp)}, "cover the maps"),
+        ({"row_regions": np.array([0, 1, 0, 0, 0, 0], dtype=np.intp)}, "out of order"),
+        ({"kinds": np.array([7], dtype=np.int32)}, "unknown state"),
+        ({"mode": 4}, "mode"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            call(**changes)
+
+
+@pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
+def test_blocks_hold_whole_rows_with_the_least_waste():
+    from skconv.engine._encoders import BLOCK_POSITIONS, rows_per_block
+
+    assert rows_per_block(28, 28) == 8  # 224 positions: seven blocks of 32 lanes
+    assert rows_per_block(24, 24) == 4  # 96
+    assert rows_per_block(10, 300) == 1  # one row, however long
+    for oh, ow in [(5, 7), (30, 33), (64, 64), (3, 100)]:
+        rows = rows_per_block(oh, ow)
+        assert 1 <= rows <= oh and (rows == 1 or rows * ow <= BLOCK_POSITIONS)

@@ -17,6 +17,7 @@ def spy_paths(monkeypatch):
     """Record which executor each part of a transform ran on."""
     taken = []
     real_batches, real_tiles = features_module.map_batches, features_module.run_tiles
+    real_encoded = features_module.pooled_features
 
     def batches(*args, **kwargs):
         taken.append(("batches", kwargs["layout"], kwargs["batch_size"], kwargs["direct"]))
@@ -26,8 +27,14 @@ def spy_paths(monkeypatch):
         taken.append(("tiles", None, kwargs["group_size"], None))
         return real_tiles(*args, **kwargs)
 
+    def encoded(*args, **kwargs):
+        plan = args[5]
+        taken.append(("encoded", plan.layout, plan.batch_size, None))
+        return real_encoded(*args, **kwargs)
+
     monkeypatch.setattr(features_module, "map_batches", batches)
     monkeypatch.setattr(features_module, "run_tiles", tiles)
+    monkeypatch.setattr(features_module, "pooled_features", encoded)
     return taken
 
 
@@ -56,7 +63,7 @@ def test_explain_shows_the_path_transform_takes(make, X, monkeypatch):
     assert len(taken) == len(plan.parts)
     for (path, layout, size, direct), (_, _, part) in zip(taken, plan.parts):
         assert part.path in PATHS
-        assert path == ("tiles" if part.path == "tiles" else "batches")
+        assert path == (part.path if part.path in ("tiles", "encoded") else "batches")
         assert size == part.batch_size
         if path == "batches":
             assert layout == part.layout and direct == (part.method == "direct")
