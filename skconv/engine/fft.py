@@ -17,6 +17,11 @@ import numpy as np
 from .cache import BUFFERS
 from .tiles import read_window
 
+# Above this many channels, the channel sum is one complex GEMM per frequency
+# on the spectra laid out (F, C, K) once (KernelSpectra.by_frequency); below,
+# C broadcast products summed.
+_GEMM_CHANNELS = 8
+
 
 def dilate(kernels, dilation):
     """Insert ``dilation - 1`` zeros between taps of ``(K, C, kh, kw)`` kernels."""
@@ -87,6 +92,24 @@ class KernelSpectra:
                 self._spectra.pop(next(iter(self._spectra)))
             return self._spectra.setdefault(key, spectra)
 
+    def by_frequency(self, shape, dtype, workers=1):
+        """The spectra of :meth:`get` as ``(F, C, K)``, C-contiguous (``F`` frequencies).
+
+        The operand of the channel sum as one complex GEMM per frequency,
+        laid out once per FFT shape (not per tile).
+        """
+        key = ("by_frequency", shape, np.dtype(dtype).str)
+        with self._lock:
+            if key in self._spectra:
+                return self._spectra[key]
+        spectra = self.get(shape, dtype, workers)
+        k, c = spectra.shape[:2]
+        bank = np.ascontiguousarray(spectra.reshape(k, c, -1).transpose(2, 1, 0))
+        with self._lock:
+            while len(self._spectra) >= 2 * self.max_shapes:
+                self._spectra.pop(next(iter(self._spectra)))
+            return self._spectra.setdefault(key, bank)
+
 
 def fft_bytes_per_image(n_channels, n_kernels, shape, itemsize):
     """Workspace bytes of one image's tile: window spectrum, products and output."""
@@ -121,6 +144,9 @@ class FftTiles:
         self.shape = fft_shape(tiling.window_shape)
         self.axes = fft_axes(self.shape)
         self.spectra = spectra.get(self.shape, dtype, workers)
+        self.bank = None
+        if geometry.n_channels > _GEMM_CHANNELS:
+            self.bank = spectra.by_frequency(self.shape, dtype, workers)
         self.window = BUFFERS.take((m, geometry.n_channels, *tiling.window_shape), dtype)
 
     def close(self):
@@ -140,17 +166,16 @@ class FftTiles:
         c = spectrum.shape[1]
         if c == 1:
             product = spectrum[:, :1] * spectra[None, :, 0]
-        elif c <= 8:
+        elif c <= _GEMM_CHANNELS:
             product = spectrum[:, None, 0] * spectra[None, :, 0]
             term = np.empty_like(product)
             for ch in range(1, c):
                 np.multiply(spectrum[:, None, ch], spectra[None, :, ch], out=term)
                 product += term
-        else:  # a complex GEMM (images x C) @ (C x K) per frequency
-            freq = spectrum.reshape(m, c, -1).transpose(2, 0, 1)
-            bank = spectra.reshape(spectra.shape[0], c, -1).transpose(2, 1, 0)
+        else:  # a complex GEMM (images x C) @ (C x K) per frequency, contiguous operands
+            freq = np.ascontiguousarray(spectrum.reshape(m, c, -1).transpose(2, 0, 1))
             product = (
-                np.matmul(freq, bank)
+                np.matmul(freq, self.bank)
                 .transpose(1, 2, 0)
                 .reshape(m, spectra.shape[0], *spectrum.shape[2:])
             )
