@@ -21,7 +21,14 @@ def check_method(method):
 
 
 def choose_method(
-    sample_shape, kernels_shape, *, stride=1, padding="same", dilation=1, dtype=np.float32
+    sample_shape,
+    kernels_shape,
+    *,
+    stride=1,
+    padding="same",
+    dilation=1,
+    dtype=np.float32,
+    n_samples=None,
 ):
     """The method ``convolve(..., method="auto")`` uses for a geometry.
 
@@ -48,6 +55,11 @@ def choose_method(
         As in :func:`convolve`.
     dtype : dtype, default=np.float32
         Computation dtype.
+    n_samples : int, default=None
+        Samples convolved in one call: the FFT's ``C * K`` kernel spectra are
+        then computed for these samples alone, as :func:`convolve` does (it
+        passes its number of samples). None takes them as computed once and
+        reused, as :class:`ConvFeatures` does (at fit).
 
     Returns
     -------
@@ -69,18 +81,24 @@ def choose_method(
         padding=padding,
         dilation=dilation,
     )
-    return _choose_method(geometry, kernels_shape[0], np.dtype(dtype).itemsize)
+    if n_samples is not None:
+        n_samples = normalize_axes_param(n_samples, 1, "n_samples")[0]
+    return _choose_method(
+        geometry, kernels_shape[0], np.dtype(dtype).itemsize, n_images=n_samples
+    )
 
 
-def resolve_method(method, geometry, n_kernels, itemsize, learned=False):
+def resolve_method(method, geometry, n_kernels, itemsize, learned=False, n_images=None):
     """The method to run: ``method`` itself, or the cost model's choice for ``"auto"``.
 
-    Raises a ValueError for ``"fft"`` with learned banks or encoders, which need
-    each output position's patch.
+    ``n_images``: see :func:`skconv.engine.costs.choose_method` (given by
+    :func:`convolve`, whose kernel spectra serve one call). Raises a ValueError
+    for ``"fft"`` with learned banks or encoders, which need each output
+    position's patch.
     """
     check_method(method)
     if method == "auto":
-        return _choose_method(geometry, n_kernels, itemsize, learned=learned)
+        return _choose_method(geometry, n_kernels, itemsize, learned=learned, n_images=n_images)
     if method == "fft" and learned:
         raise ValueError(
             "method='fft' cannot compute learned-bank responses or encoders (they "
@@ -278,7 +296,9 @@ def convolve(
     n_axes = images.ndim - 2
     images4d = images.reshape(images.shape[0], images.shape[1], *geometry.in_shape)
     kernels4d = kernels.reshape(n_kernels, kernels.shape[1], *geometry.kernel_shape)
-    method = resolve_method(method, geometry, n_kernels, images.dtype.itemsize)
+    method = resolve_method(
+        method, geometry, n_kernels, images.dtype.itemsize, n_images=images.shape[0]
+    )
     spectra = KernelSpectra(kernels4d, geometry.dilation) if method == "fft" else None
     maps = conv_features(
         images4d,

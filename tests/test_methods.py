@@ -187,3 +187,28 @@ def test_small_work_runs_on_one_thread(monkeypatch):
     convolve(rng.standard_normal((1, 1, 16, 16)), kernels, method="gemm", n_threads=2)
     convolve(rng.standard_normal((64, 1, 256, 256)), kernels, method="gemm", n_threads=2)
     assert used == [1, 2]
+
+
+def test_convolve_counts_the_kernel_spectra_it_computes_for_one_call(monkeypatch):
+    # 64 kernels of 16 channels, 21x21, stride 2, on three small images: the
+    # FFT's 1024 kernel spectra serve three images only (convolve), so GEMM
+    # wins; reused by every transform (ConvFeatures computes them at fit),
+    # the FFT does.
+    sample, bank = (16, 72, 24), (64, 16, 21, 21)
+    assert choose_method(sample, bank, stride=2, padding=10) == "fft"
+    assert choose_method(sample, bank, stride=2, padding=10, n_samples=3) == "gemm"
+    assert choose_method(sample, bank, stride=2, padding=10, n_samples=10_000) == "fft"
+    with pytest.raises(ValueError, match="n_samples"):
+        choose_method(sample, bank, n_samples=0)
+    chosen = []
+    real_plan = skconv_features.plan_conv
+    monkeypatch.setattr(
+        skconv_features,
+        "plan_conv",
+        lambda *args, **kwargs: chosen.append(kwargs["method"]) or real_plan(*args, **kwargs),
+    )
+    rng = np.random.default_rng(0)
+    images = rng.random((3, *sample)).astype(np.float32)
+    kernels = rng.random(bank).astype(np.float32)
+    convolve(images, kernels, stride=2, padding=10)
+    assert chosen == ["gemm"]

@@ -161,7 +161,7 @@ def gemm_seconds(geometry, n_kernels, itemsize=4):
     )
 
 
-def choose_method(geometry, n_kernels, itemsize=4, learned=False):
+def choose_method(geometry, n_kernels, itemsize=4, learned=False, n_images=None):
     """``"gemm"`` or ``"fft"``, whichever the cost model says is faster.
 
     Parameters
@@ -171,6 +171,12 @@ def choose_method(geometry, n_kernels, itemsize=4, learned=False):
     itemsize : int, default=4
     learned : bool, default=False
         Learned banks and encoders need each position's patch: GEMM only.
+    n_images : int, default=None
+        Images convolved with the kernels this once: the FFT's kernel spectra
+        (``C * K`` transforms) are then shared by these images only
+        (:func:`skconv.convolve`). None: the spectra are computed once and
+        reused by every transform (:class:`skconv.ConvFeatures` computes them
+        at fit).
 
     Returns
     -------
@@ -178,14 +184,24 @@ def choose_method(geometry, n_kernels, itemsize=4, learned=False):
     """
     if learned:
         return "gemm"
-    return _cheaper_method(geometry, n_kernels, itemsize, working_memory_bytes())
+    return _cheaper_method(geometry, n_kernels, itemsize, working_memory_bytes(), n_images)
 
 
 @lru_cache(maxsize=256)
-def _cheaper_method(geometry, n_kernels, itemsize, budget):
+def _cheaper_method(geometry, n_kernels, itemsize, budget, n_images=None):
     """:func:`choose_method`'s comparison, cached (trying FFT tilings takes ~40 us)."""
-    _, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
+    tiling, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
+    if n_images is not None:
+        fft_seconds += spectra_seconds(geometry, n_kernels, tiling) / max(1, n_images)
     return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels, itemsize) else "gemm"
+
+
+def spectra_seconds(geometry, n_kernels, tiling):
+    """Estimated seconds (float32) of the kernel spectra of an FFT tiling: ``C * K`` transforms."""
+    shape = fft_shape(tiling.window_shape)
+    points = shape[0] * shape[1]
+    transforms = geometry.n_channels * n_kernels * points * math.log2(max(points, 2))
+    return transforms * FFT_SECONDS_PER_POINT_LOG
 
 
 def group_size(n, per_image_bytes, target_bytes):
