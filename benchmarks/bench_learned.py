@@ -72,9 +72,7 @@ def main():
     }
     built = learned.compiled_pool is not None and learned.compiled_encode is not None
     print(f"transform of {args.n} images, 2 threads, best of {args.repeat} (s)")
-    print(
-        f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}"
-    )
+    print(f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}")
     for name, (X, shape) in sets.items():
         fit = X[:2000]
         random = ConvFeatures(RandomBank(64, 5), image_shape=shape, random_state=0, n_jobs=2)

@@ -83,9 +83,7 @@ def choose_method(
     )
     if n_samples is not None:
         n_samples = normalize_axes_param(n_samples, 1, "n_samples")[0]
-    return _choose_method(
-        geometry, kernels_shape[0], np.dtype(dtype).itemsize, n_images=n_samples
-    )
+    return _choose_method(geometry, kernels_shape[0], np.dtype(dtype).itemsize, n_images=n_samples)
 
 
 def resolve_method(method, geometry, n_kernels, itemsize, learned=False, n_images=None):

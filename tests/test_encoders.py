@@ -162,7 +162,9 @@ def test_the_encoded_path_equals_the_batches_path(
 )
 def test_what_the_loop_cannot_pool_takes_the_batches_path(options, monkeypatch):
     X = np.random.default_rng(0).random((6, 12, 12))
-    conv = ConvFeatures(PatchBank(n_kernels=4, kernel_size=3, n_patches=100, random_state=0), **options)
+    conv = ConvFeatures(
+        PatchBank(n_kernels=4, kernel_size=3, n_patches=100, random_state=0), **options
+    )
     conv.fit(X)
     plan = conv.explain(X)
     assert all(part.path != "encoded" for _, _, part in plan.parts)
