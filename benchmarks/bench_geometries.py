@@ -142,7 +142,13 @@ def run_cell(cell, repeat):
         (c, h, w), (c, k, k), stride=stride, padding=padding, dilation=dilation
     )
     method = choose_method(
-        (c, h, w), kernels.shape, stride=stride, padding=padding, dilation=dilation, dtype=dtype
+        (c, h, w),
+        kernels.shape,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        dtype=dtype,
+        n_samples=n,  # as convolve decides: its kernel spectra serve these n images
     )
     plan = plan_conv(
         n, geometry, n_kernels, np.dtype(dtype), PoolingSpec(), method=method, n_threads=THREADS
