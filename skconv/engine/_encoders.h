@@ -366,28 +366,28 @@
 
 /* The patches of map rows [row0, row0 + n_rows) of an image, tap by tap:
  * patches (D, ld), each map row ``row_stride`` >= ow apart (ld >= n_rows *
- * row_stride), tap t = (ky * kw + kx) * C + c, from the padded
- * (hp, wp, C) channels-last image (a tap's values along a map row are a
- * strided run of one padded row). */
+ * row_stride), tap t = (ky * kw + kx) * C + c, from the padded (C, hp, wp)
+ * channels-first image (a tap's values along a map row are a run of one
+ * padded row, contiguous at stride 1). */
 #define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
-    static void NAME(const REAL *restrict padded, ptrdiff_t wp, ptrdiff_t channels,         \
-                     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy, ptrdiff_t sx, ptrdiff_t dy,  \
-                     ptrdiff_t dx, ptrdiff_t ow, ptrdiff_t row_stride, ptrdiff_t row0,      \
-                     ptrdiff_t n_rows, ptrdiff_t ld, REAL *restrict patches)                \
+    static void NAME(const REAL *restrict padded, ptrdiff_t hp, ptrdiff_t wp,               \
+                     ptrdiff_t channels, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy,          \
+                     ptrdiff_t sx, ptrdiff_t dy, ptrdiff_t dx, ptrdiff_t ow,                \
+                     ptrdiff_t row_stride, ptrdiff_t row0, ptrdiff_t n_rows, ptrdiff_t ld,  \
+                     REAL *restrict patches)                                                \
     {                                                                                       \
-        const ptrdiff_t n = ld, step = sx * channels;                                       \
         for (ptrdiff_t ky = 0; ky < kh; ky++)                                               \
             for (ptrdiff_t kx = 0; kx < kw; kx++)                                           \
                 for (ptrdiff_t c = 0; c < channels; c++) {                                  \
-                    REAL *target = patches + ((ky * kw + kx) * channels + c) * n;           \
+                    REAL *target = patches + ((ky * kw + kx) * channels + c) * ld;          \
                     for (ptrdiff_t y = 0; y < n_rows; y++) {                                \
                         const REAL *restrict source =                                       \
-                            padded + (((row0 + y) * sy + ky * dy) * wp + kx * dx) * channels + c; \
+                            padded + (c * hp + (row0 + y) * sy + ky * dy) * wp + kx * dx;   \
                         REAL *restrict line = target + y * row_stride;                      \
-                        if (step == 1)                                                      \
+                        if (sx == 1)                                                        \
                             for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x];         \
                         else                                                                \
-                            for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x * step];  \
+                            for (ptrdiff_t x = 0; x < ow; x++) line[x] = source[x * sx];    \
                     }                                                                       \
                 }                                                                           \
     }

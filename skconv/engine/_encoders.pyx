@@ -37,12 +37,12 @@ cdef extern from "_encoders.h":
     void skconv_gather_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        float*
+        Py_ssize_t, float*
     ) noexcept nogil
     void skconv_gather_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        double*
+        Py_ssize_t, double*
     ) noexcept nogil
     int skconv_columns_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, float*,
@@ -176,8 +176,8 @@ def pool_encoded(
 
     Parameters
     ----------
-    padded : ndarray of shape (B, Hp, Wp, C), float32 or float64, C-contiguous
-        The padded images, channels last.
+    padded : ndarray of shape (B, C, Hp, Wp), float32 or float64, C-contiguous
+        The padded images.
     weights : ndarray of shape (kh * kw * C, R), same dtype, C-contiguous
         The learned plan's GEMM columns, rows in (ky, kx, c) order.
     kernel_shape, strides, dilations, out_shape : tuple of int
@@ -195,8 +195,9 @@ def pool_encoded(
     states : ndarray of shape (B, S, gh * gw, K), float64, C-contiguous
         Initialised by the caller (-inf for maxima, 0 for sums); updated in place.
     """
-    cdef Py_ssize_t b_images = padded.shape[0], hp = padded.shape[1], wp = padded.shape[2]
-    cdef Py_ssize_t channels = padded.shape[3], depth = weights.shape[0], n_raw = weights.shape[1]
+    cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
+    cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
+    cdef Py_ssize_t depth = weights.shape[0], n_raw = weights.shape[1]
     cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
     cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
     cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
@@ -265,7 +266,7 @@ def pool_encoded(
                 ld = -(-block // lanes) * lanes
                 gemm_m, gemm_ld = <int>block, <int>ld
                 if real is float:
-                    skconv_gather_float(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
+                    skconv_gather_float(&padded[image, 0, 0, 0], hp, wp, channels, kh, kw, sy, sx,
                                         dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
                     computed = skconv_columns_float(&patches[0], ld, ld, depth, &columns[0, 0],
                                                     padded_raw, &raw[0], ld)
@@ -283,7 +284,7 @@ def pool_encoded(
                         &kinds[0], <int>n_states, &states[image, 0, 0, 0]
                     )
                 else:
-                    skconv_gather_double(&padded[image, 0, 0, 0], wp, channels, kh, kw, sy, sx,
+                    skconv_gather_double(&padded[image, 0, 0, 0], hp, wp, channels, kh, kw, sy, sx,
                                          dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
                     computed = skconv_columns_double(&patches[0], ld, ld, depth, &columns[0, 0],
                                                      padded_raw, &raw[0], ld)

@@ -240,11 +240,12 @@ def _build_patch_indices(geometry):
     return indices
 
 
-def pad_channels_last(batch, geometry, padding_mode, out):
-    """Write a batch ``(m, C, H, W)`` into ``out`` ``(m, Hp, Wp, C)``, padded as the geometry says.
+def pad_batch(batch, geometry, padding_mode, out, channels_last=True):
+    """Write a batch ``(m, C, H, W)`` into ``out``, padded as the geometry says.
 
-    With ``padding_mode="constant"``, ``out``'s border must already hold zeros
-    (it is never written): buffers reused batch after batch are zeroed once.
+    ``out`` is ``(m, Hp, Wp, C)`` (``channels_last``) or ``(m, C, Hp, Wp)``.
+    With ``padding_mode="constant"``, its border must already hold zeros (it
+    is never written): buffers reused batch after batch are zeroed once.
 
     Returns
     -------
@@ -252,13 +253,21 @@ def pad_channels_last(batch, geometry, padding_mode, out):
     """
     (top, bottom), (left, right) = geometry.pads
     h, w = geometry.in_shape
-    channels_last = np.moveaxis(batch, 1, -1)
-    if padding_mode == "constant":
-        out[:, top : top + h, left : left + w] = channels_last
-    else:
-        out[...] = np.pad(
-            channels_last, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=padding_mode
+    if channels_last:
+        batch = np.moveaxis(batch, 1, -1)
+        inside, pads = (slice(None), slice(top, top + h), slice(left, left + w)), (
+            (0, 0),
+            (top, bottom),
+            (left, right),
+            (0, 0),
         )
+    else:
+        inside = (slice(None), slice(None), slice(top, top + h), slice(left, left + w))
+        pads = ((0, 0), (0, 0), (top, bottom), (left, right))
+    if padding_mode == "constant":
+        out[inside] = batch
+    else:
+        out[...] = np.pad(batch, pads, mode=padding_mode)
     return out
 
 
@@ -341,7 +350,7 @@ class _Workspace:
         """Maps ``(m, h_out, w_out, K)`` of a batch ``(m, C, H, W)`` (a view)."""
         m = batch.shape[0]
         geometry = self.geometry
-        padded = pad_channels_last(batch, geometry, self.padding_mode, self.padded[:m])
+        padded = pad_batch(batch, geometry, self.padding_mode, self.padded[:m])
         patches = self.patches[:m]
         np.take(padded.reshape(m, -1), self.indices, axis=1, out=patches)
         maps = self.maps[: m * geometry.n_positions]

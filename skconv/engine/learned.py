@@ -21,7 +21,7 @@ import numpy as np
 from ..pooling.pooler import finish_features
 from ..pooling.statistics import PARTIALS, STATISTICS, region_context
 from .compiled import load, warn_missing
-from .core import kernel_matrix, pad_channels_last, single_threaded_blas, split_over_threads
+from .core import kernel_matrix, pad_batch, single_threaded_blas, split_over_threads
 
 # The compiled encoder (optional: without it, numpy computes the same values).
 _encoders = load("_encoders")
@@ -271,12 +271,12 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
 
     def run(start, stop):
         size = max(1, min(plan.batch_size, stop - start))
-        padded = np.zeros((size, hp, wp, geometry.n_channels), dtype=dtype)
+        padded = np.zeros((size, geometry.n_channels, hp, wp), dtype=dtype)
         for s in range(start, stop, size):
             e = min(s + size, stop)
             m = e - s
             batch = np.asarray(images[s:e], dtype=dtype)
-            pad_channels_last(batch, geometry, padding_mode, padded[:m])
+            pad_batch(batch, geometry, padding_mode, padded[:m], channels_last=False)
             states = np.empty((m, len(plan.fused), n_regions, n_kernels))
             for i, name in enumerate(plan.fused):
                 states[:, i] = PARTIALS[name].init((m, n_regions, n_kernels))
