@@ -394,15 +394,14 @@
 
 /* The GEMM columns of a block of positions, positions last: out (R, n), rows
  * ``ldo`` apart, = weights^T (R, D) @ patches (D, n), patches' rows ``ld``
- * apart. n a multiple of SKCONV_COLUMN_LANES and R of SKCONV_COLUMN_GROUP
- * (the caller pads). Each block of NV vectors of positions x NC columns
- * stays in registers over the D taps (one vector load per tap and vector,
- * one broadcast per tap and column): on AVX-512, 2 x 16 positions x 12
- * columns in float; on AVX2, 2 x 8 x 6. For the small depths of patches
+ * apart. n a multiple of SKCONV_COLUMN_LANES and R of skconv_column_group()
+ * (the caller pads). Each block of NV
+ * vectors of positions x NC columns stays in registers over the D taps (one
+ * vector load per tap and vector, one broadcast per tap and column): on
+ * AVX-512, 2 x 16 positions x 10 columns in float; on AVX2, 2 x 8 x 6. For the small depths of patches
  * (25 for 5x5) this runs 1.5-2.4x faster than BLAS's GEMM, which packs its
  * operands for depths in the hundreds. */
 #define SKCONV_COLUMN_LANES 32
-#define SKCONV_COLUMN_GROUP 12
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SKCONV_HAS_COLUMNS 1
@@ -438,8 +437,8 @@ typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias)
             }                                                                               \
     }
 
-SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 12)
-SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2, 12)
+SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 10)
+SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2, 10)
 SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6)
 SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6)
 
@@ -459,6 +458,13 @@ static int skconv_columns_level(void)
 #define SKCONV_HAS_COLUMNS 0
 static int skconv_columns_level(void) { return 0; }
 #endif
+
+/* The columns each block of the loop the CPU runs computes (1: no loop). */
+static int skconv_column_group(void)
+{
+    const int level = skconv_columns_level();
+    return level == 2 ? 10 : level == 1 ? 6 : 1;
+}
 
 /* The columns through the fastest loop the CPU runs; 0 when it has none. */
 #define SKCONV_DEFINE_COLUMNS_DISPATCH(NAME, REAL, WIDE, NARROW)                            \

@@ -53,7 +53,7 @@ cdef extern from "_encoders.h":
         Py_ssize_t
     ) noexcept nogil
     int SKCONV_COLUMN_LANES
-    int SKCONV_COLUMN_GROUP
+    int skconv_column_group() noexcept nogil
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -235,7 +235,7 @@ def pool_encoded(
     # Map rows padded to whole vectors: the loops along a row run no remainder.
     cdef Py_ssize_t stride = -(-ow // ROW_ALIGNMENT) * ROW_ALIGNMENT
     cdef Py_ssize_t block_rows = rows_per_block(oh, stride), n_rows, block, ld
-    cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = SKCONV_COLUMN_GROUP
+    cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = skconv_column_group()
     cdef Py_ssize_t ld_max = -(-block_rows * stride // lanes) * lanes
     cdef Py_ssize_t padded_raw = -(-n_raw // group) * group
     # Zeros: the lanes past a block's positions are computed and never read.
