@@ -255,11 +255,14 @@ def pad_batch(batch, geometry, padding_mode, out, channels_last=True):
     h, w = geometry.in_shape
     if channels_last:
         batch = np.moveaxis(batch, 1, -1)
-        inside, pads = (slice(None), slice(top, top + h), slice(left, left + w)), (
-            (0, 0),
-            (top, bottom),
-            (left, right),
-            (0, 0),
+        inside, pads = (
+            (slice(None), slice(top, top + h), slice(left, left + w)),
+            (
+                (0, 0),
+                (top, bottom),
+                (left, right),
+                (0, 0),
+            ),
         )
     else:
         inside = (slice(None), slice(None), slice(top, top + h), slice(left, left + w))
