@@ -1,10 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The learned banks' responses and encoders in one pass per patch (compiled).
+"""The learned banks' responses and encoders (compiled).
 
-:func:`skconv.engine.learned.encode` computes, for every patch of a batch,
-the normalised and whitened responses of a learned bank and the triangle or
-soft-threshold encoder, in a dozen numpy passes over ``(N, K)`` arrays; this
-loop does the same operations, in the same order, reading each patch once.
+:func:`skconv.engine.learned.encode_numpy` computes, for every patch of a
+batch, the normalised and whitened responses of a learned bank and the
+triangle or soft-threshold encoder, in a dozen numpy passes over ``(N, K)``
+arrays; ``_encoders.h`` does the same operations in two layouts, both tested
+against it: patch by patch for :func:`encode_patches` (patches one per row,
+as the batches and tiles paths hold them) and along the positions for
+:func:`pool_encoded` (gathered, encoded and pooled in one loop; transposing
+rows into that layout measured slower than the patch-by-patch loop).
 Optional: built at install when a C compiler is present; without it
 :mod:`skconv.engine.learned` uses numpy for the same values.
 """
@@ -77,6 +81,24 @@ multiplied, encoded and pooled at a time: their columns stay in cache
 through every pass."""
 
 
+cdef check_plan(
+    str caller, Py_ssize_t n_raw, Py_ssize_t n_kernels, Py_ssize_t n_whitened, bint normalise,
+    Py_ssize_t n_sums, Py_ssize_t n_bias, Py_ssize_t n_centres, int mode
+):
+    """The checks of a learned plan's arrays that :func:`encode_patches` and
+    :func:`pool_encoded` share (R columns: K kernels, J whitened, the sums)."""
+    if n_kernels < 1 or n_raw != n_kernels + n_whitened + (1 if normalise else 0):
+        raise ValueError(
+            f"{caller}: the columns and the kernels disagree (R must be K + J + normalise)"
+        )
+    if n_sums < n_kernels + n_whitened or n_bias < n_kernels + n_whitened:
+        raise ValueError(f"{caller}: column_sums and bias must cover the columns")
+    if n_centres < n_kernels:
+        raise ValueError(f"{caller}: centre_norms must cover the kernels")
+    if mode not in (0, 1, 2):
+        raise ValueError(f"{caller}: bad mode {mode} (0, 1 or 2)")
+
+
 def encode_patches(
     const real[:, ::1] raw,
     const real[:, ::1] patches,
@@ -97,7 +119,7 @@ def encode_patches(
     ----------
     raw : ndarray of shape (N, R), float32 or float64, C-contiguous
         The GEMM's columns: ``n_kernels`` responses, ``n_whitened``
-        coordinates, then the patch sums when ``normalise``.
+        coordinates, then the patch sums when ``normalise`` (exactly these).
     patches : ndarray of shape (N, D), same dtype, C-contiguous
     out : ndarray of shape (N, n_kernels), same dtype, C-contiguous
     n_kernels, n_whitened : int
@@ -112,15 +134,14 @@ def encode_patches(
         The soft threshold's offset.
     """
     cdef Py_ssize_t n = raw.shape[0], n_raw = raw.shape[1], d = patches.shape[1]
-    cdef Py_ssize_t columns = n_kernels + n_whitened + (1 if normalise else 0)
     if patches.shape[0] != n or out.shape[0] != n or out.shape[1] != n_kernels:
         raise ValueError("encode_patches: raw (N, R), patches (N, D) and out (N, K) disagree")
-    if n_raw < columns or column_sums.shape[0] < n_kernels + n_whitened:
-        raise ValueError("encode_patches: too few raw columns for the kernels")
-    if bias.shape[0] < n_kernels + n_whitened or centre_norms.shape[0] < n_kernels:
-        raise ValueError("encode_patches: bias and centre_norms must cover the columns")
-    if mode not in (0, 1, 2) or n_kernels < 1 or d < 1:
-        raise ValueError("encode_patches: bad mode, kernels or patch size")
+    check_plan(
+        "encode_patches", n_raw, n_kernels, n_whitened, normalise, column_sums.shape[0],
+        bias.shape[0], centre_norms.shape[0], mode
+    )
+    if d < 1:
+        raise ValueError("encode_patches: empty patches")
     if n == 0:
         return
     import numpy as np
@@ -206,12 +227,12 @@ def pool_encoded(
         raise ValueError("pool_encoded: the geometry and the weights' rows disagree")
     if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
         raise ValueError("pool_encoded: the maps reach outside the padded images")
-    if n_raw != n_kernels + n_whitened + (1 if normalise else 0) or n_kernels < 1:
-        raise ValueError("pool_encoded: the weights' columns and the kernels disagree")
-    if column_sums.shape[0] < n_kernels + n_whitened or bias.shape[0] < n_kernels + n_whitened:
-        raise ValueError("pool_encoded: column_sums and bias must cover the columns")
-    if centre_norms.shape[0] < n_kernels or mode not in (0, 1, 2) or n_states < 1:
-        raise ValueError("pool_encoded: bad centre_norms, mode or states")
+    check_plan(
+        "pool_encoded", n_raw, n_kernels, n_whitened, normalise, column_sums.shape[0],
+        bias.shape[0], centre_norms.shape[0], mode
+    )
+    if n_states < 1:
+        raise ValueError("pool_encoded: no states to keep")
     if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
         raise ValueError("pool_encoded: states must be (B, S, G, K)")
     if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
