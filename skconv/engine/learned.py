@@ -166,17 +166,30 @@ def encode(raw, patches, plan, nonlinearity, threshold):
         np.ascontiguousarray(raw),
         np.ascontiguousarray(patches),
         out,
-        plan.n_kernels,
-        plan.n_whitened,
-        plan.norm_reg is not None,
-        0.0 if plan.norm_reg is None else float(plan.norm_reg),
-        np.ascontiguousarray(plan.column_sums, dtype=dtype),
-        np.ascontiguousarray(plan.bias, dtype=dtype),
-        np.ascontiguousarray(plan.centre_norms, dtype=dtype),
+        *loop_arguments(plan, dtype),
         mode,
         float(threshold),
     )
     return out
+
+
+def loop_arguments(plan, dtype):
+    """A plan's arguments to the compiled loops, in their order and dtype.
+
+    ``(n_kernels, n_whitened, normalise, norm_reg, column_sums, bias,
+    centre_norms)``, as :func:`skconv.engine._encoders.encode_patches` and
+    :func:`~skconv.engine._encoders.pool_encoded` take them.
+    """
+    return (
+        plan.n_kernels,
+        plan.n_whitened,
+        plan.norm_reg is not None,
+        0.0 if plan.norm_reg is None else float(plan.norm_reg),
+        *(
+            np.ascontiguousarray(a, dtype=dtype)
+            for a in (plan.column_sums, plan.bias, plan.centre_norms)
+        ),
+    )
 
 
 def encode_numpy(raw, patches, plan, nonlinearity, threshold):
@@ -263,10 +276,7 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
     kinds = np.array([POOLED_STATES[name] for name in plan.fused], dtype=np.int32)
     n_regions = spec.grid[0] * spec.grid[1]
     mode = {"triangle": 1, "soft_threshold": 2}.get(spec.nonlinearity, 0)
-    arrays = [
-        np.ascontiguousarray(a, dtype=dtype)
-        for a in (response.column_sums, response.bias, response.centre_norms)
-    ]
+    arguments = loop_arguments(response, dtype)
     hp, wp = geometry.padded_shape
 
     def run(start, stop):
@@ -287,11 +297,7 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
                 tuple(geometry.stride),
                 tuple(geometry.dilation),
                 tuple(geometry.out_shape),
-                n_kernels,
-                response.n_whitened,
-                response.norm_reg is not None,
-                0.0 if response.norm_reg is None else float(response.norm_reg),
-                *arrays,
+                *arguments,
                 mode,
                 float(spec.threshold),
                 spec.nonlinearity == "relu",
