@@ -123,139 +123,145 @@
 #define SKCONV_STATE_COUNT 3
 #define SKCONV_STATE_POSSUM 4
 
-/* Encode a block of positions (whole rows of the maps) and fold them into the
- * pooling states, positions last: ``raw`` (R, n) the GEMM's columns of n
- * positions and ``patches`` (D, n), rows ``ld`` apart (a block of a larger
- * run), ``values`` (K, n) and ``scalars`` (4, n) scratch; ``rows`` (P, K, ow)
- * holds, from block to block, each state's fold of the rows of the current
- * band of regions, reduced into ``states`` at the band's last row. The operations are those of the row
- * encoder above, value by value, but every loop runs along the positions, so
- * the per-patch scalars (mean, deviation, ||x||^2, mean distance) are vectors
- * and no loop reduces across its lanes. ``states`` (P, G, K) in double, P
- * states of codes ``kinds``, G = gh * gw regions; the run starts at map row
- * ``row0`` and holds ``n / ow`` rows; ``row_regions[y]`` is the region row of
- * map row y, ``col_bounds`` (gw + 1) the regions' column bounds. ``rectify``
- * applies relu to the values first. */
-/* A map value at the fold (row R, column X of a block): the triangle's
- * mean distance minus the distance when its last step is fused. */
-#define SKCONV_FINAL(R, X)                                                                  \
-    (fused_last ? average[(R)*ow + (X)] - v[(R)*ow + (X)] : v[(R)*ow + (X)])
+/* The pooled loop (skconv.engine._encoders.pool_encoded), one block of
+ * positions (whole map rows) at a time, every array positions last (rows
+ * ``ld`` apart, the positions of a block along them), so that the per-patch
+ * scalars (mean, deviation, ||x||^2, mean distance) are vectors and no loop
+ * reduces across its lanes. For each block: the patches are gathered
+ * (SKCONV_DEFINE_GATHER), contrast-normalised in place
+ * (SKCONV_DEFINE_NORMALISE), multiplied by the plan's columns with the
+ * encoder applied as each column leaves the registers
+ * (SKCONV_DEFINE_ENCODED_COLUMNS; SKCONV_DEFINE_ENCODE_RAW after BLAS's GEMM
+ * where the CPU has neither AVX-512 nor AVX2), then folded into the pooling
+ * states (SKCONV_DEFINE_POOL). The columns come whitened coordinates first
+ * (their squares summed into ||x||^2), then the kernels (the responses, or
+ * with the triangle encoder the distances ||x - c_k|| and their sum). */
 
-#define SKCONV_DEFINE_POOL(NAME, REAL, SQRT)                                                \
+/* Normalise a block's patches in place: patches (D, n), rows ``ld`` apart,
+ * each position centred on its mean and divided by sqrt(variance +
+ * norm_reg). The mean and variance in one pass, of the values minus the
+ * patch's first (shifted data: no cancellation from an offset shared by the
+ * patch, as centring first). ``norms`` (n) receives ||x||^2 of the
+ * normalised patches when the triangle needs it without whitened
+ * coordinates (``box_norms``), else zeros; ``mean`` and ``scale`` (n) are
+ * scratch. */
+#define SKCONV_DEFINE_NORMALISE(NAME, REAL, SQRT)                                           \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
-        const REAL *restrict raw, const REAL *restrict patches, REAL *restrict values,      \
-        REAL *restrict scalars, REAL *restrict row_maxima, double *restrict rows, ptrdiff_t ld, \
-        ptrdiff_t n, ptrdiff_t k,                                                          \
-        ptrdiff_t j, ptrdiff_t d, int normalise, REAL norm_reg,                             \
-        const REAL *restrict column_sums, const REAL *restrict bias,                        \
-        const REAL *restrict centre_norms, int mode, REAL threshold, int rectify,           \
-        ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t row0, const ptrdiff_t *restrict row_regions,  \
-        const ptrdiff_t *restrict col_bounds, ptrdiff_t gw, ptrdiff_t n_regions,            \
-        const int *restrict kinds, int n_states, double *restrict states)                   \
+        REAL *restrict patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d, int normalise,      \
+        REAL norm_reg, int box_norms, REAL *restrict norms, REAL *restrict mean,            \
+        REAL *restrict scale)                                                               \
     {                                                                                       \
-        const ptrdiff_t n_raw = k + j + (normalise ? 1 : 0), n_rows = n / ow;               \
-        REAL *restrict mean = scalars, *restrict inv_std = scalars + n;                     \
-        REAL *restrict var = scalars + 2 * n, *restrict norms = scalars + 3 * n;            \
         if (normalise) {                                                                    \
-            const REAL *restrict sums = raw + (n_raw - 1) * ld;                              \
+            REAL *restrict sums = norms, *restrict squares = scale;                         \
             for (ptrdiff_t i = 0; i < n; i++) {                                             \
-                mean[i] = sums[i] / (REAL)d;                                                \
-                var[i] = 0;                                                                 \
+                mean[i] = patches[i];                                                       \
+                sums[i] = squares[i] = 0;                                                   \
             }                                                                               \
-            for (ptrdiff_t t = 0; t < d; t++) {                                             \
-                const REAL *restrict p = patches + t * ld;                                   \
+            for (ptrdiff_t t = 1; t < d; t++) {                                             \
+                const REAL *restrict p = patches + t * ld;                                  \
                 for (ptrdiff_t i = 0; i < n; i++) {                                         \
                     const REAL c = p[i] - mean[i];                                          \
-                    var[i] += c * c;                                                        \
+                    sums[i] += c;                                                           \
+                    squares[i] += c * c;                                                    \
                 }                                                                           \
             }                                                                               \
             for (ptrdiff_t i = 0; i < n; i++) {                                             \
-                var[i] /= (REAL)d;                                                          \
-                inv_std[i] = (REAL)1 / SQRT(var[i] + norm_reg);                             \
+                const REAL shift = sums[i] / (REAL)d, var_ = squares[i] / (REAL)d - shift * shift; \
+                const REAL var = var_ > 0 ? var_ : 0;                                       \
+                mean[i] += shift;                                                           \
+                norms[i] = box_norms ? (REAL)d * var / (var + norm_reg) : 0;                \
+                scale[i] = (REAL)1 / SQRT(var + norm_reg);                                  \
+            }                                                                               \
+            for (ptrdiff_t t = 0; t < d; t++) {                                             \
+                REAL *restrict p = patches + t * ld;                                        \
+                for (ptrdiff_t i = 0; i < n; i++) p[i] = (p[i] - mean[i]) * scale[i];       \
             }                                                                               \
         } else {                                                                            \
-            for (ptrdiff_t i = 0; i < n; i++) {                                             \
-                mean[i] = 0;                                                                \
-                inv_std[i] = 1;                                                             \
-            }                                                                               \
-        }                                                                                   \
-        /* ||x||^2 of every position first (triangle), so that each kernel's                \
-         * responses and distances are one pass. */                                         \
-        if (mode == SKCONV_TRIANGLE) {                                                      \
             for (ptrdiff_t i = 0; i < n; i++) norms[i] = 0;                                 \
-            if (j) {                                                                        \
-                for (ptrdiff_t c = 0; c < j; c++) {                                         \
-                    const REAL *restrict r = raw + (k + c) * ld;                            \
-                    const REAL sum = column_sums[k + c], b = bias[k + c];                   \
-                    for (ptrdiff_t i = 0; i < n; i++) {                                     \
-                        const REAL w = (r[i] - mean[i] * sum) * inv_std[i] - b;             \
-                        norms[i] += w * w;                                                  \
-                    }                                                                       \
-                }                                                                           \
-            } else if (normalise) {                                                         \
-                for (ptrdiff_t i = 0; i < n; i++) norms[i] = (REAL)d * var[i] / (var[i] + norm_reg);\
-            } else {                                                                        \
+            if (box_norms)                                                                  \
                 for (ptrdiff_t t = 0; t < d; t++) {                                         \
                     const REAL *restrict p = patches + t * ld;                              \
                     for (ptrdiff_t i = 0; i < n; i++) norms[i] += p[i] * p[i];              \
                 }                                                                           \
+        }                                                                                   \
+    }
+
+/* The encoder on a block's columns computed by BLAS: raw (R, n), rows ``ld``
+ * apart, the j whitened coordinates then the k kernels' columns; ``bias``
+ * (j + k) in that order. Writes ``values`` (k, n), rows ``ld`` apart: the
+ * responses c_k . x - b_k; or, with the triangle (``triangle``: the kernels'
+ * columns scaled by -2 and ``offsets`` (k) = ||c_k||^2 + 2 b_k), the
+ * distances sqrt(max(0, ||x||^2 - 2 (c_k . x - b_k) + ||c_k||^2)), their sum
+ * into ``average`` (n) and the whitened coordinates' squares into ``norms``
+ * (n, holding the box norms or zeros). The same operations as the register
+ * loop below, which does them before its columns leave the registers. */
+#define SKCONV_DEFINE_ENCODE_RAW(NAME, REAL, SQRT)                                          \
+    SKCONV_ENCODER_CLONES static void NAME(                                                 \
+        const REAL *restrict raw, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t j, ptrdiff_t k,      \
+        const REAL *restrict bias, const REAL *restrict offsets, int triangle,              \
+        REAL *restrict norms, REAL *restrict values, REAL *restrict average)                \
+    {                                                                                       \
+        for (ptrdiff_t c = 0; c < j; c++) {                                                 \
+            const REAL *restrict r = raw + c * ld;                                          \
+            const REAL b = bias[c];                                                         \
+            for (ptrdiff_t i = 0; i < n; i++) {                                             \
+                const REAL w = r[i] - b;                                                    \
+                norms[i] += w * w;                                                          \
             }                                                                               \
         }                                                                                   \
-        REAL *restrict average = var; /* the variance is no longer needed */                \
         for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                                   \
-        ptrdiff_t c = 0;                                                                    \
-        if (mode == SKCONV_TRIANGLE)                                                        \
-            /* Four kernels per pass: the per-position values read once, the                \
-             * mean distance accumulated in registers. */                                   \
-            for (; c + 4 <= k; c += 4) {                                                    \
-                const REAL *restrict r0 = raw + c * ld, *restrict r1 = r0 + ld;             \
-                const REAL *restrict r2 = r1 + ld, *restrict r3 = r2 + ld;                  \
-                REAL *restrict v0 = values + c * n, *restrict v1 = v0 + n;                  \
-                REAL *restrict v2 = v1 + n, *restrict v3 = v2 + n;                          \
-                const REAL *sums = column_sums + c, *b = bias + c, *centres = centre_norms + c;\
+        for (ptrdiff_t c = 0; c < k; c++) {                                                 \
+            const REAL *restrict r = raw + (j + c) * ld;                                    \
+            REAL *restrict v = values + c * ld;                                             \
+            if (triangle) {                                                                 \
+                const REAL offset = offsets[c];                                             \
                 for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL m = mean[i], s = inv_std[i], q = norms[i];                   \
-                    const REAL z0 = ((r0[i] - m * sums[0]) * s - b[0]) * (REAL)-2 + q + centres[0];\
-                    const REAL z1 = ((r1[i] - m * sums[1]) * s - b[1]) * (REAL)-2 + q + centres[1];\
-                    const REAL z2 = ((r2[i] - m * sums[2]) * s - b[2]) * (REAL)-2 + q + centres[2];\
-                    const REAL z3 = ((r3[i] - m * sums[3]) * s - b[3]) * (REAL)-2 + q + centres[3];\
-                    v0[i] = SQRT(z0 > 0 ? z0 : 0);                                          \
-                    v1[i] = SQRT(z1 > 0 ? z1 : 0);                                          \
-                    v2[i] = SQRT(z2 > 0 ? z2 : 0);                                          \
-                    v3[i] = SQRT(z3 > 0 ? z3 : 0);                                          \
-                    average[i] += v0[i] + v1[i] + v2[i] + v3[i];                            \
-                }                                                                           \
-            }                                                                               \
-        for (; c < k; c++) {                                                                \
-            const REAL *restrict r = raw + c * ld;                                          \
-            REAL *restrict v = values + c * n;                                              \
-            const REAL sum = column_sums[c], b = bias[c], centre = centre_norms[c];         \
-            if (mode == SKCONV_TRIANGLE) {                                                  \
-                for (ptrdiff_t i = 0; i < n; i++) {                                         \
-                    const REAL response = (r[i] - mean[i] * sum) * inv_std[i] - b;          \
-                    const REAL z = response * (REAL)-2 + norms[i] + centre;                 \
+                    const REAL z = r[i] + norms[i] + offset;                                \
                     v[i] = SQRT(z > 0 ? z : 0);                                             \
                     average[i] += v[i];                                                     \
                 }                                                                           \
             } else {                                                                        \
-                for (ptrdiff_t i = 0; i < n; i++) v[i] = (r[i] - mean[i] * sum) * inv_std[i] - b;\
+                const REAL b = bias[j + c];                                                 \
+                for (ptrdiff_t i = 0; i < n; i++) v[i] = r[i] - b;                          \
             }                                                                               \
         }                                                                                   \
+    }
+
+/* A map value at the fold (row R, column X of a block): the triangle's
+ * mean distance minus the distance when its last step is fused. */
+#define SKCONV_FINAL(R, X) (fused_last ? average[(R)*ow + (X)] - v[(R)*ow + (X)] : v[(R)*ow + (X)])
+
+/* Fold a block's encoded values into the pooling states: ``values`` (K, n),
+ * rows ``ld`` apart, ``average`` (n) the triangle's sums of distances (mode
+ * SKCONV_TRIANGLE). First the encoder's last step (max(0, mean distance -
+ * distance), or max(0, response - threshold), or the relu with ``rectify``),
+ * then each map row into every state: maxima in the values' own type, sums
+ * in double, over the rows of a band of regions (``row_maxima`` and
+ * ``rows``, (P, K, ow)), reduced into ``states`` (P, G, K) at the band's
+ * last row, P states of codes ``kinds``, G = gh * gw regions. The block
+ * starts at map row ``row0`` and holds ``n / ow`` rows; ``row_regions[y]``
+ * is the region row of map row y, ``col_bounds`` (gw + 1) the regions'
+ * column bounds. Rows are ``ow`` apart: the caller may pad them (the
+ * padding lanes are computed and folded, never reduced). With the triangle
+ * encoder and maxima only, its last step runs inside the fold. */
+#define SKCONV_DEFINE_POOL(NAME, REAL)                                                      \
+    SKCONV_ENCODER_CLONES static void NAME(                                                 \
+        REAL *restrict values, REAL *restrict average, REAL *restrict row_maxima,           \
+        double *restrict rows, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t k, int mode, REAL threshold, \
+        int rectify, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t row0,                            \
+        const ptrdiff_t *restrict row_regions, const ptrdiff_t *restrict col_bounds,        \
+        ptrdiff_t gw, ptrdiff_t n_regions, const int *restrict kinds, int n_states,         \
+        double *restrict states)                                                            \
+    {                                                                                       \
+        const ptrdiff_t n_rows = n / ow;                                                    \
         if (mode == SKCONV_TRIANGLE)                                                        \
             for (ptrdiff_t i = 0; i < n; i++) average[i] /= (REAL)k;                        \
-        /* The encoder's last step (and the relu), then the fold of each map                \
-         * row into every state: maxima in the values' own type, sums in                    \
-         * double, over the rows of a band of regions (``row_maxima`` and                   \
-         * ``rows``, (P, K, ow)), reduced into ``states`` at the band's last                \
-         * row. Rows are ``ow`` apart: the caller may pad them (the padding                 \
-         * lanes are computed and folded, never reduced). With the triangle                 \
-         * encoder and maxima only, its last step runs inside the fold. */                  \
         int maxima_only = 1;                                                                \
         for (int s = 0; s < n_states; s++) maxima_only &= kinds[s] == SKCONV_STATE_MAX;     \
         const int fused_last = mode == SKCONV_TRIANGLE && maxima_only;                      \
         if (!fused_last)                                                                    \
             for (ptrdiff_t c = 0; c < k; c++) {                                             \
-                REAL *restrict v = values + c * n;                                          \
+                REAL *restrict v = values + c * ld;                                         \
                 if (mode == SKCONV_TRIANGLE) {                                              \
                     for (ptrdiff_t i = 0; i < n; i++) {                                     \
                         const REAL z = average[i] - v[i];                                   \
@@ -281,7 +287,7 @@
             for (int s = 0; s < n_states; s++) {                                            \
                 const int kind = kinds[s];                                                  \
                 for (ptrdiff_t c = 0; c < k; c++) {                                         \
-                    const REAL *restrict v = values + c * n;                                \
+                    const REAL *restrict v = values + c * ld;                               \
                     const ptrdiff_t at = ((ptrdiff_t)s * k + c) * ow;                       \
                     double *restrict row = rows + at;                                       \
                     REAL *restrict maxima = row_maxima + at;                                \
@@ -290,14 +296,14 @@
                         /* The triangle's last step: max(mean distance - distance, 0),      \
                          * its relu taken once on the region's maximum. */                  \
                         if (first) {                                                        \
-                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = SKCONV_FINAL(r, x);\
+                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = SKCONV_FINAL(r, x); \
                             r++;                                                            \
                         }                                                                   \
                         for (; r + 4 <= end; r += 4)                                        \
                             for (ptrdiff_t x = 0; x < ow; x++) {                            \
                                 REAL z = maxima[x];                                         \
-                                const REAL z0 = SKCONV_FINAL(r, x), z1 = SKCONV_FINAL(r + 1, x);\
-                                const REAL z2 = SKCONV_FINAL(r + 2, x), z3 = SKCONV_FINAL(r + 3, x);\
+                                const REAL z0 = SKCONV_FINAL(r, x), z1 = SKCONV_FINAL(r + 1, x); \
+                                const REAL z2 = SKCONV_FINAL(r + 2, x), z3 = SKCONV_FINAL(r + 3, x); \
                                 const REAL za = z0 > z1 ? z0 : z1, zb = z2 > z3 ? z2 : z3;  \
                                 const REAL zc = za > zb ? za : zb;                          \
                                 maxima[x] = z > zc ? z : zc;                                \
@@ -318,7 +324,7 @@
                                 break;                                                      \
                             case SKCONV_STATE_SUMSQ:                                        \
                                 for (ptrdiff_t x = 0; x < ow; x++)                          \
-                                    row[x] = (start ? 0.0 : row[x]) + (double)line[x] * line[x];\
+                                    row[x] = (start ? 0.0 : row[x]) + (double)line[x] * line[x]; \
                                 break;                                                      \
                             case SKCONV_STATE_COUNT:                                        \
                                 for (ptrdiff_t x = 0; x < ow; x++)                          \
@@ -326,7 +332,7 @@
                                 break;                                                      \
                             default: /* SKCONV_STATE_POSSUM */                              \
                                 for (ptrdiff_t x = 0; x < ow; x++)                          \
-                                    row[x] = (start ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0);\
+                                    row[x] = (start ? 0.0 : row[x]) + (line[x] > 0 ? line[x] : 0); \
                             }                                                               \
                         }                                                                   \
                     }                                                                       \
@@ -334,7 +340,7 @@
                     /* The band's rows are folded: reduce each region's columns,            \
                      * in eight independent lanes. */                                       \
                     for (ptrdiff_t gx = 0; gx < gw; gx++) {                                 \
-                        double *state = states + ((s * n_regions) + band * gw + gx) * k + c;\
+                        double *state = states + ((s * n_regions) + band * gw + gx) * k + c; \
                         const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];       \
                         ptrdiff_t x = lo;                                                   \
                         if (kind == SKCONV_STATE_MAX) {                                     \
@@ -342,11 +348,11 @@
                             for (int l = 0; l < 8; l++) lanes[l] = maxima[lo];              \
                             for (; x + 8 <= hi; x += 8)                                     \
                                 for (int l = 0; l < 8; l++)                                 \
-                                    lanes[l] = lanes[l] > maxima[x + l] ? lanes[l] : maxima[x + l];\
-                            for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x];\
+                                    lanes[l] = lanes[l] > maxima[x + l] ? lanes[l] : maxima[x + l]; \
+                            for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x]; \
                             double folded = lanes[0];                                       \
-                            for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l];\
-                            if (fused_last) folded = folded > 0 ? folded : 0; /* the relu, once */\
+                            for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l]; \
+                            if (fused_last) folded = folded > 0 ? folded : 0; /* the relu, once */ \
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
                             double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
@@ -364,13 +370,21 @@
         }                                                                                   \
     }
 
+/* Copy loops as loops: a call to memmove per run of a row costs more than
+ * the few vectors of the run. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SKCONV_NO_MEMMOVE __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define SKCONV_NO_MEMMOVE
+#endif
+
 /* The patches of map rows [row0, row0 + n_rows) of an image, tap by tap:
  * patches (D, ld), each map row ``row_stride`` >= ow apart (ld >= n_rows *
  * row_stride), tap t = (ky * kw + kx) * C + c, from the padded (C, hp, wp)
  * channels-first image (a tap's values along a map row are a run of one
  * padded row, contiguous at stride 1). */
 #define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
-    static void NAME(const REAL *restrict padded, ptrdiff_t hp, ptrdiff_t wp,               \
+    SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(const REAL *restrict padded, ptrdiff_t hp, ptrdiff_t wp,               \
                      ptrdiff_t channels, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy,          \
                      ptrdiff_t sx, ptrdiff_t dy, ptrdiff_t dx, ptrdiff_t ow,                \
                      ptrdiff_t row_stride, ptrdiff_t row0, ptrdiff_t n_rows, ptrdiff_t ld,  \
@@ -392,31 +406,70 @@
                 }                                                                           \
     }
 
-/* The GEMM columns of a block of positions, positions last: out (R, n), rows
- * ``ldo`` apart, = weights^T (R, D) @ patches (D, n), patches' rows ``ld``
- * apart. n a multiple of SKCONV_COLUMN_LANES and R of skconv_column_group()
- * (the caller pads). Each block of NV
- * vectors of positions x NC columns stays in registers over the D taps (one
- * vector load per tap and vector, one broadcast per tap and column): on
- * AVX-512, 2 x 16 positions x 10 columns in float; on AVX2, 2 x 8 x 6. For the small depths of patches
- * (25 for 5x5) this runs 1.5-2.4x faster than BLAS's GEMM, which packs its
- * operands for depths in the hundreds. */
+/* The columns of a block of positions and the encoder on them, positions
+ * last: the GEMM weights^T (R, D) @ patches (D, n) (patches' rows ``ld``
+ * apart), each block of NV vectors of positions x NC columns in registers
+ * over the D taps (one vector load per tap and vector, one broadcast per tap
+ * and column: on AVX-512, 2 x 16 positions x 10 columns in float; on AVX2,
+ * 2 x 8 x 6; for the small depths of patches, 25 for 5x5, 1.5-2.4x faster
+ * than BLAS's GEMM, which packs its operands for depths in the hundreds).
+ * Before they leave the registers, SKCONV_DEFINE_ENCODE_RAW's operations:
+ * the whitened coordinates' squares summed into ||x||^2 (kept in registers
+ * for the block), the kernels' responses, or their distances and the sum of
+ * those. n a multiple of SKCONV_COLUMN_LANES and R of skconv_column_group()
+ * (the caller pads: columns past j + k are computed and dropped). */
 #define SKCONV_COLUMN_LANES 32
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SKCONV_HAS_COLUMNS 1
+#include <float.h>
+#include <immintrin.h>
 typedef float skconv_v16f __attribute__((vector_size(64), aligned(4), may_alias));
 typedef double skconv_v8d __attribute__((vector_size(64), aligned(8), may_alias));
 typedef float skconv_v8f __attribute__((vector_size(32), aligned(4), may_alias));
 typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias));
 
-#define SKCONV_DEFINE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC)                              \
+/* sqrt(max(z, 0)) of a vector. In float through the reciprocal square root
+ * estimate and one Newton step, y (1.5 - y e / 2) with y = z e: within two
+ * units in the last place of sqrtf, at several times the throughput of the
+ * division unit's square root. */
+__attribute__((target("avx512f"))) static inline skconv_v16f skconv_distance_v16f(skconv_v16f z)
+{
+    const __m512 x = _mm512_max_ps((__m512)z, _mm512_setzero_ps());
+    const __m512 e = _mm512_rsqrt14_ps(_mm512_max_ps(x, _mm512_set1_ps(FLT_MIN)));
+    const __m512 y = _mm512_mul_ps(x, e), h = _mm512_mul_ps(y, e);
+    return (skconv_v16f)_mm512_mul_ps(y, _mm512_fnmadd_ps(h, _mm512_set1_ps(0.5f),
+                                                          _mm512_set1_ps(1.5f)));
+}
+__attribute__((target("avx2,fma"))) static inline skconv_v8f skconv_distance_v8f(skconv_v8f z)
+{
+    const __m256 x = _mm256_max_ps((__m256)z, _mm256_setzero_ps());
+    const __m256 e = _mm256_rsqrt_ps(_mm256_max_ps(x, _mm256_set1_ps(FLT_MIN)));
+    const __m256 y = _mm256_mul_ps(x, e), h = _mm256_mul_ps(y, e);
+    return (skconv_v8f)_mm256_mul_ps(y, _mm256_fnmadd_ps(h, _mm256_set1_ps(0.5f),
+                                                         _mm256_set1_ps(1.5f)));
+}
+__attribute__((target("avx512f"))) static inline skconv_v8d skconv_distance_v8d(skconv_v8d z)
+{
+    return (skconv_v8d)_mm512_sqrt_pd(_mm512_max_pd((__m512d)z, _mm512_setzero_pd()));
+}
+__attribute__((target("avx2,fma"))) static inline skconv_v4d skconv_distance_v4d(skconv_v4d z)
+{
+    return (skconv_v4d)_mm256_sqrt_pd(_mm256_max_pd((__m256d)z, _mm256_setzero_pd()));
+}
+
+#define SKCONV_DEFINE_ENCODED_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, DISTANCE)            \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d, const REAL *weights,   \
-        ptrdiff_t r, REAL *out, ptrdiff_t ldo)                                              \
+        ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, const REAL *offsets,       \
+        int triangle, REAL *norms, REAL *values, REAL *average)                             \
     {                                                                                       \
         const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));                    \
-        for (ptrdiff_t i0 = 0; i0 + (NV)*lanes <= n; i0 += (NV)*lanes)                      \
+        for (ptrdiff_t i0 = 0; i0 + (NV)*lanes <= n; i0 += (NV)*lanes) {                    \
+            /* ||x||^2 stays in L1, not registers: the products' loop needs                 \
+             * all but a few. */                                                            \
+            VEC *q = (VEC *)(norms + i0), total[NV];                                        \
+            for (int v = 0; v < (NV); v++) total[v] = (VEC){0};                             \
             for (ptrdiff_t c0 = 0; c0 + (NC) <= r; c0 += (NC)) {                            \
                 VEC a[NC][NV];                                                              \
                 for (int c = 0; c < (NC); c++)                                              \
@@ -431,18 +484,47 @@ typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias)
                         for (int v = 0; v < (NV); v++) a[c][v] += x * p[v];                 \
                     }                                                                       \
                 }                                                                           \
-                for (int c = 0; c < (NC); c++)                                              \
-                    for (int v = 0; v < (NV); v++)                                          \
-                        *(VEC *)(out + (c0 + c) * ldo + i0 + v * lanes) = a[c][v];          \
+                for (int c = 0; c < (NC); c++) {                                            \
+                    const ptrdiff_t column = c0 + c;                                        \
+                    if (column < j) {                                                       \
+                        for (int v = 0; v < (NV); v++) {                                    \
+                            const VEC w = a[c][v] - bias[column];                           \
+                            q[v] += w * w;                                                  \
+                        }                                                                   \
+                    } else if (column < j + k) {                                            \
+                        REAL *out = values + (column - j) * ld + i0;                        \
+                        if (triangle) {                                                     \
+                            const REAL offset = offsets[column - j];                        \
+                            for (int v = 0; v < (NV); v++) {                                \
+                                const VEC z = a[c][v] + q[v] + offset;                      \
+                                const VEC distance = DISTANCE(z);                           \
+                                *(VEC *)(out + v * lanes) = distance;                       \
+                                total[v] += distance;                                       \
+                            }                                                               \
+                        } else {                                                            \
+                            for (int v = 0; v < (NV); v++)                                  \
+                                *(VEC *)(out + v * lanes) = a[c][v] - bias[column];         \
+                        }                                                                   \
+                    }                                                                       \
+                }                                                                           \
             }                                                                               \
+            for (int v = 0; v < (NV); v++) *(VEC *)(average + i0 + v * lanes) = total[v];   \
+        }                                                                                   \
     }
 
-SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 10)
-SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2, 10)
-SKCONV_DEFINE_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6)
-SKCONV_DEFINE_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6)
+SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 10,
+                              skconv_distance_v16f)
+SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2,
+                              10, skconv_distance_v8d)
+SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6,
+                              skconv_distance_v8f)
+SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6,
+                              skconv_distance_v4d)
 
-/* 2: AVX-512, 1: AVX2 and FMA, 0: neither (the caller uses BLAS). */
+/* What the CPU runs: 2 AVX-512, 1 AVX2 and FMA, 0 neither (the caller uses
+ * BLAS); skconv_columns_limit, when 0 or 1, caps it (the tests run every
+ * route on one machine). */
+static int skconv_columns_limit = -1;
 static int skconv_columns_level(void)
 {
     static int level = -1;
@@ -452,10 +534,12 @@ static int skconv_columns_level(void)
                 : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
                                                                                    : 0;
     }
-    return level;
+    return skconv_columns_limit >= 0 && skconv_columns_limit < level ? skconv_columns_limit
+                                                                     : level;
 }
 #else
 #define SKCONV_HAS_COLUMNS 0
+static int skconv_columns_limit = -1;
 static int skconv_columns_level(void) { return 0; }
 #endif
 
@@ -466,14 +550,23 @@ static int skconv_column_group(void)
     return level == 2 ? 10 : level == 1 ? 6 : 1;
 }
 
-/* The columns through the fastest loop the CPU runs; 0 when it has none. */
+/* The encoded columns through the fastest loop the CPU runs; 0 when it has
+ * none (the caller multiplies with BLAS, then SKCONV_DEFINE_ENCODE_RAW). */
 #define SKCONV_DEFINE_COLUMNS_DISPATCH(NAME, REAL, WIDE, NARROW)                            \
     static int NAME(const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,            \
-                    const REAL *weights, ptrdiff_t r, REAL *out, ptrdiff_t ldo)             \
+                    const REAL *weights, ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, \
+                    const REAL *offsets, int triangle, REAL *norms, REAL *values,           \
+                    REAL *average)                                                          \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
-        case 2: WIDE(patches, ld, n, d, weights, r, out, ldo); return 1;                    \
-        case 1: NARROW(patches, ld, n, d, weights, r, out, ldo); return 1;                  \
+        case 2:                                                                             \
+            WIDE(patches, ld, n, d, weights, r, j, k, bias, offsets, triangle, norms, values, \
+                 average);                                                                  \
+            return 1;                                                                       \
+        case 1:                                                                             \
+            NARROW(patches, ld, n, d, weights, r, j, k, bias, offsets, triangle, norms, values, \
+                   average);                                                                \
+            return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
     }
@@ -484,23 +577,27 @@ SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_float, float, skconv_columns_float
 SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_double, double, skconv_columns_double_avx512,
                                skconv_columns_double_avx2)
 #else
-static int skconv_columns_float(const float *p, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,
-                                const float *w, ptrdiff_t r, float *o, ptrdiff_t ldo)
-{
-    return 0;
-}
-static int skconv_columns_double(const double *p, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,
-                                 const double *w, ptrdiff_t r, double *o, ptrdiff_t ldo)
-{
-    return 0;
-}
+#define SKCONV_NO_COLUMNS(NAME, REAL)                                                       \
+    static int NAME(const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,            \
+                    const REAL *weights, ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, \
+                    const REAL *offsets, int triangle, REAL *norms, REAL *values,           \
+                    REAL *average)                                                          \
+    {                                                                                       \
+        return 0;                                                                           \
+    }
+SKCONV_NO_COLUMNS(skconv_columns_float, float)
+SKCONV_NO_COLUMNS(skconv_columns_double, double)
 #endif
 
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_float, float, sqrtf)
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_double, double, sqrt)
 SKCONV_DEFINE_ENCODE(skconv_encode_float, skconv_encode_row_float, float)
 SKCONV_DEFINE_ENCODE(skconv_encode_double, skconv_encode_row_double, double)
-SKCONV_DEFINE_POOL(skconv_pool_float, float, sqrtf)
-SKCONV_DEFINE_POOL(skconv_pool_double, double, sqrt)
+SKCONV_DEFINE_NORMALISE(skconv_normalise_float, float, sqrtf)
+SKCONV_DEFINE_NORMALISE(skconv_normalise_double, double, sqrt)
+SKCONV_DEFINE_ENCODE_RAW(skconv_encode_raw_float, float, sqrtf)
+SKCONV_DEFINE_ENCODE_RAW(skconv_encode_raw_double, double, sqrt)
+SKCONV_DEFINE_POOL(skconv_pool_float, float)
+SKCONV_DEFINE_POOL(skconv_pool_double, double)
 SKCONV_DEFINE_GATHER(skconv_gather_float, float)
 SKCONV_DEFINE_GATHER(skconv_gather_double, double)

@@ -23,19 +23,28 @@ cdef extern from "_encoders.h":
         Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
         double
     ) noexcept nogil
+    void skconv_normalise_float(
+        float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, int, float*, float*, float*
+    ) noexcept nogil
+    void skconv_normalise_double(
+        double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, int, double*, double*, double*
+    ) noexcept nogil
+    void skconv_encode_raw_float(
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const float*,
+        int, float*, float*, float*
+    ) noexcept nogil
+    void skconv_encode_raw_double(
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*,
+        const double*, int, double*, double*, double*
+    ) noexcept nogil
     void skconv_pool_float(
-        const float*, const float*, float*, float*, float*, double*, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, const float*, const float*, const float*, int,
-        float, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
-        Py_ssize_t,
+        float*, float*, float*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, int,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_pool_double(
-        const double*, const double*, double*, double*, double*, double*, Py_ssize_t,
-        Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, const double*, const double*, const double*, int,
-        double, int, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
-        Py_ssize_t,
+        double*, double*, double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, int,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_gather_float(
@@ -49,13 +58,15 @@ cdef extern from "_encoders.h":
         Py_ssize_t, double*
     ) noexcept nogil
     int skconv_columns_float(
-        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, float*,
-        Py_ssize_t
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, const float*, const float*, int, float*, float*, float*
     ) noexcept nogil
     int skconv_columns_double(
-        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, double*,
-        Py_ssize_t
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, const double*, const double*, int, double*, double*, double*
     ) noexcept nogil
+    int skconv_columns_level() noexcept nogil
+    int skconv_columns_limit
     int SKCONV_COLUMN_LANES
     int skconv_column_group() noexcept nogil
 
@@ -258,26 +269,44 @@ def pool_encoded(
     cdef Py_ssize_t block_rows = rows_per_block(oh, stride), n_rows, block, ld
     cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = skconv_column_group()
     cdef Py_ssize_t ld_max = -(-block_rows * stride // lanes) * lanes
-    cdef Py_ssize_t padded_raw = -(-n_raw // group) * group
+    # The columns the loop computes: the whitened coordinates, then the kernels
+    # (the patches are normalised before, so the sums' column is not needed),
+    # padded to whole groups of the register loop.
+    cdef Py_ssize_t n_used = n_kernels + n_whitened
+    cdef Py_ssize_t padded_raw = -(-n_used // group) * group
+    order = np.r_[n_kernels:n_used, 0:n_kernels]
+    wide_weights = np.zeros((depth, padded_raw), dtype=dtype)
+    wide_weights[:, :n_used] = np.asarray(weights)[:, order]
+    ordered_bias_buffer = np.ascontiguousarray(np.asarray(bias)[order])
+    # The triangle's distances as one sum, ||x||^2 + (-2 c_k) . x + offset_k:
+    # the kernels' columns scaled by -2, offset_k = ||c_k||^2 + 2 b_k.
+    offset_buffer = np.asarray(centre_norms)[:n_kernels].copy()
+    if mode == 1:
+        wide_weights[:, n_whitened:n_used] *= -2
+        offset_buffer += 2 * np.asarray(bias)[:n_kernels]
     # Zeros: the lanes past a block's positions are computed and never read.
     patch_buffer = np.zeros(depth * ld_max, dtype=dtype)
     raw_buffer = np.empty(padded_raw * ld_max, dtype=dtype)
-    wide_weights = np.zeros((depth, padded_raw), dtype=dtype)
-    wide_weights[:, :n_raw] = np.asarray(weights)
-    value_buffer = np.empty(n_kernels * block_rows * stride, dtype=dtype)
-    scalar_buffer = np.empty(4 * block_rows * stride, dtype=dtype)
+    value_buffer = np.empty(n_kernels * ld_max, dtype=dtype)
+    scalar_buffer = np.zeros(4 * ld_max, dtype=dtype)
     row_buffer = np.empty(n_states * n_kernels * stride, dtype=np.float64)
     maxima_buffer = np.empty(n_states * n_kernels * stride, dtype=dtype)
     cdef real[::1] patches = patch_buffer, raw = raw_buffer
     cdef real[::1] values = value_buffer, scalars = scalar_buffer
     cdef real[:, ::1] columns = wide_weights
+    cdef const real[::1] ordered_bias = ordered_bias_buffer, offsets = offset_buffer
     cdef double[::1] row = row_buffer
     cdef real[::1] maxima = maxima_buffer
+    cdef real *norms = &scalars[0]
+    cdef real *average = &scalars[ld_max]
+    cdef real *mean = &scalars[2 * ld_max]
+    cdef real *scale = &scalars[3 * ld_max]
     cdef Py_ssize_t image, row0
-    cdef int computed
+    cdef int computed, triangle = mode == 1
+    cdef int box_norms = triangle and n_whitened == 0
     cdef char no = b"N", yes = b"T"
     cdef real one = 1, zero = 0
-    cdef int gemm_m, gemm_n = <int>n_raw, gemm_k = <int>depth, gemm_ld
+    cdef int gemm_m, gemm_n = <int>padded_raw, gemm_k = <int>depth, gemm_ld
     with nogil:
         for image in range(b_images):
             row0 = 0
@@ -289,38 +318,65 @@ def pool_encoded(
                 if real is float:
                     skconv_gather_float(&padded[image, 0, 0, 0], hp, wp, channels, kh, kw, sy, sx,
                                         dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
-                    computed = skconv_columns_float(&patches[0], ld, ld, depth, &columns[0, 0],
-                                                    padded_raw, &raw[0], ld)
+                    skconv_normalise_float(&patches[0], ld, block, depth, normalise,
+                                           <float>norm_reg, box_norms, norms, mean, scale)
+                    computed = skconv_columns_float(
+                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, n_whitened,
+                        n_kernels, &ordered_bias[0], &offsets[0], triangle, norms,
+                        &values[0], average
+                    )
                     if not computed:
                         # raw (R, n) = weights^T (R, D) @ patches (D, n), row-major; in BLAS's
                         # column-major terms raw^T (n, R) = patches^T (n, D) @ weights.
                         sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
-                              <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                              &columns[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                        skconv_encode_raw_float(&raw[0], ld, block, n_whitened, n_kernels,
+                                                &ordered_bias[0], &offsets[0], triangle,
+                                                norms, &values[0], average)
                     skconv_pool_float(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &maxima[0], &row[0], ld,
-                        block,
-                        n_kernels, n_whitened, depth, normalise, <float>norm_reg,
-                        &column_sums[0], &bias[0], &centre_norms[0], mode, <float>threshold,
-                        rectify, oh, stride, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                        &values[0], average, &maxima[0], &row[0], ld, block, n_kernels, mode,
+                        <float>threshold, rectify, oh, stride, row0, &row_regions[0],
+                        &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
+                        &states[image, 0, 0, 0]
                     )
                 else:
                     skconv_gather_double(&padded[image, 0, 0, 0], hp, wp, channels, kh, kw, sy, sx,
                                          dy, dx, ow, stride, row0, n_rows, ld, &patches[0])
-                    computed = skconv_columns_double(&patches[0], ld, ld, depth, &columns[0, 0],
-                                                     padded_raw, &raw[0], ld)
+                    skconv_normalise_double(&patches[0], ld, block, depth, normalise, norm_reg,
+                                            box_norms, norms, mean, scale)
+                    computed = skconv_columns_double(
+                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, n_whitened,
+                        n_kernels, &ordered_bias[0], &offsets[0], triangle, norms,
+                        &values[0], average
+                    )
                     if not computed:
                         dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
-                              <real *>&weights[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                              &columns[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
+                        skconv_encode_raw_double(&raw[0], ld, block, n_whitened, n_kernels,
+                                                 &ordered_bias[0], &offsets[0], triangle,
+                                                 norms, &values[0], average)
                     skconv_pool_double(
-                        &raw[0], &patches[0], &values[0], &scalars[0], &maxima[0], &row[0], ld,
-                        block,
-                        n_kernels, n_whitened, depth, normalise, norm_reg,
-                        &column_sums[0], &bias[0], &centre_norms[0], mode, threshold,
-                        rectify, oh, stride, row0, &row_regions[0], &col_bounds[0], gw, n_regions,
-                        &kinds[0], <int>n_states, &states[image, 0, 0, 0]
+                        &values[0], average, &maxima[0], &row[0], ld, block, n_kernels, mode,
+                        threshold, rectify, oh, stride, row0, &row_regions[0], &col_bounds[0],
+                        gw, n_regions, &kinds[0], <int>n_states, &states[image, 0, 0, 0]
                     )
                 row0 += n_rows
+
+
+def _limit_columns_level(level):
+    """Cap the register loop :func:`pool_encoded` runs (2 AVX-512, 1 AVX2, 0
+    BLAS's GEMM then the encoder; -1 no cap) and return the previous cap:
+    the tests run every route on one machine."""
+    global skconv_columns_limit
+    previous = skconv_columns_limit
+    skconv_columns_limit = level
+    return previous
+
+
+def columns_level():
+    """The register loop :func:`pool_encoded` runs on this CPU (after any cap):
+    2 AVX-512, 1 AVX2 and FMA, 0 none (BLAS's GEMM, then the encoder)."""
+    return skconv_columns_level()
 
 
 def rows_per_block(Py_ssize_t oh, Py_ssize_t ow):
