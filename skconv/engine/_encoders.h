@@ -187,8 +187,8 @@
     }
 
 /* The encoder on a block's columns computed by BLAS: raw (R, n), rows ``ld``
- * apart, the j whitened coordinates then the k kernels' columns; ``bias``
- * (j + k) in that order. Writes ``values`` (k, n), rows ``ld`` apart: the
+ * apart, the j whitened coordinates, then from row ``first`` the k kernels'
+ * columns; ``bias`` (R) by row. Writes ``values`` (k, n), rows ``ld`` apart: the
  * responses c_k . x - b_k; or, with the triangle (``triangle``: the kernels'
  * columns scaled by -2 and ``offsets`` (k) = ||c_k||^2 + 2 b_k), the
  * distances sqrt(max(0, ||x||^2 - 2 (c_k . x - b_k) + ||c_k||^2)), their sum
@@ -197,8 +197,8 @@
  * loop below, which does them before its columns leave the registers. */
 #define SKCONV_DEFINE_ENCODE_RAW(NAME, REAL, SQRT)                                          \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
-        const REAL *restrict raw, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t j, ptrdiff_t k,      \
-        const REAL *restrict bias, const REAL *restrict offsets, int triangle,              \
+        const REAL *restrict raw, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t j, ptrdiff_t first,  \
+        ptrdiff_t k, const REAL *restrict bias, const REAL *restrict offsets, int triangle, \
         REAL *restrict norms, REAL *restrict values, REAL *restrict average)                \
     {                                                                                       \
         for (ptrdiff_t c = 0; c < j; c++) {                                                 \
@@ -211,7 +211,7 @@
         }                                                                                   \
         for (ptrdiff_t i = 0; i < n; i++) average[i] = 0;                                   \
         for (ptrdiff_t c = 0; c < k; c++) {                                                 \
-            const REAL *restrict r = raw + (j + c) * ld;                                    \
+            const REAL *restrict r = raw + (first + c) * ld;                                \
             REAL *restrict v = values + c * ld;                                             \
             if (triangle) {                                                                 \
                 const REAL offset = offsets[c];                                             \
@@ -221,7 +221,7 @@
                     average[i] += v[i];                                                     \
                 }                                                                           \
             } else {                                                                        \
-                const REAL b = bias[j + c];                                                 \
+                const REAL b = bias[first + c];                                             \
                 for (ptrdiff_t i = 0; i < n; i++) v[i] = r[i] - b;                          \
             }                                                                               \
         }                                                                                   \
@@ -409,15 +409,18 @@
 /* The columns of a block of positions and the encoder on them, positions
  * last: the GEMM weights^T (R, D) @ patches (D, n) (patches' rows ``ld``
  * apart), each block of NV vectors of positions x NC columns in registers
- * over the D taps (one vector load per tap and vector, one broadcast per tap
+ * over the taps (one vector load per tap and vector, one broadcast per tap
  * and column: on AVX-512, 2 x 16 positions x 10 columns in float; on AVX2,
  * 2 x 8 x 6; for the small depths of patches, 25 for 5x5, 1.5-2.4x faster
  * than BLAS's GEMM, which packs its operands for depths in the hundreds).
- * Before they leave the registers, SKCONV_DEFINE_ENCODE_RAW's operations:
- * the whitened coordinates' squares summed into ||x||^2 (kept in registers
- * for the block), the kernels' responses, or their distances and the sum of
- * those. n a multiple of SKCONV_COLUMN_LANES and R of skconv_column_group()
- * (the caller pads: columns past j + k are computed and dropped). */
+ * Group g of NC columns runs over taps [taps[2g], taps[2g + 1]) only: the
+ * rows where its weights are not all zero (the whitened coordinates are
+ * triangular, see skconv.engine.learned.make_response_plan). Before they
+ * leave the registers, SKCONV_DEFINE_ENCODE_RAW's operations: the j whitened
+ * coordinates' squares summed into ||x||^2, then, from column ``first``, the
+ * k kernels' responses, or their distances and the sum of those. n a
+ * multiple of SKCONV_COLUMN_LANES and R of skconv_column_group() (the caller
+ * pads: the other columns are computed and dropped). */
 #define SKCONV_COLUMN_LANES 32
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -432,19 +435,20 @@ typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias)
 /* sqrt(max(z, 0)) of a vector. In float through the reciprocal square root
  * estimate and one Newton step, y (1.5 - y e / 2) with y = z e: within two
  * units in the last place of sqrtf, at several times the throughput of the
- * division unit's square root. */
+ * division unit's square root (z is first raised to FLT_MIN, whose square
+ * root, 1e-19, stands for 0). */
 __attribute__((target("avx512f"))) static inline skconv_v16f skconv_distance_v16f(skconv_v16f z)
 {
-    const __m512 x = _mm512_max_ps((__m512)z, _mm512_setzero_ps());
-    const __m512 e = _mm512_rsqrt14_ps(_mm512_max_ps(x, _mm512_set1_ps(FLT_MIN)));
+    const __m512 x = _mm512_max_ps((__m512)z, _mm512_set1_ps(FLT_MIN));
+    const __m512 e = _mm512_rsqrt14_ps(x);
     const __m512 y = _mm512_mul_ps(x, e), h = _mm512_mul_ps(y, e);
     return (skconv_v16f)_mm512_mul_ps(y, _mm512_fnmadd_ps(h, _mm512_set1_ps(0.5f),
                                                           _mm512_set1_ps(1.5f)));
 }
 __attribute__((target("avx2,fma"))) static inline skconv_v8f skconv_distance_v8f(skconv_v8f z)
 {
-    const __m256 x = _mm256_max_ps((__m256)z, _mm256_setzero_ps());
-    const __m256 e = _mm256_rsqrt_ps(_mm256_max_ps(x, _mm256_set1_ps(FLT_MIN)));
+    const __m256 x = _mm256_max_ps((__m256)z, _mm256_set1_ps(FLT_MIN));
+    const __m256 e = _mm256_rsqrt_ps(x);
     const __m256 y = _mm256_mul_ps(x, e), h = _mm256_mul_ps(y, e);
     return (skconv_v8f)_mm256_mul_ps(y, _mm256_fnmadd_ps(h, _mm256_set1_ps(0.5f),
                                                          _mm256_set1_ps(1.5f)));
@@ -461,8 +465,9 @@ __attribute__((target("avx2,fma"))) static inline skconv_v4d skconv_distance_v4d
 #define SKCONV_DEFINE_ENCODED_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, DISTANCE)            \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d, const REAL *weights,   \
-        ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, const REAL *offsets,       \
-        int triangle, REAL *norms, REAL *values, REAL *average)                             \
+        ptrdiff_t r, const ptrdiff_t *taps, ptrdiff_t j, ptrdiff_t first, ptrdiff_t k,      \
+        const REAL *bias, const REAL *offsets, int triangle, REAL *norms, REAL *values,     \
+        REAL *average)                                                                      \
     {                                                                                       \
         const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));                    \
         for (ptrdiff_t i0 = 0; i0 + (NV)*lanes <= n; i0 += (NV)*lanes) {                    \
@@ -470,11 +475,12 @@ __attribute__((target("avx2,fma"))) static inline skconv_v4d skconv_distance_v4d
              * all but a few. */                                                            \
             VEC *q = (VEC *)(norms + i0), total[NV];                                        \
             for (int v = 0; v < (NV); v++) total[v] = (VEC){0};                             \
-            for (ptrdiff_t c0 = 0; c0 + (NC) <= r; c0 += (NC)) {                            \
+            for (ptrdiff_t c0 = 0, g = 0; c0 + (NC) <= r; c0 += (NC), g++) {                \
+                const ptrdiff_t t_begin = taps[2 * g], t_end = taps[2 * g + 1];             \
                 VEC a[NC][NV];                                                              \
                 for (int c = 0; c < (NC); c++)                                              \
                     for (int v = 0; v < (NV); v++) a[c][v] = (VEC){0};                      \
-                for (ptrdiff_t t = 0; t < d; t++) {                                         \
+                for (ptrdiff_t t = t_begin; t < t_end; t++) {                               \
                     const REAL *source = patches + t * ld + i0;                             \
                     const REAL *w = weights + t * r + c0;                                   \
                     VEC p[NV];                                                              \
@@ -491,10 +497,10 @@ __attribute__((target("avx2,fma"))) static inline skconv_v4d skconv_distance_v4d
                             const VEC w = a[c][v] - bias[column];                           \
                             q[v] += w * w;                                                  \
                         }                                                                   \
-                    } else if (column < j + k) {                                            \
-                        REAL *out = values + (column - j) * ld + i0;                        \
+                    } else if (column >= first && column < first + k) {                     \
+                        REAL *out = values + (column - first) * ld + i0;                    \
                         if (triangle) {                                                     \
-                            const REAL offset = offsets[column - j];                        \
+                            const REAL offset = offsets[column - first];                    \
                             for (int v = 0; v < (NV); v++) {                                \
                                 const VEC z = a[c][v] + q[v] + offset;                      \
                                 const VEC distance = DISTANCE(z);                           \
@@ -554,17 +560,17 @@ static int skconv_column_group(void)
  * none (the caller multiplies with BLAS, then SKCONV_DEFINE_ENCODE_RAW). */
 #define SKCONV_DEFINE_COLUMNS_DISPATCH(NAME, REAL, WIDE, NARROW)                            \
     static int NAME(const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,            \
-                    const REAL *weights, ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, \
-                    const REAL *offsets, int triangle, REAL *norms, REAL *values,           \
-                    REAL *average)                                                          \
+                    const REAL *weights, ptrdiff_t r, const ptrdiff_t *taps, ptrdiff_t j,   \
+                    ptrdiff_t first, ptrdiff_t k, const REAL *bias, const REAL *offsets,    \
+                    int triangle, REAL *norms, REAL *values, REAL *average)                 \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
-            WIDE(patches, ld, n, d, weights, r, j, k, bias, offsets, triangle, norms, values, \
+            WIDE(patches, ld, n, d, weights, r, taps, j, first, k, bias, offsets, triangle, norms, values, \
                  average);                                                                  \
             return 1;                                                                       \
         case 1:                                                                             \
-            NARROW(patches, ld, n, d, weights, r, j, k, bias, offsets, triangle, norms, values, \
+            NARROW(patches, ld, n, d, weights, r, taps, j, first, k, bias, offsets, triangle, norms, values, \
                    average);                                                                \
             return 1;                                                                       \
         default: return 0;                                                                  \
@@ -579,9 +585,9 @@ SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_double, double, skconv_columns_dou
 #else
 #define SKCONV_NO_COLUMNS(NAME, REAL)                                                       \
     static int NAME(const REAL *patches, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t d,            \
-                    const REAL *weights, ptrdiff_t r, ptrdiff_t j, ptrdiff_t k, const REAL *bias, \
-                    const REAL *offsets, int triangle, REAL *norms, REAL *values,           \
-                    REAL *average)                                                          \
+                    const REAL *weights, ptrdiff_t r, const ptrdiff_t *taps, ptrdiff_t j,   \
+                    ptrdiff_t first, ptrdiff_t k, const REAL *bias, const REAL *offsets,    \
+                    int triangle, REAL *norms, REAL *values, REAL *average)                 \
     {                                                                                       \
         return 0;                                                                           \
     }

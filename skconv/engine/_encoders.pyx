@@ -7,8 +7,9 @@ triangle or soft-threshold encoder, in a dozen numpy passes over ``(N, K)``
 arrays; ``_encoders.h`` does the same operations in two layouts, both tested
 against it: patch by patch for :func:`encode_patches` (patches one per row,
 as the batches and tiles paths hold them) and along the positions for
-:func:`pool_encoded` (gathered, encoded and pooled in one loop; transposing
-rows into that layout measured slower than the patch-by-patch loop).
+:func:`pool_encoded` (gathered, multiplied, encoded and pooled in one loop;
+transposing rows into that layout measured slower than the patch-by-patch
+loop).
 Optional: built at install when a C compiler is present; without it
 :mod:`skconv.engine.learned` uses numpy for the same values.
 """
@@ -30,12 +31,12 @@ cdef extern from "_encoders.h":
         double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, int, double*, double*, double*
     ) noexcept nogil
     void skconv_encode_raw_float(
-        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const float*,
-        int, float*, float*, float*
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*,
+        const float*, int, float*, float*, float*
     ) noexcept nogil
     void skconv_encode_raw_double(
-        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*,
-        const double*, int, double*, double*, double*
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        const double*, const double*, int, double*, double*, double*
     ) noexcept nogil
     void skconv_pool_float(
         float*, float*, float*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, int,
@@ -58,12 +59,14 @@ cdef extern from "_encoders.h":
         Py_ssize_t, double*
     ) noexcept nogil
     int skconv_columns_float(
-        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, const float*, const float*, int, float*, float*, float*
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t,
+        const Py_ssize_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, const float*, int,
+        float*, float*, float*
     ) noexcept nogil
     int skconv_columns_double(
-        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, const double*, const double*, int, double*, double*, double*
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t,
+        const Py_ssize_t*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, const double*, int,
+        double*, double*, double*
     ) noexcept nogil
     int skconv_columns_level() noexcept nogil
     int skconv_columns_limit
@@ -199,12 +202,17 @@ def pool_encoded(
     """Fold the encoded responses of every patch of a batch into pooling states.
 
     For each image and each block of whole map rows (at most
-    :data:`BLOCK_POSITIONS` positions): gather the patches tap by tap, compute
-    the plan's columns positions last (a register-blocked loop for AVX-512 or
-    AVX2 chosen at run time, else one GEMM through ``scipy.linalg.cython_blas``),
-    then :func:`encode_patches`'s operations along the positions, folding the
-    values into the states of their regions while they are in cache. The maps
-    are never written.
+    :data:`BLOCK_POSITIONS` positions): gather the patches tap by tap,
+    contrast-normalise them in place, compute the plan's columns positions
+    last with :func:`encode_patches`'s operations applied as each column
+    leaves the registers (a register-blocked loop for AVX-512 or AVX2 chosen
+    at run time, :func:`columns_level`; else one GEMM through
+    ``scipy.linalg.cython_blas``, then the same operations in a pass), and
+    fold the values into the states of their regions while they are in
+    cache. The maps are never written. The whitened coordinates' columns
+    (``||x||^2`` only) are triangular in the taps
+    (:func:`skconv.engine.learned.norm_rows`): the register loop runs each
+    group of columns over the taps where its weights are not all zero.
 
     Parameters
     ----------
@@ -270,20 +278,31 @@ def pool_encoded(
     cdef Py_ssize_t lanes = SKCONV_COLUMN_LANES, group = skconv_column_group()
     cdef Py_ssize_t ld_max = -(-block_rows * stride // lanes) * lanes
     # The columns the loop computes: the whitened coordinates, then the kernels
-    # (the patches are normalised before, so the sums' column is not needed),
-    # padded to whole groups of the register loop.
-    cdef Py_ssize_t n_used = n_kernels + n_whitened
-    cdef Py_ssize_t padded_raw = -(-n_used // group) * group
-    order = np.r_[n_kernels:n_used, 0:n_kernels]
+    # from the next whole group of the register loop (the patches are
+    # normalised before, so the sums' column is not needed), padded to whole
+    # groups; each group runs over the taps where its weights are not all zero.
+    cdef Py_ssize_t first = -(-n_whitened // group) * group
+    cdef Py_ssize_t padded_raw = -(-(first + n_kernels) // group) * group
+    source = np.asarray(weights)
     wide_weights = np.zeros((depth, padded_raw), dtype=dtype)
-    wide_weights[:, :n_used] = np.asarray(weights)[:, order]
-    ordered_bias_buffer = np.ascontiguousarray(np.asarray(bias)[order])
+    wide_weights[:, :n_whitened] = source[:, n_kernels : n_kernels + n_whitened]
+    wide_weights[:, first : first + n_kernels] = source[:, :n_kernels]
+    ordered_bias_buffer = np.zeros(padded_raw, dtype=dtype)
+    ordered_bias_buffer[:n_whitened] = np.asarray(bias)[n_kernels : n_kernels + n_whitened]
+    ordered_bias_buffer[first : first + n_kernels] = np.asarray(bias)[:n_kernels]
     # The triangle's distances as one sum, ||x||^2 + (-2 c_k) . x + offset_k:
     # the kernels' columns scaled by -2, offset_k = ||c_k||^2 + 2 b_k.
     offset_buffer = np.asarray(centre_norms)[:n_kernels].copy()
     if mode == 1:
-        wide_weights[:, n_whitened:n_used] *= -2
+        wide_weights[:, first : first + n_kernels] *= -2
         offset_buffer += 2 * np.asarray(bias)[:n_kernels]
+    used = wide_weights.reshape(depth, -1, group).any(axis=2)  # (D, groups)
+    tap_buffer = np.zeros((used.shape[1], 2), dtype=np.intp)
+    for i in range(used.shape[1]):
+        rows = np.flatnonzero(used[:, i])
+        if rows.size:
+            tap_buffer[i] = rows[0], rows[-1] + 1
+    cdef const Py_ssize_t[:, ::1] taps = tap_buffer
     # Zeros: the lanes past a block's positions are computed and never read.
     patch_buffer = np.zeros(depth * ld_max, dtype=dtype)
     raw_buffer = np.empty(padded_raw * ld_max, dtype=dtype)
@@ -321,16 +340,16 @@ def pool_encoded(
                     skconv_normalise_float(&patches[0], ld, block, depth, normalise,
                                            <float>norm_reg, box_norms, norms, mean, scale)
                     computed = skconv_columns_float(
-                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, n_whitened,
-                        n_kernels, &ordered_bias[0], &offsets[0], triangle, norms,
-                        &values[0], average
+                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, &taps[0, 0],
+                        n_whitened, first, n_kernels, &ordered_bias[0], &offsets[0], triangle,
+                        norms, &values[0], average
                     )
                     if not computed:
                         # raw (R, n) = weights^T (R, D) @ patches (D, n), row-major; in BLAS's
                         # column-major terms raw^T (n, R) = patches^T (n, D) @ weights.
                         sgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
                               &columns[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
-                        skconv_encode_raw_float(&raw[0], ld, block, n_whitened, n_kernels,
+                        skconv_encode_raw_float(&raw[0], ld, block, n_whitened, first, n_kernels,
                                                 &ordered_bias[0], &offsets[0], triangle,
                                                 norms, &values[0], average)
                     skconv_pool_float(
@@ -345,14 +364,14 @@ def pool_encoded(
                     skconv_normalise_double(&patches[0], ld, block, depth, normalise, norm_reg,
                                             box_norms, norms, mean, scale)
                     computed = skconv_columns_double(
-                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, n_whitened,
-                        n_kernels, &ordered_bias[0], &offsets[0], triangle, norms,
-                        &values[0], average
+                        &patches[0], ld, ld, depth, &columns[0, 0], padded_raw, &taps[0, 0],
+                        n_whitened, first, n_kernels, &ordered_bias[0], &offsets[0], triangle,
+                        norms, &values[0], average
                     )
                     if not computed:
                         dgemm(&no, &yes, &gemm_m, &gemm_n, &gemm_k, &one, &patches[0], &gemm_ld,
                               &columns[0, 0], &gemm_n, &zero, &raw[0], &gemm_ld)
-                        skconv_encode_raw_double(&raw[0], ld, block, n_whitened, n_kernels,
+                        skconv_encode_raw_double(&raw[0], ld, block, n_whitened, first, n_kernels,
                                                  &ordered_bias[0], &offsets[0], triangle,
                                                  norms, &values[0], average)
                     skconv_pool_double(

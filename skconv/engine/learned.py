@@ -77,7 +77,7 @@ def make_response_plan(kernels, transform, kernel_shape, dtype, with_norms):
         norm_reg, mean, whitening = transform.norm_reg, transform.mean, transform.whitening
     folded = flat @ whitening if whitening is not None else flat
     if with_norms and whitening is not None:
-        folded = np.concatenate([folded, whitening])
+        folded = np.concatenate([folded, norm_rows(whitening, n_channels)])
     bias = folded @ mean if mean is not None else np.zeros(len(folded))
     columns = folded
     if norm_reg is not None:
@@ -93,6 +93,35 @@ def make_response_plan(kernels, transform, kernel_shape, dtype, with_norms):
         bias=bias.astype(dtype),
         centre_norms=(flat**2).sum(axis=1).astype(dtype),
     )
+
+
+def norm_rows(whitening, n_channels):
+    """Rows ``R`` with ``||R x|| = ||whitening @ x||``, triangular in the engine's tap order.
+
+    The triangle encoder needs ``||W (x - mean)||^2`` of every patch; any
+    ``R`` with ``R^T R = W^T W`` gives it. ``R`` of the QR decomposition of
+    ``W`` with its columns in the engine's order (taps ``(ky, kx, c)``, see
+    :func:`~skconv.engine.core.kernel_matrix`) is upper triangular there, so
+    the pooled loop multiplies about half of its entries (the zeros of whole
+    groups of columns are skipped).
+
+    Parameters
+    ----------
+    whitening : ndarray of shape (D, D)
+        The ZCA matrix, acting on patches flattened channels first ``(c, ky, kx)``.
+    n_channels : int
+
+    Returns
+    -------
+    rows : ndarray of shape (D, D)
+        In the same flattened order as ``whitening``.
+    """
+    d = whitening.shape[1]
+    taps = np.arange(d).reshape(n_channels, -1).T.ravel()  # flat index of each tap
+    upper = np.linalg.qr(whitening[:, taps], mode="r")
+    rows = np.zeros_like(upper)
+    rows[:, taps] = upper
+    return rows
 
 
 def responses(raw, patches, plan, with_norms=False):
