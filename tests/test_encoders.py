@@ -104,6 +104,8 @@ def _routes(conv, X, monkeypatch):
     whiten=st.booleans(),
     dtype=st.sampled_from(["float32", "float64"]),
     level=st.sampled_from(LEVELS),
+    n_images=st.sampled_from([1, 2, 7]),
+    n_jobs=st.integers(1, 3),
     seed=st.integers(0, 2**16),
 )
 def test_the_encoded_path_equals_the_batches_path(
@@ -122,14 +124,18 @@ def test_the_encoded_path_equals_the_batches_path(
     whiten,
     dtype,
     level,
+    n_images,
+    n_jobs,
     seed,
 ):
+    # With fewer images than threads, the threads share each image's map rows.
     span = dilation * (kernel_size - 1) + 1
     assume(span <= height and span <= width)  # longer spans are refused
     reach = 1 if padding == "same" else span
     assume(min(height, width) - reach >= (grid - 1) * stride)  # a position per region
     rng = np.random.default_rng(seed)
-    X = rng.random((7, channels, height, width)) * 3 + 1
+    fitted = rng.random((7, channels, height, width)) * 3 + 1
+    X = fitted[:n_images]
     conv = ConvFeatures(
         PatchBank(
             n_kernels=int(rng.integers(1, 9)),
@@ -146,7 +152,8 @@ def test_the_encoded_path_equals_the_batches_path(
         dilation=dilation,
         padding=padding,
         dtype=dtype,
-    ).fit(X)
+        n_jobs=n_jobs,
+    ).fit(fitted)
     previous = learned._encoders._limit_columns_level(level)
     try:
         plan, encoded, reference = _routes(conv, X, monkeypatch)
@@ -211,6 +218,7 @@ def test_the_pooled_loop_rejects_inconsistent_arguments():
             col_bounds=bounds,
             kinds=kinds,
             states=np.full((2, 1, 1, 4), -np.inf),
+            map_rows=None,
         )
         arguments.update(changes)
         learned.compiled_pool(*arguments.values())
@@ -226,9 +234,15 @@ def test_the_pooled_loop_rejects_inconsistent_arguments():
         ({"row_regions": np.array([0, 1, 0, 0, 0, 0], dtype=np.intp)}, "out of order"),
         ({"kinds": np.array([7], dtype=np.int32)}, "unknown state"),
         ({"mode": 4}, "mode"),
+        ({"map_rows": (3, 3)}, "map_rows"),
+        ({"map_rows": (0, 7)}, "map_rows"),
     ]:
         with pytest.raises(ValueError, match=match):
             call(**changes)
+    # Rows folded in two shares and merged: the whole maps' maxima.
+    whole = call()
+    top, bottom = call(map_rows=(0, 4)), call(map_rows=(4, 6))
+    assert_allclose(np.maximum(top, bottom), whole)
 
 
 @pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")

@@ -239,16 +239,17 @@
  * in double, over the rows of a band of regions (``row_maxima`` and
  * ``rows``, (P, K, ow)), reduced into ``states`` (P, G, K) at the band's
  * last row, P states of codes ``kinds``, G = gh * gw regions. The block
- * starts at map row ``row0`` and holds ``n / ow`` rows; ``row_regions[y]``
- * is the region row of map row y, ``col_bounds`` (gw + 1) the regions'
- * column bounds. Rows are ``ow`` apart: the caller may pad them (the
+ * starts at map row ``row0`` and holds ``n / ow`` rows of the run of map rows
+ * [row_begin, row_end) whose states these are (the maps' rows, or a thread's
+ * share of them); ``row_regions[y]`` is the region row of map row y,
+ * ``col_bounds`` (gw + 1) the regions' column bounds. Rows are ``ow`` apart: the caller may pad them (the
  * padding lanes are computed and folded, never reduced). With the triangle
  * encoder and maxima only, its last step runs inside the fold. */
 #define SKCONV_DEFINE_POOL(NAME, REAL)                                                      \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         REAL *restrict values, REAL *restrict average, REAL *restrict row_maxima,           \
         double *restrict rows, ptrdiff_t ld, ptrdiff_t n, ptrdiff_t k, int mode, REAL threshold, \
-        int rectify, ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t row0,                            \
+        int rectify, ptrdiff_t row_begin, ptrdiff_t row_end, ptrdiff_t ow, ptrdiff_t row0,  \
         const ptrdiff_t *restrict row_regions, const ptrdiff_t *restrict col_bounds,        \
         ptrdiff_t gw, ptrdiff_t n_regions, const int *restrict kinds, int n_states,         \
         double *restrict states)                                                            \
@@ -282,8 +283,8 @@
             const ptrdiff_t band = row_regions[row0 + y];                                   \
             ptrdiff_t end = y + 1;                                                          \
             while (end < n_rows && row_regions[row0 + end] == band) end++;                  \
-            const int first = row0 + y == 0 || row_regions[row0 + y - 1] != band;           \
-            const int last = row0 + end == oh || row_regions[row0 + end] != band;           \
+            const int first = row0 + y == row_begin || row_regions[row0 + y - 1] != band;   \
+            const int last = row0 + end == row_end || row_regions[row0 + end] != band;      \
             for (int s = 0; s < n_states; s++) {                                            \
                 const int kind = kinds[s];                                                  \
                 for (ptrdiff_t c = 0; c < k; c++) {                                         \

@@ -40,12 +40,14 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_pool_float(
         float*, float*, float*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, float, int,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
+        Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_pool_double(
         double*, double*, double*, double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, int, double, int,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, const Py_ssize_t*,
+        Py_ssize_t,
         Py_ssize_t, const int*, int, double*
     ) noexcept nogil
     void skconv_gather_float(
@@ -198,6 +200,7 @@ def pool_encoded(
     const Py_ssize_t[::1] col_bounds,
     const int[::1] kinds,
     double[:, :, :, ::1] states,
+    tuple map_rows=None,
 ):
     """Fold the encoded responses of every patch of a batch into pooling states.
 
@@ -234,6 +237,9 @@ def pool_encoded(
         Values of :data:`STATES`, one per state.
     states : ndarray of shape (B, S, gh * gw, K), float64, C-contiguous
         Initialised by the caller (-inf for maxima, 0 for sums); updated in place.
+    map_rows : tuple of int, default=None
+        ``(start, stop)``: fold only these map rows (a thread's share of an
+        image; the caller merges the threads' states). None: all ``oh``.
     """
     cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
     cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
@@ -268,6 +274,11 @@ def pool_encoded(
     for i in range(n_states):
         if kinds[i] < 0 or kinds[i] > 4:
             raise ValueError("pool_encoded: unknown state kind")
+    cdef Py_ssize_t row_begin = 0, row_end = oh
+    if map_rows is not None:
+        row_begin, row_end = map_rows
+        if not 0 <= row_begin < row_end <= oh:
+            raise ValueError(f"pool_encoded: map_rows must satisfy 0 <= start < stop <= {oh}")
     if b_images == 0:
         return
     import numpy as np
@@ -301,7 +312,7 @@ def pool_encoded(
     for i in range(used.shape[1]):
         rows = np.flatnonzero(used[:, i])
         if rows.size:
-            tap_buffer[i] = rows[0], rows[-1] + 1
+            tap_buffer[i] = rows.min(), rows.max() + 1
     cdef const Py_ssize_t[:, ::1] taps = tap_buffer
     # Zeros: the lanes past a block's positions are computed and never read.
     patch_buffer = np.zeros(depth * ld_max, dtype=dtype)
@@ -328,9 +339,9 @@ def pool_encoded(
     cdef int gemm_m, gemm_n = <int>padded_raw, gemm_k = <int>depth, gemm_ld
     with nogil:
         for image in range(b_images):
-            row0 = 0
-            while row0 < oh:
-                n_rows = min(block_rows, oh - row0)
+            row0 = row_begin
+            while row0 < row_end:
+                n_rows = min(block_rows, row_end - row0)
                 block = n_rows * stride
                 ld = -(-block // lanes) * lanes
                 gemm_m, gemm_ld = <int>block, <int>ld
@@ -354,7 +365,7 @@ def pool_encoded(
                                                 norms, &values[0], average)
                     skconv_pool_float(
                         &values[0], average, &maxima[0], &row[0], ld, block, n_kernels, mode,
-                        <float>threshold, rectify, oh, stride, row0, &row_regions[0],
+                        <float>threshold, rectify, row_begin, row_end, stride, row0, &row_regions[0],
                         &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
                         &states[image, 0, 0, 0]
                     )
@@ -376,7 +387,8 @@ def pool_encoded(
                                                  norms, &values[0], average)
                     skconv_pool_double(
                         &values[0], average, &maxima[0], &row[0], ld, block, n_kernels, mode,
-                        threshold, rectify, oh, stride, row0, &row_regions[0], &col_bounds[0],
+                        threshold, rectify, row_begin, row_end, stride, row0, &row_regions[0],
+                        &col_bounds[0],
                         gw, n_regions, &kinds[0], <int>n_states, &states[image, 0, 0, 0]
                     )
                 row0 += n_rows

@@ -308,6 +308,40 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
     arguments = loop_arguments(response, dtype)
     hp, wp = geometry.padded_shape
 
+    def initial_states(m):
+        states = np.empty((m, len(plan.fused), n_regions, n_kernels))
+        for i, name in enumerate(plan.fused):
+            states[:, i] = PARTIALS[name].init((m, n_regions, n_kernels))
+        return states
+
+    def fold(padded, states, map_rows=None):
+        compiled_pool(
+            padded,
+            response.weights,
+            tuple(geometry.kernel_shape),
+            tuple(geometry.stride),
+            tuple(geometry.dilation),
+            tuple(geometry.out_shape),
+            *arguments,
+            mode,
+            float(spec.threshold),
+            spec.nonlinearity == "relu",
+            row_regions,
+            col_bounds,
+            kinds,
+            states,
+            map_rows,
+        )
+
+    def finish(states, s, e):
+        results = {
+            name: states[:, i].reshape(e - s, *spec.grid, n_kernels)
+            for i, name in enumerate(plan.fused)
+        }
+        out[s:e] = finish_features(results, spec.poolings, ctx, None, (), dtype)
+        if progress is not None:
+            progress(e - s)
+
     def run(start, stop):
         size = max(1, min(plan.batch_size, stop - start))
         padded = np.zeros((size, geometry.n_channels, hp, wp), dtype=dtype)
@@ -316,36 +350,31 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
             m = e - s
             batch = np.asarray(images[s:e], dtype=dtype)
             pad_batch(batch, geometry, padding_mode, padded[:m], channels_last=False)
-            states = np.empty((m, len(plan.fused), n_regions, n_kernels))
-            for i, name in enumerate(plan.fused):
-                states[:, i] = PARTIALS[name].init((m, n_regions, n_kernels))
-            compiled_pool(
-                padded[:m],
-                response.weights,
-                tuple(geometry.kernel_shape),
-                tuple(geometry.stride),
-                tuple(geometry.dilation),
-                tuple(geometry.out_shape),
-                *arguments,
-                mode,
-                float(spec.threshold),
-                spec.nonlinearity == "relu",
-                row_regions,
-                col_bounds,
-                kinds,
-                states,
-            )
-            results = {
-                name: states[:, i].reshape(m, *spec.grid, n_kernels)
-                for i, name in enumerate(plan.fused)
-            }
-            out[s:e] = finish_features(results, spec.poolings, ctx, None, (), dtype)
-            if progress is not None:
-                progress(m)
+            states = initial_states(m)
+            fold(padded[:m], states)
+            finish(states, s, e)
 
+    oh = geometry.out_shape[0]
     if plan.n_threads == 1:
         with single_threaded_blas():
             run(0, n)
+    elif n < plan.n_threads and oh >= plan.n_threads:
+        # Fewer images than threads: the threads share the map rows, each
+        # with states of its own, merged as the partials define.
+        padded = np.zeros((n, geometry.n_channels, hp, wp), dtype=dtype)
+        pad_batch(np.asarray(images[:n], dtype=dtype), geometry, padding_mode, padded, False)
+        shares = {}
+
+        def run_rows(start, stop):
+            shares[start] = states = initial_states(n)
+            fold(padded, states, (start, stop))
+
+        split_over_threads(run_rows, oh, plan.n_threads)
+        states, *others = shares.values()
+        for other in others:
+            for i, name in enumerate(plan.fused):
+                PARTIALS[name].merge(states[:, i], other[:, i])
+        finish(states, 0, n)
     else:
         split_over_threads(run, n, plan.n_threads)
     return out

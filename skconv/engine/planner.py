@@ -540,10 +540,11 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
 def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, grid):
     """The ``"encoded"`` path's plan, or None when one padded image exceeds the budget.
 
-    Threads split the images; each gathers, multiplies, encodes and pools one
-    image at a time (the compiled loop's runs of positions stay in cache), so
-    working memory is a batch of padded images, the loop's buffers and the
-    states, whatever the image size.
+    Threads split the images (or, with fewer images than threads, each
+    image's map rows, their states merged after); each gathers, multiplies,
+    encodes and pools one image at a time (the compiled loop's runs of
+    positions stay in cache), so working memory is a batch of padded images,
+    the loop's buffers and the states, whatever the image size.
     """
     itemsize = dtype.itemsize
     hp, wp = geometry.padded_shape
@@ -551,7 +552,7 @@ def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, 
     budget = max(1, working_memory_bytes() // max(1, n_threads))
     if 2 * per_image > budget:
         return None
-    n_threads = max(1, min(n_threads, n))
+    n_threads = max(1, min(n_threads, n if n >= n_threads else geometry.out_shape[0]))
     if batch_size is None:
         batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
     batch_size = max(1, min(batch_size, -(-n // n_threads)))
