@@ -122,8 +122,9 @@ class PartPlan:
     method : {"gemm", "direct", "fft"}
         ``"direct"``: the compiled loop computes the maps (the GEMM method
         without the patch matrix).
-    layout : {"channels_last", "batch_last"} or None
-        The batch layout (batch paths only).
+    layout : {"channels_last", "batch_last", "channels_first"} or None
+        The batch layout (batch paths; ``"channels_first"``: the padded
+        images of the ``"encoded"`` path).
     batch_size : int or None
         Images per batch (batch paths), per group of tiles (tiles path) or per
         batch of series.
@@ -567,7 +568,7 @@ def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, 
     return PartPlan(
         "encoded",
         "gemm",
-        "channels_last",
+        "channels_first",
         batch_size,
         None,
         n_threads,
