@@ -6,7 +6,8 @@ and ``ConvFeatures(RandomBank(64, 5))``, each with its defaults otherwise
 (max pooling over quadrants, 2 threads), transform the same images: MNIST
 digits (``--mnist PATH`` to an ``.npz`` with ``x_train``; without it the
 digits of ``load_digits``, upscaled to 28x28) and 3-channel 32x32 patches cut
-from the two photographs that ship with scikit-learn (``load_sample_images``).
+from the two photographs that ship with scikit-learn (``load_sample_images``),
+and one of those photographs whole (one image: the threads share its rows).
 The learned banks run three ways, their features checked equal: ``encoded``
 (the default: the compiled loop of ``skconv.engine._encoders.pool_encoded``
 gathers, multiplies, encodes and pools image by image, the maps never
@@ -57,6 +58,14 @@ def photo_patches(n):
     return np.stack(patches).reshape(n, -1), (3, 32, 32)
 
 
+def one_photograph():
+    from sklearn.datasets import load_sample_images
+
+    photo = np.asarray(load_sample_images().images[0], dtype=np.float32) / 255
+    image = np.moveaxis(photo, -1, 0)  # (3, 427, 640)
+    return image.reshape(1, -1), image.shape
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", help="MNIST .npz (x_train); default: upscaled load_digits")
@@ -67,6 +76,7 @@ def main():
     sets = {
         "MNIST" if args.mnist else "digits 28x28": mnist_like(args.mnist, args.n),
         "photo patches 3x32x32": photo_patches(args.n),
+        "one photo 3x427x640": one_photograph(),
     }
     routes = {  # name: (compiled_pool, compiled_encode)
         "encoded": (learned.compiled_pool, learned.compiled_encode),
@@ -74,7 +84,7 @@ def main():
         "numpy": (None, None),
     }
     built = learned.compiled_pool is not None and learned.compiled_encode is not None
-    print(f"transform of {args.n} images, 2 threads, best of {args.repeat} (s)")
+    print(f"transform of {args.n} images (one photo: 1), 2 threads, best of {args.repeat} (s)")
     print(f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}")
     for name, (X, shape) in sets.items():
         fit = X[:2000]
