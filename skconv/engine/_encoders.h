@@ -438,22 +438,17 @@ typedef double skconv_v4d __attribute__((vector_size(32), aligned(8), may_alias)
  * units in the last place of sqrtf, at several times the throughput of the
  * division unit's square root (z is first raised to FLT_MIN, whose square
  * root, 1e-19, stands for 0). */
-__attribute__((target("avx512f"))) static inline skconv_v16f skconv_distance_v16f(skconv_v16f z)
-{
-    const __m512 x = _mm512_max_ps((__m512)z, _mm512_set1_ps(FLT_MIN));
-    const __m512 e = _mm512_rsqrt14_ps(x);
-    const __m512 y = _mm512_mul_ps(x, e), h = _mm512_mul_ps(y, e);
-    return (skconv_v16f)_mm512_mul_ps(y, _mm512_fnmadd_ps(h, _mm512_set1_ps(0.5f),
-                                                          _mm512_set1_ps(1.5f)));
-}
-__attribute__((target("avx2,fma"))) static inline skconv_v8f skconv_distance_v8f(skconv_v8f z)
-{
-    const __m256 x = _mm256_max_ps((__m256)z, _mm256_set1_ps(FLT_MIN));
-    const __m256 e = _mm256_rsqrt_ps(x);
-    const __m256 y = _mm256_mul_ps(x, e), h = _mm256_mul_ps(y, e);
-    return (skconv_v8f)_mm256_mul_ps(y, _mm256_fnmadd_ps(h, _mm256_set1_ps(0.5f),
-                                                         _mm256_set1_ps(1.5f)));
-}
+#define SKCONV_DEFINE_FLOAT_DISTANCE(NAME, TARGET, VEC, RAW, MAX, BROADCAST, RSQRT)         \
+    __attribute__((target(TARGET))) static inline VEC NAME(VEC z)                           \
+    {                                                                                       \
+        const VEC x = (VEC)MAX((RAW)z, BROADCAST(FLT_MIN));                                 \
+        const VEC e = (VEC)RSQRT((RAW)x), y = x * e;                                        \
+        return y * (1.5f - 0.5f * (y * e));                                                 \
+    }
+SKCONV_DEFINE_FLOAT_DISTANCE(skconv_distance_v16f, "avx512f", skconv_v16f, __m512, _mm512_max_ps,
+                             _mm512_set1_ps, _mm512_rsqrt14_ps)
+SKCONV_DEFINE_FLOAT_DISTANCE(skconv_distance_v8f, "avx2,fma", skconv_v8f, __m256, _mm256_max_ps,
+                             _mm256_set1_ps, _mm256_rsqrt_ps)
 __attribute__((target("avx512f"))) static inline skconv_v8d skconv_distance_v8d(skconv_v8d z)
 {
     return (skconv_v8d)_mm512_sqrt_pd(_mm512_max_pd((__m512d)z, _mm512_setzero_pd()));
