@@ -62,6 +62,7 @@ def test_learned_benchmark_runs_on_a_few_images():
     result = run_benchmark("bench_learned.py", "--n", "300", "--repeat", "1")
     assert result.returncode == 0, result.stderr
     assert "PatchBank(), triangle" in result.stdout and "photo patches" in result.stdout
+    assert "one photo 3x427x640" in result.stdout
 
 
 # MNIST as an .npz (x_train, y_train, x_test, y_test), from the environment.

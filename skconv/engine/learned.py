@@ -42,7 +42,7 @@ class ResponsePlan(NamedTuple):
 
     weights: np.ndarray  # (kh * kw * C, n_columns) GEMM operand
     n_kernels: int
-    n_whitened: int  # extra columns holding the whitened coordinates
+    n_whitened: int  # extra columns: their squares sum to ||W (x - mean)||^2 (norm_rows)
     patch_size: int
     norm_reg: object  # float, or None without normalisation
     column_sums: np.ndarray  # (n_kernels + n_whitened,)
@@ -99,7 +99,8 @@ def norm_rows(whitening, n_channels):
     """Rows ``R`` with ``||R x|| = ||whitening @ x||``, triangular in the engine's tap order.
 
     The triangle encoder needs ``||W (x - mean)||^2`` of every patch; any
-    ``R`` with ``R^T R = W^T W`` gives it. ``R`` of the QR decomposition of
+    ``R`` with ``R^T R = W^T W`` gives it. ``R = Q^T W`` of the QR
+    decomposition (the whitened coordinates in another orthonormal basis) of
     ``W`` with its columns in the engine's order (taps ``(ky, kx, c)``, see
     :func:`~skconv.engine.core.kernel_matrix`) is upper triangular there, so
     the pooled loop multiplies about half of its entries (the zeros of whole
