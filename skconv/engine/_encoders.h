@@ -242,9 +242,11 @@
  * starts at map row ``row0`` and holds ``n / ow`` rows of the run of map rows
  * [row_begin, row_end) whose states these are (the maps' rows, or a thread's
  * share of them); ``row_regions[y]`` is the region row of map row y,
- * ``col_bounds`` (gw + 1) the regions' column bounds. Rows are ``ow`` apart: the caller may pad them (the
- * padding lanes are computed and folded, never reduced). With the triangle
- * encoder and maxima only, its last step runs inside the fold. */
+ * ``col_bounds`` (gw + 1) the regions' column bounds. Rows are ``ow`` apart:
+ * the caller may pad them (the
+ * padding lanes are computed and folded, never reduced). With maxima only,
+ * the triangle's last step runs inside the fold and the relu on the regions'
+ * maxima. */
 #define SKCONV_DEFINE_POOL(NAME, REAL)                                                      \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         REAL *restrict values, REAL *restrict average, REAL *restrict row_maxima,           \
@@ -260,7 +262,11 @@
         int maxima_only = 1;                                                                \
         for (int s = 0; s < n_states; s++) maxima_only &= kinds[s] == SKCONV_STATE_MAX;     \
         const int fused_last = mode == SKCONV_TRIANGLE && maxima_only;                      \
-        if (!fused_last)                                                                    \
+        /* relu(max) = max(relu): with maxima only, the relu (the triangle's                \
+         * own, or ``rectify``) is taken once, on each region's maximum. */                 \
+        const int relu_once =                                                               \
+            fused_last || (maxima_only && mode == SKCONV_RESPONSES_ONLY && rectify);        \
+        if (!relu_once)                                                                     \
             for (ptrdiff_t c = 0; c < k; c++) {                                             \
                 REAL *restrict v = values + c * ld;                                         \
                 if (mode == SKCONV_TRIANGLE) {                                              \
@@ -353,7 +359,7 @@
                             for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x]; \
                             double folded = lanes[0];                                       \
                             for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l]; \
-                            if (fused_last) folded = folded > 0 ? folded : 0; /* the relu, once */ \
+                            if (relu_once) folded = folded > 0 ? folded : 0;                \
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
                             double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
