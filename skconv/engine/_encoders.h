@@ -529,6 +529,89 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skco
 SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6,
                               skconv_distance_v4d)
 
+/* Correlation without a patch matrix (implicit GEMM): the responses of a
+ * block of positions of one image from its padded channels split into
+ * ``sx`` column phases, ``planes`` (sx, C, hp, wq) with phase q holding the
+ * columns q, q + sx, ... (then at least 2 vectors of slack), so that every
+ * tap's values under a run of positions along a map row are contiguous in
+ * one phase (stride 1 or 2 alike). The positions come as vectors
+ * (``starts``: the offset from ``planes`` of each vector's first position,
+ * ``targets``: its offset along the rows of ``values``), NV vectors x NC
+ * kernels in registers over the taps (``tap_offsets``: each tap's offset in
+ * the planes), one load per tap and vector and one broadcast per tap and
+ * kernel (the loop of SKCONV_DEFINE_ENCODED_COLUMNS without its gather).
+ * ``weights`` (r / NC, D, NC), r a multiple of NC: the kernels' columns (then
+ * zeros) packed by groups of NC, each group's taps contiguous.
+ * ``values`` (k, ld): the responses minus ``bias``, and with ``rectify``
+ * their relu; whole vectors are stored (the caller leaves a vector of slack
+ * after the last position: a vector's lanes past its row's end are written
+ * and, vectors coming in order, overwritten by the next row's). */
+#define SKCONV_PLANE_TAP_BLOCK 64
+#define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU)                  \
+    __attribute__((target(TARGET))) static void NAME(                                       \
+        const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
+        ptrdiff_t r, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,   \
+        const ptrdiff_t *targets, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)          \
+    {                                                                                       \
+        for (ptrdiff_t v0 = 0; v0 < n_vectors; v0 += (NV)) {                                \
+            const REAL *source[NV];                                                         \
+            for (int v = 0; v < (NV); v++)                                                  \
+                source[v] = planes + starts[v0 + v < n_vectors ? v0 + v : v0];              \
+            /* The taps in blocks whose values under the vectors stay in L1                 \
+             * for every group of kernels; sums kept in ``values`` between. */              \
+            for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
+                const ptrdiff_t t1 = t0 + SKCONV_PLANE_TAP_BLOCK < d ? t0 + SKCONV_PLANE_TAP_BLOCK : d; \
+                for (ptrdiff_t c0 = 0; c0 < r && c0 < k; c0 += (NC)) {                      \
+                    VEC a[NC][NV];                                                          \
+                    for (int c = 0; c < (NC); c++)                                          \
+                        for (int v = 0; v < (NV); v++)                                      \
+                            a[c][v] = t0 == 0 || c0 + c >= k || v0 + v >= n_vectors         \
+                                          ? (VEC){0}                                        \
+                                          : *(const VEC *)(values + (c0 + c) * ld + targets[v0 + v]); \
+                    for (ptrdiff_t t = t0; t < t1; t++) {                                   \
+                        const ptrdiff_t at = tap_offsets[t];                                \
+                        const REAL *w = weights + (c0 * d + t * (NC));                      \
+                        VEC p[NV];                                                          \
+                        for (int v = 0; v < (NV); v++) p[v] = *(const VEC *)(source[v] + at); \
+                        for (int c = 0; c < (NC); c++) {                                    \
+                            const REAL x = w[c];                                            \
+                            for (int v = 0; v < (NV); v++) a[c][v] += x * p[v];             \
+                        }                                                                   \
+                    }                                                                       \
+                    const int last = t1 == d;                                               \
+                    for (int c = 0; c < (NC) && c0 + c < k; c++)                            \
+                        for (int v = 0; v < (NV) && v0 + v < n_vectors; v++) {              \
+                            VEC z = a[c][v];                                                \
+                            if (last) {                                                     \
+                                z -= bias[c0 + c];                                          \
+                                if (rectify) z = RELU(z);                                   \
+                            }                                                               \
+                            *(VEC *)(values + (c0 + c) * ld + targets[v0 + v]) = z;         \
+                        }                                                                   \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+#define SKCONV_DEFINE_RELU(NAME, TARGET, VEC, RAW, MAX, ZERO)                               \
+    __attribute__((target(TARGET))) static inline VEC NAME(VEC z)                           \
+    {                                                                                       \
+        return (VEC)MAX((RAW)z, ZERO());                                                    \
+    }
+SKCONV_DEFINE_RELU(skconv_relu_v16f, "avx512f", skconv_v16f, __m512, _mm512_max_ps,
+                   _mm512_setzero_ps)
+SKCONV_DEFINE_RELU(skconv_relu_v8d, "avx512f", skconv_v8d, __m512d, _mm512_max_pd,
+                   _mm512_setzero_pd)
+SKCONV_DEFINE_RELU(skconv_relu_v8f, "avx2", skconv_v8f, __m256, _mm256_max_ps, _mm256_setzero_ps)
+SKCONV_DEFINE_RELU(skconv_relu_v4d, "avx2", skconv_v4d, __m256d, _mm256_max_pd, _mm256_setzero_pd)
+SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx512, "avx512f,fma", float, skconv_v16f,
+                            2, 10, skconv_relu_v16f)
+SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx512, "avx512f,fma", double, skconv_v8d,
+                            2, 10, skconv_relu_v8d)
+SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6,
+                            skconv_relu_v8f)
+SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2,
+                            6, skconv_relu_v4d)
+
 /* What the CPU runs: 2 AVX-512, 1 AVX2 and FMA, 0 neither (the caller uses
  * BLAS); skconv_columns_limit, when 0 or 1, caps it (the tests run every
  * route on one machine). */
@@ -579,6 +662,35 @@ static int skconv_column_group(void)
         }                                                                                   \
     }
 
+/* Positions per vector of the plane loop the CPU runs for items of
+ * ``itemsize`` bytes (0: no loop). */
+static int skconv_plane_lanes(int itemsize)
+{
+    const int level = skconv_columns_level();
+    return level == 2 ? 64 / itemsize : level == 1 ? 32 / itemsize : 0;
+}
+
+/* The kernels' responses through the plane loop the CPU runs; 0 when it has
+ * none. */
+#define SKCONV_DEFINE_PLANE_DISPATCH(NAME, REAL, WIDE, NARROW)                              \
+    static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
+                    const REAL *weights, ptrdiff_t r, ptrdiff_t k, const REAL *bias,        \
+                    int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
+                    ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)                        \
+    {                                                                                       \
+        switch (skconv_columns_level()) {                                                   \
+        case 2:                                                                             \
+            WIDE(planes, tap_offsets, d, weights, r, k, bias, rectify, starts, targets,     \
+                 n_vectors, values, ld);                                                    \
+            return 1;                                                                       \
+        case 1:                                                                             \
+            NARROW(planes, tap_offsets, d, weights, r, k, bias, rectify, starts, targets,   \
+                   n_vectors, values, ld);                                                  \
+            return 1;                                                                       \
+        default: return 0;                                                                  \
+        }                                                                                   \
+    }
+
 #if SKCONV_HAS_COLUMNS
 SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_float, float, skconv_columns_float_avx512,
                                skconv_columns_float_avx2)
@@ -596,6 +708,51 @@ SKCONV_DEFINE_COLUMNS_DISPATCH(skconv_columns_double, double, skconv_columns_dou
 SKCONV_NO_COLUMNS(skconv_columns_float, float)
 SKCONV_NO_COLUMNS(skconv_columns_double, double)
 #endif
+#if SKCONV_HAS_COLUMNS
+SKCONV_DEFINE_PLANE_DISPATCH(skconv_plane_columns_float, float, skconv_plane_columns_float_avx512,
+                             skconv_plane_columns_float_avx2)
+SKCONV_DEFINE_PLANE_DISPATCH(skconv_plane_columns_double, double,
+                             skconv_plane_columns_double_avx512, skconv_plane_columns_double_avx2)
+#else
+static int skconv_plane_lanes(int itemsize) { return 0; }
+#define SKCONV_NO_PLANES(NAME, REAL)                                                        \
+    static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
+                    const REAL *weights, ptrdiff_t r, ptrdiff_t k, const REAL *bias,        \
+                    int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
+                    ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)                        \
+    {                                                                                       \
+        return 0;                                                                           \
+    }
+SKCONV_NO_PLANES(skconv_plane_columns_float, float)
+SKCONV_NO_PLANES(skconv_plane_columns_double, double)
+#endif
+
+/* Split a padded image (C, hp, wp), its channels ``channel_step`` and its
+ * rows ``row_step`` items apart, into its ``sx`` column phases: planes
+ * (sx, C, hp, wq), phase q holding the columns q, q + sx, ... (zeros past
+ * the image's last column). */
+#define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL)                                              \
+    SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
+        const REAL *restrict padded, ptrdiff_t channels, ptrdiff_t hp, ptrdiff_t wp,        \
+        ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t sx, ptrdiff_t wq,             \
+        REAL *restrict planes)                                                              \
+    {                                                                                       \
+        for (ptrdiff_t q = 0; q < sx; q++)                                                  \
+            for (ptrdiff_t c = 0; c < channels; c++)                                        \
+                for (ptrdiff_t y = 0; y < hp; y++) {                                        \
+                    const REAL *restrict source = padded + c * channel_step + y * row_step + q; \
+                    REAL *restrict target = planes + ((q * channels + c) * hp + y) * wq;    \
+                    const ptrdiff_t n = (wp - q + sx - 1) / sx;                             \
+                    ptrdiff_t j = 0;                                                        \
+                    if (sx == 1)                                                            \
+                        for (; j < n; j++) target[j] = source[j];                           \
+                    else                                                                    \
+                        for (; j < n; j++) target[j] = source[j * sx];                      \
+                    for (; j < wq; j++) target[j] = 0;                                      \
+                }                                                                           \
+    }
+SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_float, float)
+SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_double, double)
 
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_float, float, sqrtf)
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_double, double, sqrt)

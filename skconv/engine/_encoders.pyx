@@ -71,6 +71,24 @@ cdef extern from "_encoders.h":
         double*, double*, double*
     ) noexcept nogil
     int skconv_columns_level() noexcept nogil
+    int skconv_plane_columns_float(
+        const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+        const float*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, float*, Py_ssize_t
+    ) noexcept nogil
+    int skconv_plane_columns_double(
+        const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+        const double*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, double*,
+        Py_ssize_t
+    ) noexcept nogil
+    void skconv_split_phases_float(
+        const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, float*
+    ) noexcept nogil
+    void skconv_split_phases_double(
+        const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        Py_ssize_t, double*
+    ) noexcept nogil
+    int skconv_plane_lanes(int) noexcept nogil
     int skconv_columns_limit
     int SKCONV_COLUMN_LANES
     int skconv_column_group() noexcept nogil
@@ -423,3 +441,149 @@ def rows_per_block(Py_ssize_t oh, Py_ssize_t ow):
         if waste < best_waste - 1e-9:
             best, best_waste = r, waste
     return best
+
+
+
+def plane_lanes(dtype):
+    """Positions per vector of :func:`correlate_planes`'s loop on this CPU for
+    ``dtype`` (after any cap of :func:`_limit_columns_level`); 0 when the CPU
+    has neither AVX-512 nor AVX2 (the function then refuses to run)."""
+    import numpy as np
+    return skconv_plane_lanes(np.dtype(dtype).itemsize)
+
+
+def plane_weights(weights):
+    """The kernels ``(kh * kw * C, K)`` as :func:`correlate_planes` reads them:
+    ``(groups, kh * kw * C, width)``, groups of as many kernels as its register
+    loop computes at once (zeros past the last kernel), each group's taps
+    contiguous."""
+    import numpy as np
+    weights = np.asarray(weights)
+    if weights.ndim != 2 or weights.dtype not in (np.float32, np.float64):
+        raise ValueError("plane_weights: weights must be a 2-D float32 or float64 array")
+    cdef Py_ssize_t group = skconv_column_group()
+    depth, n_kernels = weights.shape
+    wide = np.zeros((depth, -(-n_kernels // group) * group), dtype=weights.dtype)
+    wide[:, :n_kernels] = weights
+    return np.ascontiguousarray(wide.reshape(depth, -1, group).transpose(1, 0, 2))
+
+
+def correlate_planes(
+    const real[:, :, :, :] padded,
+    const real[:, :, ::1] weights,
+    const real[::1] bias,
+    tuple kernel_shape,
+    tuple strides,
+    tuple dilations,
+    real[:, :, :, :] out,
+    bint rectify=False,
+    tuple map_rows=None,
+):
+    """The maps of every image of a batch, without a patch matrix.
+
+    Each padded image is split into its column phases (one copy of the image:
+    phase ``q`` holds the columns ``q, q + sx, ...``), so that under a run of
+    positions along a map row every tap's values are contiguous, whatever
+    the stride. A register-blocked loop (AVX-512 or AVX2, chosen at run time)
+    then keeps 2 vectors of positions x 10 (AVX2: 6) kernels in registers
+    over all the taps, loading the positions' values straight from the
+    phases: one load per tap and vector, one broadcast per tap and kernel, no
+    gather. The image's phases stay in cache (L2) for all its kernels.
+
+    Parameters
+    ----------
+    padded : ndarray of shape (B, C, Hp, Wp), float32 or float64
+        The padded images (rows contiguous; any other strides, e.g. a
+        channels-first window seen batch first).
+    weights : ndarray of shape (groups, kh * kw * C, width), same dtype
+        The kernels (rows in (ky, kx, c) order) packed by :func:`plane_weights`.
+    bias : ndarray of shape (K,), same dtype
+        Subtracted from each kernel's responses.
+    kernel_shape, strides, dilations : tuple of int
+        ``(kh, kw)``, ``(sy, sx)`` and ``(dy, dx)``.
+    out : ndarray of shape (B, K, oh, ow), same dtype
+        The maps, rows contiguous (only ``map_rows`` of them are written).
+    rectify : bool, default=False
+        relu on the responses.
+    map_rows : tuple of int, default=None
+        ``(start, stop)``: compute only these map rows (a thread's share).
+        None: all ``oh``.
+    """
+    cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
+    cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
+    cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
+    cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
+    cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out.shape[2], ow = out.shape[3]
+    import numpy as np
+    dtype = np.float32 if real is float else np.float64
+    cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
+    if lanes == 0:
+        raise RuntimeError("correlate_planes: this CPU has neither AVX-512 nor AVX2")
+    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
+        raise ValueError("correlate_planes: the geometry and the weights' rows disagree")
+    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
+        raise ValueError("correlate_planes: the maps reach outside the padded images")
+    if out.shape[0] != b_images or out.shape[1] != n_kernels or n_kernels < 1:
+        raise ValueError("correlate_planes: out must be (B, K, oh, ow) and bias (K,)")
+    if weights.shape[2] != skconv_column_group() or weights.shape[0] * weights.shape[2] < n_kernels:
+        raise ValueError("correlate_planes: weights must be packed by plane_weights")
+    if padded.strides[3] != sizeof(real) or out.strides[3] != sizeof(real):
+        raise ValueError("correlate_planes: the rows of padded and out must be contiguous")
+    cdef Py_ssize_t row_begin = 0, row_end = oh
+    if map_rows is not None:
+        row_begin, row_end = map_rows
+        if not 0 <= row_begin < row_end <= oh:
+            raise ValueError(f"correlate_planes: map_rows must satisfy 0 <= start < stop <= {oh}")
+    if b_images == 0:
+        return
+    cdef Py_ssize_t group = skconv_column_group()
+    cdef Py_ssize_t padded_k = weights.shape[0] * group
+    cdef Py_ssize_t wq = -(-wp // sx), plane_size = sx * channels * hp * wq
+    # Each tap's offset in the phases, in the weights' (ky, kx, c) order.
+    ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
+    phase, shift = (kx * dx) % sx, (kx * dx) // sx
+    tap_buffer = (((phase * channels + c) * hp + ky * dy) * wq + shift).ravel().astype(np.intp)
+    # Blocks of whole map rows (their values stay in cache until copied out),
+    # cut into vectors of ``lanes`` positions along each row; a block starting
+    # at map row r0 reads from planes + r0 * sy * wq.
+    cdef Py_ssize_t block_rows = max(1, min(oh, BLOCK_POSITIONS // ow))
+    rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
+    start_buffer = (rows * sy * wq + x0).ravel().astype(np.intp)
+    target_buffer = (rows * ow + x0).ravel().astype(np.intp)
+    cdef Py_ssize_t per_row = x0.shape[1], ld = block_rows * ow + lanes
+    plane_buffer = np.zeros(plane_size + 2 * lanes, dtype=dtype)
+    value_buffer = np.empty(n_kernels * ld, dtype=dtype)
+    cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
+    cdef real[::1] planes = plane_buffer, values = value_buffer
+    cdef Py_ssize_t image, row0, n_rows, kernel, y, x
+    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
+    cdef Py_ssize_t row_step = padded.strides[2] // itemsize
+    cdef real *target
+    with nogil:
+        for image in range(b_images):
+            if real is float:
+                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, hp, wp,
+                                          channel_step, row_step, sx, wq, &planes[0])
+            else:
+                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, hp, wp,
+                                           channel_step, row_step, sx, wq, &planes[0])
+            row0 = row_begin
+            while row0 < row_end:
+                n_rows = min(block_rows, row_end - row0)
+                if real is float:
+                    skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
+                                               &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                               rectify, &starts[0], &targets[0],
+                                               n_rows * per_row, &values[0], ld)
+                else:
+                    skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
+                                                &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                                rectify, &starts[0], &targets[0],
+                                                n_rows * per_row, &values[0], ld)
+                for kernel in range(n_kernels):
+                    for y in range(n_rows):
+                        target = &out[image, kernel, row0 + y, 0]
+                        for x in range(ow):
+                            target[x] = values[kernel * ld + y * ow + x]
+                row0 += n_rows

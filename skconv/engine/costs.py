@@ -7,6 +7,9 @@ estimated times of the two methods:
   * C`` values) and ``P * K`` multiply-adds in BLAS; with few channels in
   float32, the compiled direct loop does the same multiply-adds without the
   gather (its own constants);
+* the compiled ``"planes"`` loop (CPUs with AVX-512 or AVX2, any stride and
+  dtype) does the same multiply-adds with no gather, in vectors of positions
+  along map rows (a row's last vector is partly empty) times groups of kernels;
 * ``"fft"``: every tile costs ``C`` forward and ``K`` inverse real FFTs of its
   window, ``C * K`` complex multiply-adds per frequency, and it yields a
   whole tile of outputs (subsampled by the stride).
@@ -21,7 +24,7 @@ import math
 from functools import lru_cache
 
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, uses_direct
+from .gemm import gemm_bytes_per_position, plane_lanes, uses_direct
 from .tiles import make_tiling
 
 METHODS = ("auto", "gemm", "fft")
@@ -40,6 +43,19 @@ GEMM_SECONDS_PER_OUTPUT = 9.37e-10
 DIRECT_SECONDS_PER_MAC = 2.28e-11
 DIRECT_SECONDS_PER_TAP = 7.51e-11
 DIRECT_SECONDS_PER_OUTPUT = 5.94e-10
+# The "planes" loop (skconv/engine/_encoders.pyx, correlate_planes): seconds
+# per multiply-add as the registers compute them (positions rounded up to whole
+# vectors per map row, kernels to whole groups of PLANE_KERNEL_GROUP), per map
+# value written and per padded input value split into its phases (float32;
+# the planner doubles them for float64). Fitted on 73 geometries of
+# benchmarks/bench_geometries.py (seeds 0 and 1, one thread; measured /
+# predicted 0.81-1.16 on 80% of them), then divided by the measured /
+# modelled factor of the GEMM tiles so that they compare with the constants
+# above, which leave out the same costs.
+PLANE_SECONDS_PER_MAC = 2.76e-11 / 1.8
+PLANE_SECONDS_PER_OUTPUT = 1.31e-09 / 1.8
+PLANE_SECONDS_PER_INPUT = 4.03e-09 / 1.8
+PLANE_KERNEL_GROUP = 10
 FFT_SECONDS_PER_POINT_LOG = 3.08e-10
 FFT_SECONDS_PER_COMPLEX_MAC = 8.70e-10
 FFT_SECONDS_PER_OUTPUT = 1.93e-09
@@ -145,6 +161,45 @@ def direct_applies(geometry, itemsize=4):
     return uses_direct(geometry, geometry.out_shape[1], dtype)
 
 
+def plane_seconds(geometry, n_kernels, itemsize=4):
+    """Estimated seconds per image (float32 units, as :func:`gemm_seconds`) of the
+    ``"planes"`` loop, or None where it does not run.
+
+    In float64 a vector holds half the positions (rounding each map row up to
+    whole vectors wastes less); the planner doubles every method's float32
+    seconds for float64.
+    """
+    lanes = plane_lanes("float32" if itemsize == 4 else "float64")
+    if not lanes:
+        return None
+    h, w = geometry.out_shape
+    hp, wp = geometry.padded_shape
+    vectors = -(-w // lanes) * lanes
+    groups = -(-n_kernels // PLANE_KERNEL_GROUP) * PLANE_KERNEL_GROUP
+    return (
+        h * vectors * geometry.patch_size * groups * PLANE_SECONDS_PER_MAC
+        + h * w * n_kernels * PLANE_SECONDS_PER_OUTPUT
+        + geometry.n_channels * hp * wp * PLANE_SECONDS_PER_INPUT
+    )
+
+
+def tile_method(geometry, n_kernels, itemsize=4):
+    """The fastest way, by the model, to compute tiles without FFT, and its seconds per image.
+
+    Returns
+    -------
+    method : {"gemm", "direct", "planes"}
+    seconds : float
+        Estimated seconds per image (float32 units, as :func:`gemm_seconds`).
+    """
+    method = "direct" if direct_applies(geometry, itemsize) else "gemm"
+    seconds = gemm_seconds(geometry, n_kernels, itemsize)
+    planes = plane_seconds(geometry, n_kernels, itemsize)
+    if planes is not None and planes < seconds:
+        return "planes", planes
+    return method, seconds
+
+
 def gemm_seconds(geometry, n_kernels, itemsize=4):
     """Estimated seconds per image (float32) of the GEMM method (or its direct loop)."""
     p = geometry.patch_size
@@ -193,7 +248,7 @@ def _cheaper_method(geometry, n_kernels, itemsize, budget, n_images=None):
     tiling, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
     if n_images is not None:
         fft_seconds += spectra_seconds(geometry, n_kernels, tiling) / max(1, n_images)
-    return "fft" if fft_seconds < gemm_seconds(geometry, n_kernels, itemsize) else "gemm"
+    return "fft" if fft_seconds < tile_method(geometry, n_kernels, itemsize)[1] else "gemm"
 
 
 def spectra_seconds(geometry, n_kernels, tiling):

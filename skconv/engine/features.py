@@ -312,7 +312,7 @@ def _tiled_features(
 ):
     """The tiles path of :func:`conv_features`: the plan's tiling, groups and threads."""
     n_kernels = weights.shape[1] if response is None else response.n_kernels
-    tiling, direct = plan.tiling, plan.method == "direct"
+    tiling = plan.tiling
     if plan.method == "fft":
 
         def make_workspace(size):
@@ -323,7 +323,7 @@ def _tiled_features(
 
         def make_workspace(size):
             return GemmTiles(
-                geometry, tiling, weights, size, response, encoded, spec.threshold, direct
+                geometry, tiling, weights, size, response, encoded, spec.threshold, plan.method
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype

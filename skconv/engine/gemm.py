@@ -12,7 +12,12 @@ never for the image.
 With few channels in float32, a compiled loop (:mod:`skconv.engine._direct`, built at
 install when a C compiler is present) computes the tile's maps from the window
 directly instead: there the patch matrix is skinny, its copy costs as much as
-the product, and OpenBLAS runs far from its peak.
+the product, and OpenBLAS runs far from its peak. On CPUs with AVX-512 or AVX2,
+another compiled loop (:func:`skconv.engine._encoders.correlate_planes`) needs
+no patch matrix at any stride, dilation, channel count or dtype: the window is
+split into its column phases, and registers hold blocks of positions x kernels
+over all the taps (the plan's ``"planes"`` method, where the cost model
+predicts it faster).
 """
 
 import numpy as np
@@ -26,6 +31,19 @@ from .tiles import read_window
 _direct = load("_direct")  # optional: without it, every tile takes the GEMM
 DIRECT_MIN_WIDTH = getattr(_direct, "MIN_WIDTH", None)
 correlate_windows = getattr(_direct, "correlate_windows", None)
+_encoders = load("_encoders")
+correlate_planes = getattr(_encoders, "correlate_planes", None)
+
+TILE_METHODS = ("gemm", "direct", "planes")
+"""How a tile's maps are computed: BLAS's GEMM on the patch matrix, or one of
+the compiled loops without it."""
+
+
+def plane_lanes(dtype):
+    """Positions per vector of the ``"planes"`` loop for ``dtype`` on this CPU (0: none)."""
+    if correlate_planes is None:
+        return 0
+    return _encoders.plane_lanes(dtype)
 
 
 def uses_direct(geometry, tile_width, dtype, response=None):
@@ -53,6 +71,14 @@ def gemm_bytes_per_position(geometry, n_columns, itemsize, direct=False):
     return (taps + n_columns) * itemsize
 
 
+def plane_bytes(geometry, n_kernels, itemsize, window_shape):
+    """The ``"planes"`` loop's buffers for one window: its phases and a block's values."""
+    lanes = 64 // itemsize
+    wq = -(-window_shape[1] // geometry.stride[1])
+    phases = geometry.stride[1] * geometry.n_channels * window_shape[0] * wq + 2 * lanes
+    return (phases + n_kernels * (_encoders.BLOCK_POSITIONS + 2 * lanes)) * itemsize
+
+
 class GemmTiles:
     """Buffers to compute the maps of one tile of ``m`` images by GEMM.
 
@@ -72,9 +98,10 @@ class GemmTiles:
     nonlinearity : str or None, default=None
         Passed to the encoder when ``response`` is given.
     threshold : float, default=0.0
-    direct : bool, default=None
-        Whether the compiled loop computes the tiles (the plan's decision);
-        None decides as :func:`uses_direct`.
+    method : {"gemm", "direct", "planes"}, default=None
+        How the tiles are computed (the plan's decision, one of
+        :data:`TILE_METHODS`); None decides between ``"gemm"`` and
+        ``"direct"`` as :func:`uses_direct`.
     """
 
     def __init__(
@@ -86,7 +113,7 @@ class GemmTiles:
         response=None,
         nonlinearity=None,
         threshold=0.0,
-        direct=None,
+        method=None,
     ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
         self.kernel_rows = np.ascontiguousarray(weights.T)
@@ -99,12 +126,17 @@ class GemmTiles:
         self.window = BUFFERS.take((c, m, *tiling.window_shape), dtype)
         # Flat buffers: a short last group uses a contiguous prefix of each.
         self.maps = BUFFERS.take((weights.shape[1] * m * th * tw,), dtype)
-        if direct is None:  # as the planner would decide
-            direct = uses_direct(geometry, tw, dtype, response)
-        self.direct = direct
-        if self.direct:
+        if method is None:  # as the planner would decide
+            method = "direct" if uses_direct(geometry, tw, dtype, response) else "gemm"
+        if method not in TILE_METHODS or (method != "gemm" and response is not None):
+            raise ValueError(f"GemmTiles: method must be one of {TILE_METHODS}, got {method!r}")
+        self.method = method
+        self.patches = None
+        if method == "direct":
             self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
-            self.patches = None
+        elif method == "planes":
+            self.plane_weights = _encoders.plane_weights(weights)
+            self.zero_bias = np.zeros(weights.shape[1], dtype)
         else:
             self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)
 
@@ -161,6 +193,25 @@ class GemmTiles:
         )
         return target
 
+    def _correlate_planes(self, m, out=None):
+        """The ``"planes"`` loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
+        n_kernels = self.kernel_rows.shape[0]
+        th, tw = self.tiling.tile_shape
+        if out is not None:
+            target = out.reshape(m, n_kernels, -1, tw)
+        else:
+            target = self.maps[: n_kernels * m * th * tw].reshape(m, n_kernels, th, tw)
+        correlate_planes(
+            self.window.swapaxes(0, 1)[:m],
+            self.plane_weights,
+            self.zero_bias,
+            self.geometry.kernel_shape,
+            self.geometry.stride,
+            self.geometry.dilation,
+            target,
+        )
+        return target
+
     def compute(self, images, row_read, col_read, out=None):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources.
 
@@ -172,8 +223,10 @@ class GemmTiles:
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
         read_window(images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False)
-        if self.direct:
+        if self.method == "direct":
             return self._correlate(m, out)
+        if self.method == "planes":
+            return self._correlate_planes(m, out)
         if self.response is None and out is not None:
             patches = self._gather(m, per_image=True)[:, :, : out.shape[-1]]
             np.matmul(self.kernel_rows, patches, out=out)

@@ -36,10 +36,11 @@ from .costs import (
     gemm_seconds,
     gemm_tiling,
     group_size,
+    plane_seconds,
     working_memory_bytes,
 )
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, uses_direct
+from .gemm import gemm_bytes_per_position, plane_bytes, uses_direct
 from .learned import POOLED_BLOCK_POSITIONS as BLOCK_POSITIONS
 from .learned import pooled_states
 
@@ -83,6 +84,8 @@ _MEASURED_OVER_MODEL = {
     ("fused_max", "direct"): 1.2,
     ("tiles", "gemm"): 1.8,
     ("tiles", "direct"): 2.3,
+    # Its constants were fitted on measured times, then divided by this factor.
+    ("tiles", "planes"): 1.8,
     ("tiles", "fft"): 1.9,
     ("encoded", "gemm"): 1.0,
     ("series", "gemm"): 0.8,
@@ -119,9 +122,10 @@ class PartPlan:
     ----------
     path : str
         One of :data:`PATHS`.
-    method : {"gemm", "direct", "fft"}
-        ``"direct"``: the compiled loop computes the maps (the GEMM method
-        without the patch matrix).
+    method : {"gemm", "direct", "planes", "fft"}
+        ``"direct"`` and ``"planes"``: a compiled loop computes the maps (the
+        GEMM method without the patch matrix; ``"planes"`` on CPUs with
+        AVX-512 or AVX2, any stride and dtype).
     layout : {"channels_last", "batch_last", "channels_first"} or None
         The batch layout (batch paths; ``"channels_first"``: the padded
         images of the ``"encoded"`` path).
@@ -510,31 +514,39 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     # images than threads split each image into as many tiles, and groups hold
     # at most n / n_threads images.
     per_image = gemm_seconds(geometry, n_columns, itemsize)
+    response = "learned" if learned else None
+    # The compiled loops need no patch matrix: their tiles (and groups) are larger.
+    method = "direct" if uses_direct(geometry, geometry.out_shape[1], dtype, response) else "gemm"
+    planes = None if learned else plane_seconds(geometry, n_columns, itemsize)
+    if planes is not None and _calibrated("tiles", "planes", planes) < _calibrated(
+        "tiles", method, per_image
+    ):
+        method, per_image = "planes", planes
     work_seconds = n * per_image
     if work_seconds < n_threads * MIN_THREAD_SECONDS:
         n_threads = max(1, int(work_seconds / MIN_THREAD_SECONDS))
     min_tiles = -(-n_threads // n) if n < n_threads else 1
-    response = "learned" if learned else None
-    # The compiled loop needs no patch matrix: its tiles (and groups) are larger.
-    direct = uses_direct(geometry, geometry.out_shape[1], dtype, response)
-    tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles, direct)
-    if direct and not uses_direct(geometry, tiling.tile_shape[1], dtype, response):
-        direct = False  # tiles too narrow for the loop: the patch matrix after all
+    tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles, method != "gemm")
+    if method == "direct" and not uses_direct(geometry, tiling.tile_shape[1], dtype, response):
+        method = "gemm"  # tiles too narrow for the loop: the patch matrix after all
         tiling = gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles)
     per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
-        geometry, n_columns, itemsize, direct
+        geometry, n_columns, itemsize, method != "gemm"
     )
     m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
+    memory = per_tile * m
+    if method == "planes":
+        memory += plane_bytes(geometry, n_columns, itemsize, tiling.window_shape)
     return PartPlan(
         "tiles",
-        "direct" if direct else "gemm",
+        method,
         None,
         m,
         tiling,
         n_threads,
         (),
-        _calibrated("tiles", "direct" if direct else "gemm", work_seconds * factor / n_threads),
-        int(per_tile * m * n_threads),
+        _calibrated("tiles", method, work_seconds * factor / n_threads),
+        int(memory * n_threads),
     )
 
 

@@ -1,0 +1,162 @@
+"""The "planes" loop (correlation from the image's column phases): equal to scipy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from reference import reference_correlate
+
+from skconv import convolve
+from skconv.engine import gemm as skconv_gemm
+from skconv.engine.core import make_geometry
+from skconv.engine.features import PoolingSpec
+from skconv.engine.planner import plan_conv
+
+_encoders = skconv_gemm._encoders
+pytestmark = pytest.mark.skipif(
+    skconv_gemm.correlate_planes is None or _encoders.columns_level() < 1,
+    reason="the planes loop needs skconv.engine._encoders and AVX-512 or AVX2",
+)
+
+# The register loops this CPU runs: 2 AVX-512, 1 AVX2.
+LEVELS = list(range(1, _encoders.columns_level() + 1)) if _encoders else []
+
+
+def _weights(kernels):
+    """(K, C, kh, kw) kernels as the engine's (kh * kw * C, K) rows."""
+    n_kernels = kernels.shape[0]
+    return np.ascontiguousarray(kernels.transpose(2, 3, 1, 0).reshape(-1, n_kernels))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    channels=st.integers(1, 4),
+    height=st.integers(1, 30),
+    width=st.integers(1, 45),
+    n_kernels=st.integers(1, 23),
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 5),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pad=st.integers(0, 3),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    rectify=st.booleans(),
+    level=st.sampled_from(LEVELS or [1]),
+    rows=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    views=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_planes_equal_scipy(
+    n,
+    channels,
+    height,
+    width,
+    n_kernels,
+    kh,
+    kw,
+    stride,
+    dilation,
+    pad,
+    dtype,
+    rectify,
+    level,
+    rows,
+    views,
+    seed,
+):
+    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    if span[0] > height + 2 * pad or span[1] > width + 2 * pad:
+        return  # the kernel is larger than the padded image (refused upstream)
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n, channels, height, width)).astype(dtype)
+    kernels = rng.standard_normal((n_kernels, channels, kh, kw)).astype(dtype)
+    bias = rng.standard_normal(n_kernels).astype(dtype)
+    expected = reference_correlate(images, kernels, stride, ((pad, pad), (pad, pad)), dilation)
+    expected -= bias[None, :, None, None]
+    if rectify:
+        expected = np.maximum(expected, 0)
+    oh, ow = expected.shape[2:]
+    start = int(rows[0] * (oh - 1))
+    stop = start + 1 + int(rows[1] * (oh - 1 - start))
+    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.full((n, n_kernels, oh, ow), np.nan, dtype=dtype)
+    if views:  # channels-first windows seen batch first, maps inside larger rows
+        padded = np.ascontiguousarray(padded.swapaxes(0, 1)).swapaxes(0, 1)
+        out = np.full((n, n_kernels, oh, ow + 3), np.nan, dtype=dtype)[..., 1 : ow + 1]
+    previous = _encoders._limit_columns_level(level)
+    try:
+        _encoders.correlate_planes(
+            padded,
+            _encoders.plane_weights(_weights(kernels)),
+            bias,
+            (kh, kw),
+            stride,
+            dilation,
+            out,
+            rectify=rectify,
+            map_rows=(start, stop),
+        )
+    finally:
+        _encoders._limit_columns_level(previous)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    scale = max(1.0, np.abs(expected).max())
+    assert_allclose(out[:, :, start:stop], expected[:, :, start:stop], atol=tolerance * scale)
+    assert np.isnan(out[:, :, :start]).all() and np.isnan(out[:, :, stop:]).all()
+
+
+def test_the_planner_takes_the_planes_where_they_are_faster():
+    # Stride 2 with few kernels: the patch matrix costs as much as its product.
+    geometry = make_geometry((4, 40, 128), (4, 5, 5), stride=2, padding=2)
+    plan = plan_conv(128, geometry, 8, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+    assert plan.method == "planes"
+    previous = _encoders._limit_columns_level(0)  # a CPU without AVX-512 or AVX2
+    try:
+        plan = plan_conv(128, geometry, 8, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+    finally:
+        _encoders._limit_columns_level(previous)
+    assert plan.method == "gemm"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_convolve_through_the_planes_equals_scipy(dtype):
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((16, 4, 40, 128)).astype(dtype)
+    kernels = rng.standard_normal((8, 4, 5, 5)).astype(dtype)
+    geometry = make_geometry((4, 40, 128), (4, 5, 5), stride=2, padding=2)
+    plan = plan_conv(16, geometry, 8, np.dtype(dtype), PoolingSpec(), n_threads=2)
+    assert plan.method == "planes"
+    maps = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    expected = reference_correlate(images, kernels, (2, 2), ((2, 2), (2, 2)), (1, 1))
+    assert_allclose(maps, expected, atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_the_planes_loop_rejects_inconsistent_arguments():
+    padded = np.zeros((2, 3, 10, 10), np.float32)
+    kernels = np.zeros((5, 3, 3, 3), np.float32)
+    weights = _encoders.plane_weights(_weights(kernels))
+    bias = np.zeros(5, np.float32)
+    out = np.zeros((2, 5, 8, 8), np.float32)
+    args = ((3, 3), (1, 1), (1, 1))
+    _encoders.correlate_planes(padded, weights, bias, *args, out)
+    with pytest.raises(ValueError, match="packed by plane_weights"):
+        _encoders.correlate_planes(padded, weights[:0], bias, *args, out)
+    with pytest.raises(ValueError, match="reach outside"):
+        _encoders.correlate_planes(padded, weights, bias, *args, np.zeros((2, 5, 9, 8), np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        _encoders.correlate_planes(padded, weights, bias[:4], *args, out)
+    strided = np.zeros((2, 5, 8, 16), np.float32)[..., ::2]
+    with pytest.raises(ValueError, match="rows of padded and out"):
+        _encoders.correlate_planes(padded, weights, bias, *args, strided)
+    with pytest.raises(ValueError, match="map_rows"):
+        _encoders.correlate_planes(padded, weights, bias, *args, out, map_rows=(3, 3))
+    with pytest.raises(ValueError, match="2-D float32 or float64"):
+        _encoders.plane_weights(np.zeros((3, 3, 3), np.float32))
+    previous = _encoders._limit_columns_level(0)
+    try:
+        assert _encoders.plane_lanes(np.float32) == 0
+        with pytest.raises(RuntimeError, match="neither AVX-512 nor AVX2"):
+            _encoders.correlate_planes(padded, weights, bias, *args, out)
+    finally:
+        _encoders._limit_columns_level(previous)
