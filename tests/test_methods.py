@@ -88,7 +88,7 @@ def test_float32_fft_error_is_documented_bound():
         ((1, 1000), (256, 1, 9), "gemm"),
         ((1, 512, 512), (16, 1, 31, 31), "fft"),
         ((1, 1024, 1024), (16, 1, 63, 63), "fft"),
-        ((3, 256, 256), (16, 3, 15, 15), "fft"),
+        ((3, 256, 256), (16, 3, 21, 21), "fft"),
     ],
 )
 def test_auto_picks_gemm_for_small_kernels_and_fft_for_large(sample, kernels, expected):
@@ -190,11 +190,11 @@ def test_small_work_runs_on_one_thread(monkeypatch):
 
 
 def test_convolve_counts_the_kernel_spectra_it_computes_for_one_call(monkeypatch):
-    # 64 kernels of 16 channels, 21x21, stride 2, on three small images: the
+    # 64 kernels of 16 channels, 21x21, stride 2, on three 72x72 images: the
     # FFT's 1024 kernel spectra serve three images only (convolve), so GEMM
     # wins; reused by every transform (ConvFeatures computes them at fit),
     # the FFT does.
-    sample, bank = (16, 72, 24), (64, 16, 21, 21)
+    sample, bank = (16, 72, 72), (64, 16, 21, 21)
     assert choose_method(sample, bank, stride=2, padding=10) == "fft"
     assert choose_method(sample, bank, stride=2, padding=10, n_samples=3) == "gemm"
     assert choose_method(sample, bank, stride=2, padding=10, n_samples=10_000) == "fft"

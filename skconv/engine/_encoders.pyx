@@ -89,9 +89,13 @@ cdef extern from "_encoders.h":
         Py_ssize_t, double*
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
+    int skconv_plane_group() noexcept nogil
+    int SKCONV_PLANE_VECTORS
     int skconv_columns_limit
     int SKCONV_COLUMN_LANES
     int skconv_column_group() noexcept nogil
+
+from functools import lru_cache
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -444,12 +448,51 @@ def rows_per_block(Py_ssize_t oh, Py_ssize_t ow):
 
 
 
+def plane_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t lanes):
+    """Map rows per block of :func:`correlate_planes`: the most (at most
+    :data:`BLOCK_POSITIONS` positions, or one row) whose vectors of ``lanes``
+    positions fill the register loop's tiles of vectors with the least waste."""
+    cdef Py_ssize_t per_row = -(-ow // lanes), tile = SKCONV_PLANE_VECTORS, best = 1, r
+    cdef double waste, best_waste = 1e300
+    for r in range(1, oh + 1):
+        if r > 1 and r * ow > BLOCK_POSITIONS:
+            break
+        waste = (-(-r * per_row // tile) * tile) / <double>(r * per_row)
+        if waste <= best_waste + 1e-9:
+            best, best_waste = r, waste
+    return best
+
+
+def plane_group():
+    """Kernels per block of :func:`correlate_planes`'s register loop on this CPU
+    (8 with AVX-512, 4 with AVX2; after any cap of :func:`_limit_columns_level`)."""
+    return skconv_plane_group()
+
+
 def plane_lanes(dtype):
     """Positions per vector of :func:`correlate_planes`'s loop on this CPU for
     ``dtype`` (after any cap of :func:`_limit_columns_level`); 0 when the CPU
     has neither AVX-512 nor AVX2 (the function then refuses to run)."""
     import numpy as np
     return skconv_plane_lanes(np.dtype(dtype).itemsize)
+
+
+@lru_cache(maxsize=64)
+def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows):
+    """:func:`correlate_planes`'s offsets: each tap's in the phases, in the
+    weights' (ky, kx, c) order; each vector's (``lanes`` positions along a map
+    row of a block of ``block_rows`` rows) in the phases, from the block's
+    first row, and in the block's values."""
+    import numpy as np
+    ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
+    phase, shift = (kx * dx) % sx, (kx * dx) // sx
+    taps = (((phase * channels + c) * hp + ky * dy) * wq + shift).ravel().astype(np.intp)
+    rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
+    starts = (rows * sy * wq + x0).ravel().astype(np.intp)
+    targets = (rows * ow + x0).ravel().astype(np.intp)
+    for table in (taps, starts, targets):
+        table.setflags(write=False)
+    return taps, starts, targets
 
 
 def plane_weights(weights):
@@ -461,7 +504,7 @@ def plane_weights(weights):
     weights = np.asarray(weights)
     if weights.ndim != 2 or weights.dtype not in (np.float32, np.float64):
         raise ValueError("plane_weights: weights must be a 2-D float32 or float64 array")
-    cdef Py_ssize_t group = skconv_column_group()
+    cdef Py_ssize_t group = skconv_plane_group()
     depth, n_kernels = weights.shape
     wide = np.zeros((depth, -(-n_kernels // group) * group), dtype=weights.dtype)
     wide[:, :n_kernels] = weights
@@ -485,7 +528,7 @@ def correlate_planes(
     phase ``q`` holds the columns ``q, q + sx, ...``), so that under a run of
     positions along a map row every tap's values are contiguous, whatever
     the stride. A register-blocked loop (AVX-512 or AVX2, chosen at run time)
-    then keeps 2 vectors of positions x 10 (AVX2: 6) kernels in registers
+    then keeps 3 vectors of positions x 8 (AVX2: 4) kernels in registers
     over all the taps, loading the positions' values straight from the
     phases: one load per tap and vector, one broadcast per tap and kernel, no
     gather. The image's phases stay in cache (L2) for all its kernels.
@@ -525,7 +568,7 @@ def correlate_planes(
         raise ValueError("correlate_planes: the maps reach outside the padded images")
     if out.shape[0] != b_images or out.shape[1] != n_kernels or n_kernels < 1:
         raise ValueError("correlate_planes: out must be (B, K, oh, ow) and bias (K,)")
-    if weights.shape[2] != skconv_column_group() or weights.shape[0] * weights.shape[2] < n_kernels:
+    if weights.shape[2] != skconv_plane_group() or weights.shape[0] * weights.shape[2] < n_kernels:
         raise ValueError("correlate_planes: weights must be packed by plane_weights")
     if padded.strides[3] != sizeof(real) or out.strides[3] != sizeof(real):
         raise ValueError("correlate_planes: the rows of padded and out must be contiguous")
@@ -536,22 +579,16 @@ def correlate_planes(
             raise ValueError(f"correlate_planes: map_rows must satisfy 0 <= start < stop <= {oh}")
     if b_images == 0:
         return
-    cdef Py_ssize_t group = skconv_column_group()
+    cdef Py_ssize_t group = skconv_plane_group()
     cdef Py_ssize_t padded_k = weights.shape[0] * group
     cdef Py_ssize_t wq = -(-wp // sx), plane_size = sx * channels * hp * wq
-    # Each tap's offset in the phases, in the weights' (ky, kx, c) order.
-    ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
-    phase, shift = (kx * dx) % sx, (kx * dx) // sx
-    tap_buffer = (((phase * channels + c) * hp + ky * dy) * wq + shift).ravel().astype(np.intp)
-    # Blocks of whole map rows (their values stay in cache until copied out),
-    # cut into vectors of ``lanes`` positions along each row; a block starting
-    # at map row r0 reads from planes + r0 * sy * wq.
-    cdef Py_ssize_t block_rows = max(1, min(oh, BLOCK_POSITIONS // ow))
-    rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
-    start_buffer = (rows * sy * wq + x0).ravel().astype(np.intp)
-    target_buffer = (rows * ow + x0).ravel().astype(np.intp)
-    cdef Py_ssize_t per_row = x0.shape[1], ld = block_rows * ow + lanes
-    plane_buffer = np.zeros(plane_size + 2 * lanes, dtype=dtype)
+    cdef Py_ssize_t block_rows = plane_rows_per_block(oh, ow, lanes)
+    tap_buffer, start_buffer, target_buffer = _plane_tables(
+        channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
+    )
+    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
+    plane_buffer = np.empty(plane_size + 2 * lanes, dtype=dtype)
+    plane_buffer[plane_size:] = 0  # read by the last vectors' lanes, never kept
     value_buffer = np.empty(n_kernels * ld, dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
     cdef real[::1] planes = plane_buffer, values = value_buffer

@@ -24,7 +24,7 @@ import math
 from functools import lru_cache
 
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, plane_lanes, uses_direct
+from .gemm import gemm_bytes_per_position, plane_group, plane_lanes, uses_direct
 from .tiles import make_tiling
 
 METHODS = ("auto", "gemm", "fft")
@@ -45,17 +45,16 @@ DIRECT_SECONDS_PER_TAP = 7.51e-11
 DIRECT_SECONDS_PER_OUTPUT = 5.94e-10
 # The "planes" loop (skconv/engine/_encoders.pyx, correlate_planes): seconds
 # per multiply-add as the registers compute them (positions rounded up to whole
-# vectors per map row, kernels to whole groups of PLANE_KERNEL_GROUP), per map
+# vectors per map row, kernels to whole groups of gemm.plane_group()), per map
 # value written and per padded input value split into its phases (float32;
 # the planner doubles them for float64). Fitted on 73 geometries of
-# benchmarks/bench_geometries.py (seeds 0 and 1, one thread; measured /
-# predicted 0.81-1.16 on 80% of them), then divided by the measured /
+# benchmarks/bench_geometries.py (seeds 0 and 1, one thread; predicted /
+# measured 0.78-1.20 on 80% of them), then divided by the measured /
 # modelled factor of the GEMM tiles so that they compare with the constants
 # above, which leave out the same costs.
-PLANE_SECONDS_PER_MAC = 2.76e-11 / 1.8
-PLANE_SECONDS_PER_OUTPUT = 1.31e-09 / 1.8
-PLANE_SECONDS_PER_INPUT = 4.03e-09 / 1.8
-PLANE_KERNEL_GROUP = 10
+PLANE_SECONDS_PER_MAC = 2.44e-11 / 1.8
+PLANE_SECONDS_PER_OUTPUT = 1.04e-09 / 1.8
+PLANE_SECONDS_PER_INPUT = 2.41e-09 / 1.8
 FFT_SECONDS_PER_POINT_LOG = 3.08e-10
 FFT_SECONDS_PER_COMPLEX_MAC = 8.70e-10
 FFT_SECONDS_PER_OUTPUT = 1.93e-09
@@ -175,7 +174,8 @@ def plane_seconds(geometry, n_kernels, itemsize=4):
     h, w = geometry.out_shape
     hp, wp = geometry.padded_shape
     vectors = -(-w // lanes) * lanes
-    groups = -(-n_kernels // PLANE_KERNEL_GROUP) * PLANE_KERNEL_GROUP
+    group = plane_group()
+    groups = -(-n_kernels // group) * group
     return (
         h * vectors * geometry.patch_size * groups * PLANE_SECONDS_PER_MAC
         + h * w * n_kernels * PLANE_SECONDS_PER_OUTPUT
@@ -239,12 +239,17 @@ def choose_method(geometry, n_kernels, itemsize=4, learned=False, n_images=None)
     """
     if learned:
         return "gemm"
-    return _cheaper_method(geometry, n_kernels, itemsize, working_memory_bytes(), n_images)
+    lanes = plane_lanes("float32" if itemsize == 4 else "float64")
+    return _cheaper_method(geometry, n_kernels, itemsize, working_memory_bytes(), n_images, lanes)
 
 
 @lru_cache(maxsize=256)
-def _cheaper_method(geometry, n_kernels, itemsize, budget, n_images=None):
-    """:func:`choose_method`'s comparison, cached (trying FFT tilings takes ~40 us)."""
+def _cheaper_method(geometry, n_kernels, itemsize, budget, n_images=None, lanes=0):
+    """:func:`choose_method`'s comparison, cached (trying FFT tilings takes ~40 us).
+
+    ``lanes`` (the ``"planes"`` loop's, 0 without it) only keys the cache: the
+    loops a CPU runs can be capped at run time.
+    """
     tiling, fft_seconds = fft_tiling(geometry, n_kernels, itemsize, budget)
     if n_images is not None:
         fft_seconds += spectra_seconds(geometry, n_kernels, tiling) / max(1, n_images)

@@ -20,6 +20,8 @@ over all the taps (the plan's ``"planes"`` method, where the cost model
 predicts it faster).
 """
 
+import threading
+
 import numpy as np
 
 from .cache import BUFFERS
@@ -34,9 +36,31 @@ correlate_windows = getattr(_direct, "correlate_windows", None)
 _encoders = load("_encoders")
 correlate_planes = getattr(_encoders, "correlate_planes", None)
 
+_PACKED, _PACKED_LOCK = {}, threading.Lock()
+
 TILE_METHODS = ("gemm", "direct", "planes")
 """How a tile's maps are computed: BLAS's GEMM on the patch matrix, or one of
 the compiled loops without it."""
+
+
+def packed_planes(weights):
+    """``weights`` packed for the ``"planes"`` loop, once per kernel matrix
+    (every thread's workspace of a transform shares them)."""
+    key = (id(weights), weights.shape, weights.dtype.str, _encoders.plane_group())
+    with _PACKED_LOCK:
+        entry = _PACKED.get(key)
+        if entry is not None and entry[0] is weights:
+            return entry[1]
+    packed = _encoders.plane_weights(weights)
+    with _PACKED_LOCK:
+        _PACKED.clear()  # the last kernel matrix only: a transform's parts run in turn
+        _PACKED[key] = (weights, packed)
+    return packed
+
+
+def plane_group():
+    """Kernels per block of the ``"planes"`` loop's registers on this CPU (1: no loop)."""
+    return 1 if correlate_planes is None else _encoders.plane_group()
 
 
 def plane_lanes(dtype):
@@ -135,7 +159,7 @@ class GemmTiles:
         if method == "direct":
             self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
         elif method == "planes":
-            self.plane_weights = _encoders.plane_weights(weights)
+            self.plane_weights = packed_planes(weights)
             self.zero_bias = np.zeros(weights.shape[1], dtype)
         else:
             self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)

@@ -61,6 +61,9 @@ _FUSED_MAX_BATCH_BYTES = 32 << 20
 _ENCODED_BATCH_BYTES = 1 << 20
 _ENCODED_MAX_BATCH = 256
 
+# Bytes of the windows of a group of tiles computed by the "planes" loop.
+_PLANE_GROUP_BYTES = 512 << 10
+
 # The cost model's constants are for float32; float64 moves twice the bytes
 # and BLAS runs at about half the rate.
 _FLOAT64_FACTOR = 2.0
@@ -536,7 +539,11 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
     memory = per_tile * m
     if method == "planes":
-        memory += plane_bytes(geometry, n_columns, itemsize, tiling.window_shape)
+        # The loop reads each window twice (its phases, then the taps): groups
+        # whose windows stay in L2.
+        window = geometry.n_channels * tiling.window_shape[0] * tiling.window_shape[1]
+        m = min(m, group_size(m, window * itemsize, _PLANE_GROUP_BYTES))
+        memory = per_tile * m + plane_bytes(geometry, n_columns, itemsize, tiling.window_shape)
     return PartPlan(
         "tiles",
         method,
