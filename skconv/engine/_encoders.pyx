@@ -97,6 +97,8 @@ cdef extern from "_encoders.h":
 
 from functools import lru_cache
 
+from libc.string cimport memcpy
+
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 ctypedef fused real:
@@ -592,11 +594,11 @@ def correlate_planes(
     value_buffer = np.empty(n_kernels * ld, dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
     cdef real[::1] planes = plane_buffer, values = value_buffer
-    cdef Py_ssize_t image, row0, n_rows, kernel, y, x
+    cdef Py_ssize_t image, row0, n_rows, kernel, y
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    cdef bint contiguous_rows = out.strides[2] == ow * itemsize
     cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
     cdef Py_ssize_t row_step = padded.strides[2] // itemsize
-    cdef real *target
     with nogil:
         for image in range(b_images):
             if real is float:
@@ -619,8 +621,11 @@ def correlate_planes(
                                                 rectify, &starts[0], &targets[0],
                                                 n_rows * per_row, &values[0], ld)
                 for kernel in range(n_kernels):
-                    for y in range(n_rows):
-                        target = &out[image, kernel, row0 + y, 0]
-                        for x in range(ow):
-                            target[x] = values[kernel * ld + y * ow + x]
+                    if contiguous_rows:
+                        memcpy(&out[image, kernel, row0, 0], &values[kernel * ld],
+                               n_rows * ow * sizeof(real))
+                    else:
+                        for y in range(n_rows):
+                            memcpy(&out[image, kernel, row0 + y, 0],
+                                   &values[kernel * ld + y * ow], ow * sizeof(real))
                 row0 += n_rows

@@ -61,6 +61,10 @@ _FUSED_MAX_BATCH_BYTES = 32 << 20
 _ENCODED_BATCH_BYTES = 1 << 20
 _ENCODED_MAX_BATCH = 256
 
+# Taps of the largest kernels (7x7) the batch-last loop takes where the
+# "planes" loop runs.
+_BATCH_LOOP_MAX_TAPS = 49
+
 # Bytes of the windows of a group of tiles computed by the "planes" loop.
 _PLANE_GROUP_BYTES = 512 << 10
 
@@ -462,6 +466,13 @@ def plan_part(
         and by_max
         and _fused_max_pays(n, geometry, dtype, budget, n_threads)
     )
+    if batch_size is None and not learned and not biased and layout == "batch_last":
+        # The batch-last loop (fused max or not) was measured faster than the
+        # tiles with kernels up to 7x7; beyond, the "planes" loop is 2-5x
+        # faster (benchmarks/bench_pooled.py: 15x15 to 25x25 kernels).
+        kh, kw = geometry.kernel_shape
+        if kh * kw > _BATCH_LOOP_MAX_TAPS and plane_seconds(geometry, n_columns, itemsize):
+            small = fused_large = False
     if small or batch_size is not None or fused_large:
         threads = n_threads
         if fused_large:  # 16 images a batch (the loop's minimum), at least 16 per thread
