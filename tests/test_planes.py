@@ -1,14 +1,17 @@
-"""The "planes" loop (correlation from the image's column phases): equal to scipy."""
+"""The "planes" loop (correlation from the image's column phases): equal to scipy,
+and pooled in the loop equal to the batches path."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis_settings import with_fixtures
 from numpy.testing import assert_allclose
 from reference import reference_correlate
 
-from skconv import convolve
+from skconv import ArrayBank, ConvFeatures, convolve
 from skconv.engine import gemm as skconv_gemm
+from skconv.engine import planner
 from skconv.engine.core import make_geometry
 from skconv.engine.features import PoolingSpec
 from skconv.engine.planner import plan_conv
@@ -160,3 +163,101 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
             _encoders.correlate_planes(padded, weights, bias, *args, out)
     finally:
         _encoders._limit_columns_level(previous)
+
+
+@with_fixtures(60)
+@given(
+    height=st.integers(5, 30),
+    width=st.integers(5, 30),
+    channels=st.integers(1, 3),
+    n_kernels=st.integers(1, 20),
+    kernel_size=st.integers(1, 5),
+    stride=st.integers(1, 2),
+    dilation=st.integers(1, 2),
+    padding=st.sampled_from(["same", "valid"]),
+    grid=st.integers(1, 3),
+    poolings=st.lists(
+        st.sampled_from(["max", "mean", "sum", "ppv", "l2", "mpv"]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    ),
+    nonlinearity=st.sampled_from(["relu", None]),
+    dtype=st.sampled_from(["float32", "float64"]),
+    level=st.sampled_from(LEVELS or [1]),
+    n_images=st.sampled_from([1, 2, 7]),
+    n_jobs=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
+    monkeypatch,
+    height,
+    width,
+    channels,
+    n_kernels,
+    kernel_size,
+    stride,
+    dilation,
+    padding,
+    grid,
+    poolings,
+    nonlinearity,
+    dtype,
+    level,
+    n_images,
+    n_jobs,
+    seed,
+):
+    span = dilation * (kernel_size - 1) + 1
+    assume(span <= height and span <= width)
+    reach = 1 if padding == "same" else span
+    assume(min(height, width) - reach >= (grid - 1) * stride)  # a position per region
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_images, channels, height, width))
+    kernels = rng.standard_normal((n_kernels, channels, kernel_size, kernel_size))
+    options = dict(
+        nonlinearity=nonlinearity,
+        pooling=tuple(poolings),
+        pool_grid=grid,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        dtype=dtype,
+        n_jobs=n_jobs,
+    )
+    previous = _encoders._limit_columns_level(level)
+    try:
+        with monkeypatch.context() as patch:  # the loop whatever the model predicts
+            patch.setitem(planner._MEASURED_OVER_MODEL, ("encoded", "planes"), 0.0)
+            conv = ConvFeatures(ArrayBank(kernels), **options).fit(X)
+            plan = conv.explain(X)
+            pooled = conv.transform(X)
+        reference = ConvFeatures(ArrayBank(kernels), batch_size=3, **options).fit(X).transform(X)
+    finally:
+        _encoders._limit_columns_level(previous)
+    assert [(part.path, part.method) for _, _, part in plan.parts] == [("encoded", "planes")]
+    tolerance = 1e-4 if dtype == "float32" else 1e-9
+    scale = max(1.0, np.abs(reference).max())
+    assert_allclose(pooled, reference, rtol=tolerance, atol=tolerance * scale)
+
+
+def test_the_planes_pooled_loop_rejects_inconsistent_arguments():
+    padded = np.zeros((2, 1, 10, 10))
+    weights = _encoders.plane_weights(np.zeros((9, 4)))
+    bias = np.zeros(4)
+    regions, bounds = np.zeros(8, np.intp), np.array([0, 8], np.intp)
+    kinds, states = np.zeros(1, np.int32), np.zeros((2, 1, 1, 4))
+    args = ((3, 3), (1, 1), (1, 1), (8, 8), True)
+    _encoders.pool_planes(padded, weights, bias, *args, regions, bounds, kinds, states)
+    with pytest.raises(ValueError, match="states must be"):
+        _encoders.pool_planes(padded, weights, bias, *args, regions, bounds, kinds, states[:1])
+    with pytest.raises(ValueError, match="cover the maps"):
+        _encoders.pool_planes(padded, weights, bias, *args, regions[:7], bounds, kinds, states)
+    with pytest.raises(ValueError, match="unknown state"):
+        _encoders.pool_planes(padded, weights, bias, *args, regions, bounds, kinds + 9, states)
+    with pytest.raises(ValueError, match="packed by plane_weights"):
+        _encoders.pool_planes(padded, weights, bias[:0], *args, regions, bounds, kinds, states)
+    with pytest.raises(ValueError, match="map_rows"):
+        _encoders.pool_planes(
+            padded, weights, bias, *args, regions, bounds, kinds, states, map_rows=(4, 2)
+        )

@@ -172,6 +172,7 @@ def test_pooled_working_memory_does_not_grow_with_the_image(method):
         with sklearn.config_context(working_memory=8):
             BUFFERS.clear()  # each size allocates its own buffers, whatever ran before
             usage.append(_traced_working_mib(lambda X=X: conv.transform(X), 0))
-    # 16x the pixels; the maps alone would be 16 kernels x 4 MiB = 64 MiB.
-    assert usage[1] < 12
-    assert usage[1] < 2 * usage[0] + 2
+    # 16x the pixels; the maps alone would be 16 kernels x 4 MiB = 64 MiB. The
+    # working memory stays within the budget (8 MiB), at most 1 MiB above it.
+    assert usage[0] < 9
+    assert usage[1] < 9

@@ -629,3 +629,138 @@ def correlate_planes(
                             memcpy(&out[image, kernel, row0 + y, 0],
                                    &values[kernel * ld + y * ow], ow * sizeof(real))
                 row0 += n_rows
+
+
+def pool_planes(
+    const real[:, :, :, :] padded,
+    const real[:, :, ::1] weights,
+    const real[::1] bias,
+    tuple kernel_shape,
+    tuple strides,
+    tuple dilations,
+    tuple out_shape,
+    bint rectify,
+    const Py_ssize_t[::1] row_regions,
+    const Py_ssize_t[::1] col_bounds,
+    const int[::1] kinds,
+    double[:, :, :, ::1] states,
+    tuple map_rows=None,
+):
+    """Fold the responses of plain kernels into pooling states, the maps never written.
+
+    :func:`correlate_planes`'s loop (column phases, no patch matrix), each
+    block of map rows' responses folded into the states of their regions
+    while in cache, as :func:`pool_encoded` folds a learned bank's.
+
+    Parameters
+    ----------
+    padded, weights, bias, kernel_shape, strides, dilations :
+        As :func:`correlate_planes`.
+    out_shape : tuple of int
+        The maps' ``(oh, ow)``.
+    rectify : bool
+        relu on the responses before they are pooled.
+    row_regions, col_bounds, kinds, states, map_rows :
+        As :func:`pool_encoded` (``states`` of shape (B, S, G, K)).
+    """
+    import numpy as np
+    dtype = np.float32 if real is float else np.float64
+    cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
+    if lanes == 0:
+        raise RuntimeError("pool_planes: this CPU has neither AVX-512 nor AVX2")
+    cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
+    cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
+    cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
+    cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
+    cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
+    cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
+    cdef Py_ssize_t n_states = kinds.shape[0]
+    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
+        raise ValueError("pool_planes: the geometry and the weights' rows disagree")
+    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
+        raise ValueError("pool_planes: the maps reach outside the padded images")
+    if n_kernels < 1 or weights.shape[2] != skconv_plane_group() or (
+        weights.shape[0] * weights.shape[2] < n_kernels
+    ):
+        raise ValueError("pool_planes: weights must be packed by plane_weights for bias's kernels")
+    if padded.strides[3] != sizeof(real):
+        raise ValueError("pool_planes: the rows of padded must be contiguous")
+    if n_states < 1:
+        raise ValueError("pool_planes: no states to keep")
+    if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
+        raise ValueError("pool_planes: states must be (B, S, G, K)")
+    if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
+        raise ValueError("pool_planes: the regions must cover the maps")
+    cdef Py_ssize_t i
+    for i in range(gw):
+        if col_bounds[i + 1] <= col_bounds[i]:
+            raise ValueError("pool_planes: empty region")
+    for i in range(oh):
+        if row_regions[i] < 0 or row_regions[i] * gw + gw > n_regions or (
+            i and row_regions[i] < row_regions[i - 1]
+        ):
+            raise ValueError("pool_planes: region rows out of range or out of order")
+    for i in range(n_states):
+        if kinds[i] < 0 or kinds[i] > 4:
+            raise ValueError("pool_planes: unknown state kind")
+    cdef Py_ssize_t row_begin = 0, row_end = oh
+    if map_rows is not None:
+        row_begin, row_end = map_rows
+        if not 0 <= row_begin < row_end <= oh:
+            raise ValueError(f"pool_planes: map_rows must satisfy 0 <= start < stop <= {oh}")
+    if b_images == 0:
+        return
+    cdef Py_ssize_t group = skconv_plane_group()
+    cdef Py_ssize_t padded_k = weights.shape[0] * group
+    cdef Py_ssize_t wq = -(-wp // sx), plane_size = sx * channels * hp * wq
+    cdef Py_ssize_t block_rows = plane_rows_per_block(oh, ow, lanes)
+    tap_buffer, start_buffer, target_buffer = _plane_tables(
+        channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
+    )
+    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
+    plane_buffer = np.empty(plane_size + 2 * lanes, dtype=dtype)
+    plane_buffer[plane_size:] = 0  # read by the last vectors' lanes, never kept
+    value_buffer = np.empty(n_kernels * ld, dtype=dtype)
+    row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
+    maxima_buffer = np.empty(n_states * n_kernels * ow, dtype=dtype)
+    cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
+    cdef real[::1] planes = plane_buffer, values = value_buffer, maxima = maxima_buffer
+    cdef double[::1] row = row_buffer
+    cdef Py_ssize_t image, row0, n_rows
+    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
+    cdef Py_ssize_t row_step = padded.strides[2] // itemsize
+    with nogil:
+        for image in range(b_images):
+            if real is float:
+                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, hp, wp,
+                                          channel_step, row_step, sx, wq, &planes[0])
+            else:
+                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, hp, wp,
+                                           channel_step, row_step, sx, wq, &planes[0])
+            row0 = row_begin
+            while row0 < row_end:
+                n_rows = min(block_rows, row_end - row0)
+                if real is float:
+                    skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
+                                               &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                               0, &starts[0], &targets[0],
+                                               n_rows * per_row, &values[0], ld)
+                    skconv_pool_float(
+                        &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
+                        0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
+                        &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
+                        &states[image, 0, 0, 0]
+                    )
+                else:
+                    skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
+                                                &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                                0, &starts[0], &targets[0],
+                                                n_rows * per_row, &values[0], ld)
+                    skconv_pool_double(
+                        &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
+                        0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
+                        &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
+                        &states[image, 0, 0, 0]
+                    )
+                row0 += n_rows

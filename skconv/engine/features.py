@@ -286,7 +286,9 @@ def conv_features(
             layout=layout,
         )
     if plan.path == "encoded":
-        return pooled_features(images, geometry, response, spec, out, plan, padding_mode, progress)
+        return pooled_features(
+            images, geometry, response, spec, out, plan, padding_mode, progress, weights=weights
+        )
     if plan.path in ("batches", "fused_max"):
         return map_batches(
             images,

@@ -242,9 +242,10 @@ def encode_numpy(raw, patches, plan, nonlinearity, threshold):
 
 
 def pooled_states(spec, dtype):
-    """The partial states the compiled pooled loop keeps for ``spec``, or None.
+    """The partial states the compiled pooled loops keep for ``spec``, or None.
 
-    The loop (:func:`skconv.engine._encoders.pool_encoded`) pools region by
+    The loops (:func:`skconv.engine._encoders.pool_encoded` and
+    :func:`~skconv.engine._encoders.pool_planes`) pool region by
     region (no Gaussian windows, no biases) the states of
     :data:`POOLED_STATES`, after an encoder or the responses alone and at most
     a relu, in float32 or float64.
@@ -273,20 +274,27 @@ def pooled_states(spec, dtype):
     return tuple(names) if all(n in POOLED_STATES for n in names) else None
 
 
-def pooled_features(images, geometry, response, spec, out, plan, padding_mode, progress=None):
-    """Pooled features of a learned bank, the maps never written (the plan's ``"encoded"`` path).
+def pooled_features(
+    images, geometry, response, spec, out, plan, padding_mode, progress=None, weights=None
+):
+    """Pooled features, the maps never written (the plan's ``"encoded"`` path).
 
-    Batch by batch, the compiled loop gathers each image's patches, computes
-    the plan's GEMM columns, the responses and the encoder, and folds them into
-    the partial states ``plan.fused``; the statistics then finish as on every
-    other path (:func:`skconv.pooling.finish_features`).
+    Batch by batch, a compiled loop computes each block of map rows' responses
+    and folds them into the partial states ``plan.fused``; the statistics then
+    finish as on every other path (:func:`skconv.pooling.finish_features`).
+    For a learned bank (``response``) the loop gathers each image's patches,
+    computes the plan's GEMM columns, the responses and the encoder
+    (:func:`~skconv.engine._encoders.pool_encoded`); for plain kernels
+    (``weights``, the plan's method ``"planes"``) it computes the responses from
+    the image's column phases (:func:`~skconv.engine._encoders.pool_planes`).
 
     Parameters
     ----------
     images : array of shape (n, C, H, W)
         Sliceable along the first axis; converted batch by batch.
     geometry : Geometry
-    response : ResponsePlan
+    response : ResponsePlan or None
+        A learned bank's responses; None for plain kernels (``weights``).
     spec : PoolingSpec
     out : ndarray of shape (n, n_out)
     plan : PartPlan
@@ -294,19 +302,27 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
     padding_mode : str
     progress : callable, default=None
         Called with the number of images of each finished batch.
+    weights : ndarray of shape (kh * kw * C, K), default=None
+        Plain kernels (when ``response`` is None), rows in (ky, kx, c) order.
 
     Returns
     -------
     out : ndarray
     """
-    n, n_kernels, dtype = images.shape[0], response.n_kernels, response.weights.dtype
+    if response is None:
+        n_kernels, dtype = weights.shape[1], weights.dtype
+        packed = _encoders.plane_weights(weights)
+        bias = np.zeros(n_kernels, dtype)
+    else:
+        n_kernels, dtype = response.n_kernels, response.weights.dtype
+        arguments = loop_arguments(response, dtype)
+        mode = {"triangle": 1, "soft_threshold": 2}.get(spec.nonlinearity, 0)
+    n = images.shape[0]
     ctx = region_context(tuple(geometry.out_shape), tuple(spec.grid))
     row_bounds, col_bounds = (np.asarray(b, dtype=np.intp) for b in ctx.bounds)
     row_regions = np.repeat(np.arange(len(row_bounds) - 1, dtype=np.intp), np.diff(row_bounds))
     kinds = np.array([POOLED_STATES[name] for name in plan.fused], dtype=np.int32)
     n_regions = spec.grid[0] * spec.grid[1]
-    mode = {"triangle": 1, "soft_threshold": 2}.get(spec.nonlinearity, 0)
-    arguments = loop_arguments(response, dtype)
     hp, wp = geometry.padded_shape
 
     def initial_states(m):
@@ -316,6 +332,23 @@ def pooled_features(images, geometry, response, spec, out, plan, padding_mode, p
         return states
 
     def fold(padded, states, map_rows=None):
+        if response is None:
+            _encoders.pool_planes(
+                padded,
+                packed,
+                bias,
+                tuple(geometry.kernel_shape),
+                tuple(geometry.stride),
+                tuple(geometry.dilation),
+                tuple(geometry.out_shape),
+                spec.nonlinearity == "relu",
+                row_regions,
+                col_bounds,
+                kinds,
+                states,
+                map_rows,
+            )
+            return
         compiled_pool(
             padded,
             response.weights,

@@ -65,6 +65,11 @@ _ENCODED_MAX_BATCH = 256
 # "planes" loop runs.
 _BATCH_LOOP_MAX_TAPS = 49
 
+# Patches (kh * kw * C) below which the fused max loop stays ahead of the
+# "planes" loop pooling in place: 1.3-2.5x faster with 6 3x3 kernels on 8x8
+# to 48x48 single-channel images, 1.3-2x slower from 5x5 (2 threads).
+_FUSED_MAX_MIN_PLANE_TAPS = 25
+
 # Bytes of the windows of a group of tiles computed by the "planes" loop.
 _PLANE_GROUP_BYTES = 512 << 10
 
@@ -95,6 +100,9 @@ _MEASURED_OVER_MODEL = {
     ("tiles", "planes"): 1.8,
     ("tiles", "fft"): 1.9,
     ("encoded", "gemm"): 1.0,
+    # Below the tiles' factor: the loop folds each block of maps into the
+    # states while in cache, where the tiles write the maps and pool them.
+    ("encoded", "planes"): 1.5,
     ("series", "gemm"): 0.8,
     # The same GEMM-based model; the direct loop measured 0.67x the GEMM
     # runs' time (make_minirocket, 5000 series of 500 samples, 2 threads).
@@ -114,7 +122,9 @@ PATHS = ("batches", "fused_max", "encoded", "tiles", "series")
 the batch's maps are in cache; ``"fused_max"``: batch-last batches through the
 compiled loop, which keeps each region's maximum and never writes the maps;
 ``"encoded"``: a learned bank's patches gathered, multiplied (GEMM), encoded
-and pooled image by image in one compiled loop, the maps never written;
+and pooled image by image in one compiled loop, or plain kernels' responses
+computed from the image's column phases (method ``"planes"``) and pooled in
+that loop, the maps never written;
 ``"tiles"``: each image cut into output tiles whose workspace fits the budget,
 pooling merged across tiles; ``"series"``: signals pooled by the proportion of
 values above fitted biases, every dilation of a batch at once.
@@ -568,8 +578,14 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     )
 
 
-def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, grid):
+def _plan_encoded(
+    n, geometry, n_columns, dtype, n_threads, batch_size, states, grid, method="gemm"
+):
     """The ``"encoded"`` path's plan, or None when one padded image exceeds the budget.
+
+    ``method``: ``"gemm"`` for a learned bank (gathered patches times the
+    plan's columns), ``"planes"`` for plain kernels (None where that loop
+    does not run).
 
     Threads split the images (or, with fewer images than threads, each
     image's map rows, their states merged after); each gathers, multiplies,
@@ -594,16 +610,23 @@ def _plan_encoded(n, geometry, n_columns, dtype, n_threads, batch_size, states, 
     loop += n_states * n_columns * geometry.out_shape[1] * 8
     memory = batch_size * (per_image + n_states * regions * n_columns * 8) + loop
     factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
-    seconds = n * gemm_seconds(geometry, n_columns, itemsize) * factor / n_threads
+    if method == "planes":
+        per_image = plane_seconds(geometry, n_columns, itemsize)
+        if per_image is None:
+            return None
+        memory += plane_bytes(geometry, n_columns, itemsize, geometry.padded_shape)
+    else:
+        per_image = gemm_seconds(geometry, n_columns, itemsize)
+    seconds = n * per_image * factor / n_threads
     return PartPlan(
         "encoded",
-        "gemm",
+        method,
         "channels_first",
         batch_size,
         None,
         n_threads,
         tuple(states),
-        _calibrated("encoded", "gemm", seconds),
+        _calibrated("encoded", method, seconds),
         int(memory * n_threads),
     )
 
@@ -675,7 +698,7 @@ def plan_conv(
         # Competing kernels must be the columns of one image's maps (a
         # batch-last batch mixes images into the columns).
         layout = "channels_last"
-    return plan_part(
+    part = plan_part(
         n,
         geometry,
         n_columns,
@@ -689,3 +712,16 @@ def plan_conv(
         batch_size=batch_size,
         layout=layout,
     )
+    if learned or method != "gemm" or layout is not None or batch_size is not None:
+        return part
+    # Plain kernels pooled in the "planes" loop, the maps never written, where
+    # the model predicts it faster than the part's plan.
+    states = pooled_states(spec, dtype) if spec.nonlinearity in (None, "relu") else None
+    if states is None or spec.group is not None:
+        return part
+    if part.path == "fused_max" and geometry.patch_size < _FUSED_MAX_MIN_PLANE_TAPS:
+        return part
+    encoded = _plan_encoded(
+        n, geometry, n_columns, dtype, n_threads, None, states, spec.grid, method="planes"
+    )
+    return encoded if encoded is not None and encoded.seconds < part.seconds else part
