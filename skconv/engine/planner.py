@@ -65,10 +65,15 @@ _ENCODED_MAX_BATCH = 256
 # "planes" loop runs.
 _BATCH_LOOP_MAX_TAPS = 49
 
-# Patches (kh * kw * C) below which the fused max loop stays ahead of the
-# "planes" loop pooling in place: 1.3-2.5x faster with 6 3x3 kernels on 8x8
-# to 48x48 single-channel images, 1.3-2x slower from 5x5 (2 threads).
-_FUSED_MAX_MIN_PLANE_TAPS = 25
+# Patches (kh * kw * C) below which the direct loop and the fused max loop
+# stay ahead of the "planes" loop (which copies the image into its phases
+# first): 1.3-2.5x faster with 6 3x3 kernels on 8x8 to 48x48 single-channel
+# images, 1.3-2x slower from 5x5 on 34x34 to 128x128 (2 threads; and
+# compare_revisions.py's "convolve 32 k3 C1 K16"); and maps below which the
+# fused max loop stays ahead (28x28 digits at stride 2, 64 5x5 kernels: 0.7x
+# the planes loop's time).
+_PLANE_MIN_TAPS = 25
+_FUSED_MAX_MIN_PLANE_POSITIONS = 1024
 
 # Bytes of the windows of a group of tiles computed by the "planes" loop.
 _PLANE_GROUP_BYTES = 512 << 10
@@ -542,6 +547,8 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     # The compiled loops need no patch matrix: their tiles (and groups) are larger.
     method = "direct" if uses_direct(geometry, geometry.out_shape[1], dtype, response) else "gemm"
     planes = None if learned else plane_seconds(geometry, n_columns, itemsize)
+    if method == "direct" and geometry.patch_size < _PLANE_MIN_TAPS:
+        planes = None
     if planes is not None and _calibrated("tiles", "planes", planes) < _calibrated(
         "tiles", method, per_image
     ):
@@ -719,7 +726,10 @@ def plan_conv(
     states = pooled_states(spec, dtype) if spec.nonlinearity in (None, "relu") else None
     if states is None or spec.group is not None:
         return part
-    if part.path == "fused_max" and geometry.patch_size < _FUSED_MAX_MIN_PLANE_TAPS:
+    if part.path == "fused_max" and (
+        geometry.patch_size < _PLANE_MIN_TAPS
+        or geometry.n_positions < _FUSED_MAX_MIN_PLANE_POSITIONS
+    ):
         return part
     encoded = _plan_encoded(
         n, geometry, n_columns, dtype, n_threads, None, states, spec.grid, method="planes"
