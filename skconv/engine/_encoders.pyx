@@ -139,6 +139,55 @@ cdef check_plan(
         raise ValueError(f"{caller}: bad mode {mode} (0, 1 or 2)")
 
 
+cdef check_geometry(
+    str caller, Py_ssize_t channels, Py_ssize_t hp, Py_ssize_t wp, Py_ssize_t depth,
+    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sy, Py_ssize_t sx, Py_ssize_t dy, Py_ssize_t dx,
+    Py_ssize_t oh, Py_ssize_t ow
+):
+    """The checks of a geometry against the weights' rows and the padded images."""
+    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
+        raise ValueError(f"{caller}: the geometry and the weights' rows disagree")
+    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
+        raise ValueError(f"{caller}: the maps reach outside the padded images")
+
+
+cdef check_states(
+    str caller, Py_ssize_t b_images, Py_ssize_t n_kernels, Py_ssize_t oh, Py_ssize_t ow,
+    const Py_ssize_t[::1] row_regions, const Py_ssize_t[::1] col_bounds, const int[::1] kinds,
+    double[:, :, :, ::1] states
+):
+    """The checks of the pooling states and regions that the pooled loops share."""
+    cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
+    cdef Py_ssize_t n_states = kinds.shape[0], i
+    if n_states < 1:
+        raise ValueError(f"{caller}: no states to keep")
+    if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
+        raise ValueError(f"{caller}: states must be (B, S, G, K)")
+    if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
+        raise ValueError(f"{caller}: the regions must cover the maps")
+    for i in range(gw):
+        if col_bounds[i + 1] <= col_bounds[i]:
+            raise ValueError(f"{caller}: empty region")
+    for i in range(oh):
+        if row_regions[i] < 0 or row_regions[i] * gw + gw > n_regions or (
+            i and row_regions[i] < row_regions[i - 1]
+        ):
+            raise ValueError(f"{caller}: region rows out of range or out of order")
+    for i in range(n_states):
+        if kinds[i] < 0 or kinds[i] > 4:
+            raise ValueError(f"{caller}: unknown state kind")
+
+
+cdef tuple checked_map_rows(str caller, tuple map_rows, Py_ssize_t oh):
+    """``(start, stop)`` of the map rows to compute (all ``oh`` for None), checked."""
+    if map_rows is None:
+        return 0, oh
+    start, stop = map_rows
+    if not 0 <= start < stop <= oh:
+        raise ValueError(f"{caller}: map_rows must satisfy 0 <= start < stop <= {oh}")
+    return start, stop
+
+
 def encode_patches(
     const real[:, ::1] raw,
     const real[:, ::1] patches,
@@ -272,37 +321,16 @@ def pool_encoded(
     cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
     cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
     cdef Py_ssize_t n_states = kinds.shape[0]
-    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
-        raise ValueError("pool_encoded: the geometry and the weights' rows disagree")
-    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
-        raise ValueError("pool_encoded: the maps reach outside the padded images")
+    check_geometry("pool_encoded", channels, hp, wp, depth, kh, kw, sy, sx, dy, dx, oh, ow)
     check_plan(
         "pool_encoded", n_raw, n_kernels, n_whitened, normalise, column_sums.shape[0],
         bias.shape[0], centre_norms.shape[0], mode
     )
-    if n_states < 1:
-        raise ValueError("pool_encoded: no states to keep")
-    if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
-        raise ValueError("pool_encoded: states must be (B, S, G, K)")
-    if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
-        raise ValueError("pool_encoded: the regions must cover the maps")
-    cdef Py_ssize_t i
-    for i in range(gw):
-        if col_bounds[i + 1] <= col_bounds[i]:
-            raise ValueError("pool_encoded: empty region")
-    for i in range(oh):
-        if row_regions[i] < 0 or row_regions[i] * gw + gw > n_regions or (
-            i and row_regions[i] < row_regions[i - 1]
-        ):
-            raise ValueError("pool_encoded: region rows out of range or out of order")
-    for i in range(n_states):
-        if kinds[i] < 0 or kinds[i] > 4:
-            raise ValueError("pool_encoded: unknown state kind")
-    cdef Py_ssize_t row_begin = 0, row_end = oh
-    if map_rows is not None:
-        row_begin, row_end = map_rows
-        if not 0 <= row_begin < row_end <= oh:
-            raise ValueError(f"pool_encoded: map_rows must satisfy 0 <= start < stop <= {oh}")
+    check_states(
+        "pool_encoded", b_images, n_kernels, oh, ow, row_regions, col_bounds, kinds, states
+    )
+    cdef Py_ssize_t row_begin, row_end, i
+    row_begin, row_end = checked_map_rows("pool_encoded", map_rows, oh)
     if b_images == 0:
         return
     import numpy as np
@@ -497,6 +525,22 @@ def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     return taps, starts, targets
 
 
+cdef Py_ssize_t check_planes(
+    str caller, dtype, Py_ssize_t item_step, Py_ssize_t groups, Py_ssize_t width,
+    Py_ssize_t n_kernels
+) except -1:
+    """The plane loop's lanes for ``dtype``, after the checks the plane loops share."""
+    import numpy as np
+    cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
+    if lanes == 0:
+        raise RuntimeError(f"{caller}: this CPU has neither AVX-512 nor AVX2")
+    if n_kernels < 1 or width != skconv_plane_group() or groups * width < n_kernels:
+        raise ValueError(f"{caller}: weights must be packed by plane_weights for bias's kernels")
+    if item_step != np.dtype(dtype).itemsize:
+        raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
+    return lanes
+
+
 def plane_weights(weights):
     """The kernels ``(kh * kw * C, K)`` as :func:`correlate_planes` reads them:
     ``(groups, kh * kw * C, width)``, groups of as many kernels as its register
@@ -514,13 +558,13 @@ def plane_weights(weights):
 
 
 def correlate_planes(
-    const real[:, :, :, :] padded,
-    const real[:, :, ::1] weights,
-    const real[::1] bias,
+    padded,
+    weights,
+    bias,
     tuple kernel_shape,
     tuple strides,
     tuple dilations,
-    real[:, :, :, :] out,
+    out,
     bint rectify=False,
     tuple map_rows=None,
 ):
@@ -554,96 +598,29 @@ def correlate_planes(
         ``(start, stop)``: compute only these map rows (a thread's share).
         None: all ``oh``.
     """
-    cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
-    cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
-    cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
-    cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
-    cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out.shape[2], ow = out.shape[3]
     import numpy as np
-    dtype = np.float32 if real is float else np.float64
-    cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
-    if lanes == 0:
-        raise RuntimeError("correlate_planes: this CPU has neither AVX-512 nor AVX2")
-    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
-        raise ValueError("correlate_planes: the geometry and the weights' rows disagree")
-    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
-        raise ValueError("correlate_planes: the maps reach outside the padded images")
-    if out.shape[0] != b_images or out.shape[1] != n_kernels or n_kernels < 1:
+    out_shape = tuple(np.shape(out)[2:]) if np.ndim(out) == 4 else ()
+    if len(out_shape) != 2 or np.shape(out)[:2] != (np.shape(padded)[0], np.shape(bias)[0]):
         raise ValueError("correlate_planes: out must be (B, K, oh, ow) and bias (K,)")
-    if weights.shape[2] != skconv_plane_group() or weights.shape[0] * weights.shape[2] < n_kernels:
-        raise ValueError("correlate_planes: weights must be packed by plane_weights")
-    if padded.strides[3] != sizeof(real) or out.strides[3] != sizeof(real):
-        raise ValueError("correlate_planes: the rows of padded and out must be contiguous")
-    cdef Py_ssize_t row_begin = 0, row_end = oh
-    if map_rows is not None:
-        row_begin, row_end = map_rows
-        if not 0 <= row_begin < row_end <= oh:
-            raise ValueError(f"correlate_planes: map_rows must satisfy 0 <= start < stop <= {oh}")
-    if b_images == 0:
-        return
-    cdef Py_ssize_t group = skconv_plane_group()
-    cdef Py_ssize_t padded_k = weights.shape[0] * group
-    cdef Py_ssize_t wq = -(-wp // sx), plane_size = sx * channels * hp * wq
-    cdef Py_ssize_t block_rows = plane_rows_per_block(oh, ow, lanes)
-    tap_buffer, start_buffer, target_buffer = _plane_tables(
-        channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
+    _planes_loop(
+        padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
+        "correlate_planes", out, None, None, None, None
     )
-    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
-    plane_buffer = np.empty(plane_size + 2 * lanes, dtype=dtype)
-    plane_buffer[plane_size:] = 0  # read by the last vectors' lanes, never kept
-    value_buffer = np.empty(n_kernels * ld, dtype=dtype)
-    cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
-    cdef real[::1] planes = plane_buffer, values = value_buffer
-    cdef Py_ssize_t image, row0, n_rows, kernel, y
-    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
-    cdef bint contiguous_rows = out.strides[2] == ow * itemsize
-    cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
-    cdef Py_ssize_t row_step = padded.strides[2] // itemsize
-    with nogil:
-        for image in range(b_images):
-            if real is float:
-                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, hp, wp,
-                                          channel_step, row_step, sx, wq, &planes[0])
-            else:
-                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, hp, wp,
-                                           channel_step, row_step, sx, wq, &planes[0])
-            row0 = row_begin
-            while row0 < row_end:
-                n_rows = min(block_rows, row_end - row0)
-                if real is float:
-                    skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
-                                               &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
-                                               rectify, &starts[0], &targets[0],
-                                               n_rows * per_row, &values[0], ld)
-                else:
-                    skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
-                                                &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
-                                                rectify, &starts[0], &targets[0],
-                                                n_rows * per_row, &values[0], ld)
-                for kernel in range(n_kernels):
-                    if contiguous_rows:
-                        memcpy(&out[image, kernel, row0, 0], &values[kernel * ld],
-                               n_rows * ow * sizeof(real))
-                    else:
-                        for y in range(n_rows):
-                            memcpy(&out[image, kernel, row0 + y, 0],
-                                   &values[kernel * ld + y * ow], ow * sizeof(real))
-                row0 += n_rows
 
 
 def pool_planes(
-    const real[:, :, :, :] padded,
-    const real[:, :, ::1] weights,
-    const real[::1] bias,
+    padded,
+    weights,
+    bias,
     tuple kernel_shape,
     tuple strides,
     tuple dilations,
     tuple out_shape,
     bint rectify,
-    const Py_ssize_t[::1] row_regions,
-    const Py_ssize_t[::1] col_bounds,
-    const int[::1] kinds,
-    double[:, :, :, ::1] states,
+    row_regions,
+    col_bounds,
+    kinds,
+    states,
     tuple map_rows=None,
 ):
     """Fold the responses of plain kernels into pooling states, the maps never written.
@@ -663,71 +640,72 @@ def pool_planes(
     row_regions, col_bounds, kinds, states, map_rows :
         As :func:`pool_encoded` (``states`` of shape (B, S, G, K)).
     """
+    _planes_loop(
+        padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
+        "pool_planes", None, row_regions, col_bounds, kinds, states
+    )
+
+
+def _planes_loop(
+    const real[:, :, :, :] padded,
+    const real[:, :, ::1] weights,
+    const real[::1] bias,
+    tuple kernel_shape,
+    tuple strides,
+    tuple dilations,
+    tuple out_shape,
+    bint rectify,
+    tuple map_rows,
+    str caller,
+    real[:, :, :, :] out,
+    const Py_ssize_t[::1] row_regions,
+    const Py_ssize_t[::1] col_bounds,
+    const int[::1] kinds,
+    double[:, :, :, ::1] states,
+):
+    """:func:`correlate_planes` (``out``) and :func:`pool_planes` (the states):
+    one image's phases at a time, each block of map rows' responses computed by
+    the register loop, then copied into ``out`` or folded into the states."""
     import numpy as np
     dtype = np.float32 if real is float else np.float64
-    cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
-    if lanes == 0:
-        raise RuntimeError("pool_planes: this CPU has neither AVX-512 nor AVX2")
+    cdef bint pooled = out is None
     cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
     cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
     cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
     cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
     cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
-    cdef Py_ssize_t gw = col_bounds.shape[0] - 1, n_regions = states.shape[2]
-    cdef Py_ssize_t n_states = kinds.shape[0]
-    if min(kh, kw, sy, sx, dy, dx, oh, ow) < 1 or depth != kh * kw * channels:
-        raise ValueError("pool_planes: the geometry and the weights' rows disagree")
-    if (oh - 1) * sy + (kh - 1) * dy >= hp or (ow - 1) * sx + (kw - 1) * dx >= wp:
-        raise ValueError("pool_planes: the maps reach outside the padded images")
-    if n_kernels < 1 or weights.shape[2] != skconv_plane_group() or (
-        weights.shape[0] * weights.shape[2] < n_kernels
-    ):
-        raise ValueError("pool_planes: weights must be packed by plane_weights for bias's kernels")
-    if padded.strides[3] != sizeof(real):
-        raise ValueError("pool_planes: the rows of padded must be contiguous")
-    if n_states < 1:
-        raise ValueError("pool_planes: no states to keep")
-    if states.shape[0] != b_images or states.shape[1] != n_states or states.shape[3] != n_kernels:
-        raise ValueError("pool_planes: states must be (B, S, G, K)")
-    if row_regions.shape[0] != oh or gw < 1 or col_bounds[0] != 0 or col_bounds[gw] != ow:
-        raise ValueError("pool_planes: the regions must cover the maps")
-    cdef Py_ssize_t i
-    for i in range(gw):
-        if col_bounds[i + 1] <= col_bounds[i]:
-            raise ValueError("pool_planes: empty region")
-    for i in range(oh):
-        if row_regions[i] < 0 or row_regions[i] * gw + gw > n_regions or (
-            i and row_regions[i] < row_regions[i - 1]
-        ):
-            raise ValueError("pool_planes: region rows out of range or out of order")
-    for i in range(n_states):
-        if kinds[i] < 0 or kinds[i] > 4:
-            raise ValueError("pool_planes: unknown state kind")
-    cdef Py_ssize_t row_begin = 0, row_end = oh
-    if map_rows is not None:
-        row_begin, row_end = map_rows
-        if not 0 <= row_begin < row_end <= oh:
-            raise ValueError(f"pool_planes: map_rows must satisfy 0 <= start < stop <= {oh}")
+    cdef Py_ssize_t lanes = check_planes(
+        caller, dtype, padded.strides[3], weights.shape[0], weights.shape[2], n_kernels
+    )
+    check_geometry(caller, channels, hp, wp, depth, kh, kw, sy, sx, dy, dx, oh, ow)
+    cdef Py_ssize_t gw = 0, n_regions = 0, n_states = 0
+    if pooled:
+        check_states(caller, b_images, n_kernels, oh, ow, row_regions, col_bounds, kinds, states)
+        gw, n_regions, n_states = col_bounds.shape[0] - 1, states.shape[2], kinds.shape[0]
+    elif out.strides[3] != sizeof(real):
+        raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
+    cdef Py_ssize_t row_begin, row_end
+    row_begin, row_end = checked_map_rows(caller, map_rows, oh)
     if b_images == 0:
         return
-    cdef Py_ssize_t group = skconv_plane_group()
-    cdef Py_ssize_t padded_k = weights.shape[0] * group
-    cdef Py_ssize_t wq = -(-wp // sx), plane_size = sx * channels * hp * wq
+    cdef Py_ssize_t wq = -(-wp // sx), padded_k = weights.shape[0] * weights.shape[2]
     cdef Py_ssize_t block_rows = plane_rows_per_block(oh, ow, lanes)
+    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
     tap_buffer, start_buffer, target_buffer = _plane_tables(
         channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
     )
-    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
-    plane_buffer = np.empty(plane_size + 2 * lanes, dtype=dtype)
-    plane_buffer[plane_size:] = 0  # read by the last vectors' lanes, never kept
+    plane_buffer = np.empty(sx * channels * hp * wq + 2 * lanes, dtype=dtype)
+    plane_buffer[sx * channels * hp * wq :] = 0  # read by the last vectors' lanes, never kept
     value_buffer = np.empty(n_kernels * ld, dtype=dtype)
-    row_buffer = np.empty(n_states * n_kernels * ow, dtype=np.float64)
-    maxima_buffer = np.empty(n_states * n_kernels * ow, dtype=dtype)
+    # The fold's rows of running states (pool_planes).
+    row_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=np.float64)
+    maxima_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
     cdef real[::1] planes = plane_buffer, values = value_buffer, maxima = maxima_buffer
     cdef double[::1] row = row_buffer
-    cdef Py_ssize_t image, row0, n_rows
+    cdef Py_ssize_t image, row0, n_rows, kernel, y
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
     cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
     cdef Py_ssize_t row_step = padded.strides[2] // itemsize
     with nogil:
@@ -744,23 +722,36 @@ def pool_planes(
                 if real is float:
                     skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
                                                &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
-                                               0, &starts[0], &targets[0],
+                                               rectify and not pooled, &starts[0], &targets[0],
                                                n_rows * per_row, &values[0], ld)
-                    skconv_pool_float(
-                        &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
-                        0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
-                        &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
-                        &states[image, 0, 0, 0]
-                    )
                 else:
                     skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
                                                 &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
-                                                0, &starts[0], &targets[0],
+                                                rectify and not pooled, &starts[0], &targets[0],
                                                 n_rows * per_row, &values[0], ld)
-                    skconv_pool_double(
-                        &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
-                        0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
-                        &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
-                        &states[image, 0, 0, 0]
-                    )
+                if pooled:
+                    # The relu, when asked, in the fold (once per region for maxima).
+                    if real is float:
+                        skconv_pool_float(
+                            &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
+                            0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
+                            &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
+                            &states[image, 0, 0, 0]
+                        )
+                    else:
+                        skconv_pool_double(
+                            &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
+                            0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
+                            &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
+                            &states[image, 0, 0, 0]
+                        )
+                else:
+                    for kernel in range(n_kernels):
+                        if contiguous_rows:
+                            memcpy(&out[image, kernel, row0, 0], &values[kernel * ld],
+                                   n_rows * ow * sizeof(real))
+                        else:
+                            for y in range(n_rows):
+                                memcpy(&out[image, kernel, row0 + y, 0],
+                                       &values[kernel * ld + y * ow], ow * sizeof(real))
                 row0 += n_rows

@@ -199,14 +199,19 @@ class GemmTiles:
             return patches.reshape(m, -1, th * tw)
         return patches.reshape(-1, m * th * tw)
 
-    def _correlate(self, m, out=None):
-        """The compiled loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
+    def _target(self, m, out=None):
+        """Where a compiled loop writes the maps: ``out`` seen as ``(m, K, rows, tw)``,
+        or the workspace's ``(m, K, th, tw)``."""
         n_kernels = self.kernel_rows.shape[0]
         th, tw = self.tiling.tile_shape
         if out is not None:
-            target = out.reshape(m, n_kernels, -1, tw)
-        else:
-            target = self.maps[: n_kernels * m * th * tw].reshape(m, n_kernels, th, tw)
+            return out.reshape(m, n_kernels, -1, tw)
+        return self.maps[: n_kernels * m * th * tw].reshape(m, n_kernels, th, tw)
+
+    def _correlate(self, m, out=None):
+        """The compiled loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
+        n_kernels = self.kernel_rows.shape[0]
+        target = self._target(m, out)
         correlate_windows(
             self.window.swapaxes(0, 1)[:m],
             self.direct_weights,
@@ -219,12 +224,7 @@ class GemmTiles:
 
     def _correlate_planes(self, m, out=None):
         """The ``"planes"`` loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
-        n_kernels = self.kernel_rows.shape[0]
-        th, tw = self.tiling.tile_shape
-        if out is not None:
-            target = out.reshape(m, n_kernels, -1, tw)
-        else:
-            target = self.maps[: n_kernels * m * th * tw].reshape(m, n_kernels, th, tw)
+        target = self._target(m, out)
         correlate_planes(
             self.window.swapaxes(0, 1)[:m],
             self.plane_weights,
