@@ -892,8 +892,14 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         >>> from skconv import ConvFeatures
         >>> X = np.random.default_rng(0).random((100, 64))
         >>> conv = ConvFeatures(image_shape=(8, 8), random_state=0).fit(X)
-        >>> conv.explain(X).rows()[0]["path"]
-        'batches'
+        >>> plan = conv.explain(X)
+        >>> plan.rows()[0]["kernels"]
+        64
+        >>> plan.rows()[0]["path"] in ("batches", "fused_max", "encoded", "tiles")
+        True
+
+        Which path and method run depends on the CPU (the register loops need
+        AVX-512 or AVX2); ``print(plan)`` shows the whole table.
         """
         check_is_fitted(self)
         rows = self._read(X)
