@@ -38,6 +38,11 @@ METHODS = ("auto", "gemm", "fft")
 GEMM_SECONDS_PER_MAC = 2.33e-11
 GEMM_SECONDS_PER_GATHERED = 3.77e-10
 GEMM_SECONDS_PER_OUTPUT = 9.37e-10
+# Patches gathered along rows read at a stride (every other value) cost this
+# much more than the contiguous runs the constants above were fitted on
+# (bench_geometries.py's stride-2 GEMM cells measured 1.9-4.3x their
+# prediction, stride-1 cells 0.7-0.8x).
+STRIDED_GATHER_FACTOR = 2.5
 # The compiled direct loop (skconv/engine/_direct.pyx), fitted by the same script on
 # the geometries where it applies (few channels, float32).
 DIRECT_SECONDS_PER_MAC = 2.28e-11
@@ -209,10 +214,11 @@ def gemm_seconds(geometry, n_kernels, itemsize=4):
             + p * DIRECT_SECONDS_PER_TAP
             + n_kernels * DIRECT_SECONDS_PER_OUTPUT
         )
+    gathered = GEMM_SECONDS_PER_GATHERED * (
+        STRIDED_GATHER_FACTOR if geometry.stride[1] > 1 else 1.0
+    )
     return geometry.n_positions * (
-        p * n_kernels * GEMM_SECONDS_PER_MAC
-        + p * GEMM_SECONDS_PER_GATHERED
-        + n_kernels * GEMM_SECONDS_PER_OUTPUT
+        p * n_kernels * GEMM_SECONDS_PER_MAC + p * gathered + n_kernels * GEMM_SECONDS_PER_OUTPUT
     )
 
 
