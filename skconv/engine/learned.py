@@ -331,41 +331,20 @@ def pooled_features(
             states[:, i] = PARTIALS[name].init((m, n_regions, n_kernels))
         return states
 
+    shape = tuple(
+        tuple(v)
+        for v in (geometry.kernel_shape, geometry.stride, geometry.dilation, geometry.out_shape)
+    )
+    rectify = spec.nonlinearity == "relu"
+
     def fold(padded, states, map_rows=None):
+        pooling = (row_regions, col_bounds, kinds, states, map_rows)
         if response is None:
-            _encoders.pool_planes(
-                padded,
-                packed,
-                bias,
-                tuple(geometry.kernel_shape),
-                tuple(geometry.stride),
-                tuple(geometry.dilation),
-                tuple(geometry.out_shape),
-                spec.nonlinearity == "relu",
-                row_regions,
-                col_bounds,
-                kinds,
-                states,
-                map_rows,
-            )
-            return
-        compiled_pool(
-            padded,
-            response.weights,
-            tuple(geometry.kernel_shape),
-            tuple(geometry.stride),
-            tuple(geometry.dilation),
-            tuple(geometry.out_shape),
-            *arguments,
-            mode,
-            float(spec.threshold),
-            spec.nonlinearity == "relu",
-            row_regions,
-            col_bounds,
-            kinds,
-            states,
-            map_rows,
-        )
+            _encoders.pool_planes(padded, packed, bias, *shape, rectify, *pooling)
+        else:
+            threshold = float(spec.threshold)
+            weights = response.weights
+            compiled_pool(padded, weights, *shape, *arguments, mode, threshold, rectify, *pooling)
 
     def finish(states, s, e):
         results = {
