@@ -1,6 +1,8 @@
 """The "planes" loop (correlation from the image's column phases): equal to scipy,
 and pooled in the loop equal to the batches path."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -26,6 +28,22 @@ pytestmark = pytest.mark.skipif(
 LEVELS = list(range(1, _encoders.columns_level() + 1)) if _encoders else []
 
 
+# The loop's register layouts: chosen by the maps' shape, or forced.
+LAYOUTS = [None, "positions", "kernels"]
+
+
+@contextmanager
+def register_loop(level, layout):
+    """Run the plane loops at ``level`` (2 AVX-512, 1 AVX2) in ``layout``."""
+    previous = _encoders._limit_columns_level(level)
+    _encoders._force_plane_layout(layout)
+    try:
+        yield
+    finally:
+        _encoders._force_plane_layout(None)
+        _encoders._limit_columns_level(previous)
+
+
 def _weights(kernels):
     """(K, C, kh, kw) kernels as the engine's (kh * kw * C, K) rows."""
     n_kernels = kernels.shape[0]
@@ -38,17 +56,19 @@ def _weights(kernels):
     channels=st.integers(1, 4),
     height=st.integers(1, 30),
     width=st.integers(1, 45),
-    n_kernels=st.integers(1, 23),
+    n_kernels=st.integers(1, 40),
     kh=st.integers(1, 5),
     kw=st.integers(1, 5),
     stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-    pad=st.integers(0, 3),
+    pads=st.tuples(*[st.integers(0, 3)] * 4),  # top, bottom, left, right
     dtype=st.sampled_from([np.float32, np.float64]),
     rectify=st.booleans(),
     level=st.sampled_from(LEVELS or [1]),
+    layout=st.sampled_from(LAYOUTS),
     rows=st.tuples(st.floats(0, 1), st.floats(0, 1)),
     views=st.booleans(),
+    pad_in_loop=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_planes_equal_scipy(
@@ -61,35 +81,40 @@ def test_planes_equal_scipy(
     kw,
     stride,
     dilation,
-    pad,
+    pads,
     dtype,
     rectify,
     level,
+    layout,
     rows,
     views,
+    pad_in_loop,
     seed,
 ):
     span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
-    if span[0] > height + 2 * pad or span[1] > width + 2 * pad:
+    top, bottom, left, right = pads
+    if span[0] > height + top + bottom or span[1] > width + left + right:
         return  # the kernel is larger than the padded image (refused upstream)
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((n, channels, height, width)).astype(dtype)
     kernels = rng.standard_normal((n_kernels, channels, kh, kw)).astype(dtype)
     bias = rng.standard_normal(n_kernels).astype(dtype)
-    expected = reference_correlate(images, kernels, stride, ((pad, pad), (pad, pad)), dilation)
+    expected = reference_correlate(
+        images, kernels, stride, ((top, bottom), (left, right)), dilation
+    )
     expected -= bias[None, :, None, None]
     if rectify:
         expected = np.maximum(expected, 0)
     oh, ow = expected.shape[2:]
     start = int(rows[0] * (oh - 1))
     stop = start + 1 + int(rows[1] * (oh - 1 - start))
-    padded = np.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    # The zeros around the image added by the loop, or there already.
+    padded = images if pad_in_loop else np.pad(images, ((0, 0), (0, 0), pads[:2], pads[2:]))
     out = np.full((n, n_kernels, oh, ow), np.nan, dtype=dtype)
     if views:  # channels-first windows seen batch first, maps inside larger rows
         padded = np.ascontiguousarray(padded.swapaxes(0, 1)).swapaxes(0, 1)
         out = np.full((n, n_kernels, oh, ow + 3), np.nan, dtype=dtype)[..., 1 : ow + 1]
-    previous = _encoders._limit_columns_level(level)
-    try:
+    with register_loop(level, layout):
         _encoders.correlate_planes(
             padded,
             _encoders.plane_weights(_weights(kernels)),
@@ -100,9 +125,8 @@ def test_planes_equal_scipy(
             out,
             rectify=rectify,
             map_rows=(start, stop),
+            pads=pads if pad_in_loop else None,
         )
-    finally:
-        _encoders._limit_columns_level(previous)
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     scale = max(1.0, np.abs(expected).max())
     assert_allclose(out[:, :, start:stop], expected[:, :, start:stop], atol=tolerance * scale)
@@ -152,6 +176,8 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
     strided = np.zeros((2, 5, 8, 16), np.float32)[..., ::2]
     with pytest.raises(ValueError, match="rows of padded and out"):
         _encoders.correlate_planes(padded, weights, bias, *args, strided)
+    with pytest.raises(ValueError, match="pads must be"):
+        _encoders.correlate_planes(padded, weights, bias, *args, out, pads=(1, 1, -1, 1))
     with pytest.raises(ValueError, match="map_rows"):
         _encoders.correlate_planes(padded, weights, bias, *args, out, map_rows=(3, 3))
     with pytest.raises(ValueError, match="2-D float32 or float64"):
@@ -170,7 +196,7 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
     height=st.integers(5, 30),
     width=st.integers(5, 30),
     channels=st.integers(1, 3),
-    n_kernels=st.integers(1, 20),
+    n_kernels=st.integers(1, 40),
     kernel_size=st.integers(1, 5),
     stride=st.integers(1, 2),
     dilation=st.integers(1, 2),
@@ -185,6 +211,7 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
     nonlinearity=st.sampled_from(["relu", None]),
     dtype=st.sampled_from(["float32", "float64"]),
     level=st.sampled_from(LEVELS or [1]),
+    layout=st.sampled_from(LAYOUTS),
     n_images=st.sampled_from([1, 2, 7]),
     n_jobs=st.integers(1, 3),
     seed=st.integers(0, 2**16),
@@ -204,6 +231,7 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     nonlinearity,
     dtype,
     level,
+    layout,
     n_images,
     n_jobs,
     seed,
@@ -225,16 +253,13 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
         dtype=dtype,
         n_jobs=n_jobs,
     )
-    previous = _encoders._limit_columns_level(level)
-    try:
+    with register_loop(level, layout):
         with monkeypatch.context() as patch:  # the loop whatever the model predicts
             patch.setitem(planner._MEASURED_OVER_MODEL, ("encoded", "planes"), 0.0)
             conv = ConvFeatures(ArrayBank(kernels), **options).fit(X)
             plan = conv.explain(X)
             pooled = conv.transform(X)
         reference = ConvFeatures(ArrayBank(kernels), batch_size=3, **options).fit(X).transform(X)
-    finally:
-        _encoders._limit_columns_level(previous)
     assert [(part.path, part.method) for _, _, part in plan.parts] == [("encoded", "planes")]
     tolerance = 1e-4 if dtype == "float32" else 1e-9
     scale = max(1.0, np.abs(reference).max())

@@ -540,8 +540,8 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
  * kernels in registers over the taps (``tap_offsets``: each tap's offset in
  * the planes), one load per tap and vector and one broadcast per tap and
  * kernel (the loop of SKCONV_DEFINE_ENCODED_COLUMNS without its gather).
- * ``weights`` (r / NC, D, NC), r a multiple of NC: the kernels' columns (then
- * zeros) packed by groups of NC, each group's taps contiguous.
+ * ``weights`` (groups, D, width), width a multiple of NC: the kernels' columns
+ * (then zeros) packed by groups of ``width``, each group's taps contiguous.
  * ``values`` (k, ld): the responses minus ``bias``, and with ``rectify``
  * their relu; whole vectors are stored (the caller leaves a vector of slack
  * after the last position: a vector's lanes past its row's end are written
@@ -550,7 +550,7 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
 #define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU)                  \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
-        ptrdiff_t r, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,   \
+        ptrdiff_t width, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts, \
         const ptrdiff_t *targets, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)          \
     {                                                                                       \
         for (ptrdiff_t v0 = 0; v0 < n_vectors; v0 += (NV)) {                                \
@@ -561,7 +561,7 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
              * for every group of kernels; sums kept in ``values`` between. */              \
             for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
                 const ptrdiff_t t1 = t0 + SKCONV_PLANE_TAP_BLOCK < d ? t0 + SKCONV_PLANE_TAP_BLOCK : d; \
-                for (ptrdiff_t c0 = 0; c0 < r && c0 < k; c0 += (NC)) {                      \
+                for (ptrdiff_t c0 = 0; c0 < k; c0 += (NC)) {                                \
                     VEC a[NC][NV];                                                          \
                     for (int c = 0; c < (NC); c++)                                          \
                         for (int v = 0; v < (NV); v++)                                      \
@@ -570,7 +570,7 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
                                           : *(const VEC *)(values + (c0 + c) * ld + targets[v0 + v]); \
                     for (ptrdiff_t t = t0; t < t1; t++) {                                   \
                         const ptrdiff_t at = tap_offsets[t];                                \
-                        const REAL *w = weights + (c0 * d + t * (NC));                      \
+                        const REAL *w = weights + (c0 - c0 % width) * d + t * width + c0 % width; \
                         VEC p[NV];                                                          \
                         for (int v = 0; v < (NV); v++) p[v] = *(const VEC *)(source[v] + at); \
                         for (int c = 0; c < (NC); c++) {                                    \
@@ -616,6 +616,75 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx2, "avx2,fma", float, 
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double, skconv_v4d, 3,
                             4, skconv_relu_v4d)
 
+/* The same responses with the kernels in the lanes, for maps narrower than a
+ * few vectors (a vector of positions would run past its row's end): NP
+ * positions x NKV vectors of kernels (one group of ``width = NKV x lanes``
+ * kernels of ``weights``) in registers over the taps, one broadcast per tap
+ * and position, one load per tap and vector of kernels. ``starts``: each
+ * position's offset from ``planes``; position p's responses go to
+ * ``values[kernel * ld + p]``. Between blocks of taps the sums wait in
+ * ``partial`` (n_positions, groups x width), position by position. */
+#define SKCONV_DEFINE_PLANE_KERNELS(NAME, TARGET, REAL, VEC, LANES, NP, NKV)                \
+    __attribute__((target(TARGET))) static void NAME(                                       \
+        const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
+        ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,                \
+        ptrdiff_t n_positions, REAL *partial, REAL *values, ptrdiff_t ld)                   \
+    {                                                                                       \
+        const ptrdiff_t width = (NKV) * (LANES), kp = (k + width - 1) / width * width;      \
+        for (ptrdiff_t c0 = 0; c0 < k; c0 += width) {                                       \
+            const REAL *group = weights + c0 * d;                                           \
+            for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
+                const ptrdiff_t t1 = t0 + SKCONV_PLANE_TAP_BLOCK < d ? t0 + SKCONV_PLANE_TAP_BLOCK : d; \
+                const int last = t1 == d;                                                   \
+                for (ptrdiff_t p0 = 0; p0 < n_positions; p0 += (NP)) {                      \
+                    const REAL *source[NP];                                                 \
+                    VEC a[NP][NKV];                                                         \
+                    for (int i = 0; i < (NP); i++) {                                        \
+                        const ptrdiff_t p = p0 + i < n_positions ? p0 + i : p0;             \
+                        source[i] = planes + starts[p];                                     \
+                        for (int j = 0; j < (NKV); j++)                                     \
+                            a[i][j] = t0 == 0 ? (VEC){0}                                    \
+                                              : *(const VEC *)(partial + p * kp + c0 + j * (LANES)); \
+                    }                                                                       \
+                    for (ptrdiff_t t = t0; t < t1; t++) {                                   \
+                        const ptrdiff_t at = tap_offsets[t];                                \
+                        const REAL *w = group + t * width;                                  \
+                        VEC u[NKV];                                                         \
+                        for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES)); \
+                        for (int i = 0; i < (NP); i++) {                                    \
+                            const REAL x = source[i][at];                                   \
+                            for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];            \
+                        }                                                                   \
+                    }                                                                       \
+                    for (int i = 0; i < (NP) && p0 + i < n_positions; i++) {                \
+                        const ptrdiff_t p = p0 + i;                                         \
+                        if (!last) {                                                        \
+                            for (int j = 0; j < (NKV); j++)                                 \
+                                *(VEC *)(partial + p * kp + c0 + j * (LANES)) = a[i][j];    \
+                            continue;                                                       \
+                        }                                                                   \
+                        REAL sums[(NKV) * (LANES)];                                         \
+                        for (int j = 0; j < (NKV); j++) *(VEC *)(sums + j * (LANES)) = a[i][j]; \
+                        for (ptrdiff_t c = 0; c < width && c0 + c < k; c++) {               \
+                            const REAL z = sums[c] - bias[c0 + c];                          \
+                            values[(c0 + c) * ld + p] = rectify && z < 0 ? 0 : z;           \
+                        }                                                                   \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+/* 12 positions x 2 vectors of kernels (AVX2: 6 x 2): 24 (12) accumulators. */
+#define SKCONV_PLANE_KERNEL_VECTORS 2
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_float_avx512, "avx512f,fma", float, skconv_v16f,
+                            16, 12, 2)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_double_avx512, "avx512f,fma", double, skconv_v8d,
+                            8, 12, 2)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_float_avx2, "avx2,fma", float, skconv_v8f, 8, 6,
+                            2)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_double_avx2, "avx2,fma", double, skconv_v4d, 4,
+                            6, 2)
+
 /* What the CPU runs: 2 AVX-512, 1 AVX2 and FMA, 0 neither (the caller uses
  * BLAS); skconv_columns_limit, when 0 or 1, caps it (the tests run every
  * route on one machine). */
@@ -634,6 +703,8 @@ static int skconv_columns_level(void)
 }
 #else
 #define SKCONV_HAS_COLUMNS 0
+#define SKCONV_PLANE_VECTORS 3
+#define SKCONV_PLANE_KERNEL_VECTORS 2
 static int skconv_columns_limit = -1;
 static int skconv_columns_level(void) { return 0; }
 #endif
@@ -681,22 +752,48 @@ static int skconv_plane_lanes(int itemsize)
     return level == 2 ? 64 / itemsize : level == 1 ? 32 / itemsize : 0;
 }
 
+/* Kernels per group of plane_weights' packing for items of ``itemsize``
+ * bytes: a whole number of the vector loop's groups and of the kernel-lane
+ * loop's vectors. */
+static int skconv_plane_width(int itemsize)
+{
+    return skconv_plane_lanes(itemsize) * SKCONV_PLANE_KERNEL_VECTORS;
+}
+
 /* The kernels' responses through the plane loop the CPU runs; 0 when it has
  * none. */
 #define SKCONV_DEFINE_PLANE_DISPATCH(NAME, REAL, WIDE, NARROW)                              \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
-                    const REAL *weights, ptrdiff_t r, ptrdiff_t k, const REAL *bias,        \
+                    const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)                        \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
-            WIDE(planes, tap_offsets, d, weights, r, k, bias, rectify, starts, targets,     \
+            WIDE(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
                  n_vectors, values, ld);                                                    \
             return 1;                                                                       \
         case 1:                                                                             \
-            NARROW(planes, tap_offsets, d, weights, r, k, bias, rectify, starts, targets,   \
+            NARROW(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
                    n_vectors, values, ld);                                                  \
+            return 1;                                                                       \
+        default: return 0;                                                                  \
+        }                                                                                   \
+    }
+#define SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(NAME, REAL, WIDE, NARROW)                      \
+    static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
+                    const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
+                    const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
+                    REAL *values, ptrdiff_t ld)                                             \
+    {                                                                                       \
+        switch (skconv_columns_level()) {                                                   \
+        case 2:                                                                             \
+            WIDE(planes, tap_offsets, d, weights, k, bias, rectify, starts, n_positions,    \
+                 partial, values, ld);                                                      \
+            return 1;                                                                       \
+        case 1:                                                                             \
+            NARROW(planes, tap_offsets, d, weights, k, bias, rectify, starts, n_positions,  \
+                   partial, values, ld);                                                    \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -724,33 +821,64 @@ SKCONV_DEFINE_PLANE_DISPATCH(skconv_plane_columns_float, float, skconv_plane_col
                              skconv_plane_columns_float_avx2)
 SKCONV_DEFINE_PLANE_DISPATCH(skconv_plane_columns_double, double,
                              skconv_plane_columns_double_avx512, skconv_plane_columns_double_avx2)
+SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_float, float,
+                                     skconv_plane_kernels_float_avx512,
+                                     skconv_plane_kernels_float_avx2)
+SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
+                                     skconv_plane_kernels_double_avx512,
+                                     skconv_plane_kernels_double_avx2)
 #else
 #define SKCONV_NO_PLANES(NAME, REAL)                                                        \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
-                    const REAL *weights, ptrdiff_t r, ptrdiff_t k, const REAL *bias,        \
+                    const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld)                        \
     {                                                                                       \
         return 0;                                                                           \
     }
+#define SKCONV_NO_PLANE_KERNELS(NAME, REAL)                                                 \
+    static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
+                    const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
+                    const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
+                    REAL *values, ptrdiff_t ld)                                             \
+    {                                                                                       \
+        return 0;                                                                           \
+    }
 SKCONV_NO_PLANES(skconv_plane_columns_float, float)
 SKCONV_NO_PLANES(skconv_plane_columns_double, double)
+SKCONV_NO_PLANE_KERNELS(skconv_plane_kernels_float, float)
+SKCONV_NO_PLANE_KERNELS(skconv_plane_kernels_double, double)
 #endif
 
-/* Split a padded image (C, hp, wp), its channels ``channel_step`` and its
- * rows ``row_step`` items apart, into its ``sx`` column phases: planes
+/* Split a padded image (C, hp, wp) into its ``sx`` column phases: planes
  * (sx, C, hp, wq), phase q holding the columns q, q + sx, ... (zeros past
- * the image's last column). */
+ * the image's last column). The padded image is ``image`` (C, h, w), its
+ * channels ``channel_step`` and its rows ``row_step`` items apart, behind
+ * ``top`` rows and ``left`` columns of zeros (and zeros after it up to hp x
+ * wp): the padding is added on the way, the image read once. ``rows``: a
+ * buffer of 2 x wp items, which it zeroes. */
 #define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL)                                              \
     SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
-        const REAL *restrict padded, ptrdiff_t channels, ptrdiff_t hp, ptrdiff_t wp,        \
-        ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t sx, ptrdiff_t wq,             \
+        const REAL *restrict image, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,           \
+        ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t top, ptrdiff_t left,          \
+        ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t sx, ptrdiff_t wq, REAL *restrict rows,        \
         REAL *restrict planes)                                                              \
     {                                                                                       \
-        if (sx == 2) { /* both phases in one pass over each row (vectorised) */          \
-            for (ptrdiff_t c = 0; c < channels; c++)                                        \
-                for (ptrdiff_t y = 0; y < hp; y++) {                                        \
-                    const REAL *restrict source = padded + c * channel_step + y * row_step; \
+        const int padded = top || left || h != hp || w != wp;                               \
+        REAL *zeros = rows, *row = rows + wp;                                               \
+        if (padded)                                                                         \
+            for (ptrdiff_t x = 0; x < 2 * wp; x++) rows[x] = 0;                             \
+        for (ptrdiff_t c = 0; c < channels; c++)                                            \
+            for (ptrdiff_t y = 0; y < hp; y++) {                                            \
+                const REAL *restrict source = zeros;                                        \
+                if (y >= top && y - top < h) {                                              \
+                    source = image + c * channel_step + (y - top) * row_step;               \
+                    if (padded) { /* the row between its zeros */                           \
+                        for (ptrdiff_t x = 0; x < w; x++) row[left + x] = source[x];        \
+                        source = row;                                                       \
+                    }                                                                       \
+                }                                                                           \
+                if (sx == 2) { /* both phases in one pass (vectorised) */                 \
                     REAL *restrict even = planes + (c * hp + y) * wq;                       \
                     REAL *restrict odd = planes + ((channels + c) * hp + y) * wq;           \
                     const ptrdiff_t pairs = wp / 2;                                         \
@@ -762,22 +890,19 @@ SKCONV_NO_PLANES(skconv_plane_columns_double, double)
                         even[j] = 2 * j < wp ? source[2 * j] : 0;                           \
                         odd[j] = 0;                                                         \
                     }                                                                       \
+                    continue;                                                               \
                 }                                                                           \
-            return;                                                                         \
-        }                                                                                   \
-        for (ptrdiff_t q = 0; q < sx; q++)                                                  \
-            for (ptrdiff_t c = 0; c < channels; c++)                                        \
-                for (ptrdiff_t y = 0; y < hp; y++) {                                        \
-                    const REAL *restrict source = padded + c * channel_step + y * row_step + q; \
+                for (ptrdiff_t q = 0; q < sx; q++) {                                        \
                     REAL *restrict target = planes + ((q * channels + c) * hp + y) * wq;    \
                     const ptrdiff_t n = (wp - q + sx - 1) / sx;                             \
                     ptrdiff_t j = 0;                                                        \
                     if (sx == 1)                                                            \
                         for (; j < n; j++) target[j] = source[j];                           \
                     else                                                                    \
-                        for (; j < n; j++) target[j] = source[j * sx];                      \
+                        for (; j < n; j++) target[j] = source[q + j * sx];                  \
                     for (; j < wq; j++) target[j] = 0;                                      \
                 }                                                                           \
+            }                                                                               \
     }
 SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_float, float)
 SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_double, double)

@@ -82,15 +82,25 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, float*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, float*
     ) noexcept nogil
     void skconv_split_phases_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, double*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*, double*
+    ) noexcept nogil
+    int skconv_plane_kernels_float(
+        const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
+        const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t
+    ) noexcept nogil
+    int skconv_plane_kernels_double(
+        const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, const double*,
+        int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     int skconv_plane_group() noexcept nogil
+    int skconv_plane_width(int) noexcept nogil
     int SKCONV_PLANE_VECTORS
+    int SKCONV_PLANE_KERNEL_VECTORS
     int skconv_columns_limit
     int SKCONV_COLUMN_LANES
     int skconv_column_group() noexcept nogil
@@ -493,6 +503,87 @@ def plane_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t lanes):
     return best
 
 
+KERNEL_POSITIONS = 12
+"""Positions the kernel-lane loop of :func:`correlate_planes` keeps in registers
+(AVX2: 6; both round a block's positions up to a whole number of them)."""
+
+_plane_layout = None  # "positions" or "kernels": forced (the tests run both)
+
+
+def _force_plane_layout(layout):
+    """Force the plane loops' layout (``"positions"``, ``"kernels"``), or let them
+    choose (None). For tests and benchmarks."""
+    global _plane_layout
+    if layout is not None and layout != "positions" and layout != "kernels":
+        raise ValueError(f"unknown plane layout {layout!r}")
+    _plane_layout = layout
+
+
+KERNEL_LANE_OUTPUT_MACS = 50
+"""What writing one response costs the kernel-lane loop (its sums leave the
+registers lane by lane), in float32 multiply-adds (measured: about 1.2 ns
+against 2.4e-11 s per multiply-add); in float64 half as many."""
+
+
+def plane_layout(
+    Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t n_kernels, Py_ssize_t taps, Py_ssize_t itemsize
+):
+    """How :func:`correlate_planes` lays its registers out for these maps.
+
+    ``"positions"``: vectors of positions along a map row, times
+    :func:`plane_group` kernels (a row's last vector runs past its end);
+    ``"kernels"``: vectors of kernels, times :data:`KERNEL_POSITIONS`
+    positions taken across rows, for maps narrower than a few vectors. The
+    one with less work per response wins: the multiply-adds of ``taps`` taps
+    over the share of its lanes that are wanted (:func:`plane_lane_use`),
+    plus, for ``"kernels"``, :data:`KERNEL_LANE_OUTPUT_MACS`.
+
+    Returns
+    -------
+    layout : str
+    block_rows : int
+        Map rows per block.
+    work : float
+        Multiply-adds (float32 units) per response.
+    """
+    cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
+    by_positions, by_kernels = plane_lane_use(oh, ow, n_kernels, itemsize)
+    positions = taps / by_positions
+    kernels = taps / by_kernels + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
+    layout = _plane_layout
+    if layout is None:
+        layout = "kernels" if kernels < positions else "positions"
+    if layout == "positions" or lanes == 0:
+        return "positions", plane_rows_per_block(oh, ow, max(lanes, 1)), positions
+    return "kernels", max(1, min(oh, BLOCK_POSITIONS // ow)), kernels
+
+
+def plane_lane_use(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t n_kernels, Py_ssize_t itemsize):
+    """The share of the plane loop's multiply-adds that are wanted, by layout.
+
+    Returns
+    -------
+    by_positions, by_kernels : float
+        Positions over the vectors' lanes (times kernels over whole groups of
+        :func:`plane_group`), and kernels over whole vectors (times positions
+        over whole groups of :data:`KERNEL_POSITIONS`), for the blocks
+        :func:`plane_layout` makes. 1.0 when the CPU has no plane loop.
+    """
+    cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
+    if lanes == 0:
+        return 1.0, 1.0
+    cdef Py_ssize_t group = skconv_plane_group(), width = lanes * SKCONV_PLANE_KERNEL_VECTORS
+    cdef Py_ssize_t tile = SKCONV_PLANE_VECTORS, rows = plane_rows_per_block(oh, ow, lanes)
+    cdef Py_ssize_t per_row = -(-ow // lanes), np_ = KERNEL_POSITIONS if group == 8 else 6
+    cdef Py_ssize_t kernel_rows = max(1, min(oh, BLOCK_POSITIONS // ow)), positions
+    by_positions = rows * ow / <double>(-(-rows * per_row // tile) * tile * lanes)
+    by_positions *= n_kernels / <double>(-(-n_kernels // group) * group)
+    positions = kernel_rows * ow
+    by_kernels = positions / <double>(-(-positions // np_) * np_)
+    by_kernels *= n_kernels / <double>(-(-n_kernels // width) * width)
+    return by_positions, by_kernels
+
+
 def plane_group():
     """Kernels per block of :func:`correlate_planes`'s register loop on this CPU
     (8 with AVX-512, 4 with AVX2; after any cap of :func:`_limit_columns_level`)."""
@@ -512,7 +603,7 @@ def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     """:func:`correlate_planes`'s offsets: each tap's in the phases, in the
     weights' (ky, kx, c) order; each vector's (``lanes`` positions along a map
     row of a block of ``block_rows`` rows) in the phases, from the block's
-    first row, and in the block's values."""
+    first row, and in the block's values; each position's in the phases."""
     import numpy as np
     ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
     phase, shift = (kx * dx) % sx, (kx * dx) // sx
@@ -520,9 +611,11 @@ def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
     starts = (rows * sy * wq + x0).ravel().astype(np.intp)
     targets = (rows * ow + x0).ravel().astype(np.intp)
-    for table in (taps, starts, targets):
+    rows, x = np.meshgrid(np.arange(block_rows), np.arange(ow), indexing="ij")
+    positions = (rows * sy * wq + x).ravel().astype(np.intp)
+    for table in (taps, starts, targets, positions):
         table.setflags(write=False)
-    return taps, starts, targets
+    return taps, starts, targets, positions
 
 
 cdef Py_ssize_t check_planes(
@@ -534,7 +627,9 @@ cdef Py_ssize_t check_planes(
     cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
     if lanes == 0:
         raise RuntimeError(f"{caller}: this CPU has neither AVX-512 nor AVX2")
-    if n_kernels < 1 or width != skconv_plane_group() or groups * width < n_kernels:
+    if n_kernels < 1 or width != skconv_plane_width(np.dtype(dtype).itemsize) or (
+        groups * width < n_kernels
+    ):
         raise ValueError(f"{caller}: weights must be packed by plane_weights for bias's kernels")
     if item_step != np.dtype(dtype).itemsize:
         raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
@@ -543,14 +638,15 @@ cdef Py_ssize_t check_planes(
 
 def plane_weights(weights):
     """The kernels ``(kh * kw * C, K)`` as :func:`correlate_planes` reads them:
-    ``(groups, kh * kw * C, width)``, groups of as many kernels as its register
-    loop computes at once (zeros past the last kernel), each group's taps
+    ``(groups, kh * kw * C, width)``, groups of as many kernels as its
+    kernel-lane loop computes at once (a whole number of its register
+    loop's groups; zeros past the last kernel), each group's taps
     contiguous."""
     import numpy as np
     weights = np.asarray(weights)
     if weights.ndim != 2 or weights.dtype not in (np.float32, np.float64):
         raise ValueError("plane_weights: weights must be a 2-D float32 or float64 array")
-    cdef Py_ssize_t group = skconv_plane_group()
+    cdef Py_ssize_t group = max(1, skconv_plane_width(weights.dtype.itemsize))
     depth, n_kernels = weights.shape
     wide = np.zeros((depth, -(-n_kernels // group) * group), dtype=weights.dtype)
     wide[:, :n_kernels] = weights
@@ -567,6 +663,7 @@ def correlate_planes(
     out,
     bint rectify=False,
     tuple map_rows=None,
+    tuple pads=None,
 ):
     """The maps of every image of a batch, without a patch matrix.
 
@@ -597,6 +694,10 @@ def correlate_planes(
     map_rows : tuple of int, default=None
         ``(start, stop)``: compute only these map rows (a thread's share).
         None: all ``oh``.
+    pads : tuple of int, default=None
+        ``(top, bottom, left, right)``: ``padded`` is the unpadded image, and
+        these zeros around it are added while it is split into its phases
+        (one pass over the image instead of a padded copy, then the split).
     """
     import numpy as np
     out_shape = tuple(np.shape(out)[2:]) if np.ndim(out) == 4 else ()
@@ -604,7 +705,7 @@ def correlate_planes(
         raise ValueError("correlate_planes: out must be (B, K, oh, ow) and bias (K,)")
     _planes_loop(
         padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
-        "correlate_planes", out, None, None, None, None
+        pads, "correlate_planes", out, None, None, None, None
     )
 
 
@@ -622,6 +723,7 @@ def pool_planes(
     kinds,
     states,
     tuple map_rows=None,
+    tuple pads=None,
 ):
     """Fold the responses of plain kernels into pooling states, the maps never written.
 
@@ -631,7 +733,7 @@ def pool_planes(
 
     Parameters
     ----------
-    padded, weights, bias, kernel_shape, strides, dilations :
+    padded, weights, bias, kernel_shape, strides, dilations, pads :
         As :func:`correlate_planes`.
     out_shape : tuple of int
         The maps' ``(oh, ow)``.
@@ -642,7 +744,7 @@ def pool_planes(
     """
     _planes_loop(
         padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
-        "pool_planes", None, row_regions, col_bounds, kinds, states
+        pads, "pool_planes", None, row_regions, col_bounds, kinds, states
     )
 
 
@@ -656,6 +758,7 @@ def _planes_loop(
     tuple out_shape,
     bint rectify,
     tuple map_rows,
+    tuple pads,
     str caller,
     real[:, :, :, :] out,
     const Py_ssize_t[::1] row_regions,
@@ -670,7 +773,13 @@ def _planes_loop(
     dtype = np.float32 if real is float else np.float64
     cdef bint pooled = out is None
     cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
-    cdef Py_ssize_t hp = padded.shape[2], wp = padded.shape[3]
+    cdef Py_ssize_t h = padded.shape[2], w = padded.shape[3], top = 0, left = 0
+    if pads is not None:
+        if len(pads) != 4 or min(pads) < 0:
+            raise ValueError(f"{caller}: pads must be 4 non-negative integers, got {pads!r}")
+        top, left = pads[0], pads[2]
+    cdef Py_ssize_t hp = h + (0 if pads is None else pads[0] + pads[1])
+    cdef Py_ssize_t wp = w + (0 if pads is None else pads[2] + pads[3])
     cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
     cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
     cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
@@ -688,21 +797,29 @@ def _planes_loop(
     row_begin, row_end = checked_map_rows(caller, map_rows, oh)
     if b_images == 0:
         return
-    cdef Py_ssize_t wq = -(-wp // sx), padded_k = weights.shape[0] * weights.shape[2]
-    cdef Py_ssize_t block_rows = plane_rows_per_block(oh, ow, lanes)
+    cdef Py_ssize_t wq = -(-wp // sx), width = weights.shape[2], block_rows
+    layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real))
+    cdef bint kernel_lanes = layout == "kernels"
     cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
-    tap_buffer, start_buffer, target_buffer = _plane_tables(
+    tap_buffer, start_buffer, target_buffer, position_buffer = _plane_tables(
         channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
     )
+    # The kernel-lane loop's sums between blocks of taps, position by position.
+    partial_buffer = np.empty(
+        block_rows * ow * weights.shape[0] * width if kernel_lanes else 1, dtype=dtype
+    )
     plane_buffer = np.empty(sx * channels * hp * wq + 2 * lanes, dtype=dtype)
+    row_buffer = np.empty(2 * wp, dtype=dtype)  # a row of zeros, a padded row
     plane_buffer[sx * channels * hp * wq :] = 0  # read by the last vectors' lanes, never kept
     value_buffer = np.empty(n_kernels * ld, dtype=dtype)
     # The fold's rows of running states (pool_planes).
-    row_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=np.float64)
+    state_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=np.float64)
     maxima_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
+    cdef const Py_ssize_t[::1] positions = position_buffer
     cdef real[::1] planes = plane_buffer, values = value_buffer, maxima = maxima_buffer
-    cdef double[::1] row = row_buffer
+    cdef real[::1] partial = partial_buffer, rows = row_buffer
+    cdef double[::1] row = state_buffer
     cdef Py_ssize_t image, row0, n_rows, kernel, y
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
@@ -711,22 +828,35 @@ def _planes_loop(
     with nogil:
         for image in range(b_images):
             if real is float:
-                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, hp, wp,
-                                          channel_step, row_step, sx, wq, &planes[0])
+                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, h, w,
+                                          channel_step, row_step, top, left, hp, wp, sx, wq,
+                                          &rows[0], &planes[0])
             else:
-                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, hp, wp,
-                                           channel_step, row_step, sx, wq, &planes[0])
+                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, h, w,
+                                           channel_step, row_step, top, left, hp, wp, sx, wq,
+                                           &rows[0], &planes[0])
             row0 = row_begin
             while row0 < row_end:
                 n_rows = min(block_rows, row_end - row0)
-                if real is float:
+                if kernel_lanes:
+                    if real is float:
+                        skconv_plane_kernels_float(&planes[row0 * sy * wq], &taps[0], depth,
+                                                   &weights[0, 0, 0], n_kernels, &bias[0],
+                                                   rectify and not pooled, &positions[0],
+                                                   n_rows * ow, &partial[0], &values[0], ld)
+                    else:
+                        skconv_plane_kernels_double(&planes[row0 * sy * wq], &taps[0], depth,
+                                                    &weights[0, 0, 0], n_kernels, &bias[0],
+                                                    rectify and not pooled, &positions[0],
+                                                    n_rows * ow, &partial[0], &values[0], ld)
+                elif real is float:
                     skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
-                                               &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                               &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                rectify and not pooled, &starts[0], &targets[0],
                                                n_rows * per_row, &values[0], ld)
                 else:
                     skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
-                                                &weights[0, 0, 0], padded_k, n_kernels, &bias[0],
+                                                &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                 rectify and not pooled, &starts[0], &targets[0],
                                                 n_rows * per_row, &values[0], ld)
                 if pooled:

@@ -24,7 +24,7 @@ import math
 from functools import lru_cache
 
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, plane_group, plane_lanes, uses_direct
+from .gemm import gemm_bytes_per_position, plane_lanes, plane_work, uses_direct
 from .tiles import make_tiling
 
 METHODS = ("auto", "gemm", "fft")
@@ -49,8 +49,8 @@ DIRECT_SECONDS_PER_MAC = 2.28e-11
 DIRECT_SECONDS_PER_TAP = 7.51e-11
 DIRECT_SECONDS_PER_OUTPUT = 5.94e-10
 # The "planes" loop (skconv/engine/_encoders.pyx, correlate_planes): seconds
-# per multiply-add as the registers compute them (positions rounded up to whole
-# vectors per map row, kernels to whole groups of gemm.plane_group()), per map
+# per multiply-add as the registers compute them (gemm.plane_work: the lanes'
+# waste of the layout the loop takes for the maps included), per map
 # value written and per padded input value split into its phases (float32;
 # the planner doubles them for float64). Fitted on 73 geometries of
 # benchmarks/bench_geometries.py (seeds 0 and 1, one thread; predicted /
@@ -173,17 +173,13 @@ def plane_seconds(geometry, n_kernels, itemsize=4):
     whole vectors wastes less); the planner doubles every method's float32
     seconds for float64.
     """
-    lanes = plane_lanes("float32" if itemsize == 4 else "float64")
-    if not lanes:
+    if not plane_lanes("float32" if itemsize == 4 else "float64"):
         return None
     h, w = geometry.out_shape
     hp, wp = geometry.padded_shape
-    vectors = -(-w // lanes) * lanes
-    group = plane_group()
-    groups = -(-n_kernels // group) * group
+    work = plane_work(geometry, n_kernels, itemsize)
     return (
-        h * vectors * geometry.patch_size * groups * PLANE_SECONDS_PER_MAC
-        + h * w * n_kernels * PLANE_SECONDS_PER_OUTPUT
+        h * w * n_kernels * (work * PLANE_SECONDS_PER_MAC + PLANE_SECONDS_PER_OUTPUT)
         + geometry.n_channels * hp * wp * PLANE_SECONDS_PER_INPUT
     )
 

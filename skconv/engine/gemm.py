@@ -58,9 +58,15 @@ def packed_planes(weights):
     return packed
 
 
-def plane_group():
-    """Kernels per block of the ``"planes"`` loop's registers on this CPU (1: no loop)."""
-    return 1 if correlate_planes is None else _encoders.plane_group()
+def plane_work(geometry, n_kernels, itemsize):
+    """Multiply-adds per map value of the ``"planes"`` loop on this CPU, in float32 units.
+
+    The taps, over the share of the loop's lanes that carry wanted values, in
+    the register layout it takes for these maps (see
+    :func:`skconv.engine._encoders.plane_layout`).
+    """
+    oh, ow = geometry.out_shape
+    return _encoders.plane_layout(oh, ow, n_kernels, geometry.patch_size, itemsize)[2]
 
 
 def plane_lanes(dtype):
@@ -222,19 +228,36 @@ class GemmTiles:
         )
         return target
 
-    def _correlate_planes(self, m, out=None):
-        """The ``"planes"`` loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
+    def _correlate_planes(self, m, out=None, images=None, pads=None):
+        """The ``"planes"`` loop: maps ``(m, K, th, tw)`` of the window (or into ``out``);
+        of ``images`` with the zeros ``pads`` around them instead, when given."""
         target = self._target(m, out)
         correlate_planes(
-            self.window.swapaxes(0, 1)[:m],
+            self.window.swapaxes(0, 1)[:m] if images is None else images,
             self.plane_weights,
             self.zero_bias,
             self.geometry.kernel_shape,
             self.geometry.stride,
             self.geometry.dilation,
             target,
+            pads=pads,
         )
         return target
+
+    def _unpadded_source(self, images, row_read, col_read):
+        """The tile's images as the ``"planes"`` loop can pad them itself, or None.
+
+        When the window is a block of the images between zeros (constant
+        padding), the loop reads the block and adds the zeros while it splits
+        the image into phases: no padded copy of the window.
+        """
+        (r0, r1, rows), (c0, c1, cols) = row_read, col_read
+        if not (isinstance(rows, slice) and isinstance(cols, slice)):
+            return None
+        if images.dtype != self.window.dtype or images.strides[3] != images.itemsize:
+            return None
+        ih, iw = self.tiling.window_shape
+        return images[:, :, rows, cols], (r0, ih - r1, c0, iw - c1)
 
     def compute(self, images, row_read, col_read, out=None):
         """Maps ``(m, K, th, tw)`` of the tile read from these sources.
@@ -246,6 +269,10 @@ class GemmTiles:
         """
         m = images.shape[0]
         th, tw = self.tiling.tile_shape
+        if self.method == "planes":
+            source = self._unpadded_source(images, row_read, col_read)
+            if source is not None:
+                return self._correlate_planes(m, out, *source)
         read_window(images, row_read, col_read, self.window.swapaxes(0, 1), channels_last=False)
         if self.method == "direct":
             return self._correlate(m, out)

@@ -336,11 +336,22 @@ def pooled_features(
         for v in (geometry.kernel_shape, geometry.stride, geometry.dilation, geometry.out_shape)
     )
     rectify = spec.nonlinearity == "relu"
+    # Zeros around the images: the planes loop adds them while it splits each
+    # image into its phases (no padded copy).
+    pads_in_loop = response is None and padding_mode == "constant"
+    pads = tuple(v for pair in geometry.pads for v in pair) if pads_in_loop else None
+
+    def padded_batch(s, e, padded):
+        batch = np.asarray(images[s:e], dtype=dtype)
+        if pads_in_loop:
+            return np.ascontiguousarray(batch)
+        pad_batch(batch, geometry, padding_mode, padded[: e - s], channels_last=False)
+        return padded[: e - s]
 
     def fold(padded, states, map_rows=None):
         pooling = (row_regions, col_bounds, kinds, states, map_rows)
         if response is None:
-            _encoders.pool_planes(padded, packed, bias, *shape, rectify, *pooling)
+            _encoders.pool_planes(padded, packed, bias, *shape, rectify, *pooling, pads=pads)
         else:
             threshold = float(spec.threshold)
             weights = response.weights
@@ -357,14 +368,11 @@ def pooled_features(
 
     def run(start, stop):
         size = max(1, min(plan.batch_size, stop - start))
-        padded = np.zeros((size, geometry.n_channels, hp, wp), dtype=dtype)
+        padded = None if pads_in_loop else np.zeros((size, geometry.n_channels, hp, wp), dtype)
         for s in range(start, stop, size):
             e = min(s + size, stop)
-            m = e - s
-            batch = np.asarray(images[s:e], dtype=dtype)
-            pad_batch(batch, geometry, padding_mode, padded[:m], channels_last=False)
-            states = initial_states(m)
-            fold(padded[:m], states)
+            states = initial_states(e - s)
+            fold(padded_batch(s, e, padded), states)
             finish(states, s, e)
 
     oh = geometry.out_shape[0]
@@ -374,8 +382,8 @@ def pooled_features(
     elif n < plan.n_threads and oh >= plan.n_threads:
         # Fewer images than threads: the threads share the map rows, each
         # with states of its own, merged as the partials define.
-        padded = np.zeros((n, geometry.n_channels, hp, wp), dtype=dtype)
-        pad_batch(np.asarray(images[:n], dtype=dtype), geometry, padding_mode, padded, False)
+        padded = None if pads_in_loop else np.zeros((n, geometry.n_channels, hp, wp), dtype)
+        padded = padded_batch(0, n, padded)
         shares = {}
 
         def run_rows(start, stop):
