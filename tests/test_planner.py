@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 
 import skconv.engine.features as features_module
 from skconv import ArrayBank, ConvFeatures, GaborBank, PatchBank, convolve, make_minirocket
+from skconv.engine import planner
 from skconv.engine.core import make_geometry
 from skconv.engine.planner import PATHS, TransformPlan, plan_part
 
@@ -143,3 +144,29 @@ def test_array_bank_and_learned_bank_plans_differ_only_where_they_must():
     learned = ConvFeatures(PatchBank(n_kernels=16), nonlinearity="triangle").fit(X)
     assert random.explain(X).rows()[0]["kernels"] == learned.explain(X).rows()[0]["kernels"]
     assert learned.explain(X).rows()[0]["method"] == "gemm"  # responses need the patches
+
+
+@pytest.mark.parametrize(
+    "n, largest, n_tiles, n_threads, even",
+    [
+        (18, 8, 1, 2, True),  # 9 and 9 images, not 8 and 10
+        (3, 2, 1, 2, False),  # 2 and 1 at best
+        (3, 2, 2, 2, True),
+        (100, 7, 3, 2, True),
+        (5, 5, 1, 3, False),
+        (1, 1, 4, 2, True),
+    ],
+)
+def test_tile_groups_share_the_work_evenly(n, largest, n_tiles, n_threads, even):
+    size = planner.balanced_group_size(n, largest, n_tiles, n_threads)
+    assert 1 <= size <= largest
+    # As run_tiles deals the (group, tile) items: equal runs per thread.
+    items = [min(size, n - s) for s in range(0, n, size) for _ in range(n_tiles)]
+    bounds = [len(items) * i // n_threads for i in range(n_threads + 1)]
+    loads = [sum(items[a:b]) / n_tiles for a, b in zip(bounds[:-1], bounds[1:])]
+    if even:
+        assert max(loads) <= 1.1 * n / n_threads
+    # Never less even than the largest groups.
+    first = [min(largest, n - s) for s in range(0, n, largest) for _ in range(n_tiles)]
+    bounds = [len(first) * i // n_threads for i in range(n_threads + 1)]
+    assert max(loads) <= max(sum(first[a:b]) / n_tiles for a, b in zip(bounds[:-1], bounds[1:]))

@@ -86,18 +86,20 @@ def working_memory_bytes():
     return int(get_config()["working_memory"] * 2**20)
 
 
-def gemm_tiling(geometry, n_columns, itemsize, budget, min_tiles=1, direct=False):
+def gemm_tiling(
+    geometry, n_columns, itemsize, budget, min_tiles=1, direct=False, min_split=MIN_SPLIT_POSITIONS
+):
     """Tiles of whole output rows (or of one row's columns) that fit ``budget`` bytes.
 
     ``min_tiles`` asks for at least that many tiles (one per thread when an
-    image is alone), as long as tiles keep ``MIN_SPLIT_POSITIONS`` positions;
-    ``direct``: the compiled loop computes them (no patch matrix).
+    image is alone), as long as tiles keep ``min_split`` positions;
+    ``direct``: a compiled loop computes them (no patch matrix).
     """
     per_position = gemm_bytes_per_position(geometry, n_columns, itemsize, direct)
     positions = max(1, min(GEMM_TILE_BYTES, budget) // per_position)
     h, w = geometry.out_shape
     if min_tiles > 1:
-        share = max(MIN_SPLIT_POSITIONS, -(-h * w // min_tiles))
+        share = max(min_split, -(-h * w // min_tiles))
         positions = min(positions, share)
     if positions >= w:
         return make_tiling(geometry, (max(1, min(h, positions // w)), w))
