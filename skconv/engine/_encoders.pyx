@@ -73,12 +73,13 @@ cdef extern from "_encoders.h":
     int skconv_columns_level() noexcept nogil
     int skconv_plane_columns_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
-        const float*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, float*, Py_ssize_t
+        const float*, int, const Py_ssize_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        float*, Py_ssize_t
     ) noexcept nogil
     int skconv_plane_columns_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
-        const double*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, double*,
-        Py_ssize_t
+        const double*, int, const Py_ssize_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
+        double*, Py_ssize_t
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -519,6 +520,12 @@ def _force_plane_layout(layout):
     _plane_layout = layout
 
 
+DIRECT_STORE_KERNELS = 32
+DIRECT_STORE_BYTES = 4 << 20
+""":func:`correlate_planes` stores the responses straight into ``out`` for at
+most this many kernels, or maps of at most this many bytes per image (else
+through a block of values, copied out kernel by kernel)."""
+
 KERNEL_LANE_OUTPUT_MACS = 50
 """What writing one response costs the kernel-lane loop (its sums leave the
 registers lane by lane), in float32 multiply-adds (measured: about 1.2 ns
@@ -603,7 +610,8 @@ def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     """:func:`correlate_planes`'s offsets: each tap's in the phases, in the
     weights' (ky, kx, c) order; each vector's (``lanes`` positions along a map
     row of a block of ``block_rows`` rows) in the phases, from the block's
-    first row, and in the block's values; each position's in the phases."""
+    first row, in the block's values, and its lanes inside its row; each
+    position's in the phases."""
     import numpy as np
     ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
     phase, shift = (kx * dx) % sx, (kx * dx) // sx
@@ -611,11 +619,12 @@ def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
     starts = (rows * sy * wq + x0).ravel().astype(np.intp)
     targets = (rows * ow + x0).ravel().astype(np.intp)
+    counts = np.minimum(lanes, ow - x0).ravel().astype(np.intp)
     rows, x = np.meshgrid(np.arange(block_rows), np.arange(ow), indexing="ij")
     positions = (rows * sy * wq + x).ravel().astype(np.intp)
-    for table in (taps, starts, targets, positions):
+    for table in (taps, starts, targets, counts, positions):
         table.setflags(write=False)
-    return taps, starts, targets, positions
+    return taps, starts, targets, counts, positions
 
 
 cdef Py_ssize_t check_planes(
@@ -801,7 +810,7 @@ def _planes_loop(
     layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real))
     cdef bint kernel_lanes = layout == "kernels"
     cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
-    tap_buffer, start_buffer, target_buffer, position_buffer = _plane_tables(
+    tap_buffer, start_buffer, target_buffer, count_buffer, position_buffer = _plane_tables(
         channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
     )
     # The kernel-lane loop's sums between blocks of taps, position by position.
@@ -816,13 +825,24 @@ def _planes_loop(
     state_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=np.float64)
     maxima_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
-    cdef const Py_ssize_t[::1] positions = position_buffer
+    cdef const Py_ssize_t[::1] positions = position_buffer, counts = count_buffer
     cdef real[::1] planes = plane_buffer, values = value_buffer, maxima = maxima_buffer
     cdef real[::1] partial = partial_buffer, rows = row_buffer
     cdef double[::1] row = state_buffer
     cdef Py_ssize_t image, row0, n_rows, kernel, y
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
+    # Responses stored straight into the maps (each row's last vector masked),
+    # not through a block of values copied out kernel by kernel. Where many
+    # kernels' maps are large, the stores' many streams measured up to 1.7x
+    # slower than the copies (float64, 64 kernels of 240x240 maps), and the
+    # kernel-lane loop's stores are one value per map.
+    cdef bint into_maps = contiguous_rows and not kernel_lanes and (
+        n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
+    )
+    cdef Py_ssize_t kernel_step = 0 if pooled else out.strides[1] // itemsize, target_ld
+    cdef real *target
+    cdef const Py_ssize_t *lane_counts
     cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
     cdef Py_ssize_t row_step = padded.strides[2] // itemsize
     with nogil:
@@ -838,27 +858,31 @@ def _planes_loop(
             row0 = row_begin
             while row0 < row_end:
                 n_rows = min(block_rows, row_end - row0)
+                if into_maps:
+                    target, target_ld, lane_counts = &out[image, 0, row0, 0], kernel_step, &counts[0]
+                else:
+                    target, target_ld, lane_counts = &values[0], ld, NULL
                 if kernel_lanes:
                     if real is float:
                         skconv_plane_kernels_float(&planes[row0 * sy * wq], &taps[0], depth,
                                                    &weights[0, 0, 0], n_kernels, &bias[0],
                                                    rectify and not pooled, &positions[0],
-                                                   n_rows * ow, &partial[0], &values[0], ld)
+                                                   n_rows * ow, &partial[0], target, target_ld)
                     else:
                         skconv_plane_kernels_double(&planes[row0 * sy * wq], &taps[0], depth,
                                                     &weights[0, 0, 0], n_kernels, &bias[0],
                                                     rectify and not pooled, &positions[0],
-                                                    n_rows * ow, &partial[0], &values[0], ld)
+                                                    n_rows * ow, &partial[0], target, target_ld)
                 elif real is float:
                     skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
                                                &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                rectify and not pooled, &starts[0], &targets[0],
-                                               n_rows * per_row, &values[0], ld)
+                                               lane_counts, n_rows * per_row, target, target_ld)
                 else:
                     skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
                                                 &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                 rectify and not pooled, &starts[0], &targets[0],
-                                                n_rows * per_row, &values[0], ld)
+                                                lane_counts, n_rows * per_row, target, target_ld)
                 if pooled:
                     # The relu, when asked, in the fold (once per region for maxima).
                     if real is float:
@@ -875,7 +899,7 @@ def _planes_loop(
                             &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
                             &states[image, 0, 0, 0]
                         )
-                else:
+                elif not into_maps:
                     for kernel in range(n_kernels):
                         if contiguous_rows:
                             memcpy(&out[image, kernel, row0, 0], &values[kernel * ld],
