@@ -16,7 +16,11 @@ then numpy's pooling: the route before that loop) and ``numpy`` (no compiled
 encoder at all). Each time is the best of ``--repeat`` runs, the random bank's
 and the encoded routes' taken in turns, round after round (the machine's load
 is then the same for both sides of the ratio); the last column gives the
-encoded route's time over the random bank's.
+encoded route's time over the random bank's; then the multiply-adds per
+map position of each bank's columns (a learned bank's folded kernels, with
+the triangle the rows of its whitened norm, and a column of patch sums) and
+their ratio to the random bank's: the least the time ratio can be when both
+run at the same rate.
 
 Run:  python benchmarks/bench_learned.py --mnist ../shared/data/mnist.npz
       python benchmarks/bench_learned.py                (no download: load_digits)
@@ -66,6 +70,16 @@ def one_photograph():
     return image.reshape(1, -1), image.shape
 
 
+def multiply_adds(conv):
+    """Multiply-adds per map position of a fitted transform's columns.
+
+    The kernels' taps; for a learned bank its folded kernels, the rows whose
+    squares give the triangle's ``||x||^2`` (triangular: their zeros are
+    skipped) and the column of ones of the patch sums.
+    """
+    return int(np.count_nonzero(conv._weights))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", help="MNIST .npz (x_train); default: upscaled load_digits")
@@ -85,7 +99,10 @@ def main():
     }
     built = learned.compiled_pool is not None and learned.compiled_encode is not None
     print(f"transform of {args.n} images (one photo: 1), 2 threads, best of {args.repeat} (s)")
-    print(f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}")
+    print(
+        f"{'images':<22} {'bank':<28} {'encoded':>8} {'batches':>8} {'numpy':>7} {'/ random':>9}"
+        f" {'madds':>6} {'/ random':>9}"
+    )
     for name, (X, shape) in sets.items():
         fit = X[:2000]
         random = ConvFeatures(RandomBank(64, 5), image_shape=shape, random_state=0, n_jobs=2)
@@ -106,10 +123,10 @@ def main():
                 start = time.perf_counter()
                 conv.transform(X)
                 rounds[label].append(time.perf_counter() - start)
-        random_seconds = min(rounds["random"])
+        random_seconds, random_madds = min(rounds["random"]), multiply_adds(random)
         print(
             f"{name:<22} {'RandomBank(64, 5)':<28} {random_seconds:>8.3f} {'-':>8} {'-':>7} "
-            f"{1.0:>9.2f}"
+            f"{1.0:>9.2f} {random_madds:>6} {1.0:>9.2f}"
         )
         for nonlinearity, conv in learned_banks.items():
             times, outputs = {"encoded": min(rounds[nonlinearity])}, {}
@@ -130,7 +147,8 @@ def main():
             bank = f"PatchBank(), {nonlinearity}"
             print(
                 f"{name:<22} {bank:<28} {times['encoded']:>8.3f} {times['batches']:>8.3f} "
-                f"{times['numpy']:>7.3f} {times['encoded'] / random_seconds:>9.2f}"
+                f"{times['numpy']:>7.3f} {times['encoded'] / random_seconds:>9.2f} "
+                f"{multiply_adds(conv):>6} {multiply_adds(conv) / random_madds:>9.2f}"
             )
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis_settings import with_fixtures
+from hypothesis_settings import pooled_geometries, with_fixtures
 from numpy.testing import assert_allclose
 
 import skconv.engine.learned as learned
@@ -90,14 +90,7 @@ def _routes(conv, X, monkeypatch):
 @pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
 @with_fixtures(60)
 @given(
-    height=st.integers(5, 20),
-    width=st.integers(5, 20),
-    channels=st.integers(1, 3),
-    kernel_size=st.integers(1, 4),
-    stride=st.integers(1, 2),
-    dilation=st.integers(1, 2),
-    padding=st.sampled_from(["same", "valid"]),
-    grid=st.integers(1, 3),
+    geometry=pooled_geometries(max_side=20, max_channels=3, max_kernel=4),
     poolings=st.lists(st.sampled_from(FUSABLE_POOLINGS), min_size=1, max_size=3, unique=True),
     nonlinearity=st.sampled_from(["triangle", "soft_threshold", "relu", None]),
     normalize=st.booleans(),
@@ -110,14 +103,7 @@ def _routes(conv, X, monkeypatch):
 )
 def test_the_encoded_path_equals_the_batches_path(
     monkeypatch,
-    height,
-    width,
-    channels,
-    kernel_size,
-    stride,
-    dilation,
-    padding,
-    grid,
+    geometry,
     poolings,
     nonlinearity,
     normalize,
@@ -129,17 +115,13 @@ def test_the_encoded_path_equals_the_batches_path(
     seed,
 ):
     # With fewer images than threads, the threads share each image's map rows.
-    span = dilation * (kernel_size - 1) + 1
-    assume(span <= height and span <= width)  # longer spans are refused
-    reach = 1 if padding == "same" else span
-    assume(min(height, width) - reach >= (grid - 1) * stride)  # a position per region
     rng = np.random.default_rng(seed)
-    fitted = rng.random((7, channels, height, width)) * 3 + 1
+    fitted = rng.random((7, geometry.channels, geometry.height, geometry.width)) * 3 + 1
     X = fitted[:n_images]
     conv = ConvFeatures(
         PatchBank(
             n_kernels=int(rng.integers(1, 9)),
-            kernel_size=kernel_size,
+            kernel_size=geometry.kernel_size,
             n_patches=100,
             normalize=normalize,
             whiten=whiten,
@@ -147,12 +129,9 @@ def test_the_encoded_path_equals_the_batches_path(
         ),
         nonlinearity=nonlinearity,
         pooling=tuple(poolings),
-        pool_grid=grid,
-        stride=stride,
-        dilation=dilation,
-        padding=padding,
         dtype=dtype,
         n_jobs=n_jobs,
+        **geometry.options,
     ).fit(fitted)
     previous = learned._encoders._limit_columns_level(level)
     try:

@@ -5,9 +5,9 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis_settings import with_fixtures
+from hypothesis_settings import pooled_geometries, with_fixtures
 from numpy.testing import assert_allclose
 from reference import reference_correlate
 
@@ -193,15 +193,8 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
 
 @with_fixtures(60)
 @given(
-    height=st.integers(5, 30),
-    width=st.integers(5, 30),
-    channels=st.integers(1, 3),
+    geometry=pooled_geometries(max_side=30, max_channels=3, max_kernel=5),
     n_kernels=st.integers(1, 40),
-    kernel_size=st.integers(1, 5),
-    stride=st.integers(1, 2),
-    dilation=st.integers(1, 2),
-    padding=st.sampled_from(["same", "valid"]),
-    grid=st.integers(1, 3),
     poolings=st.lists(
         st.sampled_from(["max", "mean", "sum", "ppv", "l2", "mpv"]),
         min_size=1,
@@ -218,15 +211,8 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
 )
 def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     monkeypatch,
-    height,
-    width,
-    channels,
+    geometry,
     n_kernels,
-    kernel_size,
-    stride,
-    dilation,
-    padding,
-    grid,
     poolings,
     nonlinearity,
     dtype,
@@ -236,22 +222,16 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     n_jobs,
     seed,
 ):
-    span = dilation * (kernel_size - 1) + 1
-    assume(span <= height and span <= width)
-    reach = 1 if padding == "same" else span
-    assume(min(height, width) - reach >= (grid - 1) * stride)  # a position per region
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n_images, channels, height, width))
-    kernels = rng.standard_normal((n_kernels, channels, kernel_size, kernel_size))
+    X = rng.standard_normal((n_images, geometry.channels, geometry.height, geometry.width))
+    size = geometry.kernel_size
+    kernels = rng.standard_normal((n_kernels, geometry.channels, size, size))
     options = dict(
         nonlinearity=nonlinearity,
         pooling=tuple(poolings),
-        pool_grid=grid,
-        stride=stride,
-        dilation=dilation,
-        padding=padding,
         dtype=dtype,
         n_jobs=n_jobs,
+        **geometry.options,
     )
     with register_loop(level, layout):
         with monkeypatch.context() as patch:  # the loop whatever the model predicts
