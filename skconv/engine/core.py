@@ -20,6 +20,7 @@ Everything here is a plain function on arrays: no estimator state.
 """
 
 import atexit
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -168,6 +169,7 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
     return Geometry(int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out))
 
 
+@lru_cache(maxsize=1)
 def physical_memory_bytes():
     """This machine's physical memory in bytes (None where the OS does not say)."""
     try:
@@ -183,7 +185,7 @@ def _check_map_fits(out_shape, padding):
     memory means work no computation here can finish (a huge ``padding``,
     typically); the message says how much it would take.
     """
-    positions = int(np.prod(out_shape, dtype=object))
+    positions = math.prod(int(n) for n in out_shape)  # Python ints: no overflow
     total = physical_memory_bytes()
     if total is not None and positions * 8 > total:
         shape = "x".join(str(n) for n in out_shape)
