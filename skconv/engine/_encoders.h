@@ -543,18 +543,19 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
  * ``weights`` (groups, D, width), width a multiple of NC: the kernels' columns
  * (then zeros) packed by groups of ``width``, each group's taps contiguous.
  * ``values`` (k, ld): the responses minus ``bias``, and with ``rectify``
- * their relu. Without ``counts`` whole vectors are stored (the caller leaves
- * a vector of slack after the last position: a vector's lanes past its row's
- * end are written and, vectors coming in order, overwritten by the next
- * row's); with them, vector v stores (and reads back) its first counts[v]
- * lanes only, so ``values`` can be the maps themselves. */
+ * their relu, whole vectors stored (the caller leaves a vector of slack
+ * after the last position: a vector's lanes past its row's end are written
+ * and, vectors coming in order, overwritten by the next row's). With
+ * ``maps`` (k, maps_ld), the finished responses go there instead, vector v
+ * storing its first counts[v] lanes only (the maps themselves, no slack);
+ * ``values`` then holds the sums between blocks of taps only. */
 #define SKCONV_PLANE_TAP_BLOCK 64
-#define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU, LOAD_FIRST, STORE_FIRST) \
+#define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU, STORE_FIRST)     \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t width, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts, \
-        const ptrdiff_t *targets, const ptrdiff_t *counts, ptrdiff_t n_vectors, REAL *values, \
-        ptrdiff_t ld)                                                                       \
+        const ptrdiff_t *targets, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld,          \
+        REAL *maps, ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
     {                                                                                       \
         const int lanes = (int)(sizeof(VEC) / sizeof(REAL));                                \
         for (ptrdiff_t v0 = 0; v0 < n_vectors; v0 += (NV)) {                                \
@@ -565,16 +566,14 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
              * for every group of kernels; sums kept in ``values`` between. */              \
             for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
                 const ptrdiff_t t1 = t0 + SKCONV_PLANE_TAP_BLOCK < d ? t0 + SKCONV_PLANE_TAP_BLOCK : d; \
+                const int last = t1 == d;                                                   \
                 for (ptrdiff_t c0 = 0; c0 < k; c0 += (NC)) {                                \
                     VEC a[NC][NV];                                                          \
                     for (int c = 0; c < (NC); c++)                                          \
-                        for (int v = 0; v < (NV); v++) {                                    \
-                            const REAL *at = values + (c0 + c) * ld + targets[v0 + v];      \
-                            const int n = counts && v0 + v < n_vectors ? (int)counts[v0 + v] : lanes; \
-                            a[c][v] = t0 == 0 || c0 + c >= k || v0 + v >= n_vectors ? (VEC){0} \
-                                      : n == lanes                                ? *(const VEC *)at \
-                                                                                  : LOAD_FIRST(at, n); \
-                        }                                                                   \
+                        for (int v = 0; v < (NV); v++)                                      \
+                            a[c][v] = t0 == 0 || c0 + c >= k || v0 + v >= n_vectors         \
+                                          ? (VEC){0}                                        \
+                                          : *(const VEC *)(values + (c0 + c) * ld + targets[v0 + v]); \
                     for (ptrdiff_t t = t0; t < t1; t++) {                                   \
                         const ptrdiff_t at = tap_offsets[t];                                \
                         const REAL *w = weights + (c0 - c0 % width) * d + t * width + c0 % width; \
@@ -585,16 +584,21 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
                             for (int v = 0; v < (NV); v++) a[c][v] += x * p[v];             \
                         }                                                                   \
                     }                                                                       \
-                    const int last = t1 == d;                                               \
                     for (int c = 0; c < (NC) && c0 + c < k; c++)                            \
                         for (int v = 0; v < (NV) && v0 + v < n_vectors; v++) {              \
                             VEC z = a[c][v];                                                \
-                            if (last) {                                                     \
-                                z -= bias[c0 + c];                                          \
-                                if (rectify) z = RELU(z);                                   \
+                            if (!last) {                                                    \
+                                *(VEC *)(values + (c0 + c) * ld + targets[v0 + v]) = z;     \
+                                continue;                                                   \
                             }                                                               \
-                            REAL *at = values + (c0 + c) * ld + targets[v0 + v];            \
-                            const int n = counts ? (int)counts[v0 + v] : lanes;             \
+                            z -= bias[c0 + c];                                              \
+                            if (rectify) z = RELU(z);                                       \
+                            if (!maps) {                                                    \
+                                *(VEC *)(values + (c0 + c) * ld + targets[v0 + v]) = z;     \
+                                continue;                                                   \
+                            }                                                               \
+                            REAL *at = maps + (c0 + c) * maps_ld + targets[v0 + v];         \
+                            const int n = (int)counts[v0 + v];                              \
                             if (n == lanes)                                                 \
                                 *(VEC *)at = z;                                             \
                             else                                                            \
@@ -615,19 +619,11 @@ SKCONV_DEFINE_RELU(skconv_relu_v8d, "avx512f", skconv_v8d, __m512d, _mm512_max_p
                    _mm512_setzero_pd)
 SKCONV_DEFINE_RELU(skconv_relu_v8f, "avx2", skconv_v8f, __m256, _mm256_max_ps, _mm256_setzero_ps)
 SKCONV_DEFINE_RELU(skconv_relu_v4d, "avx2", skconv_v4d, __m256d, _mm256_max_pd, _mm256_setzero_pd)
-/* The first n lanes of a vector, loaded (the others zero) or stored. */
-__attribute__((target("avx512f"))) static inline skconv_v16f skconv_load_v16f(const float *p, int n)
-{
-    return (skconv_v16f)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-}
+/* The first n lanes of a vector stored. */
 __attribute__((target("avx512f"))) static inline void skconv_store_v16f(float *p, skconv_v16f v,
                                                                         int n)
 {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
-}
-__attribute__((target("avx512f"))) static inline skconv_v8d skconv_load_v8d(const double *p, int n)
-{
-    return (skconv_v8d)_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1), p);
 }
 __attribute__((target("avx512f"))) static inline void skconv_store_v8d(double *p, skconv_v8d v,
                                                                        int n)
@@ -638,10 +634,6 @@ __attribute__((target("avx2"))) static inline __m256i skconv_first_v8(int n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-__attribute__((target("avx2"))) static inline skconv_v8f skconv_load_v8f(const float *p, int n)
-{
-    return (skconv_v8f)_mm256_maskload_ps(p, skconv_first_v8(n));
-}
 __attribute__((target("avx2"))) static inline void skconv_store_v8f(float *p, skconv_v8f v, int n)
 {
     _mm256_maskstore_ps(p, skconv_first_v8(n), (__m256)v);
@@ -649,10 +641,6 @@ __attribute__((target("avx2"))) static inline void skconv_store_v8f(float *p, sk
 __attribute__((target("avx2"))) static inline __m256i skconv_first_v4(int n)
 {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-}
-__attribute__((target("avx2"))) static inline skconv_v4d skconv_load_v4d(const double *p, int n)
-{
-    return (skconv_v4d)_mm256_maskload_pd(p, skconv_first_v4(n));
 }
 __attribute__((target("avx2"))) static inline void skconv_store_v4d(double *p, skconv_v4d v, int n)
 {
@@ -663,13 +651,13 @@ __attribute__((target("avx2"))) static inline void skconv_store_v4d(double *p, s
  * kernel counts are often multiples of 8. */
 #define SKCONV_PLANE_VECTORS 3
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx512, "avx512f,fma", float, skconv_v16f,
-                            3, 8, skconv_relu_v16f, skconv_load_v16f, skconv_store_v16f)
+                            3, 8, skconv_relu_v16f, skconv_store_v16f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx512, "avx512f,fma", double, skconv_v8d,
-                            3, 8, skconv_relu_v8d, skconv_load_v8d, skconv_store_v8d)
+                            3, 8, skconv_relu_v8d, skconv_store_v8d)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx2, "avx2,fma", float, skconv_v8f, 3, 4,
-                            skconv_relu_v8f, skconv_load_v8f, skconv_store_v8f)
+                            skconv_relu_v8f, skconv_store_v8f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double, skconv_v4d, 3,
-                            4, skconv_relu_v4d, skconv_load_v4d, skconv_store_v4d)
+                            4, skconv_relu_v4d, skconv_store_v4d)
 
 /* The same responses with the kernels in the lanes, for maps narrower than a
  * few vectors (a vector of positions would run past its row's end): NP
@@ -807,30 +795,23 @@ static int skconv_plane_lanes(int itemsize)
     return level == 2 ? 64 / itemsize : level == 1 ? 32 / itemsize : 0;
 }
 
-/* Kernels per group of plane_weights' packing for items of ``itemsize``
- * bytes: a whole number of the vector loop's groups and of the kernel-lane
- * loop's vectors. */
-static int skconv_plane_width(int itemsize)
-{
-    return skconv_plane_lanes(itemsize) * SKCONV_PLANE_KERNEL_VECTORS;
-}
-
 /* The kernels' responses through the plane loop the CPU runs; 0 when it has
  * none. */
 #define SKCONV_DEFINE_PLANE_DISPATCH(NAME, REAL, WIDE, NARROW)                              \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
-                    const ptrdiff_t *counts, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld) \
+                    ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
             WIDE(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                 counts, n_vectors, values, ld);                                            \
+                 n_vectors, values, ld, maps, maps_ld, counts);                             \
             return 1;                                                                       \
         case 1:                                                                             \
             NARROW(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                   counts, n_vectors, values, ld);                                          \
+                   n_vectors, values, ld, maps, maps_ld, counts);                           \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -887,7 +868,8 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
-                    const ptrdiff_t *counts, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld) \
+                    ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
     {                                                                                       \
         return 0;                                                                           \
     }

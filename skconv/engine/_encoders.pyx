@@ -73,13 +73,13 @@ cdef extern from "_encoders.h":
     int skconv_columns_level() noexcept nogil
     int skconv_plane_columns_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
-        const float*, int, const Py_ssize_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
-        float*, Py_ssize_t
+        const float*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, float*, Py_ssize_t,
+        float*, Py_ssize_t, const Py_ssize_t*
     ) noexcept nogil
     int skconv_plane_columns_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
-        const double*, int, const Py_ssize_t*, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t,
-        double*, Py_ssize_t
+        const double*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, double*,
+        Py_ssize_t, double*, Py_ssize_t, const Py_ssize_t*
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -99,7 +99,6 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     int skconv_plane_group() noexcept nogil
-    int skconv_plane_width(int) noexcept nogil
     int SKCONV_PLANE_VECTORS
     int SKCONV_PLANE_KERNEL_VECTORS
     int skconv_columns_limit
@@ -636,26 +635,43 @@ cdef Py_ssize_t check_planes(
     cdef Py_ssize_t lanes = skconv_plane_lanes(np.dtype(dtype).itemsize)
     if lanes == 0:
         raise RuntimeError(f"{caller}: this CPU has neither AVX-512 nor AVX2")
-    if n_kernels < 1 or width != skconv_plane_width(np.dtype(dtype).itemsize) or (
-        groups * width < n_kernels
-    ):
+    if n_kernels < 1 or width != skconv_plane_group() or groups * width < n_kernels:
         raise ValueError(f"{caller}: weights must be packed by plane_weights for bias's kernels")
     if item_step != np.dtype(dtype).itemsize:
         raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
     return lanes
 
 
+_KERNEL_LANE_WEIGHTS = {}
+
+
+def _kernel_lane_weights(weights, Py_ssize_t width):
+    """:func:`plane_weights`' packing regrouped by ``width`` kernels (the
+    kernel-lane loop's vectors), once per packed matrix."""
+    import numpy as np
+    entry = _KERNEL_LANE_WEIGHTS.get(id(weights))
+    if entry is not None and entry[0] is weights and entry[1].shape[2] == width:
+        return entry[1]
+    groups, depth, group = weights.shape
+    columns = np.asarray(weights).transpose(1, 0, 2).reshape(depth, groups * group)
+    wide = np.zeros((depth, -(-columns.shape[1] // width) * width), dtype=columns.dtype)
+    wide[:, : columns.shape[1]] = columns
+    packed = np.ascontiguousarray(wide.reshape(depth, -1, width).transpose(1, 0, 2))
+    _KERNEL_LANE_WEIGHTS.clear()  # the last matrix only: a transform's parts run in turn
+    _KERNEL_LANE_WEIGHTS[id(weights)] = (weights, packed)
+    return packed
+
+
 def plane_weights(weights):
     """The kernels ``(kh * kw * C, K)`` as :func:`correlate_planes` reads them:
     ``(groups, kh * kw * C, width)``, groups of as many kernels as its
-    kernel-lane loop computes at once (a whole number of its register
-    loop's groups; zeros past the last kernel), each group's taps
-    contiguous."""
+    register loop computes at once (zeros past the last kernel), each
+    group's taps contiguous."""
     import numpy as np
     weights = np.asarray(weights)
     if weights.ndim != 2 or weights.dtype not in (np.float32, np.float64):
         raise ValueError("plane_weights: weights must be a 2-D float32 or float64 array")
-    cdef Py_ssize_t group = max(1, skconv_plane_width(weights.dtype.itemsize))
+    cdef Py_ssize_t group = skconv_plane_group()
     depth, n_kernels = weights.shape
     wide = np.zeros((depth, -(-n_kernels // group) * group), dtype=weights.dtype)
     wide[:, :n_kernels] = weights
@@ -683,7 +699,9 @@ def correlate_planes(
     then keeps 3 vectors of positions x 8 (AVX2: 4) kernels in registers
     over all the taps, loading the positions' values straight from the
     phases: one load per tap and vector, one broadcast per tap and kernel, no
-    gather. The image's phases stay in cache (L2) for all its kernels.
+    gather; for maps narrower than a few vectors, 2 vectors of kernels x 12
+    (AVX2: 6) positions across rows instead (:func:`plane_layout`). The
+    image's phases stay in cache (L2) for all its kernels.
 
     Parameters
     ----------
@@ -814,9 +832,14 @@ def _planes_loop(
         channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
     )
     # The kernel-lane loop's sums between blocks of taps, position by position.
+    cdef Py_ssize_t lane_width = lanes * SKCONV_PLANE_KERNEL_VECTORS
     partial_buffer = np.empty(
-        block_rows * ow * weights.shape[0] * width if kernel_lanes else 1, dtype=dtype
+        block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes else 1,
+        dtype=dtype,
     )
+    # Its kernels regrouped by vectors of kernels (cached per packed matrix).
+    lane_buffer = _kernel_lane_weights(weights.base, lane_width) if kernel_lanes else weights
+    cdef const real[:, :, ::1] lane_weights = lane_buffer
     plane_buffer = np.empty(sx * channels * hp * wq + 2 * lanes, dtype=dtype)
     row_buffer = np.empty(2 * wp, dtype=dtype)  # a row of zeros, a padded row
     plane_buffer[sx * channels * hp * wq :] = 0  # read by the last vectors' lanes, never kept
@@ -832,17 +855,16 @@ def _planes_loop(
     cdef Py_ssize_t image, row0, n_rows, kernel, y
     cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
-    # Responses stored straight into the maps (each row's last vector masked),
-    # not through a block of values copied out kernel by kernel. Where many
-    # kernels' maps are large, the stores' many streams measured up to 1.7x
-    # slower than the copies (float64, 64 kernels of 240x240 maps), and the
-    # kernel-lane loop's stores are one value per map.
+    # Finished responses stored straight into the maps (each row's last vector
+    # masked), not through a block of values copied out kernel by kernel.
+    # Where many kernels' maps are large, the stores' many streams measured up
+    # to 1.7x slower than the copies (float64, 64 kernels of 240x240 maps),
+    # and the kernel-lane loop's stores are one value per map.
     cdef bint into_maps = contiguous_rows and not kernel_lanes and (
         n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
     )
-    cdef Py_ssize_t kernel_step = 0 if pooled else out.strides[1] // itemsize, target_ld
-    cdef real *target
-    cdef const Py_ssize_t *lane_counts
+    cdef Py_ssize_t kernel_step = 0 if pooled else out.strides[1] // itemsize
+    cdef real *maps
     cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
     cdef Py_ssize_t row_step = padded.strides[2] // itemsize
     with nogil:
@@ -858,31 +880,30 @@ def _planes_loop(
             row0 = row_begin
             while row0 < row_end:
                 n_rows = min(block_rows, row_end - row0)
-                if into_maps:
-                    target, target_ld, lane_counts = &out[image, 0, row0, 0], kernel_step, &counts[0]
-                else:
-                    target, target_ld, lane_counts = &values[0], ld, NULL
+                maps = &out[image, 0, row0, 0] if into_maps else NULL
                 if kernel_lanes:
                     if real is float:
                         skconv_plane_kernels_float(&planes[row0 * sy * wq], &taps[0], depth,
-                                                   &weights[0, 0, 0], n_kernels, &bias[0],
+                                                   &lane_weights[0, 0, 0], n_kernels, &bias[0],
                                                    rectify and not pooled, &positions[0],
-                                                   n_rows * ow, &partial[0], target, target_ld)
+                                                   n_rows * ow, &partial[0], &values[0], ld)
                     else:
                         skconv_plane_kernels_double(&planes[row0 * sy * wq], &taps[0], depth,
-                                                    &weights[0, 0, 0], n_kernels, &bias[0],
+                                                    &lane_weights[0, 0, 0], n_kernels, &bias[0],
                                                     rectify and not pooled, &positions[0],
-                                                    n_rows * ow, &partial[0], target, target_ld)
+                                                    n_rows * ow, &partial[0], &values[0], ld)
                 elif real is float:
                     skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
                                                &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                rectify and not pooled, &starts[0], &targets[0],
-                                               lane_counts, n_rows * per_row, target, target_ld)
+                                               n_rows * per_row, &values[0], ld, maps,
+                                               kernel_step, &counts[0])
                 else:
                     skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
                                                 &weights[0, 0, 0], width, n_kernels, &bias[0],
                                                 rectify and not pooled, &starts[0], &targets[0],
-                                                lane_counts, n_rows * per_row, target, target_ld)
+                                                n_rows * per_row, &values[0], ld, maps,
+                                                kernel_step, &counts[0])
                 if pooled:
                     # The relu, when asked, in the fold (once per region for maxima).
                     if real is float:
