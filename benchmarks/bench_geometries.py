@@ -24,7 +24,7 @@ and method skconv's planner chose.
 torch and OpenCV are benchmark-only dependencies:
 
     pip install torch==2.13.0 opencv-python-headless
-    python benchmarks/bench_geometries.py               (about 5 minutes)
+    python benchmarks/bench_geometries.py               (about a minute)
     python benchmarks/bench_geometries.py --cells 10 --seed 1
 """
 
