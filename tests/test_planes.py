@@ -202,6 +202,7 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
         unique=True,
     ),
     nonlinearity=st.sampled_from(["relu", None]),
+    padding_mode=st.sampled_from(["constant", "reflect", "edge"]),
     dtype=st.sampled_from(["float32", "float64"]),
     level=st.sampled_from(LEVELS or [1]),
     layout=st.sampled_from(LAYOUTS),
@@ -215,6 +216,7 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     n_kernels,
     poolings,
     nonlinearity,
+    padding_mode,
     dtype,
     level,
     layout,
@@ -222,6 +224,8 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     n_jobs,
     seed,
 ):
+    # "constant": the loop adds the zeros while it splits each image; the
+    # other modes pad each batch first.
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n_images, geometry.channels, geometry.height, geometry.width))
     size = geometry.kernel_size
@@ -229,6 +233,7 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     options = dict(
         nonlinearity=nonlinearity,
         pooling=tuple(poolings),
+        padding_mode=padding_mode,
         dtype=dtype,
         n_jobs=n_jobs,
         **geometry.options,
