@@ -279,7 +279,8 @@ def pad_batch(batch, geometry, padding_mode, out, channels_last=True):
 def kernel_matrix(kernels, dtype):
     """Reshape ``(K, C, kh, kw)`` kernels to the ``(kh * kw * C, K)`` GEMM operand."""
     n_kernels = kernels.shape[0]
-    return np.ascontiguousarray(np.moveaxis(kernels, 1, -1).reshape(n_kernels, -1).T, dtype=dtype)
+    # One copy: the (kh, kw, C, K) view made contiguous, then seen as 2-D.
+    return np.ascontiguousarray(kernels.transpose(2, 3, 1, 0), dtype=dtype).reshape(-1, n_kernels)
 
 
 def direct_kernel_rows(kernel_rows, geometry):

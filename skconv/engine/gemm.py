@@ -146,7 +146,7 @@ class GemmTiles:
         method=None,
     ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
-        self.kernel_rows = np.ascontiguousarray(weights.T)
+        self.n_kernels = weights.shape[1]
         self.response, self.nonlinearity, self.threshold = response, nonlinearity, threshold
         (kh, kw), c = geometry.kernel_shape, geometry.n_channels
         th, tw = tiling.tile_shape
@@ -162,11 +162,13 @@ class GemmTiles:
             raise ValueError(f"GemmTiles: method must be one of {TILE_METHODS}, got {method!r}")
         self.method = method
         self.patches = None
-        if method == "direct":
-            self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
-        elif method == "planes":
+        if method == "planes":  # the loop reads its own packing of the weights only
             self.plane_weights = packed_planes(weights)
             self.zero_bias = np.zeros(weights.shape[1], dtype)
+            return
+        self.kernel_rows = np.ascontiguousarray(weights.T)
+        if method == "direct":
+            self.direct_weights = direct_kernel_rows(self.kernel_rows, geometry)
         else:
             self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)
 
@@ -208,7 +210,7 @@ class GemmTiles:
     def _target(self, m, out=None):
         """Where a compiled loop writes the maps: ``out`` seen as ``(m, K, rows, tw)``,
         or the workspace's ``(m, K, th, tw)``."""
-        n_kernels = self.kernel_rows.shape[0]
+        n_kernels = self.n_kernels
         th, tw = self.tiling.tile_shape
         if out is not None:
             return out.reshape(m, n_kernels, -1, tw)
@@ -216,7 +218,7 @@ class GemmTiles:
 
     def _correlate(self, m, out=None):
         """The compiled loop: maps ``(m, K, th, tw)`` of the window (or into ``out``)."""
-        n_kernels = self.kernel_rows.shape[0]
+        n_kernels = self.n_kernels
         target = self._target(m, out)
         correlate_windows(
             self.window.swapaxes(0, 1)[:m],
@@ -284,7 +286,7 @@ class GemmTiles:
             return out.reshape(m, out.shape[1], -1, tw)
         patches = self._gather(m)  # (P, m * positions)
         if self.response is None:
-            maps = self.maps[: self.kernel_rows.shape[0] * m * th * tw].reshape(-1, m * th * tw)
+            maps = self.maps[: self.n_kernels * m * th * tw].reshape(-1, m * th * tw)
             np.matmul(self.kernel_rows, patches, out=maps)
             return maps.reshape(-1, m, th, tw).swapaxes(0, 1)
         rows = np.ascontiguousarray(patches.T)  # (N, P)
