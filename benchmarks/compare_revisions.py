@@ -10,9 +10,9 @@ their ratio (this / base; below 1 is faster). Only public API is used
 ``convolve``), so any revision can be the base.
 
 The workloads: bench_transform.py's seven (W1-W5, at a tenth of their images),
-cells of bench_scale.py's grid through ``convolve``, pooled transforms of larger
-images, and MiniRocket features of float32 and float64 series (bench_series.py's
-path). 2 threads everywhere.
+cells of bench_scale.py's grid and of bench_geometries.py's through
+``convolve``, pooled transforms of larger images, and MiniRocket features of
+float32 and float64 series (bench_series.py's path). 2 threads everywhere.
 
 Run:  python benchmarks/compare_revisions.py --base cb67a73
       python benchmarks/compare_revisions.py --base cb67a73 --only W1 W3
@@ -48,6 +48,13 @@ WORKLOADS = {
     "convolve 128 k5 C3 K64": ("convolve", (4, 3, 128, 5, 64)),
     "convolve 256 k11 C1 K16": ("convolve", (1, 1, 256, 11, 16)),
     "convolve 512 k31 C1 K16": ("convolve", (1, 1, 512, 31, 16)),
+    # bench_geometries.py's cells: (n, C, H, W, K, k, stride, dilation, dtype),
+    # padded to keep the size.
+    "geometry 18x8x64x16 K128 s2": ("geometry", (18, 8, 64, 16, 128, 7, 2, 2, "float32")),
+    "geometry 1x8x64x200 K128 s2": ("geometry", (1, 8, 64, 200, 128, 5, 2, 1, "float32")),
+    "geometry 1x3x72x480 K128 d2": ("geometry", (1, 3, 72, 480, 128, 5, 1, 2, "float32")),
+    "geometry 1x1x480x480 K64 f64": ("geometry", (1, 1, 480, 480, 64, 3, 2, 1, "float64")),
+    "geometry 15x3x64x64 K128": ("geometry", (15, 3, 64, 64, 128, 5, 1, 1, "float32")),
     "minirocket f32 300x500": ("series", (300, 500, "float32")),
     "minirocket f64 300x500": ("series", (300, 500, "float64")),
     "minirocket f64 100x2000": ("series", (100, 2000, "float64")),
@@ -100,6 +107,14 @@ def _workload(name):
         images = rng.standard_normal((n, c, side, side)).astype(np.float32)
         kernels = rng.standard_normal((n_kernels, c, k, k)).astype(np.float32)
         return lambda: convolve(images, kernels, n_threads=2)
+    if kind == "geometry":
+        n, c, h, w, n_kernels, k, stride, dilation, dtype = params
+        images = rng.standard_normal((n, c, h, w)).astype(dtype)
+        kernels = rng.standard_normal((n_kernels, c, k, k)).astype(dtype)
+        padding = dilation * (k - 1) // 2
+        return lambda: convolve(
+            images, kernels, stride=stride, padding=padding, dilation=dilation, n_threads=2
+        )
     n, length, dtype = params
     X = rng.standard_normal((n, length)).astype(dtype)
     conv = make_minirocket(n_jobs=2, random_state=0).fit(X)

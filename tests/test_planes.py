@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose
 from reference import reference_correlate
 
 from skconv import ArrayBank, ConvFeatures, convolve
+from skconv.engine import features as skconv_features
 from skconv.engine import gemm as skconv_gemm
 from skconv.engine import planner
 from skconv.engine.core import make_geometry
@@ -44,6 +45,24 @@ def register_loop(level, layout):
         _encoders._limit_columns_level(previous)
 
 
+# How the responses reach the maps: as the loop decides (stored straight in
+# for few kernels or small maps), or all through the block of values, copied
+# with plain or with non-temporal stores.
+STORES = [None, "copied", "streamed"]
+
+
+@contextmanager
+def responses_stored(stores):
+    """Force the planes loop's ``stores`` (see :data:`STORES`)."""
+    previous = _encoders.DIRECT_STORE_KERNELS, _encoders.DIRECT_STORE_BYTES
+    if stores is not None:
+        _encoders.DIRECT_STORE_KERNELS = _encoders.DIRECT_STORE_BYTES = 0
+    try:
+        yield
+    finally:
+        _encoders.DIRECT_STORE_KERNELS, _encoders.DIRECT_STORE_BYTES = previous
+
+
 def _weights(kernels):
     """(K, C, kh, kw) kernels as the engine's (kh * kw * C, K) rows."""
     n_kernels = kernels.shape[0]
@@ -66,6 +85,7 @@ def _weights(kernels):
     rectify=st.booleans(),
     level=st.sampled_from(LEVELS or [1]),
     layout=st.sampled_from(LAYOUTS),
+    stores=st.sampled_from(STORES),
     rows=st.tuples(st.floats(0, 1), st.floats(0, 1)),
     views=st.booleans(),
     pad_in_loop=st.booleans(),
@@ -86,6 +106,7 @@ def test_planes_equal_scipy(
     rectify,
     level,
     layout,
+    stores,
     rows,
     views,
     pad_in_loop,
@@ -114,7 +135,7 @@ def test_planes_equal_scipy(
     if views:  # channels-first windows seen batch first, maps inside larger rows
         padded = np.ascontiguousarray(padded.swapaxes(0, 1)).swapaxes(0, 1)
         out = np.full((n, n_kernels, oh, ow + 3), np.nan, dtype=dtype)[..., 1 : ow + 1]
-    with register_loop(level, layout):
+    with register_loop(level, layout), responses_stored(stores):
         _encoders.correlate_planes(
             padded,
             _encoders.plane_weights(_weights(kernels)),
@@ -126,6 +147,7 @@ def test_planes_equal_scipy(
             rectify=rectify,
             map_rows=(start, stop),
             pads=pads if pad_in_loop else None,
+            stream=stores == "streamed",
         )
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     scale = max(1.0, np.abs(expected).max())
@@ -147,16 +169,37 @@ def test_the_planner_takes_the_planes_where_they_are_faster():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_convolve_through_the_planes_equals_scipy(dtype):
+@pytest.mark.parametrize("large_output", [False, True])
+def test_convolve_through_the_planes_equals_scipy(dtype, large_output, monkeypatch):
+    # A large output is written around the caches (here: any output, all copied).
+    if large_output:
+        monkeypatch.setattr(skconv_features, "STREAM_OUTPUT_BYTES", 0)
+    streams = []
+    loop = skconv_gemm.correlate_planes
+
+    def spy(*args, stream=False, **kwargs):
+        streams.append(stream)
+        return loop(*args, stream=stream, **kwargs)
+
+    monkeypatch.setattr(skconv_gemm, "correlate_planes", spy)
     rng = np.random.default_rng(0)
     images = rng.standard_normal((16, 4, 40, 128)).astype(dtype)
     kernels = rng.standard_normal((8, 4, 5, 5)).astype(dtype)
     geometry = make_geometry((4, 40, 128), (4, 5, 5), stride=2, padding=2)
     plan = plan_conv(16, geometry, 8, np.dtype(dtype), PoolingSpec(), n_threads=2)
     assert plan.method == "planes"
-    maps = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    with responses_stored("copied" if large_output else None):
+        maps = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    assert streams and set(streams) == {large_output}
     expected = reference_correlate(images, kernels, (2, 2), ((2, 2), (2, 2)), (1, 1))
     assert_allclose(maps, expected, atol=1e-4 if dtype == np.float32 else 1e-10)
+    # Pooled or rectified maps are read again: never written around the caches.
+    streams.clear()
+    relu = ConvFeatures(
+        ArrayBank(kernels), stride=2, padding=2, nonlinearity="relu", pooling=None, n_jobs=2
+    )
+    relu.fit(images[:1]).transform(images)
+    assert streams and not any(streams)
 
 
 def test_the_planes_loop_rejects_inconsistent_arguments():

@@ -887,6 +887,44 @@ SKCONV_NO_PLANE_KERNELS(skconv_plane_kernels_float, float)
 SKCONV_NO_PLANE_KERNELS(skconv_plane_kernels_double, double)
 #endif
 
+
+/* memcpy that writes around the caches (non-temporal stores, SSE2 on x86-64),
+ * for outputs too large to be read again from cache: the stores need no read
+ * of the lines they overwrite first, halving the memory traffic. The caller
+ * fences (skconv_stream_fence) before the data is read. */
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+static inline void skconv_stream_copy(void *target, const void *source, size_t bytes)
+{
+    char *t = (char *)target;
+    const char *s = (const char *)source;
+    size_t head = (size_t)(-(uintptr_t)t & 15);
+    if (head > bytes) head = bytes;
+    memcpy(t, s, head);
+    t += head, s += head, bytes -= head;
+    for (; bytes >= 64; bytes -= 64, t += 64, s += 64) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)s);
+        const __m128i b = _mm_loadu_si128((const __m128i *)(s + 16));
+        const __m128i c = _mm_loadu_si128((const __m128i *)(s + 32));
+        const __m128i d = _mm_loadu_si128((const __m128i *)(s + 48));
+        _mm_stream_si128((__m128i *)t, a);
+        _mm_stream_si128((__m128i *)(t + 16), b);
+        _mm_stream_si128((__m128i *)(t + 32), c);
+        _mm_stream_si128((__m128i *)(t + 48), d);
+    }
+    memcpy(t, s, bytes);
+}
+static inline void skconv_stream_fence(void) { _mm_sfence(); }
+#else
+static inline void skconv_stream_copy(void *target, const void *source, size_t bytes)
+{
+    memcpy(target, source, bytes);
+}
+static inline void skconv_stream_fence(void) {}
+#endif
+
 /* Split a padded image (C, hp, wp) into its ``sx`` column phases: planes
  * (sx, C, hp, wq), phase q holding the columns q, q + sx, ... (zeros past
  * the image's last column). The padded image is ``image`` (C, h, w), its

@@ -7,7 +7,7 @@ import numpy as np
 from ..pooling import NONLINEARITIES, pool_biased_maps, pool_maps
 from .core import map_batches
 from .fft import FftTiles
-from .gemm import GemmTiles
+from .gemm import STREAM_OUTPUT_BYTES, GemmTiles
 from .learned import ENCODERS, encode, pooled_features
 from .planner import plan_conv
 from .tiled import run_tiles
@@ -322,10 +322,24 @@ def _tiled_features(
 
     else:
         encoded = spec.nonlinearity if response is not None else None
+        # Large maps returned as they are: nothing reads them before the caller.
+        stream = (
+            spec.poolings is None
+            and spec.nonlinearity is None
+            and out.nbytes >= STREAM_OUTPUT_BYTES
+        )
 
         def make_workspace(size):
             return GemmTiles(
-                geometry, tiling, weights, size, response, encoded, spec.threshold, plan.method
+                geometry,
+                tiling,
+                weights,
+                size,
+                response,
+                encoded,
+                spec.threshold,
+                plan.method,
+                stream,
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype

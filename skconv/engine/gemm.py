@@ -38,6 +38,13 @@ correlate_planes = getattr(_encoders, "correlate_planes", None)
 
 _PACKED, _PACKED_LOCK = {}, threading.Lock()
 
+STREAM_OUTPUT_BYTES = 8 << 20
+"""Outputs of at least this many bytes, that nothing reads back before the
+transform returns, are written by the ``"planes"`` loop around the caches
+(see ``stream`` in :func:`skconv.engine._encoders.correlate_planes`): four
+times the L2 cache of a core here, so that no later step would have found
+them in cache."""
+
 TILE_METHODS = ("gemm", "direct", "planes")
 """How a tile's maps are computed: BLAS's GEMM on the patch matrix, or one of
 the compiled loops without it."""
@@ -132,6 +139,10 @@ class GemmTiles:
         How the tiles are computed (the plan's decision, one of
         :data:`TILE_METHODS`); None decides between ``"gemm"`` and
         ``"direct"`` as :func:`uses_direct`.
+    stream : bool, default=False
+        Maps written into the caller's ``out`` are not read back before the
+        transform returns: the ``"planes"`` loop may write them around the
+        caches.
     """
 
     def __init__(
@@ -144,8 +155,10 @@ class GemmTiles:
         nonlinearity=None,
         threshold=0.0,
         method=None,
+        stream=False,
     ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
+        self.stream = stream
         self.n_kernels = weights.shape[1]
         self.response, self.nonlinearity, self.threshold = response, nonlinearity, threshold
         (kh, kw), c = geometry.kernel_shape, geometry.n_channels
@@ -243,6 +256,7 @@ class GemmTiles:
             self.geometry.dilation,
             target,
             pads=pads,
+            stream=self.stream and out is not None,
         )
         return target
 
