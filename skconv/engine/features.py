@@ -343,6 +343,10 @@ def _tiled_features(
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype
+        # The compiled loops call no BLAS (the poolers may).
+        make_workspace.uses_blas = (
+            plan.method not in ("direct", "planes") or spec.poolings is not None
+        )
 
     pointwise = None if spec.nonlinearity in ENCODERS else spec.nonlinearity
     pooling = None

@@ -9,6 +9,8 @@ maps never exist whole. Groups whose tiles were split between threads are
 merged at the end.
 """
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from ..pooling import NONLINEARITIES, make_pooler
@@ -75,7 +77,10 @@ def run_tiles(
     tiling : Tiling
     make_workspace : callable
         ``make_workspace(m)`` returns an object whose ``compute(images,
-        row_read, col_read)`` gives the tile's maps ``(m, K, th, tw)``.
+        row_read, col_read)`` gives the tile's maps ``(m, K, th, tw)``. Its
+        attributes, when set: ``writes_out`` (``compute`` can write the maps
+        into an ``out=`` view), ``uses_blas`` (False: BLAS threads are left
+        as they are).
     out : ndarray of shape (n, n_out)
     group_size : int
         Images per group (1 unless an image is a single tile).
@@ -170,7 +175,9 @@ def run_tiles(
     chunks = [work[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     # One BLAS thread per worker: a tile's GEMM is too small for BLAS threads
     # to pay (measured: 2.4x slower with 2 BLAS threads on a 2-core machine).
-    with single_threaded_blas():
+    # The compiled loops call no BLAS: nothing to limit.
+    uses_blas = getattr(make_workspace, "uses_blas", True)
+    with single_threaded_blas() if uses_blas else nullcontext():
         futures = [_executor().submit(run, chunk) for chunk in chunks[1:]]
         leftovers = []
         try:
