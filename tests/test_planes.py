@@ -155,6 +155,32 @@ def test_planes_equal_scipy(
     assert np.isnan(out[:, :, :start]).all() and np.isnan(out[:, :, stop:]).all()
 
 
+@pytest.mark.parametrize("layout", ["positions", "kernels"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype):
+    # 16 channels of 9x9 taps: 1296 taps, the sums kept between two blocks.
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 16, 20, 23)).astype(dtype)
+    kernels = rng.standard_normal((20, 16, 9, 9)).astype(dtype)
+    bias = rng.standard_normal(20).astype(dtype)
+    expected = reference_correlate(images, kernels, (1, 2), ((4, 4), (4, 4)), (1, 1))
+    expected -= bias[None, :, None, None]
+    for level in LEVELS:
+        out = np.full(expected.shape, np.nan, dtype=dtype)
+        with register_loop(level, layout):
+            _encoders.correlate_planes(
+                images,
+                _encoders.plane_weights(_weights(kernels)),
+                bias,
+                (9, 9),
+                (1, 2),
+                (1, 1),
+                out,
+                pads=(4, 4, 4, 4),
+            )
+        assert_allclose(out, expected, atol=(1e-3 if dtype == np.float32 else 1e-9) * 10)
+
+
 def test_the_planner_takes_the_planes_where_they_are_faster():
     # Stride 2 with few kernels: the patch matrix costs as much as its product.
     geometry = make_geometry((4, 40, 128), (4, 5, 5), stride=2, padding=2)
