@@ -155,6 +155,20 @@ def test_planes_equal_scipy(
     assert np.isnan(out[:, :, :start]).all() and np.isnan(out[:, :, stop:]).all()
 
 
+def test_rows_of_one_value_take_any_stride():
+    # numpy exports its own strides for axes of length 1 (here 16 bytes for
+    # the columns of a channels-first copy seen batch first): still rows.
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 2, 1, 1)).astype(np.float32)
+    seen = np.ascontiguousarray(images.swapaxes(0, 1)).swapaxes(0, 1)
+    kernels = rng.standard_normal((3, 2, 1, 1)).astype(np.float32)
+    out = np.full((2, 3, 1, 1), np.nan, np.float32)
+    bias = np.zeros(3, np.float32)
+    weights = _encoders.plane_weights(_weights(kernels))
+    _encoders.correlate_planes(seen, weights, bias, (1, 1), (1, 1), (1, 1), out)
+    assert_allclose(out, reference_correlate(images, kernels, (1, 1), ((0, 0), (0, 0)), (1, 1)))
+
+
 @pytest.mark.parametrize("layout", ["positions", "kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype):

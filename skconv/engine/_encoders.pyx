@@ -854,15 +854,17 @@ def _planes_loop(
     cdef Py_ssize_t depth = weights.shape[1], n_kernels = bias.shape[0]
     cdef Py_ssize_t kh = kernel_shape[0], kw = kernel_shape[1], sy = strides[0], sx = strides[1]
     cdef Py_ssize_t dy = dilations[0], dx = dilations[1], oh = out_shape[0], ow = out_shape[1]
+    # (an axis of length 1 has any stride: numpy exports its own for it)
     cdef Py_ssize_t lanes = check_planes(
-        caller, dtype, padded.strides[3], weights.shape[0], weights.shape[2], n_kernels
+        caller, dtype, padded.strides[3] if w > 1 else sizeof(real), weights.shape[0],
+        weights.shape[2], n_kernels
     )
     check_geometry(caller, channels, hp, wp, depth, kh, kw, sy, sx, dy, dx, oh, ow)
     cdef Py_ssize_t gw = 0, n_regions = 0, n_states = 0
     if pooled:
         check_states(caller, b_images, n_kernels, oh, ow, row_regions, col_bounds, kinds, states)
         gw, n_regions, n_states = col_bounds.shape[0] - 1, states.shape[2], kinds.shape[0]
-    elif out.strides[3] != sizeof(real):
+    elif out.shape[3] > 1 and out.strides[3] != sizeof(real):
         raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
     cdef Py_ssize_t row_begin, row_end
     row_begin, row_end = checked_map_rows(caller, map_rows, oh)
