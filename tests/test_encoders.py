@@ -226,10 +226,11 @@ def test_the_pooled_loop_rejects_inconsistent_arguments():
 
 @pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
 def test_blocks_hold_whole_rows_with_the_least_waste():
-    from skconv.engine._encoders import BLOCK_POSITIONS, rows_per_block
+    from skconv.engine._encoders import BLOCK_POSITIONS, COLUMN_LANES, rows_per_block
 
-    assert rows_per_block(28, 28) == 8  # 224 positions: seven blocks of 32 lanes
-    assert rows_per_block(24, 24) == 4  # 96
+    assert COLUMN_LANES == 48
+    assert rows_per_block(28, 28) == 5  # 140 positions: three blocks of 48 lanes, 4 wasted
+    assert rows_per_block(24, 24) == 2  # 48
     assert rows_per_block(10, 300) == 1  # one row, however long
     for oh, ow in [(5, 7), (30, 33), (64, 64), (3, 100)]:
         rows = rows_per_block(oh, ow)

@@ -227,9 +227,36 @@
         }                                                                                   \
     }
 
-/* A map value at the fold (row R, column X of a block): the triangle's
- * mean distance minus the distance when its last step is fused. */
-#define SKCONV_FINAL(R, X) (fused_last ? average[(R)*ow + (X)] - v[(R)*ow + (X)] : v[(R)*ow + (X)])
+/* A map value at the fold (row R, column X of a block): with the triangle's
+ * last step fused, its mean distance minus the distance. */
+#define SKCONV_FINAL_FUSED(R, X) (average[(R)*ow + (X)] - v[(R)*ow + (X)])
+#define SKCONV_FINAL_PLAIN(R, X) (v[(R)*ow + (X)])
+
+/* Fold map rows [r, end) of one kernel's values into its row of running
+ * maxima (a band's first row starts it), four rows per pass; FINAL(R, X) the
+ * map value. Written out once per form of FINAL: a test inside the loop
+ * kept the compiler from vectorising it. */
+#define SKCONV_FOLD_MAXIMA(REAL, FINAL)                                                          \
+    do {                                                                                    \
+        if (first) {                                                                        \
+            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = FINAL(r, x);                     \
+            r++;                                                                            \
+        }                                                                                   \
+        for (; r + 4 <= end; r += 4)                                                        \
+            for (ptrdiff_t x = 0; x < ow; x++) {                                            \
+                REAL z = maxima[x];                                                         \
+                const REAL z0 = FINAL(r, x), z1 = FINAL(r + 1, x);                          \
+                const REAL z2 = FINAL(r + 2, x), z3 = FINAL(r + 3, x);                      \
+                const REAL za = z0 > z1 ? z0 : z1, zb = z2 > z3 ? z2 : z3;                  \
+                const REAL zc = za > zb ? za : zb;                                          \
+                maxima[x] = z > zc ? z : zc;                                                \
+            }                                                                               \
+        for (; r < end; r++)                                                                \
+            for (ptrdiff_t x = 0; x < ow; x++) {                                            \
+                const REAL z = FINAL(r, x);                                                 \
+                maxima[x] = maxima[x] > z ? maxima[x] : z;                                  \
+            }                                                                               \
+    } while (0)
 
 /* Fold a block's encoded values into the pooling states: ``values`` (K, n),
  * rows ``ld`` apart, ``average`` (n) the triangle's sums of distances (mode
@@ -302,24 +329,10 @@
                     if (kind == SKCONV_STATE_MAX) {                                         \
                         /* The triangle's last step: max(mean distance - distance, 0),      \
                          * its relu taken once on the region's maximum. */                  \
-                        if (first) {                                                        \
-                            for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = SKCONV_FINAL(r, x); \
-                            r++;                                                            \
-                        }                                                                   \
-                        for (; r + 4 <= end; r += 4)                                        \
-                            for (ptrdiff_t x = 0; x < ow; x++) {                            \
-                                REAL z = maxima[x];                                         \
-                                const REAL z0 = SKCONV_FINAL(r, x), z1 = SKCONV_FINAL(r + 1, x); \
-                                const REAL z2 = SKCONV_FINAL(r + 2, x), z3 = SKCONV_FINAL(r + 3, x); \
-                                const REAL za = z0 > z1 ? z0 : z1, zb = z2 > z3 ? z2 : z3;  \
-                                const REAL zc = za > zb ? za : zb;                          \
-                                maxima[x] = z > zc ? z : zc;                                \
-                            }                                                               \
-                        for (; r < end; r++)                                                \
-                            for (ptrdiff_t x = 0; x < ow; x++) {                            \
-                                const REAL z = SKCONV_FINAL(r, x);                          \
-                                maxima[x] = maxima[x] > z ? maxima[x] : z;                  \
-                            }                                                               \
+                        if (fused_last)                                                     \
+                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_FUSED);                       \
+                        else                                                                \
+                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_PLAIN);                       \
                     } else {                                                                \
                         for (; r < end; r++) {                                              \
                             const REAL *restrict line = v + r * ow;                         \
@@ -417,9 +430,12 @@
  * last: the GEMM weights^T (R, D) @ patches (D, n) (patches' rows ``ld``
  * apart), each block of NV vectors of positions x NC columns in registers
  * over the taps (one vector load per tap and vector, one broadcast per tap
- * and column: on AVX-512, 2 x 16 positions x 10 columns in float; on AVX2,
- * 2 x 8 x 6; for the small depths of patches, 25 for 5x5, 1.5-2.4x faster
- * than BLAS's GEMM, which packs its operands for depths in the hundreds).
+ * and column: on AVX-512, 3 x 16 positions x 8 columns in float, 0.80-0.83x
+ * the time of 2 x 16 x 10 on 3-channel 5x5 patches, with fewer loads per
+ * multiply-add, and 2 x 8 x 8 in double (3 vectors of 8 measured 1.25x
+ * slower there); on AVX2, 2 x 8 x 6; for the small depths of patches, 25 for
+ * 5x5, 1.5-2.4x faster than BLAS's GEMM, which packs its operands for depths
+ * in the hundreds).
  * Group g of NC columns runs over taps [taps[2g], taps[2g + 1]) only: the
  * rows where its weights are not all zero (the whitened coordinates are
  * triangular, see skconv.engine.learned.make_response_plan). Before they
@@ -428,7 +444,7 @@
  * k kernels' responses, or their distances and the sum of those. n a
  * multiple of SKCONV_COLUMN_LANES and R of skconv_column_group() (the caller
  * pads: the other columns are computed and dropped). */
-#define SKCONV_COLUMN_LANES 32
+#define SKCONV_COLUMN_LANES 48
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SKCONV_HAS_COLUMNS 1
@@ -520,10 +536,10 @@ __attribute__((target("avx2,fma"))) static inline skconv_v4d skconv_distance_v4d
         }                                                                                   \
     }
 
-SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 2, 10,
+SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx512, "avx512f,fma", float, skconv_v16f, 3, 8,
                               skconv_distance_v16f)
 SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx512, "avx512f,fma", double, skconv_v8d, 2,
-                              10, skconv_distance_v8d)
+                              8, skconv_distance_v8d)
 SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_float_avx2, "avx2,fma", float, skconv_v8f, 2, 6,
                               skconv_distance_v8f)
 SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, skconv_v4d, 2, 6,
@@ -760,7 +776,7 @@ static int skconv_columns_level(void) { return 0; }
 static int skconv_column_group(void)
 {
     const int level = skconv_columns_level();
-    return level == 2 ? 10 : level == 1 ? 6 : 1;
+    return level == 2 ? 8 : level == 1 ? 6 : 1;
 }
 
 /* The encoded columns through the fastest loop the CPU runs; 0 when it has

@@ -127,6 +127,10 @@ STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
 ROW_ALIGNMENT = 4
 """Map rows are laid out this many positions apart (rounded up): whole vectors."""
 
+COLUMN_LANES = SKCONV_COLUMN_LANES
+"""A block's positions are rounded up to a multiple of this many: whole
+blocks of vectors of the column loop."""
+
 BLOCK_POSITIONS = 256
 """At most this many positions (whole map rows, at least one) are gathered,
 multiplied, encoded and pooled at a time: their columns stay in cache
