@@ -4,8 +4,10 @@ Prints two tables (2 cores assumed):
 
 1. ``convolve`` of n images of 128x128 with 16 3x3 kernels (float32,
    method="gemm"): one thread, ``n_threads=2`` as the engine runs it (a thread
-   per 1 ms of estimated work, ``MIN_THREAD_SECONDS``), and two threads forced
-   (the rule switched off).
+   per 1 ms of estimated work, ``MIN_THREAD_SECONDS``, or per 0.25 ms for the
+   compiled ``"planes"`` loop, which holds neither the GIL nor BLAS), and two
+   threads forced (the rule switched off); then the loop the planner runs
+   and the threads it gives it.
 2. The GEMM of one such image, ``(16 x 9) @ (9 x 16384)``, repeated on one
    thread and on two threads at once, writing into one output that stays in
    cache or into 64 outputs that do not: how far a second thread can scale
@@ -29,15 +31,22 @@ def best_ms(func, repeat):
     return 1e3 * best_time(func, repeat)
 
 
+RULES = ("MIN_THREAD_SECONDS", "_PLANE_MIN_THREAD_SECONDS")
+"""The planner's least work per thread (:mod:`skconv.engine.planner`)."""
+
+
 def convolve_table(repeat):
-    import skconv.engine.features as features
+    import skconv.engine.planner as planner
     from skconv import convolve
+    from skconv.engine.core import make_geometry
+    from skconv.engine.features import PoolingSpec
 
     rng = np.random.default_rng(0)
     kernels = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
-    rule = features.MIN_THREAD_SECONDS
+    rules = {name: getattr(planner, name) for name in RULES}
+    geometry = make_geometry((1, 128, 128), (1, 3, 3))
     print("convolve, 128x128 images, 16 3x3 kernels, float32, gemm; milliseconds")
-    print(f"{'n':>4} {'1 thread':>10} {'2 (engine)':>11} {'2 (forced)':>11}")
+    print(f"{'n':>4} {'1 thread':>10} {'2 (engine)':>11} {'2 (forced)':>11}  plan (threads)")
     for n in (1, 4, 16, 64):
         images = rng.standard_normal((n, 1, 128, 128)).astype(np.float32)
         results = {"one": [], "engine": [], "forced": []}
@@ -46,15 +55,21 @@ def convolve_table(repeat):
             results["engine"].append(
                 best_ms(lambda: convolve(images, kernels, method="gemm", n_threads=2), repeat)
             )
-            features.MIN_THREAD_SECONDS = 0.0
+            for name in RULES:
+                setattr(planner, name, 0.0)
             try:
                 results["forced"].append(
                     best_ms(lambda: convolve(images, kernels, method="gemm", n_threads=2), repeat)
                 )
             finally:
-                features.MIN_THREAD_SECONDS = rule
+                for name, value in rules.items():
+                    setattr(planner, name, value)
         one, engine, forced = (min(results[k]) for k in ("one", "engine", "forced"))
-        print(f"{n:>4} {one:>10.3f} {engine:>11.3f} {forced:>11.3f}")
+        plan = planner.plan_conv(n, geometry, 16, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+        print(
+            f"{n:>4} {one:>10.3f} {engine:>11.3f} {forced:>11.3f}"
+            f"  {plan.path}/{plan.method} ({plan.n_threads})"
+        )
 
 
 def gemm_scaling_table(repeat):

@@ -528,8 +528,9 @@ def single_threaded_blas():
 
 # Idle workspaces kept between calls: fresh buffers cost a page fault per 4 KiB,
 # which dominates the transform of small datasets. Bounded in count and size.
-# benchmarks/bench_idle_workspaces.py: the 1,797 digits transform 1.4x faster
-# with them, 200 digits 1.1x; 10 digits are within noise.
+# benchmarks/bench_idle_workspaces.py: 10 and 200 digits transform 1.2-1.5x
+# faster with them; the 1,797 digits within noise (0.9-1.0: their features are
+# pooled by the compiled loop, which keeps no batch workspace).
 _IDLE_WORKSPACES = {}
 _IDLE_LOCK = threading.Lock()
 _MAX_IDLE = 4
