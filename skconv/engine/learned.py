@@ -30,6 +30,7 @@ compiled_encode = getattr(_encoders, "encode_patches", None)
 compiled_pool = getattr(_encoders, "pool_encoded", None)
 POOLED_STATES = getattr(_encoders, "STATES", {})
 POOLED_BLOCK_POSITIONS = getattr(_encoders, "BLOCK_POSITIONS", 0)
+POOLED_COLUMN_LANES = getattr(_encoders, "COLUMN_LANES", 0)
 """The partial states (:data:`~skconv.pooling.statistics.PARTIALS`) the pooled
 loop specializes."""
 

@@ -43,6 +43,7 @@ from .costs import (
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
 from .gemm import gemm_bytes_per_position, plane_bytes, uses_direct
 from .learned import POOLED_BLOCK_POSITIONS as BLOCK_POSITIONS
+from .learned import POOLED_COLUMN_LANES as COLUMN_LANES
 from .learned import pooled_states
 
 # Maps of at least this many positions go through the tiled GEMM path: its
@@ -654,7 +655,7 @@ def _plan_encoded(
     batch_size = max(1, min(batch_size, -(-n // n_threads)))
     n_states, regions = len(states), grid[0] * grid[1]
     # The loop's buffers: a block's patches, columns and values, and a row of states.
-    block = max(BLOCK_POSITIONS, geometry.out_shape[1]) + 32
+    block = max(BLOCK_POSITIONS, geometry.out_shape[1]) + COLUMN_LANES
     loop = block * (geometry.patch_size + 2 * n_columns) * itemsize
     loop += n_states * n_columns * geometry.out_shape[1] * 8
     memory = batch_size * (per_image + n_states * regions * n_columns * 8) + loop
