@@ -279,6 +279,21 @@ def test_convolve_rejects_bad_arrays(images, kernels, kwargs, match):
         convolve(images, kernels, **kwargs)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("where", ["first", "chunk end", "next chunk", "tail"])
+def test_one_bad_value_is_found_in_any_chunk(dtype, bad, where):
+    # The check sums squares in dot products of FINITE_CHUNK values, then the tail.
+    from skconv._convolve import FINITE_CHUNK
+
+    size = 3 * FINITE_CHUNK + 100
+    at = {"first": 0, "chunk end": FINITE_CHUNK - 1, "next chunk": FINITE_CHUNK}.get(where, -1)
+    images = np.ones(size, dtype)
+    images[at] = bad
+    with pytest.raises(ValueError, match="images contains"):
+        convolve(images.reshape(1, 1, -1), np.ones((1, 1, 3), dtype))
+
+
 def test_finite_values_whose_sum_overflows_are_accepted():
     images = np.full((2, 8, 8), 3e38, np.float32)  # their float32 sum is inf
     maps = convolve(images, np.full((1, 1, 1), 0.5, np.float32))
