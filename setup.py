@@ -38,12 +38,51 @@ class BuildOptionalExt(build_ext):
         target = self.get_ext_fullpath(ext.name)
         in_source = os.path.join(*ext.name.split(".")[:-1], os.path.basename(target))
         try:
+            if ext.name in OPENMP_EXTENSIONS and self._openmp():
+                openmp = _openmp_flags(self.compiler)
+                ext.extra_compile_args = ext.extra_compile_args + openmp
+                ext.extra_link_args = ext.extra_link_args + openmp
             super().build_extension(ext)
         except Exception:
             for stale in {target, in_source}:
                 if os.path.exists(stale):
                     os.remove(stale)
             raise
+
+    def _openmp(self):
+        """Whether the compiler builds and links an OpenMP program (checked once)."""
+        if getattr(self, "_has_openmp", None) is None:
+            self._has_openmp = _compiles_openmp(self.compiler)
+        return self._has_openmp
+
+
+# The plane loops share their items between OpenMP threads (as scikit-learn's
+# Cython loops do); without OpenMP they run on the calling thread.
+OPENMP_EXTENSIONS = {"skconv.engine._encoders"}
+
+
+def _openmp_flags(compiler):
+    return ["/openmp"] if getattr(compiler, "compiler_type", "") == "msvc" else ["-fopenmp"]
+
+
+def _compiles_openmp(compiler):
+    """Compile and link a one-line OpenMP program with ``compiler``'s flags."""
+    import tempfile
+
+    flags = _openmp_flags(compiler)
+    with tempfile.TemporaryDirectory() as folder:
+        source = os.path.join(folder, "check_openmp.c")
+        with open(source, "w") as file:
+            file.write("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+        try:
+            objects = compiler.compile([source], output_dir=folder, extra_postargs=flags)
+            compiler.link_executable(
+                objects, "check_openmp", output_dir=folder, extra_postargs=flags
+            )
+        except Exception:
+            print("skconv: the C compiler does not build OpenMP; the plane loops run on one thread")
+            return False
+    return True
 
 
 flags = [] if sys.platform == "win32" else ["-O3"]

@@ -175,14 +175,17 @@ def test_work_shared_between_threads_matches_the_reference(monkeypatch, n, threa
 
 
 def test_small_work_runs_on_one_thread(monkeypatch):
+    # The threads the plan gives the work (the tiled driver's workers, or the
+    # "planes" loop's own threads when it is built with OpenMP).
     used = []
-    original = skconv_features.run_tiles
+    original = skconv_features.plan_conv
 
     def spy(*args, **kwargs):
-        used.append(kwargs["n_threads"])
-        return original(*args, **kwargs)
+        plan = original(*args, **kwargs)
+        used.append(plan.n_threads)
+        return plan
 
-    monkeypatch.setattr(skconv_features, "run_tiles", spy)
+    monkeypatch.setattr(skconv_features, "plan_conv", spy)
     rng = np.random.default_rng(0)
     kernels = rng.standard_normal((4, 1, 3, 3))
     convolve(rng.standard_normal((1, 1, 16, 16)), kernels, method="gemm", n_threads=2)

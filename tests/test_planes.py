@@ -1,6 +1,7 @@
 """The "planes" loop (correlation from the image's column phases): equal to scipy,
 and pooled in the loop equal to the batches path."""
 
+import os
 from contextlib import contextmanager
 
 import numpy as np
@@ -89,6 +90,7 @@ def _weights(kernels):
     rows=st.tuples(st.floats(0, 1), st.floats(0, 1)),
     views=st.booleans(),
     pad_in_loop=st.booleans(),
+    n_threads=st.integers(1, 3),
     seed=st.integers(0, 2**16),
 )
 def test_planes_equal_scipy(
@@ -110,6 +112,7 @@ def test_planes_equal_scipy(
     rows,
     views,
     pad_in_loop,
+    n_threads,
     seed,
 ):
     span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
@@ -148,6 +151,7 @@ def test_planes_equal_scipy(
             map_rows=(start, stop),
             pads=pads if pad_in_loop else None,
             stream=stores == "streamed",
+            n_threads=n_threads,
         )
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     scale = max(1.0, np.abs(expected).max())
@@ -263,6 +267,8 @@ def test_the_planes_loop_rejects_inconsistent_arguments():
         _encoders.correlate_planes(padded, weights, bias, *args, out, pads=(1, 1, -1, 1))
     with pytest.raises(ValueError, match="map_rows"):
         _encoders.correlate_planes(padded, weights, bias, *args, out, map_rows=(3, 3))
+    with pytest.raises(ValueError, match="n_threads must be a positive integer"):
+        _encoders.correlate_planes(padded, weights, bias, *args, out, n_threads=0)
     with pytest.raises(ValueError, match="2-D float32 or float64"):
         _encoders.plane_weights(np.zeros((3, 3, 3), np.float32))
     previous = _encoders._limit_columns_level(0)
@@ -333,6 +339,58 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     tolerance = 1e-4 if dtype == "float32" else 1e-9
     scale = max(1.0, np.abs(reference).max())
     assert_allclose(pooled, reference, rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.skipif(not _encoders.OPENMP, reason="skconv built without OpenMP")
+def test_the_planes_loop_runs_the_plans_threads_itself():
+    # One image: no tiles cut for the threads, the loop shares its blocks of
+    # rows between its own threads; pooled, whole images per thread.
+    geometry = make_geometry((8, 64, 200), (8, 5, 5), stride=2, padding=2)
+    plan = plan_conv(1, geometry, 128, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+    assert (plan.path, plan.method, plan.n_threads, plan.loop_threads) == (
+        "tiles",
+        "planes",
+        2,
+        2,
+    )
+    assert plan.tiling.n_tiles == 1
+    spec = PoolingSpec(nonlinearity="relu", poolings=("max",), grid=(2, 2))
+    pooled = plan_conv(8, geometry, 128, np.dtype(np.float32), spec, n_threads=2)
+    assert (pooled.path, pooled.method, pooled.loop_threads) == ("encoded", "planes", 2)
+    assert pooled.batch_size >= 2
+    single = plan_conv(1, geometry, 128, np.dtype(np.float32), spec, n_threads=2)
+    assert single.loop_threads == 1  # one image: its rows shared between workers
+
+
+def _convolve_in_child(images, kernels, expected, queue):
+    result = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    queue.put(float(np.abs(result - expected).max()))
+
+
+@pytest.mark.skipif(not _encoders.OPENMP, reason="skconv built without OpenMP")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_process_forked_after_the_loops_threads_ran_still_convolves():
+    # GNU OpenMP's threads do not survive a fork: the child's first parallel
+    # loop would wait for them forever. The child takes one thread per loop
+    # (and its own workers) instead.
+    import multiprocessing
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((1, 8, 64, 200)).astype(np.float32)
+    kernels = rng.standard_normal((128, 8, 5, 5)).astype(np.float32)
+    expected = convolve(images, kernels, stride=2, padding=2, n_threads=2)  # threads ran
+    assert _encoders.openmp_threads()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_convolve_in_child, args=(images, kernels, expected, queue))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the forked child hung in the planes loop"
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == 0.0
 
 
 def test_the_planes_pooled_loop_rejects_inconsistent_arguments():

@@ -109,7 +109,18 @@ cdef extern from "_encoders.h":
 
 from functools import lru_cache
 
+from cython.parallel cimport prange
 from libc.string cimport memcpy
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define SKCONV_OPENMP 1
+    #else
+    #define SKCONV_OPENMP 0
+    #endif
+    """
+    int SKCONV_OPENMP
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -126,6 +137,32 @@ STATES = {"max": 0, "sum": 1, "sumsq": 2, "count": 3, "possum": 4}
 
 ROW_ALIGNMENT = 4
 """Map rows are laid out this many positions apart (rounded up): whole vectors."""
+
+OPENMP = bool(SKCONV_OPENMP)
+"""Whether this build runs the plane loops' ``n_threads`` (OpenMP): built
+without it, they run on the calling thread whatever ``n_threads`` says."""
+
+cdef bint _threads_ran = False, _threads_lost = False
+
+
+def _after_fork_in_child():
+    # GNU OpenMP's threads do not survive a fork: a child forked after they
+    # ran would wait for them forever in its first parallel loop.
+    global _threads_lost
+    _threads_lost = _threads_lost or _threads_ran
+
+
+import os as _os
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def openmp_threads():
+    """Whether the plane loops run threads in this process: built with OpenMP
+    (:data:`OPENMP`), and not in a process forked after they ran threads (GNU
+    OpenMP's threads do not survive a fork; there the loops take one thread
+    and the callers' own workers share the work)."""
+    return OPENMP and not _threads_lost
 
 COLUMN_LANES = SKCONV_COLUMN_LANES
 """A block's positions are rounded up to a multiple of this many: whole
@@ -730,6 +767,7 @@ def correlate_planes(
     tuple map_rows=None,
     tuple pads=None,
     bint stream=False,
+    Py_ssize_t n_threads=1,
 ):
     """The maps of every image of a batch, without a patch matrix.
 
@@ -772,6 +810,11 @@ def correlate_planes(
         copied out with non-temporal stores, around the caches (no read of
         the lines they overwrite first). Measured 0.76-0.92x the time of
         plain copies on 15-56 MB of maps.
+    n_threads : int, default=1
+        Threads (OpenMP, when built with it: :data:`OPENMP`) that share the
+        items, one image's block of map rows each. Workers that wait spin
+        briefly instead of sleeping (the OpenMP runtime's default), so that
+        consecutive calls find them awake.
     """
     import numpy as np
     out_shape = tuple(np.shape(out)[2:]) if np.ndim(out) == 4 else ()
@@ -779,7 +822,7 @@ def correlate_planes(
         raise ValueError("correlate_planes: out must be (B, K, oh, ow) and bias (K,)")
     _planes_loop(
         padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
-        pads, "correlate_planes", out, None, None, None, None, stream
+        pads, "correlate_planes", out, None, None, None, None, stream, n_threads
     )
 
 
@@ -798,6 +841,7 @@ def pool_planes(
     states,
     tuple map_rows=None,
     tuple pads=None,
+    Py_ssize_t n_threads=1,
 ):
     """Fold the responses of plain kernels into pooling states, the maps never written.
 
@@ -815,11 +859,142 @@ def pool_planes(
         relu on the responses before they are pooled.
     row_regions, col_bounds, kinds, states, map_rows :
         As :func:`pool_encoded` (``states`` of shape (B, S, G, K)).
+    n_threads : int, default=1
+        As :func:`correlate_planes`; each thread folds whole images (the
+        states are the images'), so at most one per image.
     """
     _planes_loop(
         padded, weights, bias, kernel_shape, strides, dilations, out_shape, rectify, map_rows,
-        pads, "pool_planes", None, row_regions, col_bounds, kinds, states, False
+        pads, "pool_planes", None, row_regions, col_bounds, kinds, states, False, n_threads
     )
+
+
+cdef struct PlaneJob:
+    # The image and how to reach its items (one image x one block of map rows).
+    const void *padded
+    Py_ssize_t image_step, channel_step, row_step, channels, h, w, top, left, hp, wp
+    Py_ssize_t sx, sy, wq, lanes, n_blocks, block_rows, row_begin, row_end, ow
+    # The register loop's tables and weights.
+    const Py_ssize_t *taps
+    const Py_ssize_t *starts
+    const Py_ssize_t *targets
+    const Py_ssize_t *counts
+    const Py_ssize_t *positions
+    Py_ssize_t depth, width, n_kernels, per_row, ld
+    const void *weights
+    const void *lane_weights
+    const void *bias
+    bint rectify, kernel_lanes, pooled, into_maps, streamed, contiguous_rows
+    # Each thread's buffers: rows of ``*_step`` items, the thread's at ``thread * step``.
+    void *planes
+    void *rows
+    void *values
+    void *partial
+    void *maxima
+    double *state_rows
+    Py_ssize_t plane_step, rows_step, value_step, partial_step, maxima_step, state_step
+    # Where the results go: the maps, or the states of the regions.
+    void *out
+    Py_ssize_t out_image_step, kernel_step, out_row_step
+    const Py_ssize_t *row_regions
+    const Py_ssize_t *col_bounds
+    const int *kinds
+    Py_ssize_t gw, n_regions, n_states
+    double *states
+    Py_ssize_t states_step
+
+
+cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
+                       Py_ssize_t stop, real dtype_tag) noexcept nogil:
+    """One thread's run of items ``first .. stop - 1`` of :func:`_planes_loop`
+    (item ``i``: image ``i // n_blocks``, its block of map rows ``i % n_blocks``),
+    each image split into the thread's phases when its first item comes."""
+    cdef real *planes = <real *>job.planes + thread * job.plane_step
+    cdef real *rows = <real *>job.rows + thread * job.rows_step
+    cdef real *values = <real *>job.values + thread * job.value_step
+    cdef real *partial = <real *>job.partial + thread * job.partial_step
+    cdef real *maxima = <real *>job.maxima + thread * job.maxima_step
+    cdef double *row = job.state_rows + thread * job.state_step
+    cdef const real *padded = <const real *>job.padded
+    cdef real *out = <real *>job.out
+    cdef Py_ssize_t item, image, current = -1, row0, n_rows, kernel, y, ow = job.ow
+    cdef real *maps
+    cdef real *target
+    cdef const real *source
+    for item in range(first, stop):
+        image = item // job.n_blocks
+        if image != current:
+            current = image
+            source = padded + image * job.image_step
+            if real is float:
+                skconv_split_phases_float(source, job.channels, job.h, job.w, job.channel_step,
+                                          job.row_step, job.top, job.left, job.hp, job.wp,
+                                          job.sx, job.wq, rows, planes)
+            else:
+                skconv_split_phases_double(source, job.channels, job.h, job.w, job.channel_step,
+                                           job.row_step, job.top, job.left, job.hp, job.wp,
+                                           job.sx, job.wq, rows, planes)
+        row0 = job.row_begin + (item % job.n_blocks) * job.block_rows
+        n_rows = min(job.block_rows, job.row_end - row0)
+        maps = NULL
+        if job.into_maps:
+            maps = out + image * job.out_image_step + row0 * job.out_row_step
+        if job.kernel_lanes:
+            if real is float:
+                skconv_plane_kernels_float(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                                           <const float *>job.lane_weights, job.n_kernels,
+                                           <const float *>job.bias,
+                                           job.rectify and not job.pooled, job.positions,
+                                           n_rows * ow, partial, values, job.ld)
+            else:
+                skconv_plane_kernels_double(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                                            <const double *>job.lane_weights, job.n_kernels,
+                                            <const double *>job.bias,
+                                            job.rectify and not job.pooled, job.positions,
+                                            n_rows * ow, partial, values, job.ld)
+        elif real is float:
+            skconv_plane_columns_float(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                                       <const float *>job.weights, job.width, job.n_kernels,
+                                       <const float *>job.bias, job.rectify and not job.pooled,
+                                       job.starts, job.targets, n_rows * job.per_row, values,
+                                       job.ld, maps, job.kernel_step, job.counts)
+        else:
+            skconv_plane_columns_double(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                                        <const double *>job.weights, job.width, job.n_kernels,
+                                        <const double *>job.bias, job.rectify and not job.pooled,
+                                        job.starts, job.targets, n_rows * job.per_row, values,
+                                        job.ld, maps, job.kernel_step, job.counts)
+        if job.pooled:
+            # The relu, when asked, in the fold (once per region for maxima).
+            if real is float:
+                skconv_pool_float(
+                    values, NULL, maxima, row, job.ld, n_rows * ow, job.n_kernels, 0, 0,
+                    job.rectify, job.row_begin, job.row_end, ow, row0, job.row_regions,
+                    job.col_bounds, job.gw, job.n_regions, job.kinds, <int>job.n_states,
+                    job.states + image * job.states_step
+                )
+            else:
+                skconv_pool_double(
+                    values, NULL, maxima, row, job.ld, n_rows * ow, job.n_kernels, 0, 0,
+                    job.rectify, job.row_begin, job.row_end, ow, row0, job.row_regions,
+                    job.col_bounds, job.gw, job.n_regions, job.kinds, <int>job.n_states,
+                    job.states + image * job.states_step
+                )
+        elif not job.into_maps:
+            for kernel in range(job.n_kernels):
+                target = out + image * job.out_image_step + kernel * job.kernel_step
+                if job.streamed:
+                    skconv_stream_copy(target + row0 * job.out_row_step, values + kernel * job.ld,
+                                       n_rows * ow * sizeof(real))
+                elif job.contiguous_rows:
+                    memcpy(target + row0 * job.out_row_step, values + kernel * job.ld,
+                           n_rows * ow * sizeof(real))
+                else:
+                    for y in range(n_rows):
+                        memcpy(target + (row0 + y) * job.out_row_step,
+                               values + kernel * job.ld + y * ow, ow * sizeof(real))
+    if job.streamed:
+        skconv_stream_fence()
 
 
 def _planes_loop(
@@ -840,15 +1015,20 @@ def _planes_loop(
     const int[::1] kinds,
     double[:, :, :, ::1] states,
     bint stream,
+    Py_ssize_t n_threads,
 ):
     """:func:`correlate_planes` (``out``) and :func:`pool_planes` (the states):
-    one image's phases at a time, each block of map rows' responses computed by
-    the register loop, then copied into ``out`` or folded into the states."""
+    the items (one image x one block of map rows) shared between ``n_threads``
+    threads (OpenMP; whole images each when pooling, as the states are the
+    images'), each block's responses computed by the register loop, then
+    copied into ``out`` or folded into the states."""
     import numpy as np
     dtype = np.float32 if real is float else np.float64
     cdef bint pooled = out is None
     cdef Py_ssize_t b_images = padded.shape[0], channels = padded.shape[1]
     cdef Py_ssize_t h = padded.shape[2], w = padded.shape[3], top = 0, left = 0
+    if n_threads < 1:
+        raise ValueError(f"{caller}: n_threads must be a positive integer, got {n_threads}")
     if pads is not None:
         if len(pads) != 4 or min(pads) < 0:
             raise ValueError(f"{caller}: pads must be 4 non-negative integers, got {pads!r}")
@@ -872,38 +1052,53 @@ def _planes_loop(
         raise ValueError(f"{caller}: the rows of padded and out must be contiguous")
     cdef Py_ssize_t row_begin, row_end
     row_begin, row_end = checked_map_rows(caller, map_rows, oh)
-    if b_images == 0:
+    if b_images == 0 or row_end == row_begin:
         return
-    cdef Py_ssize_t wq = -(-wp // sx), width = weights.shape[2], block_rows
+    cdef Py_ssize_t wq = -(-wp // sx), block_rows
     layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real))
     cdef bint kernel_lanes = layout == "kernels"
     cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
     tap_buffer, start_buffer, target_buffer, count_buffer, position_buffer = _plane_tables(
         channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
     )
-    # The kernel-lane loop's sums between blocks of taps, position by position.
-    cdef Py_ssize_t lane_width = lanes * SKCONV_PLANE_KERNEL_VECTORS
-    partial_buffer = np.empty(
-        block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes else 1,
-        dtype=dtype,
-    )
-    # Its kernels regrouped by vectors of kernels (cached per packed matrix).
-    lane_buffer = _kernel_lane_weights(weights.base, lane_width) if kernel_lanes else weights
-    cdef const real[:, :, ::1] lane_weights = lane_buffer
-    plane_buffer = np.empty(sx * channels * hp * wq + 2 * lanes, dtype=dtype)
-    row_buffer = np.empty(2 * wp, dtype=dtype)  # a row of zeros, a padded row
-    plane_buffer[sx * channels * hp * wq :] = 0  # read by the last vectors' lanes, never kept
-    value_buffer = np.empty(n_kernels * ld, dtype=dtype)
-    # The fold's rows of running states (pool_planes).
-    state_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=np.float64)
-    maxima_buffer = np.empty(max(1, n_states * n_kernels * ow), dtype=dtype)
     cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
     cdef const Py_ssize_t[::1] positions = position_buffer, counts = count_buffer
-    cdef real[::1] planes = plane_buffer, values = value_buffer, maxima = maxima_buffer
-    cdef real[::1] partial = partial_buffer, rows = row_buffer
-    cdef double[::1] row = state_buffer
-    cdef Py_ssize_t image, row0, n_rows, kernel, y
-    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    # The items and each thread's run of them.
+    cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
+    cdef Py_ssize_t n_items = b_images * n_blocks
+    cdef Py_ssize_t threads = max(1, min(n_threads, b_images if pooled else n_items))
+    if not OPENMP or _threads_lost:
+        threads = 1
+    bound_buffer = np.array(
+        [(b_images * t // threads) * n_blocks if pooled else n_items * t // threads
+         for t in range(threads + 1)],
+        dtype=np.intp,
+    )
+    cdef const Py_ssize_t[::1] bounds = bound_buffer
+    # The kernel-lane loop's kernels regrouped by vectors of kernels (cached
+    # per packed matrix), and its sums between blocks of taps.
+    cdef Py_ssize_t lane_width = lanes * SKCONV_PLANE_KERNEL_VECTORS
+    lane_buffer = _kernel_lane_weights(weights.base, lane_width) if kernel_lanes else weights
+    cdef const real[:, :, ::1] lane_weights = lane_buffer
+    # Each thread's buffers: its image's phases (then slack read by the last
+    # vectors' lanes, never kept), a row of zeros and a padded row, a block's
+    # values, the kernel-lane sums, the fold's rows of running states.
+    cdef Py_ssize_t plane_size = sx * channels * hp * wq
+    plane_buffer = np.empty((threads, plane_size + 2 * lanes), dtype=dtype)
+    plane_buffer[:, plane_size:] = 0
+    row_buffer = np.empty((threads, 2 * wp), dtype=dtype)
+    value_buffer = np.empty((threads, n_kernels * ld), dtype=dtype)
+    partial_buffer = np.empty(
+        (threads, block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes
+         else 1),
+        dtype=dtype,
+    )
+    state_buffer = np.empty((threads, max(1, n_states * n_kernels * ow)), dtype=np.float64)
+    maxima_buffer = np.empty((threads, max(1, n_states * n_kernels * ow)), dtype=dtype)
+    cdef real[:, ::1] planes = plane_buffer, rows = row_buffer, values = value_buffer
+    cdef real[:, ::1] partial = partial_buffer, maxima = maxima_buffer
+    cdef double[:, ::1] state_rows = state_buffer
+    cdef Py_ssize_t itemsize = sizeof(real)
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
     # Finished responses stored straight into the maps (each row's last vector
     # masked), not through a block of values copied out kernel by kernel.
@@ -913,76 +1108,50 @@ def _planes_loop(
     cdef bint into_maps = contiguous_rows and not kernel_lanes and (
         n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
     )
-    cdef bint streamed = stream and contiguous_rows and not into_maps
-    cdef Py_ssize_t kernel_step = 0 if pooled else out.strides[1] // itemsize
-    cdef real *maps
-    cdef Py_ssize_t channel_step = padded.strides[1] // itemsize
-    cdef Py_ssize_t row_step = padded.strides[2] // itemsize
+    cdef PlaneJob job
+    job.padded = &padded[0, 0, 0, 0]
+    job.image_step = padded.strides[0] // itemsize
+    job.channel_step = padded.strides[1] // itemsize
+    job.row_step = padded.strides[2] // itemsize
+    job.channels, job.h, job.w, job.top, job.left, job.hp, job.wp = channels, h, w, top, left, hp, wp
+    job.sx, job.sy, job.wq, job.lanes, job.ow = sx, sy, wq, lanes, ow
+    job.n_blocks, job.block_rows, job.row_begin, job.row_end = n_blocks, block_rows, row_begin, row_end
+    job.taps, job.starts, job.targets = &taps[0], &starts[0], &targets[0]
+    job.counts, job.positions = &counts[0], &positions[0]
+    job.depth, job.width, job.n_kernels = depth, weights.shape[2], n_kernels
+    job.per_row, job.ld = per_row, ld
+    job.weights, job.lane_weights, job.bias = &weights[0, 0, 0], &lane_weights[0, 0, 0], &bias[0]
+    job.rectify, job.kernel_lanes, job.pooled = rectify, kernel_lanes, pooled
+    job.into_maps, job.contiguous_rows = into_maps, contiguous_rows
+    job.streamed = stream and contiguous_rows and not into_maps
+    job.planes, job.plane_step = &planes[0, 0], planes.shape[1]
+    job.rows, job.rows_step = &rows[0, 0], rows.shape[1]
+    job.values, job.value_step = &values[0, 0], values.shape[1]
+    job.partial, job.partial_step = &partial[0, 0], partial.shape[1]
+    job.maxima, job.maxima_step = &maxima[0, 0], maxima.shape[1]
+    job.state_rows, job.state_step = &state_rows[0, 0], state_rows.shape[1]
+    job.out = NULL
+    job.out_image_step = job.kernel_step = job.out_row_step = 0
+    job.states, job.states_step = NULL, 0
+    job.row_regions = job.col_bounds = NULL
+    job.kinds = NULL
+    job.gw, job.n_regions, job.n_states = gw, n_regions, n_states
+    if pooled:
+        job.states, job.states_step = &states[0, 0, 0, 0], states.strides[0] // 8
+        job.row_regions, job.col_bounds, job.kinds = &row_regions[0], &col_bounds[0], &kinds[0]
+    else:
+        job.out = &out[0, 0, 0, 0]
+        job.out_image_step = out.strides[0] // itemsize
+        job.kernel_step = out.strides[1] // itemsize
+        job.out_row_step = out.strides[2] // itemsize
+    cdef Py_ssize_t thread
+    cdef real tag = 0
+    global _threads_ran
+    if threads > 1:
+        _threads_ran = True
     with nogil:
-        for image in range(b_images):
-            if real is float:
-                skconv_split_phases_float(&padded[image, 0, 0, 0], channels, h, w,
-                                          channel_step, row_step, top, left, hp, wp, sx, wq,
-                                          &rows[0], &planes[0])
-            else:
-                skconv_split_phases_double(&padded[image, 0, 0, 0], channels, h, w,
-                                           channel_step, row_step, top, left, hp, wp, sx, wq,
-                                           &rows[0], &planes[0])
-            row0 = row_begin
-            while row0 < row_end:
-                n_rows = min(block_rows, row_end - row0)
-                maps = &out[image, 0, row0, 0] if into_maps else NULL
-                if kernel_lanes:
-                    if real is float:
-                        skconv_plane_kernels_float(&planes[row0 * sy * wq], &taps[0], depth,
-                                                   &lane_weights[0, 0, 0], n_kernels, &bias[0],
-                                                   rectify and not pooled, &positions[0],
-                                                   n_rows * ow, &partial[0], &values[0], ld)
-                    else:
-                        skconv_plane_kernels_double(&planes[row0 * sy * wq], &taps[0], depth,
-                                                    &lane_weights[0, 0, 0], n_kernels, &bias[0],
-                                                    rectify and not pooled, &positions[0],
-                                                    n_rows * ow, &partial[0], &values[0], ld)
-                elif real is float:
-                    skconv_plane_columns_float(&planes[row0 * sy * wq], &taps[0], depth,
-                                               &weights[0, 0, 0], width, n_kernels, &bias[0],
-                                               rectify and not pooled, &starts[0], &targets[0],
-                                               n_rows * per_row, &values[0], ld, maps,
-                                               kernel_step, &counts[0])
-                else:
-                    skconv_plane_columns_double(&planes[row0 * sy * wq], &taps[0], depth,
-                                                &weights[0, 0, 0], width, n_kernels, &bias[0],
-                                                rectify and not pooled, &starts[0], &targets[0],
-                                                n_rows * per_row, &values[0], ld, maps,
-                                                kernel_step, &counts[0])
-                if pooled:
-                    # The relu, when asked, in the fold (once per region for maxima).
-                    if real is float:
-                        skconv_pool_float(
-                            &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
-                            0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
-                            &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
-                            &states[image, 0, 0, 0]
-                        )
-                    else:
-                        skconv_pool_double(
-                            &values[0], NULL, &maxima[0], &row[0], ld, n_rows * ow, n_kernels,
-                            0, 0, rectify, row_begin, row_end, ow, row0, &row_regions[0],
-                            &col_bounds[0], gw, n_regions, &kinds[0], <int>n_states,
-                            &states[image, 0, 0, 0]
-                        )
-                elif not into_maps:
-                    for kernel in range(n_kernels):
-                        if streamed:
-                            skconv_stream_copy(&out[image, kernel, row0, 0], &values[kernel * ld],
-                                               n_rows * ow * sizeof(real))
-                        elif contiguous_rows:
-                            memcpy(&out[image, kernel, row0, 0], &values[kernel * ld],
-                                   n_rows * ow * sizeof(real))
-                        else:
-                            for y in range(n_rows):
-                                memcpy(&out[image, kernel, row0 + y, 0],
-                                       &values[kernel * ld + y * ow], ow * sizeof(real))
-                row0 += n_rows
-        if streamed:
-            skconv_stream_fence()
+        if threads == 1:
+            _plane_items(&job, 0, bounds[0], bounds[1], tag)
+        else:
+            for thread in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+                _plane_items(&job, thread, bounds[thread], bounds[thread + 1], tag)

@@ -340,6 +340,7 @@ def _tiled_features(
                 spec.threshold,
                 plan.method,
                 stream,
+                plan.loop_threads,
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype
@@ -371,6 +372,6 @@ def _tiled_features(
         pooling=pooling,
         nonlinearity=pointwise,
         padding_mode=padding_mode,
-        n_threads=plan.n_threads,
+        n_threads=plan.n_threads // plan.loop_threads,
         progress=progress,
     )

@@ -83,6 +83,12 @@ def plane_lanes(dtype):
     return _encoders.plane_lanes(dtype)
 
 
+def plane_threads_inside():
+    """True when the ``"planes"`` loop shares its work between threads itself
+    (built with OpenMP): the plan then hands it all its threads."""
+    return correlate_planes is not None and _encoders.openmp_threads()
+
+
 def uses_direct(geometry, tile_width, dtype, response=None):
     """True when the compiled loop computes the tiles of this geometry."""
     applies = (
@@ -143,6 +149,9 @@ class GemmTiles:
         Maps written into the caller's ``out`` are not read back before the
         transform returns: the ``"planes"`` loop may write them around the
         caches.
+    n_threads : int, default=1
+        Threads of the ``"planes"`` loop inside each tile (the plan's
+        ``loop_threads``).
     """
 
     def __init__(
@@ -156,9 +165,10 @@ class GemmTiles:
         threshold=0.0,
         method=None,
         stream=False,
+        n_threads=1,
     ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
-        self.stream = stream
+        self.stream, self.n_threads = stream, n_threads
         self.n_kernels = weights.shape[1]
         self.response, self.nonlinearity, self.threshold = response, nonlinearity, threshold
         (kh, kw), c = geometry.kernel_shape, geometry.n_channels
@@ -257,6 +267,7 @@ class GemmTiles:
             target,
             pads=pads,
             stream=self.stream and out is not None,
+            n_threads=self.n_threads,
         )
         return target
 

@@ -352,7 +352,16 @@ def pooled_features(
     def fold(padded, states, map_rows=None):
         pooling = (row_regions, col_bounds, kinds, states, map_rows)
         if response is None:
-            _encoders.pool_planes(padded, packed, bias, *shape, rectify, *pooling, pads=pads)
+            _encoders.pool_planes(
+                padded,
+                packed,
+                bias,
+                *shape,
+                rectify,
+                *pooling,
+                pads=pads,
+                n_threads=plan.loop_threads,
+            )
         else:
             threshold = float(spec.threshold)
             weights = response.weights
@@ -377,7 +386,7 @@ def pooled_features(
             finish(states, s, e)
 
     oh = geometry.out_shape[0]
-    if plan.n_threads == 1:
+    if plan.n_threads == plan.loop_threads:  # no workers: the loop's threads, if any
         with single_threaded_blas():
             run(0, n)
     elif n < plan.n_threads and oh >= plan.n_threads:

@@ -41,7 +41,7 @@ from .costs import (
     working_memory_bytes,
 )
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, plane_bytes, uses_direct
+from .gemm import gemm_bytes_per_position, plane_bytes, plane_threads_inside, uses_direct
 from .learned import POOLED_BLOCK_POSITIONS as BLOCK_POSITIONS
 from .learned import POOLED_COLUMN_LANES as COLUMN_LANES
 from .learned import pooled_states
@@ -167,6 +167,10 @@ class PartPlan:
         The output tiles of one image (tiles path).
     n_threads : int
         Threads that share the images (or the tiles).
+    loop_threads : int
+        Of those, the threads a compiled loop runs itself (the ``"planes"``
+        loop's OpenMP threads, which share the items of each call); the
+        executor's own workers are ``n_threads // loop_threads``.
     fused : tuple of str
         What a compiled loop computes without writing the maps: ``("max",)``
         for the fused max, ``("ppv",)`` for the series path's counts, the
@@ -191,6 +195,7 @@ class PartPlan:
     seconds: float = 0.0
     memory: int = 0
     fft_workers: int = 1
+    loop_threads: int = 1
 
     @property
     def tile_shape(self):
@@ -567,12 +572,17 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     min_seconds = _PLANE_MIN_THREAD_SECONDS if method == "planes" else MIN_THREAD_SECONDS
     if work_seconds < n_threads * min_seconds:
         n_threads = max(1, int(work_seconds / min_seconds))
-    min_tiles = -(-n_threads // n) if n < n_threads else 1
+    # The planes loop built with OpenMP shares each call's images and blocks
+    # of map rows between its own threads, which wait spinning: no tiles or
+    # groups are cut for threads, and no worker has to be woken per call.
+    loop_threads = n_threads if method == "planes" and plane_threads_inside() else 1
+    workers = n_threads // loop_threads
+    min_tiles = -(-workers // n) if n < workers else 1
     min_split = MIN_SPLIT_POSITIONS
     if method == "planes":
         min_split = _PLANE_MIN_SPLIT_POSITIONS
-        if n_threads > 1 and n % n_threads and n < 4 * n_threads:
-            min_tiles = n_threads  # a few images shared unevenly: split them too
+        if workers > 1 and n % workers and n < 4 * workers:
+            min_tiles = workers  # a few images shared unevenly: split them too
     tiling = gemm_tiling(
         geometry, n_columns, itemsize, budget, min_tiles, method != "gemm", min_split
     )
@@ -582,15 +592,16 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     per_tile = (tiling.tile_shape[0] * tiling.tile_shape[1]) * gemm_bytes_per_position(
         geometry, n_columns, itemsize, method != "gemm"
     )
-    m = group_size(-(-n // n_threads), per_tile, min(GEMM_TILE_BYTES, budget))
+    m = group_size(-(-n // workers), per_tile, min(GEMM_TILE_BYTES, budget))
     memory = per_tile * m
     if method == "planes":
         # The loop reads each window twice (its phases, then the taps): groups
         # whose windows stay in L2.
         window = geometry.n_channels * tiling.window_shape[0] * tiling.window_shape[1]
-        m = min(m, group_size(m, window * itemsize, _PLANE_GROUP_BYTES))
+        # (the loop's threads take the group's images in turn: an L2 each)
+        m = min(m, group_size(m, window * itemsize, _PLANE_GROUP_BYTES * loop_threads))
         memory = per_tile * m + plane_bytes(geometry, n_columns, itemsize, tiling.window_shape)
-    m = balanced_group_size(n, m, tiling.n_tiles, n_threads)
+    m = balanced_group_size(n, m, tiling.n_tiles, workers)
     return PartPlan(
         "tiles",
         method,
@@ -601,6 +612,7 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
         (),
         _calibrated("tiles", method, work_seconds * factor / n_threads),
         int(memory * n_threads),
+        loop_threads=loop_threads,
     )
 
 
@@ -650,9 +662,16 @@ def _plan_encoded(
     if 2 * per_image > budget:
         return None
     n_threads = max(1, min(n_threads, n if n >= n_threads else geometry.out_shape[0]))
+    # The planes loop built with OpenMP folds whole images on its own threads
+    # (the states are the images'): it takes batches of at least one image
+    # per thread. Fewer images than threads share their rows between workers.
+    loop_threads = 1
+    if method == "planes" and n >= n_threads > 1 and plane_threads_inside():
+        loop_threads = n_threads
     if batch_size is None:
         batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
-    batch_size = max(1, min(batch_size, -(-n // n_threads)))
+        batch_size = max(batch_size, loop_threads)
+    batch_size = max(1, min(batch_size, -(-n // (n_threads // loop_threads))))
     n_states, regions = len(states), grid[0] * grid[1]
     # The loop's buffers: a block's patches, columns and values, and a row of states.
     block = max(BLOCK_POSITIONS, geometry.out_shape[1]) + COLUMN_LANES
@@ -678,6 +697,7 @@ def _plan_encoded(
         tuple(states),
         _calibrated("encoded", method, seconds),
         int(memory * n_threads),
+        loop_threads=loop_threads,
     )
 
 
