@@ -36,7 +36,7 @@ def best_ms(func, repeat):
     return 1e3 * best_time(func, repeat)
 
 
-RULES = ("MIN_THREAD_SECONDS", "_PLANE_MIN_THREAD_SECONDS")
+RULES = ("MIN_THREAD_SECONDS", "_PLANE_MIN_THREAD_SECONDS", "_PLANE_LOOP_MIN_THREAD_SECONDS")
 """The planner's least work per thread (:mod:`skconv.engine.planner`)."""
 
 

@@ -86,6 +86,11 @@ _PLANE_GROUP_BYTES = 512 << 10
 # these times before calibration).
 _PLANE_MIN_THREAD_SECONDS = 0.25e-3
 _PLANE_MIN_SPLIT_POSITIONS = 256
+# The same rule for the loop's own OpenMP threads, which wait spinning (no
+# worker to wake, no GIL): measured on one image, 2 threads against 1, 0.85x
+# the time on 29 us of modelled work (64x64, 8 3x3 kernels), 0.71-0.74x on
+# 80-150 us, 0.52x from 0.9 ms; 1.09x on 7 us.
+_PLANE_LOOP_MIN_THREAD_SECONDS = 20e-6
 
 # The cost model's constants are for float32; float64 moves twice the bytes
 # and BLAS runs at about half the rate.
@@ -568,14 +573,18 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     ):
         method, per_image = "planes", planes
     work_seconds = n * per_image
-    # The planes loop holds no GIL and no BLAS: a second thread pays on less work.
-    min_seconds = _PLANE_MIN_THREAD_SECONDS if method == "planes" else MIN_THREAD_SECONDS
-    if work_seconds < n_threads * min_seconds:
-        n_threads = max(1, int(work_seconds / min_seconds))
     # The planes loop built with OpenMP shares each call's images and blocks
     # of map rows between its own threads, which wait spinning: no tiles or
     # groups are cut for threads, and no worker has to be woken per call.
-    loop_threads = n_threads if method == "planes" and plane_threads_inside() else 1
+    in_loop = method == "planes" and plane_threads_inside()
+    # The planes loop holds no GIL and no BLAS: a second thread pays on less
+    # work, on still less when the loop runs it.
+    min_seconds = _PLANE_MIN_THREAD_SECONDS if method == "planes" else MIN_THREAD_SECONDS
+    if in_loop:
+        min_seconds = _PLANE_LOOP_MIN_THREAD_SECONDS
+    if work_seconds < n_threads * min_seconds:
+        n_threads = max(1, int(work_seconds / min_seconds))
+    loop_threads = n_threads if in_loop else 1
     workers = n_threads // loop_threads
     min_tiles = -(-workers // n) if n < workers else 1
     min_split = MIN_SPLIT_POSITIONS
@@ -625,6 +634,8 @@ def balanced_group_size(n, largest, n_tiles, n_threads):
     10). Smaller groups are taken, the largest whose busiest thread has at
     most 10% more than its share (else the most even).
     """
+    if n_threads == 1:
+        return largest  # one worker: every group size is balanced
     best, best_load = largest, None
     for size in sorted({-(-n // (n_threads * j)) for j in range(1, 9)}, reverse=True):
         if size > largest:
