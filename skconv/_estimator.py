@@ -867,8 +867,10 @@ class ConvFeatures(DocLinkMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         and padding with ``padding="alternate"``), the path (small images in
         batches, the fused max, tiles of large images, or the series path), the
         method (GEMM, the compiled direct loop, FFT), the batch layout, batch
-        and tile sizes, threads, the statistics fused into a compiled loop, and
-        the cost model's predicted seconds and working memory. ``X`` is checked
+        and tile sizes, threads (``in_loop``: of them, those the compiled
+        ``"planes"`` loop runs itself, with OpenMP), the statistics fused into
+        a compiled loop, and the cost model's predicted seconds and working
+        memory. ``X`` is checked
         as :meth:`transform` checks it. ``benchmarks/bench_plan.py`` compares
         the predicted times with measured ones.
 

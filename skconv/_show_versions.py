@@ -40,6 +40,18 @@ def _thread_info():
     ]
 
 
+def _openmp_state():
+    """Whether the "planes" loop runs its own threads (built with OpenMP)."""
+    from .engine.compiled import load
+
+    encoders = load("_encoders")
+    if encoders is None:
+        return "no (skconv.engine._encoders not built)"
+    if not encoders.OPENMP:
+        return "no (built without it: the planes loop's threads are Python workers)"
+    return "yes, the planes loop runs n_jobs threads itself"
+
+
 def show_versions():
     """Print the versions of Python, skconv's dependencies, BLAS and the compiled loops.
 
@@ -62,6 +74,7 @@ def show_versions():
     for name, built in status().items():
         state = "built, in use" if built else "NOT BUILT (numpy fallback, slower)"
         print(f"{name:>13}: {state} - {LOOPS[name]}")
+    print(f"{'OpenMP':>13}: {_openmp_state()}")
     print("\nThreadpoolctl info:")
     for pool in _thread_info():
         for key, value in pool.items():

@@ -36,6 +36,9 @@ def test_show_versions_names_each_loop_and_its_state(capsys):
         line = next(row for row in out.splitlines() if row.strip().startswith(f"{name}:"))
         assert ("NOT BUILT" in line) == (not built)
     assert "numpy:" in out and "scikit-learn:" in out and "num_threads" in out
+    openmp = next(row for row in out.splitlines() if row.strip().startswith("OpenMP:"))
+    encoders = compiled.load("_encoders")
+    assert openmp.strip().startswith("OpenMP: yes") == bool(encoders and encoders.OPENMP)
 
 
 @pytest.fixture

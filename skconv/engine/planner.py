@@ -218,6 +218,7 @@ class PartPlan:
             if self.tiling is None
             else f"{self.tiling.n_tiles} x {'x'.join(map(str, self.tile_shape))}",
             "threads": self.n_threads,
+            "in_loop": self.loop_threads if self.loop_threads > 1 else "-",
             "fused": "+".join(self.fused) or "-",
             "seconds": self.seconds,
             "memory_mib": self.memory / 2**20,
@@ -272,6 +273,7 @@ class TransformPlan:
             "batch",
             "tiles",
             "threads",
+            "in_loop",
             "fused",
             "seconds",
             "memory_mib",
