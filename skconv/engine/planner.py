@@ -91,6 +91,12 @@ _PLANE_MIN_SPLIT_POSITIONS = 256
 # the time on 29 us of modelled work (64x64, 8 3x3 kernels), 0.71-0.74x on
 # 80-150 us, 0.52x from 0.9 ms; 1.09x on 7 us.
 _PLANE_LOOP_MIN_THREAD_SECONDS = 20e-6
+# The modelled seconds of one image's fold from which the pooled planes loop
+# runs its own threads (bench_pooled.py, the two ways in turn: 1.1-1.25x
+# faster on its own threads from 1.4 ms of modelled work per image, 1.3-1.45x
+# slower at 0.1-0.6 ms, where the Python workers overlap their batches'
+# Python steps).
+_ENCODED_LOOP_MIN_IMAGE_SECONDS = 1e-3
 
 # The cost model's constants are for float32; float64 moves twice the bytes
 # and BLAS runs at about half the rate.
@@ -675,12 +681,20 @@ def _plan_encoded(
     if 2 * per_image > budget:
         return None
     n_threads = max(1, min(n_threads, n if n >= n_threads else geometry.out_shape[0]))
+    factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
     # The planes loop built with OpenMP folds whole images on its own threads
-    # (the states are the images'): it takes batches of at least one image
-    # per thread. Fewer images than threads share their rows between workers.
+    # (the states are the images'), on batches of at least one image per
+    # thread, where an image is enough work (_ENCODED_LOOP_MIN_IMAGE_SECONDS).
+    # Else, as for a learned bank's loop, Python workers each prepare and
+    # finish their own batches while the other folds: on the loop's threads
+    # those steps run alone (measured 1.45x the time on 5,000 MNIST digits
+    # with PatchBank, 1.2-1.4x on 38-113 small images with 64 kernels).
+    # Fewer images than threads share their rows between workers.
     loop_threads = 1
     if method == "planes" and n >= n_threads > 1 and plane_threads_inside():
-        loop_threads = n_threads
+        image_seconds = plane_seconds(geometry, n_columns, itemsize)
+        if image_seconds is not None and image_seconds * factor >= _ENCODED_LOOP_MIN_IMAGE_SECONDS:
+            loop_threads = n_threads
     if batch_size is None:
         batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
         batch_size = max(batch_size, loop_threads)
@@ -691,7 +705,6 @@ def _plan_encoded(
     loop = block * (geometry.patch_size + 2 * n_columns) * itemsize
     loop += n_states * n_columns * geometry.out_shape[1] * 8
     memory = batch_size * (per_image + n_states * regions * n_columns * 8) + loop
-    factor = _FLOAT64_FACTOR if itemsize == 8 else 1.0
     if method == "planes":
         per_image = plane_seconds(geometry, n_columns, itemsize)
         if per_image is None:
