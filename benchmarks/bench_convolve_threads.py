@@ -16,7 +16,13 @@ Prints two tables (2 cores assumed):
 3. The CPU time a ``convolve`` call takes against its wall time (one
    200x200 float64 image, 16 3x3 kernels): a CPU time beyond the threads'
    share of the wall time is spent by threads that do nothing for the call
-   (BLAS's, spinning after a threaded BLAS call).
+   (BLAS's, spinning after a threaded BLAS call; the ``"planes"`` loop's
+   OpenMP threads wait spinning between calls on purpose).
+4. ``convolve`` through the ``"planes"`` loop on stride-2 cells of
+   ``bench_geometries.py`` (many kernels, small or narrow maps): one thread,
+   two run by the loop itself (OpenMP, when skconv is built with it) and two
+   Python workers sharing tiles (the planner told the loop has no threads),
+   best and median of interleaved calls.
 
 Usage::
 
@@ -132,6 +138,58 @@ def cpu_table(calls=200):
         )
 
 
+# (n, C, H, W, K, k, stride, dilation): stride-2 cells of bench_geometries.py.
+LOOP_CELLS = [
+    (1, 4, 480, 40, 128, 7, 2, 2),
+    (18, 8, 64, 16, 128, 7, 2, 2),
+    (1, 8, 24, 480, 64, 11, 2, 1),
+    (1, 8, 64, 200, 128, 5, 2, 1),
+    (1, 8, 128, 72, 32, 5, 2, 1),
+]
+
+
+def loop_threads_table(calls=40):
+    import skconv.engine.planner as planner
+    from skconv import convolve
+    from skconv.engine import gemm
+
+    if not gemm.plane_threads_inside():
+        print("\n(the planes loop runs no threads itself here: skconv built without OpenMP)")
+        return
+    own = planner.plane_threads_inside
+    print()
+    print("convolve through the planes loop, float32: best / median of interleaved calls (ms)")
+    print(f"{'cell (n C H W K k s d)':<26} {'1 thread':>13} {'2, its own':>13} {'2, workers':>13}")
+    rng = np.random.default_rng(0)
+    for n, c, h, w, n_kernels, k, stride, dilation in LOOP_CELLS:
+        images = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        kernels = rng.standard_normal((n_kernels, c, k, k)).astype(np.float32)
+        padding = dilation * (k - 1) // 2
+        ways = {"one": (1, own), "own": (2, own), "workers": (2, lambda: False)}
+        times = {way: [] for way in ways}
+        for _ in range(calls):
+            for way, (n_threads, inside) in ways.items():
+                planner.plane_threads_inside = inside
+                try:
+                    start = time.perf_counter()
+                    convolve(
+                        images,
+                        kernels,
+                        stride=stride,
+                        padding=padding,
+                        dilation=dilation,
+                        n_threads=n_threads,
+                    )
+                    times[way].append(1e3 * (time.perf_counter() - start))
+                finally:
+                    planner.plane_threads_inside = own
+        cells = "  ".join(
+            f"{min(times[way]):>5.2f} / {np.median(times[way]):>5.2f}" for way in ways
+        )
+        label = " ".join(map(str, (n, c, h, w, n_kernels, k, stride, dilation)))
+        print(f"{label:<26} {cells}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
@@ -139,6 +197,7 @@ def main():
     convolve_table(args.repeat)
     gemm_scaling_table(max(1, args.repeat // 3))
     cpu_table()
+    loop_threads_table()
 
 
 if __name__ == "__main__":
