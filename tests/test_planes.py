@@ -26,6 +26,9 @@ pytestmark = pytest.mark.skipif(
     reason="the planes loop needs skconv.engine._encoders and AVX-512 or AVX2",
 )
 
+# Whether the plane loops run their own threads (built with OpenMP).
+OPENMP = bool(_encoders is not None and _encoders.OPENMP)
+
 # The register loops this CPU runs: 2 AVX-512, 1 AVX2.
 LEVELS = list(range(1, _encoders.columns_level() + 1)) if _encoders else []
 
@@ -341,7 +344,7 @@ def test_plain_kernels_pooled_in_the_planes_loop_equal_the_batches_path(
     assert_allclose(pooled, reference, rtol=tolerance, atol=tolerance * scale)
 
 
-@pytest.mark.skipif(not _encoders.OPENMP, reason="skconv built without OpenMP")
+@pytest.mark.skipif(not OPENMP, reason="skconv built without OpenMP")
 def test_the_planes_loop_runs_the_plans_threads_itself():
     # One image: no tiles cut for the threads, the loop shares its blocks of
     # rows between its own threads; pooled, whole images per thread.
@@ -367,7 +370,7 @@ def _convolve_in_child(images, kernels, expected, queue):
     queue.put(float(np.abs(result - expected).max()))
 
 
-@pytest.mark.skipif(not _encoders.OPENMP, reason="skconv built without OpenMP")
+@pytest.mark.skipif(not OPENMP, reason="skconv built without OpenMP")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_process_forked_after_the_loops_threads_ran_still_convolves():
     # GNU OpenMP's threads do not survive a fork: the child's first parallel
