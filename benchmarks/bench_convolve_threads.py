@@ -156,7 +156,7 @@ def loop_threads_table(calls=40):
     if not gemm.plane_threads_inside():
         print("\n(the planes loop runs no threads itself here: skconv built without OpenMP)")
         return
-    own = planner.plane_threads_inside
+    own = planner.plane_loop_threads
     print()
     print("convolve through the planes loop, float32: best / median of interleaved calls (ms)")
     print(f"{'cell (n C H W K k s d)':<26} {'1 thread':>13} {'2, its own':>13} {'2, workers':>13}")
@@ -165,11 +165,11 @@ def loop_threads_table(calls=40):
         images = rng.standard_normal((n, c, h, w)).astype(np.float32)
         kernels = rng.standard_normal((n_kernels, c, k, k)).astype(np.float32)
         padding = dilation * (k - 1) // 2
-        ways = {"one": (1, own), "own": (2, own), "workers": (2, lambda: False)}
+        ways = {"one": (1, own), "own": (2, own), "workers": (2, lambda n_threads: 1)}
         times = {way: [] for way in ways}
         for _ in range(calls):
             for way, (n_threads, inside) in ways.items():
-                planner.plane_threads_inside = inside
+                planner.plane_loop_threads = inside
                 try:
                     start = time.perf_counter()
                     convolve(
@@ -182,7 +182,7 @@ def loop_threads_table(calls=40):
                     )
                     times[way].append(1e3 * (time.perf_counter() - start))
                 finally:
-                    planner.plane_threads_inside = own
+                    planner.plane_loop_threads = own
         cells = "  ".join(
             f"{min(times[way]):>5.2f} / {np.median(times[way]):>5.2f}" for way in ways
         )

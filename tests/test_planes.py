@@ -365,6 +365,27 @@ def test_the_planes_loop_runs_the_plans_threads_itself():
     assert single.loop_threads == 1  # one image: its rows shared between workers
 
 
+@pytest.mark.skipif(not OPENMP, reason="skconv built without OpenMP")
+def test_the_loops_threads_respect_the_openmp_limit():
+    # As scikit-learn's OpenMP loops: threadpoolctl's (or OMP_NUM_THREADS's)
+    # limit caps the loop's threads, and the plan then gives the threads to
+    # Python workers instead.
+    from threadpoolctl import threadpool_limits
+
+    geometry = make_geometry((8, 64, 200), (8, 5, 5), stride=2, padding=2)
+    assert _encoders.loop_threads(2) == 2
+    with threadpool_limits(1, user_api="openmp"):
+        assert _encoders.loop_threads(2) == 1
+        plan = plan_conv(1, geometry, 128, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+        assert (plan.n_threads, plan.loop_threads) == (2, 1)
+        rng = np.random.default_rng(0)
+        images = rng.standard_normal((1, 8, 64, 200)).astype(np.float32)
+        kernels = rng.standard_normal((128, 8, 5, 5)).astype(np.float32)
+        limited = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    assert_allclose(limited, convolve(images, kernels, stride=2, padding=2), rtol=1e-5)
+    assert _encoders.loop_threads(2) == 2
+
+
 def _convolve_in_child(images, kernels, expected, queue):
     result = convolve(images, kernels, stride=2, padding=2, n_threads=2)
     queue.put(float(np.abs(result - expected).max()))

@@ -115,12 +115,16 @@ from libc.string cimport memcpy
 cdef extern from *:
     """
     #ifdef _OPENMP
+    #include <omp.h>
     #define SKCONV_OPENMP 1
+    static int skconv_openmp_max_threads(void) { return omp_get_max_threads(); }
     #else
     #define SKCONV_OPENMP 0
+    static int skconv_openmp_max_threads(void) { return 1; }
     #endif
     """
     int SKCONV_OPENMP
+    int skconv_openmp_max_threads() noexcept nogil
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -155,6 +159,16 @@ def _after_fork_in_child():
 import os as _os
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def loop_threads(Py_ssize_t n_threads):
+    """The threads the plane loops run for ``n_threads``: at most the OpenMP
+    runtime's limit (``OMP_NUM_THREADS``, or threadpoolctl's
+    ``threadpool_limits(..., user_api="openmp")``, as scikit-learn's OpenMP
+    loops respect it), 1 where :func:`openmp_threads` is False."""
+    if not OPENMP or _threads_lost:
+        return 1
+    return max(1, min(n_threads, skconv_openmp_max_threads()))
 
 
 def openmp_threads():
@@ -1066,9 +1080,7 @@ def _planes_loop(
     # The items and each thread's run of them.
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
     cdef Py_ssize_t n_items = b_images * n_blocks
-    cdef Py_ssize_t threads = max(1, min(n_threads, b_images if pooled else n_items))
-    if not OPENMP or _threads_lost:
-        threads = 1
+    cdef Py_ssize_t threads = loop_threads(min(n_threads, b_images if pooled else n_items))
     bound_buffer = np.array(
         [(b_images * t // threads) * n_blocks if pooled else n_items * t // threads
          for t in range(threads + 1)],

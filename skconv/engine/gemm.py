@@ -89,6 +89,16 @@ def plane_threads_inside():
     return correlate_planes is not None and _encoders.openmp_threads()
 
 
+def plane_loop_threads(n_threads):
+    """Threads the ``"planes"`` loop runs itself for ``n_threads``: 1 where it
+    runs none (see :func:`plane_threads_inside`), else at most the OpenMP
+    runtime's limit (``OMP_NUM_THREADS``, threadpoolctl's ``"openmp"``
+    limits)."""
+    if not plane_threads_inside():
+        return 1
+    return _encoders.loop_threads(n_threads)
+
+
 def uses_direct(geometry, tile_width, dtype, response=None):
     """True when the compiled loop computes the tiles of this geometry."""
     applies = (

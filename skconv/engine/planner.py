@@ -41,7 +41,7 @@ from .costs import (
     working_memory_bytes,
 )
 from .fft import fft_bytes_per_image, fft_shape, spectra_bytes
-from .gemm import gemm_bytes_per_position, plane_bytes, plane_threads_inside, uses_direct
+from .gemm import gemm_bytes_per_position, plane_bytes, plane_loop_threads, uses_direct
 from .learned import POOLED_BLOCK_POSITIONS as BLOCK_POSITIONS
 from .learned import POOLED_COLUMN_LANES as COLUMN_LANES
 from .learned import pooled_states
@@ -584,7 +584,7 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
     # The planes loop built with OpenMP shares each call's images and blocks
     # of map rows between its own threads, which wait spinning: no tiles or
     # groups are cut for threads, and no worker has to be woken per call.
-    in_loop = method == "planes" and plane_threads_inside()
+    in_loop = method == "planes" and plane_loop_threads(n_threads) > 1
     # The planes loop holds no GIL and no BLAS: a second thread pays on less
     # work, on still less when the loop runs it.
     min_seconds = _PLANE_MIN_THREAD_SECONDS if method == "planes" else MIN_THREAD_SECONDS
@@ -592,7 +592,7 @@ def _plan_gemm_tiles(n, geometry, n_columns, dtype, budget, n_threads, factor, l
         min_seconds = _PLANE_LOOP_MIN_THREAD_SECONDS
     if work_seconds < n_threads * min_seconds:
         n_threads = max(1, int(work_seconds / min_seconds))
-    loop_threads = n_threads if in_loop else 1
+    loop_threads = plane_loop_threads(n_threads) if in_loop else 1
     workers = n_threads // loop_threads
     min_tiles = -(-workers // n) if n < workers else 1
     min_split = MIN_SPLIT_POSITIONS
@@ -691,10 +691,10 @@ def _plan_encoded(
     # with PatchBank, 1.2-1.4x on 38-113 small images with 64 kernels).
     # Fewer images than threads share their rows between workers.
     loop_threads = 1
-    if method == "planes" and n >= n_threads > 1 and plane_threads_inside():
+    if method == "planes" and n >= n_threads > 1:
         image_seconds = plane_seconds(geometry, n_columns, itemsize)
         if image_seconds is not None and image_seconds * factor >= _ENCODED_LOOP_MIN_IMAGE_SECONDS:
-            loop_threads = n_threads
+            loop_threads = plane_loop_threads(n_threads)
     if batch_size is None:
         batch_size = min(_ENCODED_MAX_BATCH, max(1, _ENCODED_BATCH_BYTES // per_image))
         batch_size = max(batch_size, loop_threads)
