@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from ._input import reject_complex
+from .engine import compiled
 from .engine.core import PADDING_MODES, kernel_matrix, make_geometry, normalize_axes_param
 from .engine.costs import METHODS
 from .engine.costs import choose_method as _choose_method
@@ -113,7 +114,10 @@ which OpenBLAS threads one."""
 def _check_finite(array, name):
     """Raise scikit-learn's ValueError if a float ``array`` holds NaN or infinity.
 
-    One reduction decides in the common case (a finite result means finite
+    A contiguous array is checked by the compiled loop
+    :func:`skconv.engine._stat_loops.all_finite` when it is built (one
+    vectorised pass, several times faster than the reductions below on
+    arrays of a few hundred kilobytes). Otherwise one reduction decides in the common case (a finite result means finite
     values): the sum of squares through BLAS's dot products where the array
     is contiguous (faster than numpy's pairwise sum; NaN and infinity make it
     non-finite, and so does an overflow of huge values, which only costs the
@@ -125,6 +129,36 @@ def _check_finite(array, name):
     time). Only a non-finite result looks for which kind of value is to
     blame.
     """
+    if array.flags.c_contiguous and _all_finite() is not None:
+        if _all_finite()(array.reshape(-1)):
+            return
+        total = np.nan
+    else:
+        total = _finite_sum(array)
+    if np.isfinite(total):
+        return
+    if np.isnan(array).any():
+        raise ValueError(f"Input {name} contains NaN.")
+    if not np.isfinite(array).all():
+        raise ValueError(
+            f"Input {name} contains infinity or a value too large for {array.dtype!r}."
+        )
+
+
+def _all_finite():
+    """The compiled check of :func:`_check_finite`, or None (skconv built without C)."""
+    global _ALL_FINITE
+    if _ALL_FINITE is False:
+        loops = compiled.load("_stat_loops")
+        _ALL_FINITE = None if loops is None else loops.all_finite
+    return _ALL_FINITE
+
+
+_ALL_FINITE = False  # not looked up yet
+
+
+def _finite_sum(array):
+    """A reduction of ``array`` that is finite when its values are (numpy's route)."""
     with np.errstate(over="ignore", invalid="ignore"):
         if array.flags.c_contiguous:
             flat = array.reshape(-1)
@@ -134,14 +168,7 @@ def _check_finite(array, name):
             total += np.dot(flat[whole:], flat[whole:])
         else:
             total = np.add.reduce(array, axis=None)
-    if np.isfinite(total):
-        return
-    if np.isnan(array).any():
-        raise ValueError(f"Input {name} contains NaN.")
-    if not np.isfinite(array).all():
-        raise ValueError(
-            f"Input {name} contains infinity or a value too large for {array.dtype!r}."
-        )
+    return total
 
 
 def _checked_floats(array, name, min_samples):

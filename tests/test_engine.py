@@ -279,11 +279,24 @@ def test_convolve_rejects_bad_arrays(images, kernels, kwargs, match):
         convolve(images, kernels, **kwargs)
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def finite_check(request, monkeypatch):
+    """Each route of the finiteness check: the compiled loop (when built) and numpy's."""
+    import skconv._convolve as convolve_module
+
+    if request.param == "numpy":
+        monkeypatch.setattr(convolve_module, "_ALL_FINITE", None)
+    elif convolve_module._all_finite() is None:
+        pytest.skip("skconv built without its compiled loops")
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", ["first", "chunk end", "next chunk", "tail"])
-def test_one_bad_value_is_found_in_any_chunk(dtype, bad, where):
-    # The check sums squares in dot products of FINITE_CHUNK values, then the tail.
+def test_one_bad_value_is_found_in_any_chunk(dtype, bad, where, finite_check):
+    # numpy's route sums squares in dot products of FINITE_CHUNK values, then
+    # the tail; the compiled loop checks its sums every 4,096 values.
     from skconv._convolve import FINITE_CHUNK
 
     size = 3 * FINITE_CHUNK + 100
@@ -294,7 +307,7 @@ def test_one_bad_value_is_found_in_any_chunk(dtype, bad, where):
         convolve(images.reshape(1, 1, -1), np.ones((1, 1, 3), dtype))
 
 
-def test_finite_values_whose_sum_overflows_are_accepted():
+def test_finite_values_whose_sum_overflows_are_accepted(finite_check):
     images = np.full((2, 8, 8), 3e38, np.float32)  # their float32 sum is inf
     maps = convolve(images, np.full((1, 1, 1), 0.5, np.float32))
     assert np.all(maps == np.float32(1.5e38))

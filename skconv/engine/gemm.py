@@ -185,10 +185,15 @@ class GemmTiles:
         th, tw = tiling.tile_shape
         dtype = weights.dtype
         # Images sit inside the GEMM's column axis: (P, m * positions), so a
-        # group of images is one matrix product.
-        self.window = BUFFERS.take((c, m, *tiling.window_shape), dtype)
-        # Flat buffers: a short last group uses a contiguous prefix of each.
-        self.maps = BUFFERS.take((weights.shape[1] * m * th * tw,), dtype)
+        # group of images is one matrix product. Flat buffers: a short last
+        # group uses a contiguous prefix of each. Taken when first used: the
+        # "planes" loop reading the images and writing into the caller's
+        # maps needs neither.
+        self._shapes = {
+            "window": (c, m, *tiling.window_shape),
+            "maps": (weights.shape[1] * m * th * tw,),
+        }
+        self._taken = {}
         if method is None:  # as the planner would decide
             method = "direct" if uses_direct(geometry, tw, dtype, response) else "gemm"
         if method not in TILE_METHODS or (method != "gemm" and response is not None):
@@ -205,11 +210,29 @@ class GemmTiles:
         else:
             self.patches = BUFFERS.take((kh * kw * c * m * th * tw,), dtype)
 
+    def _buffer(self, name):
+        """The work buffer ``name``, taken from the pool on first use."""
+        buffer = self._taken.get(name)
+        if buffer is None:
+            buffer = self._taken[name] = BUFFERS.take(self._shapes[name], self.weights.dtype)
+        return buffer
+
+    @property
+    def window(self):
+        """The tile's padded images ``(C, m, *window_shape)``."""
+        return self._buffer("window")
+
+    @property
+    def maps(self):
+        """Room for a tile's maps, flat."""
+        return self._buffer("maps")
+
     def close(self):
         """Give the buffers back to the pool."""
-        for buffer in (self.window, self.patches, self.maps):
+        for buffer in (self.patches, *self._taken.values()):
             if buffer is not None:
                 BUFFERS.give(buffer)
+        self._taken = {}
 
     def _gather(self, m, per_image=False):
         """The patch matrix: ``(P, m * positions)``, or ``(m, P, positions)`` per image."""
@@ -291,7 +314,7 @@ class GemmTiles:
         (r0, r1, rows), (c0, c1, cols) = row_read, col_read
         if not (isinstance(rows, slice) and isinstance(cols, slice)):
             return None
-        if images.dtype != self.window.dtype or images.strides[3] != images.itemsize:
+        if images.dtype != self.weights.dtype or images.strides[3] != images.itemsize:
             return None
         ih, iw = self.tiling.window_shape
         return images[:, :, rows, cols], (r0, ih - r1, c0, iw - c1)
