@@ -117,17 +117,17 @@ def _check_finite(array, name):
     A contiguous array is checked by the compiled loop
     :func:`skconv.engine._stat_loops.all_finite` when it is built (one
     vectorised pass, several times faster than the reductions below on
-    arrays of a few hundred kilobytes). Otherwise one reduction decides in the common case (a finite result means finite
-    values): the sum of squares through BLAS's dot products where the array
-    is contiguous (faster than numpy's pairwise sum; NaN and infinity make it
-    non-finite, and so does an overflow of huge values, which only costs the
-    exact checks below), else the sum. The dot products take
-    :data:`FINITE_CHUNK` values each, in one stacked matmul: OpenBLAS threads
-    a dot product of more than 10,000 values, and the threads it wakes then
-    spin for a while on the cores the convolution is about to use (measured
-    on 200x200 images: a whole core burnt per call, twice the call's CPU
-    time). Only a non-finite result looks for which kind of value is to
-    blame.
+    arrays of a few hundred kilobytes). Otherwise one reduction decides in
+    the common case (a finite result means finite values): the sum of
+    squares through BLAS's dot products where the array is contiguous
+    (faster than numpy's pairwise sum; NaN and infinity make it non-finite,
+    and so does an overflow of huge values, which only costs the exact
+    checks below), else the sum. The dot products take :data:`FINITE_CHUNK`
+    values each, in one stacked matmul: OpenBLAS threads a dot product of
+    more than 10,000 values, and the threads it wakes then spin for a while
+    on the cores the convolution is about to use (measured on 200x200
+    images: a whole core burnt per call, twice the call's CPU time). Only a
+    non-finite result looks for which kind of value is to blame.
     """
     if array.flags.c_contiguous and _all_finite() is not None:
         if _all_finite()(array.reshape(-1)):
