@@ -34,7 +34,7 @@ LEVELS = list(range(1, _encoders.columns_level() + 1)) if _encoders else []
 
 
 # The loop's register layouts: chosen by the maps' shape, or forced.
-LAYOUTS = [None, "positions", "kernels"]
+LAYOUTS = [None, "positions", "wrapped", "kernels"]
 
 
 @contextmanager

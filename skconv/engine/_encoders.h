@@ -563,14 +563,18 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
  * after the last position: a vector's lanes past its row's end are written
  * and, vectors coming in order, overwritten by the next row's). With
  * ``maps`` (k, maps_ld), the finished responses go there instead, vector v
- * storing its first counts[v] lanes only (the maps themselves, no slack);
+ * storing its first counts[v] lanes only (the maps themselves, no slack),
+ * or with counts[v] = -mask <= 0 the lanes of ``mask``, packed to the front
+ * (a vector running from one map row into the next, the positions between
+ * the rows dropped);
  * ``values`` then holds the sums between blocks of taps only. Blocks of
  * 1024 taps keep the values under a group of vectors within 192 KB (in L2 on
  * every CPU with AVX2): blocks of 64, which kept them in L1, measured
  * 1.0-1.18x slower (the sums' trips through memory and the loop's set-up
  * cost more than the L2 reads). */
 #define SKCONV_PLANE_TAP_BLOCK 1024
-#define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU, STORE_FIRST)     \
+#define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU, STORE_FIRST,     \
+                                    STORE_LANES)                                            \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t width, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts, \
@@ -618,11 +622,13 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
                                 continue;                                                   \
                             }                                                               \
                             REAL *at = maps + (c0 + c) * maps_ld + targets[v0 + v];         \
-                            const int n = (int)counts[v0 + v];                              \
+                            const ptrdiff_t n = counts[v0 + v];                             \
                             if (n == lanes)                                                 \
                                 *(VEC *)at = z;                                             \
+                            else if (n > 0)                                                 \
+                                STORE_FIRST(at, z, (int)n);                                 \
                             else                                                            \
-                                STORE_FIRST(at, z, n);                                      \
+                                STORE_LANES(at, z, (unsigned)-n);                           \
                         }                                                                   \
                 }                                                                           \
             }                                                                               \
@@ -666,18 +672,43 @@ __attribute__((target("avx2"))) static inline void skconv_store_v4d(double *p, s
 {
     _mm256_maskstore_pd(p, skconv_first_v4(n), (__m256d)v);
 }
+/* The lanes of ``mask`` stored packed to the front (AVX-512: compressed in
+ * the register, then a masked store; AVX2 lane by lane). */
+__attribute__((target("avx512f"))) static inline void skconv_store_lanes_v16f(float *p,
+                                                                             skconv_v16f v,
+                                                                             unsigned mask)
+{
+    const __m512 packed = _mm512_maskz_compress_ps((__mmask16)mask, (__m512)v);
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << __builtin_popcount(mask)) - 1), packed);
+}
+__attribute__((target("avx512f"))) static inline void skconv_store_lanes_v8d(double *p,
+                                                                            skconv_v8d v,
+                                                                            unsigned mask)
+{
+    const __m512d packed = _mm512_maskz_compress_pd((__mmask8)mask, (__m512d)v);
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << __builtin_popcount(mask)) - 1), packed);
+}
+#define SKCONV_DEFINE_STORE_LANES(NAME, TARGET, REAL, VEC)                                  \
+    __attribute__((target(TARGET))) static inline void NAME(REAL *p, VEC v, unsigned mask)  \
+    {                                                                                       \
+        int at = 0;                                                                         \
+        for (int l = 0; l < (int)(sizeof(VEC) / sizeof(REAL)); l++)                         \
+            if (mask >> l & 1u) p[at++] = v[l];                                             \
+    }
+SKCONV_DEFINE_STORE_LANES(skconv_store_lanes_v8f, "avx2", float, skconv_v8f)
+SKCONV_DEFINE_STORE_LANES(skconv_store_lanes_v4d, "avx2", double, skconv_v4d)
 /* 3 vectors x 8 kernels (AVX2: 3 x 4) measured 10-15% faster than 2 x 10 in
  * L1 (24 of the 32 registers accumulate, 11 loads per 24 multiply-adds), and
  * kernel counts are often multiples of 8. */
 #define SKCONV_PLANE_VECTORS 3
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx512, "avx512f,fma", float, skconv_v16f,
-                            3, 8, skconv_relu_v16f, skconv_store_v16f)
+                            3, 8, skconv_relu_v16f, skconv_store_v16f, skconv_store_lanes_v16f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx512, "avx512f,fma", double, skconv_v8d,
-                            3, 8, skconv_relu_v8d, skconv_store_v8d)
+                            3, 8, skconv_relu_v8d, skconv_store_v8d, skconv_store_lanes_v8d)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx2, "avx2,fma", float, skconv_v8f, 3, 4,
-                            skconv_relu_v8f, skconv_store_v8f)
+                            skconv_relu_v8f, skconv_store_v8f, skconv_store_lanes_v8f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double, skconv_v4d, 3,
-                            4, skconv_relu_v4d, skconv_store_v4d)
+                            4, skconv_relu_v4d, skconv_store_v4d, skconv_store_lanes_v4d)
 
 /* The same responses with the kernels in the lanes, for maps narrower than a
  * few vectors (a vector of positions would run past its row's end): NP
@@ -945,26 +976,42 @@ static inline void skconv_stream_copy(void *target, const void *source, size_t b
 static inline void skconv_stream_fence(void) {}
 #endif
 
-/* Split a padded image (C, hp, wp) into its ``sx`` column phases: planes
- * (sx, C, hp, wq), phase q holding the columns q, q + sx, ... (zeros past
- * the image's last column). The padded image is ``image`` (C, h, w), its
- * channels ``channel_step`` and its rows ``row_step`` items apart, behind
- * ``top`` rows and ``left`` columns of zeros (and zeros after it up to hp x
- * wp): the padding is added on the way, the image read once. ``rows``: a
- * buffer of 2 x wp items, which it zeroes. */
+/* Copy n_rows rows of n items, ``source_pitch`` and ``target_pitch`` items
+ * apart, as loops (memcpy per row costs more than rows of a few vectors). */
+#define SKCONV_DEFINE_COPY_ROWS(NAME, REAL)                                                 \
+    SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
+        REAL *restrict target, ptrdiff_t target_pitch, const REAL *restrict source,         \
+        ptrdiff_t source_pitch, ptrdiff_t n_rows, ptrdiff_t n)                              \
+    {                                                                                       \
+        for (ptrdiff_t y = 0; y < n_rows; y++)                                              \
+            for (ptrdiff_t x = 0; x < n; x++)                                               \
+                target[y * target_pitch + x] = source[y * source_pitch + x];                \
+    }
+SKCONV_DEFINE_COPY_ROWS(skconv_copy_rows_float, float)
+SKCONV_DEFINE_COPY_ROWS(skconv_copy_rows_double, double)
+
+/* Split a padded image (C, hp, wp) into its ``sx`` column phases and ``sy``
+ * row phases: planes (sx, C, sy, hq, wq), column phase q holding the columns
+ * q, q + sx, ... (zeros past the image's last column), row phase r the rows
+ * r, r + sy, ... (rows of zeros past its last row), so that the positions of
+ * consecutive map rows are consecutive rows of every phase. The padded
+ * image is ``image`` (C, h, w), its channels ``channel_step`` and its rows
+ * ``row_step`` items apart, behind ``top`` rows and ``left`` columns of zeros
+ * (and zeros after it up to hp x wp): the padding is added on the way, the
+ * image read once. ``rows``: a buffer of 2 x wp items, which it zeroes. */
 #define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL)                                              \
     SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
         const REAL *restrict image, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,           \
         ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t top, ptrdiff_t left,          \
-        ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t sx, ptrdiff_t wq, REAL *restrict rows,        \
-        REAL *restrict planes)                                                              \
+        ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t sx, ptrdiff_t wq, \
+        REAL *restrict rows, REAL *restrict planes)                                         \
     {                                                                                       \
         const int padded = top || left || h != hp || w != wp;                               \
         REAL *zeros = rows, *row = rows + wp;                                               \
-        if (padded)                                                                         \
+        if (padded || hq * sy > hp)                                                         \
             for (ptrdiff_t x = 0; x < 2 * wp; x++) rows[x] = 0;                             \
         for (ptrdiff_t c = 0; c < channels; c++)                                            \
-            for (ptrdiff_t y = 0; y < hp; y++) {                                            \
+            for (ptrdiff_t y = 0; y < hq * sy; y++) {                                       \
                 const REAL *restrict source = zeros;                                        \
                 if (y >= top && y - top < h) {                                              \
                     source = image + c * channel_step + (y - top) * row_step;               \
@@ -973,9 +1020,10 @@ static inline void skconv_stream_fence(void) {}
                         source = row;                                                       \
                     }                                                                       \
                 }                                                                           \
-                if (sx == 2) { /* both phases in one pass (vectorised) */                 \
-                    REAL *restrict even = planes + (c * hp + y) * wq;                       \
-                    REAL *restrict odd = planes + ((channels + c) * hp + y) * wq;           \
+                const ptrdiff_t at = (c * sy + y % sy) * hq + y / sy; /* row of phase 0 */  \
+                if (sx == 2) { /* both phases in one pass (vectorised) */                   \
+                    REAL *restrict even = planes + at * wq;                                 \
+                    REAL *restrict odd = planes + (channels * sy * hq + at) * wq;           \
                     const ptrdiff_t pairs = wp / 2;                                         \
                     for (ptrdiff_t j = 0; j < pairs; j++) {                                 \
                         even[j] = source[2 * j];                                            \
@@ -988,7 +1036,7 @@ static inline void skconv_stream_fence(void) {}
                     continue;                                                               \
                 }                                                                           \
                 for (ptrdiff_t q = 0; q < sx; q++) {                                        \
-                    REAL *restrict target = planes + ((q * channels + c) * hp + y) * wq;    \
+                    REAL *restrict target = planes + (q * channels * sy * hq + at) * wq;    \
                     const ptrdiff_t n = (wp - q + sx - 1) / sx;                             \
                     ptrdiff_t j = 0;                                                        \
                     if (sx == 1)                                                            \

@@ -83,11 +83,13 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, float*, float*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        float*, float*
     ) noexcept nogil
     void skconv_split_phases_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, double*, double*
+        Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+        double*, double*
     ) noexcept nogil
     int skconv_plane_kernels_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
@@ -99,10 +101,17 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     void skconv_stream_copy(void*, const void*, size_t) noexcept nogil
+    void skconv_copy_rows_float(
+        float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t
+    ) noexcept nogil
+    void skconv_copy_rows_double(
+        double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t
+    ) noexcept nogil
     void skconv_stream_fence() noexcept nogil
     int skconv_plane_group() noexcept nogil
     int SKCONV_PLANE_VECTORS
     int SKCONV_PLANE_KERNEL_VECTORS
+    int SKCONV_PLANE_TAP_BLOCK
     int skconv_columns_limit
     int SKCONV_COLUMN_LANES
     int skconv_column_group() noexcept nogil
@@ -564,14 +573,16 @@ KERNEL_POSITIONS = 12
 """Positions the kernel-lane loop of :func:`correlate_planes` keeps in registers
 (AVX2: 6; both round a block's positions up to a whole number of them)."""
 
-_plane_layout = None  # "positions" or "kernels": forced (the tests run both)
+_plane_layout = None  # "positions", "wrapped" or "kernels": forced (the tests run each)
 
 
 def _force_plane_layout(layout):
-    """Force the plane loops' layout (``"positions"``, ``"kernels"``), or let them
-    choose (None). For tests and benchmarks."""
+    """Force the plane loops' layout (``"positions"``, ``"wrapped"``,
+    ``"kernels"``), or let them choose (None). For tests and benchmarks
+    (``"wrapped"`` falls back to ``"positions"`` where the phases' rows are
+    narrower than the maps')."""
     global _plane_layout
-    if layout is not None and layout != "positions" and layout != "kernels":
+    if layout not in (None, "positions", "wrapped", "kernels"):
         raise ValueError(f"unknown plane layout {layout!r}")
     _plane_layout = layout
 
@@ -591,17 +602,35 @@ against 2.4e-11 s per multiply-add); in float64 half as many."""
 
 
 def plane_layout(
-    Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t n_kernels, Py_ssize_t taps, Py_ssize_t itemsize
+    Py_ssize_t oh,
+    Py_ssize_t ow,
+    Py_ssize_t n_kernels,
+    Py_ssize_t taps,
+    Py_ssize_t itemsize,
+    Py_ssize_t wq=0,
 ):
     """How :func:`correlate_planes` lays its registers out for these maps.
 
     ``"positions"``: vectors of positions along a map row, times
     :func:`plane_group` kernels (a row's last vector runs past its end);
-    ``"kernels"``: vectors of kernels, times :data:`KERNEL_POSITIONS`
-    positions taken across rows, for maps narrower than a few vectors. The
-    one with less work per response wins: the multiply-adds of ``taps`` taps
-    over the share of its lanes that are wanted (:func:`plane_lane_use`),
-    plus, for ``"kernels"``, :data:`KERNEL_LANE_OUTPUT_MACS`.
+    ``"wrapped"``: the same vectors along a block's map rows seen as one run
+    of rows ``wq`` apart in the image's phases (a vector runs on into the
+    next row: the ``wq - ow`` positions between rows are computed and
+    dropped instead of a partial vector per row), for maps a few vectors
+    wide or less; ``"kernels"``: vectors of kernels, times
+    :data:`KERNEL_POSITIONS` positions taken across rows. The one with less
+    work per response wins: the multiply-adds of ``taps`` taps over the
+    share of its lanes that are wanted (:func:`plane_lane_use`), plus, for
+    ``"kernels"``, :data:`KERNEL_LANE_OUTPUT_MACS`.
+
+    Parameters
+    ----------
+    oh, ow : int
+        The maps' shape.
+    n_kernels, taps, itemsize : int
+    wq : int, default=0
+        Positions per row of the image's column phases (``ceil(padded width
+        / column stride)``); 0 leaves ``"wrapped"`` out.
 
     Returns
     -------
@@ -612,41 +641,75 @@ def plane_layout(
         Multiply-adds (float32 units) per response.
     """
     cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
-    by_positions, by_kernels = plane_lane_use(oh, ow, n_kernels, itemsize)
+    by_positions, by_kernels, by_wrapped = plane_lane_use(oh, ow, n_kernels, itemsize, wq)
     positions = taps / by_positions
     kernels = taps / by_kernels + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
+    wrapped = taps / by_wrapped if by_wrapped > 0 else float("inf")
     layout = _plane_layout
+    if layout == "wrapped" and wq < ow:
+        layout = "positions"
     if layout is None:
-        layout = "kernels" if kernels < positions else "positions"
+        layout = min(
+            (positions, "positions"), (wrapped, "wrapped"), (kernels, "kernels"),
+            key=lambda pair: pair[0],
+        )[1]
     if layout == "positions" or lanes == 0:
         return "positions", plane_rows_per_block(oh, ow, max(lanes, 1)), positions
+    if layout == "wrapped":
+        return "wrapped", wrapped_rows_per_block(oh, ow, wq, lanes), wrapped
     return "kernels", max(1, min(oh, BLOCK_POSITIONS // ow)), kernels
 
 
-def plane_lane_use(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t n_kernels, Py_ssize_t itemsize):
+def wrapped_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t wq, Py_ssize_t lanes):
+    """Map rows per block of the ``"wrapped"`` layout: the most (at most
+    :data:`BLOCK_POSITIONS` positions of the run, or one row) whose run of
+    rows ``wq`` apart fills the register loop's tiles of vectors with the
+    least waste."""
+    cdef Py_ssize_t tile = SKCONV_PLANE_VECTORS, best = 1, r, vectors
+    cdef double waste, best_waste = 1e300
+    for r in range(1, oh + 1):
+        if r > 1 and (r - 1) * wq + ow > BLOCK_POSITIONS:
+            break
+        vectors = -(-((r - 1) * wq + ow) // lanes)
+        waste = (-(-vectors // tile) * tile * lanes) / <double>(r * ow)
+        if waste <= best_waste + 1e-9:
+            best, best_waste = r, waste
+    return best
+
+
+def plane_lane_use(
+    Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t n_kernels, Py_ssize_t itemsize, Py_ssize_t wq=0
+):
     """The share of the plane loop's multiply-adds that are wanted, by layout.
 
     Returns
     -------
-    by_positions, by_kernels : float
+    by_positions, by_kernels, by_wrapped : float
         Positions over the vectors' lanes (times kernels over whole groups of
-        :func:`plane_group`), and kernels over whole vectors (times positions
-        over whole groups of :data:`KERNEL_POSITIONS`), for the blocks
-        :func:`plane_layout` makes. 1.0 when the CPU has no plane loop.
+        :func:`plane_group`), kernels over whole vectors (times positions
+        over whole groups of :data:`KERNEL_POSITIONS`), and for
+        ``"wrapped"`` as for ``"positions"`` (0 without ``wq``), for the
+        blocks :func:`plane_layout` makes. 1.0 when the CPU has no plane
+        loop.
     """
     cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
     if lanes == 0:
-        return 1.0, 1.0
+        return 1.0, 1.0, 0.0
     cdef Py_ssize_t group = skconv_plane_group(), width = lanes * SKCONV_PLANE_KERNEL_VECTORS
     cdef Py_ssize_t tile = SKCONV_PLANE_VECTORS, rows = plane_rows_per_block(oh, ow, lanes)
     cdef Py_ssize_t per_row = -(-ow // lanes), np_ = KERNEL_POSITIONS if group == 8 else 6
-    cdef Py_ssize_t kernel_rows = max(1, min(oh, BLOCK_POSITIONS // ow)), positions
-    by_positions = rows * ow / <double>(-(-rows * per_row // tile) * tile * lanes)
-    by_positions *= n_kernels / <double>(-(-n_kernels // group) * group)
+    cdef Py_ssize_t kernel_rows = max(1, min(oh, BLOCK_POSITIONS // ow)), positions, vectors
+    kernel_share = n_kernels / <double>(-(-n_kernels // group) * group)
+    by_positions = rows * ow / <double>(-(-rows * per_row // tile) * tile * lanes) * kernel_share
+    by_wrapped = 0.0
+    if wq >= ow:
+        rows = wrapped_rows_per_block(oh, ow, wq, lanes)
+        vectors = -(-((rows - 1) * wq + ow) // lanes)
+        by_wrapped = rows * ow / <double>(-(-vectors // tile) * tile * lanes) * kernel_share
     positions = kernel_rows * ow
     by_kernels = positions / <double>(-(-positions // np_) * np_)
     by_kernels *= n_kernels / <double>(-(-n_kernels // width) * width)
-    return by_positions, by_kernels
+    return by_positions, by_kernels, by_wrapped
 
 
 def plane_group():
@@ -664,25 +727,47 @@ def plane_lanes(dtype):
 
 
 @lru_cache(maxsize=64)
-def _plane_tables(channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows):
-    """:func:`correlate_planes`'s offsets: each tap's in the phases, in the
-    weights' (ky, kx, c) order; each vector's (``lanes`` positions along a map
-    row of a block of ``block_rows`` rows) in the phases, from the block's
-    first row, in the block's values, and its lanes inside its row; each
-    position's in the phases."""
+def _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows, wrapped):
+    """:func:`correlate_planes`'s offsets: each tap's in the phases (sx, C, sy,
+    hq, wq), in the weights' (ky, kx, c) order; each vector's (``lanes``
+    positions along a map row of a block of ``block_rows`` rows; with
+    ``wrapped``, along the block's rows seen as one run, ``wq`` apart) in the
+    phases, from the block's first row, in the block's values, and its lanes
+    inside its row; each position's in the phases; each vector's offset in
+    the maps and its lanes there (as ``counts``, or ``-mask`` for the wanted
+    lanes of a wrapped vector)."""
     import numpy as np
     ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
     phase, shift = (kx * dx) % sx, (kx * dx) // sx
-    taps = (((phase * channels + c) * hp + ky * dy) * wq + shift).ravel().astype(np.intp)
-    rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
-    starts = (rows * sy * wq + x0).ravel().astype(np.intp)
-    targets = (rows * ow + x0).ravel().astype(np.intp)
-    counts = np.minimum(lanes, ow - x0).ravel().astype(np.intp)
+    row_phase, row_shift = (ky * dy) % sy, (ky * dy) // sy
+    taps = (
+        ((((phase * channels + c) * sy + row_phase) * hq + row_shift) * wq + shift)
+        .ravel()
+        .astype(np.intp)
+    )
+    if wrapped:
+        run = (block_rows - 1) * wq + ow
+        starts = np.arange(0, run, lanes, dtype=np.intp)
+        targets, counts = starts, np.full(len(starts), lanes, dtype=np.intp)
+        # Into the maps: each vector's wanted lanes (in the run, not between
+        # two rows), packed at the map offset of the first (wanted positions
+        # follow each other in the maps as in the run).
+        flat = starts[:, None] + np.arange(lanes)
+        wanted = (flat < run) & (flat % wq < ow)
+        map_counts = -(wanted * (1 << np.arange(lanes))).sum(axis=1).astype(np.intp)
+        map_targets = (starts // wq * ow + np.minimum(starts % wq, ow)).astype(np.intp)
+    else:
+        rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
+        starts = (rows * wq + x0).ravel().astype(np.intp)
+        targets = (rows * ow + x0).ravel().astype(np.intp)
+        counts = np.minimum(lanes, ow - x0).ravel().astype(np.intp)
+        map_targets, map_counts = targets, counts
     rows, x = np.meshgrid(np.arange(block_rows), np.arange(ow), indexing="ij")
-    positions = (rows * sy * wq + x).ravel().astype(np.intp)
-    for table in (taps, starts, targets, counts, positions):
+    positions = (rows * wq + x).ravel().astype(np.intp)
+    tables = taps, starts, targets, counts, positions, map_targets, map_counts
+    for table in tables:
         table.setflags(write=False)
-    return taps, starts, targets, counts, positions
+    return tables
 
 
 cdef Py_ssize_t check_planes(
@@ -887,18 +972,23 @@ cdef struct PlaneJob:
     # The image and how to reach its items (one image x one block of map rows).
     const void *padded
     Py_ssize_t image_step, channel_step, row_step, channels, h, w, top, left, hp, wp
-    Py_ssize_t sx, sy, wq, lanes, n_blocks, block_rows, row_begin, row_end, ow
+    Py_ssize_t sx, sy, hq, wq, lanes, n_blocks, block_rows, row_begin, row_end, ow
+    # Values' rows apart in a block (ow; wq when vectors wrap from row to row).
+    Py_ssize_t pitch
     # The register loop's tables and weights.
     const Py_ssize_t *taps
     const Py_ssize_t *starts
     const Py_ssize_t *targets
     const Py_ssize_t *counts
     const Py_ssize_t *positions
+    # Where the vectors' responses go in the maps (into_maps).
+    const Py_ssize_t *map_targets
+    const Py_ssize_t *map_counts
     Py_ssize_t depth, width, n_kernels, per_row, ld
     const void *weights
     const void *lane_weights
     const void *bias
-    bint rectify, kernel_lanes, pooled, into_maps, streamed, contiguous_rows
+    bint rectify, kernel_lanes, wrapped, pooled, into_maps, streamed, contiguous_rows
     # Each thread's buffers: rows of ``*_step`` items, the thread's at ``thread * step``.
     void *planes
     void *rows
@@ -932,6 +1022,7 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
     cdef const real *padded = <const real *>job.padded
     cdef real *out = <real *>job.out
     cdef Py_ssize_t item, image, current = -1, row0, n_rows, kernel, y, ow = job.ow
+    cdef Py_ssize_t n_vectors, pitch = job.pitch
     cdef real *maps
     cdef real *target
     cdef const real *source
@@ -943,70 +1034,79 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
             if real is float:
                 skconv_split_phases_float(source, job.channels, job.h, job.w, job.channel_step,
                                           job.row_step, job.top, job.left, job.hp, job.wp,
-                                          job.sx, job.wq, rows, planes)
+                                          job.sy, job.hq, job.sx, job.wq, rows, planes)
             else:
                 skconv_split_phases_double(source, job.channels, job.h, job.w, job.channel_step,
                                            job.row_step, job.top, job.left, job.hp, job.wp,
-                                           job.sx, job.wq, rows, planes)
+                                           job.sy, job.hq, job.sx, job.wq, rows, planes)
         row0 = job.row_begin + (item % job.n_blocks) * job.block_rows
         n_rows = min(job.block_rows, job.row_end - row0)
+        n_vectors = n_rows * job.per_row
+        if job.wrapped:  # the block's positions as one run of rows wq apart
+            n_vectors = -(-((n_rows - 1) * job.wq + ow) // job.lanes)
         maps = NULL
-        if job.into_maps:
+        # (a wrapped block's vectors store whole blocks' lanes: a short last
+        # block goes through the values)
+        if job.into_maps and not (job.wrapped and n_rows < job.block_rows):
             maps = out + image * job.out_image_step + row0 * job.out_row_step
         if job.kernel_lanes:
             if real is float:
-                skconv_plane_kernels_float(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                skconv_plane_kernels_float(planes + row0 * job.wq, job.taps, job.depth,
                                            <const float *>job.lane_weights, job.n_kernels,
                                            <const float *>job.bias,
                                            job.rectify and not job.pooled, job.positions,
                                            n_rows * ow, partial, values, job.ld)
             else:
-                skconv_plane_kernels_double(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+                skconv_plane_kernels_double(planes + row0 * job.wq, job.taps, job.depth,
                                             <const double *>job.lane_weights, job.n_kernels,
                                             <const double *>job.bias,
                                             job.rectify and not job.pooled, job.positions,
                                             n_rows * ow, partial, values, job.ld)
         elif real is float:
-            skconv_plane_columns_float(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+            skconv_plane_columns_float(planes + row0 * job.wq, job.taps, job.depth,
                                        <const float *>job.weights, job.width, job.n_kernels,
                                        <const float *>job.bias, job.rectify and not job.pooled,
-                                       job.starts, job.targets, n_rows * job.per_row, values,
-                                       job.ld, maps, job.kernel_step, job.counts)
+                                       job.starts, job.map_targets if maps else job.targets,
+                                       n_vectors, values, job.ld, maps, job.kernel_step,
+                                       job.map_counts if maps else job.counts)
         else:
-            skconv_plane_columns_double(planes + row0 * job.sy * job.wq, job.taps, job.depth,
+            skconv_plane_columns_double(planes + row0 * job.wq, job.taps, job.depth,
                                         <const double *>job.weights, job.width, job.n_kernels,
                                         <const double *>job.bias, job.rectify and not job.pooled,
-                                        job.starts, job.targets, n_rows * job.per_row, values,
-                                        job.ld, maps, job.kernel_step, job.counts)
+                                        job.starts, job.map_targets if maps else job.targets,
+                                        n_vectors, values, job.ld, maps, job.kernel_step,
+                                        job.map_counts if maps else job.counts)
         if job.pooled:
             # The relu, when asked, in the fold (once per region for maxima).
             if real is float:
                 skconv_pool_float(
-                    values, NULL, maxima, row, job.ld, n_rows * ow, job.n_kernels, 0, 0,
-                    job.rectify, job.row_begin, job.row_end, ow, row0, job.row_regions,
+                    values, NULL, maxima, row, job.ld, n_rows * pitch, job.n_kernels, 0, 0,
+                    job.rectify, job.row_begin, job.row_end, pitch, row0, job.row_regions,
                     job.col_bounds, job.gw, job.n_regions, job.kinds, <int>job.n_states,
                     job.states + image * job.states_step
                 )
             else:
                 skconv_pool_double(
-                    values, NULL, maxima, row, job.ld, n_rows * ow, job.n_kernels, 0, 0,
-                    job.rectify, job.row_begin, job.row_end, ow, row0, job.row_regions,
+                    values, NULL, maxima, row, job.ld, n_rows * pitch, job.n_kernels, 0, 0,
+                    job.rectify, job.row_begin, job.row_end, pitch, row0, job.row_regions,
                     job.col_bounds, job.gw, job.n_regions, job.kinds, <int>job.n_states,
                     job.states + image * job.states_step
                 )
-        elif not job.into_maps:
+        elif maps == NULL:
             for kernel in range(job.n_kernels):
                 target = out + image * job.out_image_step + kernel * job.kernel_step
                 if job.streamed:
                     skconv_stream_copy(target + row0 * job.out_row_step, values + kernel * job.ld,
                                        n_rows * ow * sizeof(real))
-                elif job.contiguous_rows:
+                elif job.contiguous_rows and pitch == ow:
                     memcpy(target + row0 * job.out_row_step, values + kernel * job.ld,
                            n_rows * ow * sizeof(real))
+                elif real is float:
+                    skconv_copy_rows_float(target + row0 * job.out_row_step, job.out_row_step,
+                                           values + kernel * job.ld, pitch, n_rows, ow)
                 else:
-                    for y in range(n_rows):
-                        memcpy(target + (row0 + y) * job.out_row_step,
-                               values + kernel * job.ld + y * ow, ow * sizeof(real))
+                    skconv_copy_rows_double(target + row0 * job.out_row_step, job.out_row_step,
+                                            values + kernel * job.ld, pitch, n_rows, ow)
     if job.streamed:
         skconv_stream_fence()
 
@@ -1068,15 +1168,15 @@ def _planes_loop(
     row_begin, row_end = checked_map_rows(caller, map_rows, oh)
     if b_images == 0 or row_end == row_begin:
         return
-    cdef Py_ssize_t wq = -(-wp // sx), block_rows
-    layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real))
-    cdef bint kernel_lanes = layout == "kernels"
-    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * ow + lanes
-    tap_buffer, start_buffer, target_buffer, count_buffer, position_buffer = _plane_tables(
-        channels, hp, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows
-    )
-    cdef const Py_ssize_t[::1] taps = tap_buffer, starts = start_buffer, targets = target_buffer
-    cdef const Py_ssize_t[::1] positions = position_buffer, counts = count_buffer
+    cdef Py_ssize_t wq = -(-wp // sx), hq = -(-hp // sy), block_rows
+    layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real), wq)
+    cdef bint kernel_lanes = layout == "kernels", wrapped = layout == "wrapped"
+    cdef Py_ssize_t pitch = wq if wrapped else ow
+    cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * pitch + lanes
+    tables = _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows, wrapped)
+    cdef const Py_ssize_t[::1] taps = tables[0], starts = tables[1], targets = tables[2]
+    cdef const Py_ssize_t[::1] counts = tables[3], positions = tables[4]
+    cdef const Py_ssize_t[::1] map_targets = tables[5], map_counts = tables[6]
     # The items and each thread's run of them.
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
     cdef Py_ssize_t n_items = b_images * n_blocks
@@ -1095,18 +1195,18 @@ def _planes_loop(
     # Each thread's buffers: its image's phases (then slack read by the last
     # vectors' lanes, never kept), a row of zeros and a padded row, a block's
     # values, the kernel-lane sums, the fold's rows of running states.
-    cdef Py_ssize_t plane_size = sx * channels * hp * wq
+    cdef Py_ssize_t plane_size = sx * channels * sy * hq * wq
     plane_buffer = np.empty((threads, plane_size + 2 * lanes), dtype=dtype)
     plane_buffer[:, plane_size:] = 0
     row_buffer = np.empty((threads, 2 * wp), dtype=dtype)
-    value_buffer = np.empty((threads, n_kernels * ld), dtype=dtype)
+    value_buffer = (np.zeros if wrapped else np.empty)((threads, n_kernels * ld), dtype=dtype)
     partial_buffer = np.empty(
         (threads, block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes
          else 1),
         dtype=dtype,
     )
-    state_buffer = np.empty((threads, max(1, n_states * n_kernels * ow)), dtype=np.float64)
-    maxima_buffer = np.empty((threads, max(1, n_states * n_kernels * ow)), dtype=dtype)
+    state_buffer = np.empty((threads, max(1, n_states * n_kernels * pitch)), dtype=np.float64)
+    maxima_buffer = np.empty((threads, max(1, n_states * n_kernels * pitch)), dtype=dtype)
     cdef real[:, ::1] planes = plane_buffer, rows = row_buffer, values = value_buffer
     cdef real[:, ::1] partial = partial_buffer, maxima = maxima_buffer
     cdef double[:, ::1] state_rows = state_buffer
@@ -1118,6 +1218,8 @@ def _planes_loop(
     # to 1.7x slower than the copies (float64, 64 kernels of 240x240 maps),
     # and the kernel-lane loop's stores are one value per map.
     cdef bint into_maps = contiguous_rows and not kernel_lanes and (
+        not wrapped or depth <= SKCONV_PLANE_TAP_BLOCK  # (the sums between blocks: at targets)
+    ) and (
         n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
     )
     cdef PlaneJob job
@@ -1126,16 +1228,17 @@ def _planes_loop(
     job.channel_step = padded.strides[1] // itemsize
     job.row_step = padded.strides[2] // itemsize
     job.channels, job.h, job.w, job.top, job.left, job.hp, job.wp = channels, h, w, top, left, hp, wp
-    job.sx, job.sy, job.wq, job.lanes, job.ow = sx, sy, wq, lanes, ow
+    job.sx, job.sy, job.hq, job.wq, job.lanes, job.ow, job.pitch = sx, sy, hq, wq, lanes, ow, pitch
     job.n_blocks, job.block_rows, job.row_begin, job.row_end = n_blocks, block_rows, row_begin, row_end
     job.taps, job.starts, job.targets = &taps[0], &starts[0], &targets[0]
     job.counts, job.positions = &counts[0], &positions[0]
+    job.map_targets, job.map_counts = &map_targets[0], &map_counts[0]
     job.depth, job.width, job.n_kernels = depth, weights.shape[2], n_kernels
     job.per_row, job.ld = per_row, ld
     job.weights, job.lane_weights, job.bias = &weights[0, 0, 0], &lane_weights[0, 0, 0], &bias[0]
-    job.rectify, job.kernel_lanes, job.pooled = rectify, kernel_lanes, pooled
+    job.rectify, job.kernel_lanes, job.wrapped, job.pooled = rectify, kernel_lanes, wrapped, pooled
     job.into_maps, job.contiguous_rows = into_maps, contiguous_rows
-    job.streamed = stream and contiguous_rows and not into_maps
+    job.streamed = stream and contiguous_rows and not into_maps and not wrapped
     job.planes, job.plane_step = &planes[0, 0], planes.shape[1]
     job.rows, job.rows_step = &rows[0, 0], rows.shape[1]
     job.values, job.value_step = &values[0, 0], values.shape[1]

@@ -73,7 +73,8 @@ def plane_work(geometry, n_kernels, itemsize):
     :func:`skconv.engine._encoders.plane_layout`).
     """
     oh, ow = geometry.out_shape
-    return _encoders.plane_layout(oh, ow, n_kernels, geometry.patch_size, itemsize)[2]
+    wq = -(-geometry.padded_shape[1] // geometry.stride[1])
+    return _encoders.plane_layout(oh, ow, n_kernels, geometry.patch_size, itemsize, wq)[2]
 
 
 def plane_lanes(dtype):
