@@ -998,20 +998,22 @@ SKCONV_DEFINE_COPY_ROWS(skconv_copy_rows_double, double)
  * image is ``image`` (C, h, w), its channels ``channel_step`` and its rows
  * ``row_step`` items apart, behind ``top`` rows and ``left`` columns of zeros
  * (and zeros after it up to hp x wp): the padding is added on the way, the
- * image read once. ``rows``: a buffer of 2 x wp items, which it zeroes. */
+ * image read once. Only the padded rows [y_begin, y_end) are split (those
+ * that a thread's map rows read). ``rows``: a buffer of 2 x wp items, which
+ * it zeroes. */
 #define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL)                                              \
     SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
         const REAL *restrict image, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,           \
         ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t top, ptrdiff_t left,          \
         ptrdiff_t hp, ptrdiff_t wp, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t sx, ptrdiff_t wq, \
-        REAL *restrict rows, REAL *restrict planes)                                         \
+        ptrdiff_t y_begin, ptrdiff_t y_end, REAL *restrict rows, REAL *restrict planes)     \
     {                                                                                       \
         const int padded = top || left || h != hp || w != wp;                               \
         REAL *zeros = rows, *row = rows + wp;                                               \
         if (padded || hq * sy > hp)                                                         \
             for (ptrdiff_t x = 0; x < 2 * wp; x++) rows[x] = 0;                             \
         for (ptrdiff_t c = 0; c < channels; c++)                                            \
-            for (ptrdiff_t y = 0; y < hq * sy; y++) {                                       \
+            for (ptrdiff_t y = y_begin; y < y_end && y < hq * sy; y++) {                    \
                 const REAL *restrict source = zeros;                                        \
                 if (y >= top && y - top < h) {                                              \
                     source = image + c * channel_step + (y - top) * row_step;               \

@@ -84,12 +84,12 @@ cdef extern from "_encoders.h":
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        float*, float*
+        Py_ssize_t, Py_ssize_t, float*, float*
     ) noexcept nogil
     void skconv_split_phases_double(
         const double*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
-        double*, double*
+        Py_ssize_t, Py_ssize_t, double*, double*
     ) noexcept nogil
     int skconv_plane_kernels_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
@@ -973,6 +973,8 @@ cdef struct PlaneJob:
     const void *padded
     Py_ssize_t image_step, channel_step, row_step, channels, h, w, top, left, hp, wp
     Py_ssize_t sx, sy, hq, wq, lanes, n_blocks, block_rows, row_begin, row_end, ow
+    # Padded rows under one map row: (kh - 1) * dy + 1.
+    Py_ssize_t span
     # Values' rows apart in a block (ow; wq when vectors wrap from row to row).
     Py_ssize_t pitch
     # The register loop's tables and weights.
@@ -1022,7 +1024,7 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
     cdef const real *padded = <const real *>job.padded
     cdef real *out = <real *>job.out
     cdef Py_ssize_t item, image, current = -1, row0, n_rows, kernel, y, ow = job.ow
-    cdef Py_ssize_t n_vectors, pitch = job.pitch
+    cdef Py_ssize_t n_vectors, pitch = job.pitch, y_begin, y_end
     cdef real *maps
     cdef real *target
     cdef const real *source
@@ -1031,14 +1033,23 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
         if image != current:
             current = image
             source = padded + image * job.image_step
+            # The padded rows under this thread's map rows of the image, and
+            # those a vector running past the last row's end reads.
+            row0 = job.row_begin + max(first - image * job.n_blocks, 0) * job.block_rows
+            y = min(job.row_end,
+                    job.row_begin + min(stop - image * job.n_blocks, job.n_blocks) * job.block_rows)
+            y_begin = row0 * job.sy
+            y_end = (y - 1) * job.sy + job.span + job.sy * (1 + job.lanes // job.wq)
             if real is float:
                 skconv_split_phases_float(source, job.channels, job.h, job.w, job.channel_step,
                                           job.row_step, job.top, job.left, job.hp, job.wp,
-                                          job.sy, job.hq, job.sx, job.wq, rows, planes)
+                                          job.sy, job.hq, job.sx, job.wq, y_begin, y_end, rows,
+                                          planes)
             else:
                 skconv_split_phases_double(source, job.channels, job.h, job.w, job.channel_step,
                                            job.row_step, job.top, job.left, job.hp, job.wp,
-                                           job.sy, job.hq, job.sx, job.wq, rows, planes)
+                                           job.sy, job.hq, job.sx, job.wq, y_begin, y_end, rows,
+                                           planes)
         row0 = job.row_begin + (item % job.n_blocks) * job.block_rows
         n_rows = min(job.block_rows, job.row_end - row0)
         n_vectors = n_rows * job.per_row
@@ -1229,6 +1240,7 @@ def _planes_loop(
     job.row_step = padded.strides[2] // itemsize
     job.channels, job.h, job.w, job.top, job.left, job.hp, job.wp = channels, h, w, top, left, hp, wp
     job.sx, job.sy, job.hq, job.wq, job.lanes, job.ow, job.pitch = sx, sy, hq, wq, lanes, ow, pitch
+    job.span = (kh - 1) * dy + 1
     job.n_blocks, job.block_rows, job.row_begin, job.row_end = n_blocks, block_rows, row_begin, row_end
     job.taps, job.starts, job.targets = &taps[0], &starts[0], &targets[0]
     job.counts, job.positions = &counts[0], &positions[0]
