@@ -118,7 +118,7 @@ cdef extern from "_encoders.h":
 
 from functools import lru_cache
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy
 
 cdef extern from *:
@@ -568,6 +568,12 @@ def plane_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t lanes):
             best, best_waste = r, waste
     return best
 
+
+RUNS_PER_THREAD = 4
+"""Runs of items per thread of the plane loops: the threads take the runs one
+after another, so that a thread held up (by another process, on a shared
+machine) leaves the others its runs but the one it holds; each run splits
+the rows it reads again (the kernel's rows at its edges twice)."""
 
 KERNEL_POSITIONS = 12
 """Positions the kernel-lane loop of :func:`correlate_planes` keeps in registers
@@ -1188,13 +1194,15 @@ def _planes_loop(
     cdef const Py_ssize_t[::1] taps = tables[0], starts = tables[1], targets = tables[2]
     cdef const Py_ssize_t[::1] counts = tables[3], positions = tables[4]
     cdef const Py_ssize_t[::1] map_targets = tables[5], map_counts = tables[6]
-    # The items and each thread's run of them.
+    # The items, in runs of consecutive items (whole images when pooling)
+    # that the threads take one after another as they finish the last.
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
-    cdef Py_ssize_t n_items = b_images * n_blocks
-    cdef Py_ssize_t threads = loop_threads(min(n_threads, b_images if pooled else n_items))
+    cdef Py_ssize_t n_items = b_images * n_blocks, units = b_images if pooled else n_items
+    cdef Py_ssize_t threads = loop_threads(min(n_threads, units))
+    cdef Py_ssize_t n_runs = 1 if threads == 1 else min(units, RUNS_PER_THREAD * threads)
     bound_buffer = np.array(
-        [(b_images * t // threads) * n_blocks if pooled else n_items * t // threads
-         for t in range(threads + 1)],
+        [(b_images * t // n_runs) * n_blocks if pooled else n_items * t // n_runs
+         for t in range(n_runs + 1)],
         dtype=np.intp,
     )
     cdef const Py_ssize_t[::1] bounds = bound_buffer
@@ -1271,7 +1279,7 @@ def _planes_loop(
         job.out_image_step = out.strides[0] // itemsize
         job.kernel_step = out.strides[1] // itemsize
         job.out_row_step = out.strides[2] // itemsize
-    cdef Py_ssize_t thread
+    cdef Py_ssize_t run
     cdef real tag = 0
     global _threads_ran
     if threads > 1:
@@ -1280,5 +1288,5 @@ def _planes_loop(
         if threads == 1:
             _plane_items(&job, 0, bounds[0], bounds[1], tag)
         else:
-            for thread in prange(threads, num_threads=threads, schedule="static", chunksize=1):
-                _plane_items(&job, thread, bounds[thread], bounds[thread + 1], tag)
+            for run in prange(n_runs, num_threads=threads, schedule="dynamic", chunksize=1):
+                _plane_items(&job, threadid(), bounds[run], bounds[run + 1], tag)
