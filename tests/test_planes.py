@@ -215,6 +215,44 @@ def test_the_planner_takes_the_planes_where_they_are_faster():
     assert plan.method == "gemm"
 
 
+@pytest.mark.skipif(not LEVELS or LEVELS[-1] < 2, reason="the lane counts are AVX-512's")
+def test_narrow_maps_run_their_vectors_across_rows():
+    # 20-wide maps, phases' rows 26 apart: vectors along each row fill 20 of
+    # 32 lanes; run across a block's rows they fill 83% of them.
+    by_positions, _, by_wrapped = _encoders.plane_lane_use(240, 20, 128, 4, 26)
+    assert by_positions == pytest.approx(20 / 32)
+    assert by_wrapped > 0.8
+    layout, block_rows, _ = _encoders.plane_layout(240, 20, 8, 196, 4, 26)
+    assert layout == "wrapped" and (block_rows - 1) * 26 + 20 <= _encoders.BLOCK_POSITIONS
+    # Without the phases' width (or maps as wide as it), vectors stay in rows.
+    assert _encoders.plane_lane_use(240, 20, 128, 4)[2] == 0.0
+    assert _encoders.plane_layout(240, 20, 8, 196, 4)[0] != "wrapped"
+
+
+def test_runs_of_items_cover_every_map_row_once_whatever_the_threads(monkeypatch):
+    # Many runs of a few items, taken by whichever thread is free.
+    monkeypatch.setattr(_encoders, "RUNS_PER_THREAD", 50)
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((3, 2, 37, 21)).astype(np.float32)
+    kernels = rng.standard_normal((9, 2, 3, 3)).astype(np.float32)
+    expected = reference_correlate(images, kernels, (2, 1), ((1, 1), (1, 1)), (1, 2))
+    for layout in LAYOUTS:
+        with register_loop(LEVELS[-1], layout):
+            out = np.full(expected.shape, np.nan, np.float32)
+            _encoders.correlate_planes(
+                images,
+                _encoders.plane_weights(_weights(kernels)),
+                np.zeros(9, np.float32),
+                (3, 3),
+                (2, 1),
+                (1, 2),
+                out,
+                pads=(1, 1, 1, 1),
+                n_threads=3,
+            )
+        assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("large_output", [False, True])
 def test_convolve_through_the_planes_equals_scipy(dtype, large_output, monkeypatch):
