@@ -18,7 +18,7 @@ LOOPS = {
     "soft-threshold encoders), one pass per patch",
     "_stat_loops": "statistics of map values above biases (the proportion of positive "
     "values of signals, MiniRocket's features, and MultiRocket's mean, mean index and "
-    "longest run of them)",
+    "longest run of them), and convolve's check for NaN and infinity",
 }
 """The compiled extension modules of skconv and what each computes."""
 
