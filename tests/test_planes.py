@@ -253,6 +253,66 @@ def test_runs_of_items_cover_every_map_row_once_whatever_the_threads(monkeypatch
         assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
+def _aligned_full(shape, dtype, offset_items=0):
+    """NaNs of ``shape``, the first item ``offset_items`` items past a 64-byte line."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    buffer = np.empty((size + offset_items) * dtype.itemsize + 64, np.uint8)
+    start = -buffer.ctypes.data % 64 + offset_items * dtype.itemsize
+    out = buffer[start : start + size * dtype.itemsize].view(dtype).reshape(shape)
+    out.fill(np.nan)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("offset_items", [0, 1])
+@pytest.mark.parametrize(
+    "geometry",
+    [  # (channels, H, W, K, k, stride, dilation, pads, n_threads, map_rows, rectify)
+        (1, 30, 64, 20, 3, (1, 1), (1, 1), (1, 1, 1, 1), 1, None, False),
+        (3, 21, 64, 9, 3, (2, 2), (1, 1), (1, 1, 1, 1), 2, (2, 9), True),
+        (2, 17, 64, 12, 5, (1, 2), (1, 2), (4, 3, 4, 4), 3, (1, 13), False),
+        (16, 10, 32, 8, 9, (1, 1), (1, 1), (4, 4, 4, 4), 2, None, True),  # 1296 taps
+    ],
+)
+def test_whole_vectors_stored_around_the_caches_equal_scipy(dtype, offset_items, geometry):
+    # Streamed maps of whole vectors into an aligned ``out`` skip the block
+    # of values (stores around the caches); one item off the line, the copies.
+    channels, height, width, n_kernels, k, stride, dilation, pads, threads, rows, rectify = geometry
+    rng = np.random.default_rng(7)
+    images = rng.standard_normal((2, channels, height, width)).astype(dtype)
+    kernels = rng.standard_normal((n_kernels, channels, k, k)).astype(dtype)
+    bias = rng.standard_normal(n_kernels).astype(dtype)
+    padding = ((pads[0], pads[1]), (pads[2], pads[3]))
+    expected = reference_correlate(images, kernels, stride, padding, dilation)
+    expected -= bias[None, :, None, None]
+    if rectify:
+        expected = np.maximum(expected, 0)
+    start, stop = rows or (0, expected.shape[2])
+    for level in LEVELS:
+        for layout in ("positions", None):
+            out = _aligned_full(expected.shape, dtype, offset_items)
+            with register_loop(level, layout):
+                _encoders.correlate_planes(
+                    images,
+                    _encoders.plane_weights(_weights(kernels)),
+                    bias,
+                    (k, k),
+                    stride,
+                    dilation,
+                    out,
+                    rectify=rectify,
+                    map_rows=rows,
+                    pads=pads,
+                    stream=True,
+                    n_threads=threads,
+                )
+            scale = max(1.0, np.abs(expected).max())
+            tolerance = (1e-4 if dtype == np.float32 else 1e-10) * scale
+            assert_allclose(out[:, :, start:stop], expected[:, :, start:stop], atol=tolerance)
+            assert np.isnan(out[:, :, :start]).all() and np.isnan(out[:, :, stop:]).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("large_output", [False, True])
 def test_convolve_through_the_planes_equals_scipy(dtype, large_output, monkeypatch):

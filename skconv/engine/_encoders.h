@@ -566,7 +566,8 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
  * storing its first counts[v] lanes only (the maps themselves, no slack),
  * or with counts[v] = -mask <= 0 the lanes of ``mask``, packed to the front
  * (a vector running from one map row into the next, the positions between
- * the rows dropped);
+ * the rows dropped); with ``around``, whole vectors go around the caches
+ * (the caller aligns every whole vector's target to the vector's size);
  * ``values`` then holds the sums between blocks of taps only. Blocks of
  * 1024 taps keep the values under a group of vectors within 192 KB (in L2 on
  * every CPU with AVX2): blocks of 64, which kept them in L1, measured
@@ -574,12 +575,12 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
  * cost more than the L2 reads). */
 #define SKCONV_PLANE_TAP_BLOCK 1024
 #define SKCONV_DEFINE_PLANE_COLUMNS(NAME, TARGET, REAL, VEC, NV, NC, RELU, STORE_FIRST,     \
-                                    STORE_LANES)                                            \
+                                    STORE_LANES, STORE_AROUND)                              \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t width, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts, \
         const ptrdiff_t *targets, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld,          \
-        REAL *maps, ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
+        REAL *maps, ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
     {                                                                                       \
         const int lanes = (int)(sizeof(VEC) / sizeof(REAL));                                \
         for (ptrdiff_t v0 = 0; v0 < n_vectors; v0 += (NV)) {                                \
@@ -623,7 +624,9 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
                             }                                                               \
                             REAL *at = maps + (c0 + c) * maps_ld + targets[v0 + v];         \
                             const ptrdiff_t n = counts[v0 + v];                             \
-                            if (n == lanes)                                                 \
+                            if (n == lanes && around)                                       \
+                                STORE_AROUND(at, z);                                        \
+                            else if (n == lanes)                                            \
                                 *(VEC *)at = z;                                             \
                             else if (n > 0)                                                 \
                                 STORE_FIRST(at, z, (int)n);                                 \
@@ -688,6 +691,25 @@ __attribute__((target("avx512f"))) static inline void skconv_store_lanes_v8d(dou
     const __m512d packed = _mm512_maskz_compress_pd((__mmask8)mask, (__m512d)v);
     _mm512_mask_storeu_pd(p, (__mmask8)((1u << __builtin_popcount(mask)) - 1), packed);
 }
+/* A whole vector stored around the caches (non-temporal), at an address
+ * aligned to the vector's size: for maps too large to be read back from
+ * cache, each line is written without being read first. */
+__attribute__((target("avx512f"))) static inline void skconv_stream_v16f(float *p, skconv_v16f v)
+{
+    _mm512_stream_ps(p, (__m512)v);
+}
+__attribute__((target("avx512f"))) static inline void skconv_stream_v8d(double *p, skconv_v8d v)
+{
+    _mm512_stream_pd(p, (__m512d)v);
+}
+__attribute__((target("avx2"))) static inline void skconv_stream_v8f(float *p, skconv_v8f v)
+{
+    _mm256_stream_ps(p, (__m256)v);
+}
+__attribute__((target("avx2"))) static inline void skconv_stream_v4d(double *p, skconv_v4d v)
+{
+    _mm256_stream_pd(p, (__m256d)v);
+}
 #define SKCONV_DEFINE_STORE_LANES(NAME, TARGET, REAL, VEC)                                  \
     __attribute__((target(TARGET))) static inline void NAME(REAL *p, VEC v, unsigned mask)  \
     {                                                                                       \
@@ -702,13 +724,17 @@ SKCONV_DEFINE_STORE_LANES(skconv_store_lanes_v4d, "avx2", double, skconv_v4d)
  * kernel counts are often multiples of 8. */
 #define SKCONV_PLANE_VECTORS 3
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx512, "avx512f,fma", float, skconv_v16f,
-                            3, 8, skconv_relu_v16f, skconv_store_v16f, skconv_store_lanes_v16f)
+                            3, 8, skconv_relu_v16f, skconv_store_v16f, skconv_store_lanes_v16f,
+                            skconv_stream_v16f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx512, "avx512f,fma", double, skconv_v8d,
-                            3, 8, skconv_relu_v8d, skconv_store_v8d, skconv_store_lanes_v8d)
+                            3, 8, skconv_relu_v8d, skconv_store_v8d, skconv_store_lanes_v8d,
+                            skconv_stream_v8d)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_float_avx2, "avx2,fma", float, skconv_v8f, 3, 4,
-                            skconv_relu_v8f, skconv_store_v8f, skconv_store_lanes_v8f)
+                            skconv_relu_v8f, skconv_store_v8f, skconv_store_lanes_v8f,
+                            skconv_stream_v8f)
 SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double, skconv_v4d, 3,
-                            4, skconv_relu_v4d, skconv_store_v4d, skconv_store_lanes_v4d)
+                            4, skconv_relu_v4d, skconv_store_v4d, skconv_store_lanes_v4d,
+                            skconv_stream_v4d)
 
 /* The same responses with the kernels in the lanes, for maps narrower than a
  * few vectors (a vector of positions would run past its row's end): NP
@@ -853,16 +879,16 @@ static int skconv_plane_lanes(int itemsize)
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
-                    ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
             WIDE(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                 n_vectors, values, ld, maps, maps_ld, counts);                             \
+                 n_vectors, values, ld, maps, maps_ld, counts, around);                     \
             return 1;                                                                       \
         case 1:                                                                             \
             NARROW(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                   n_vectors, values, ld, maps, maps_ld, counts);                           \
+                   n_vectors, values, ld, maps, maps_ld, counts, around);                   \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -920,7 +946,7 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
-                    ptrdiff_t maps_ld, const ptrdiff_t *counts)                             \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
     {                                                                                       \
         return 0;                                                                           \
     }
@@ -951,7 +977,7 @@ static inline void skconv_stream_copy(void *target, const void *source, size_t b
 {
     char *t = (char *)target;
     const char *s = (const char *)source;
-    size_t head = (size_t)(-(uintptr_t)t & 15);
+    size_t head = (size_t)(-(uintptr_t)t & 63);  /* whole lines: partial ones halve the rate */
     if (head > bytes) head = bytes;
     memcpy(t, s, head);
     t += head, s += head, bytes -= head;

@@ -74,12 +74,12 @@ cdef extern from "_encoders.h":
     int skconv_plane_columns_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
         const float*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, float*, Py_ssize_t,
-        float*, Py_ssize_t, const Py_ssize_t*
+        float*, Py_ssize_t, const Py_ssize_t*, int
     ) noexcept nogil
     int skconv_plane_columns_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
         const double*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, double*,
-        Py_ssize_t, double*, Py_ssize_t, const Py_ssize_t*
+        Py_ssize_t, double*, Py_ssize_t, const Py_ssize_t*, int
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -997,6 +997,8 @@ cdef struct PlaneJob:
     const void *lane_weights
     const void *bias
     bint rectify, kernel_lanes, wrapped, pooled, into_maps, streamed, contiguous_rows
+    # The maps' whole vectors stored around the caches (into_maps).
+    bint around
     # Each thread's buffers: rows of ``*_step`` items, the thread's at ``thread * step``.
     void *planes
     void *rows
@@ -1085,14 +1087,16 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                        <const float *>job.bias, job.rectify and not job.pooled,
                                        job.starts, job.map_targets if maps else job.targets,
                                        n_vectors, values, job.ld, maps, job.kernel_step,
-                                       job.map_counts if maps else job.counts)
+                                       job.map_counts if maps else job.counts,
+                                       job.around and maps != NULL)
         else:
             skconv_plane_columns_double(planes + row0 * job.wq, job.taps, job.depth,
                                         <const double *>job.weights, job.width, job.n_kernels,
                                         <const double *>job.bias, job.rectify and not job.pooled,
                                         job.starts, job.map_targets if maps else job.targets,
                                         n_vectors, values, job.ld, maps, job.kernel_step,
-                                        job.map_counts if maps else job.counts)
+                                        job.map_counts if maps else job.counts,
+                                        job.around and maps != NULL)
         if job.pooled:
             # The relu, when asked, in the fold (once per region for maxima).
             if real is float:
@@ -1124,7 +1128,7 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                 else:
                     skconv_copy_rows_double(target + row0 * job.out_row_step, job.out_row_step,
                                             values + kernel * job.ld, pitch, n_rows, ow)
-    if job.streamed:
+    if job.streamed or job.around:
         skconv_stream_fence()
 
 
@@ -1241,6 +1245,18 @@ def _planes_loop(
     ) and (
         n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
     )
+    # Maps to be streamed out whose every vector is a whole one at an address
+    # aligned to its size (rows of whole vectors, ``out`` aligned): stored
+    # into the maps around the caches, with no block of values nor copy
+    # (the copies' reads and the values' trips through L2 measured more than
+    # the stores around the caches cost).
+    cdef Py_ssize_t vector_bytes = lanes * itemsize
+    cdef bint around = (
+        stream and contiguous_rows and not kernel_lanes and not wrapped and ow % lanes == 0
+        and <size_t>&out[0, 0, 0, 0] % vector_bytes == 0
+        and out.strides[0] % vector_bytes == 0 and out.strides[1] % vector_bytes == 0
+    )
+    into_maps = into_maps or around
     cdef PlaneJob job
     job.padded = &padded[0, 0, 0, 0]
     job.image_step = padded.strides[0] // itemsize
@@ -1259,6 +1275,7 @@ def _planes_loop(
     job.rectify, job.kernel_lanes, job.wrapped, job.pooled = rectify, kernel_lanes, wrapped, pooled
     job.into_maps, job.contiguous_rows = into_maps, contiguous_rows
     job.streamed = stream and contiguous_rows and not into_maps and not wrapped
+    job.around = around
     job.planes, job.plane_step = &planes[0, 0], planes.shape[1]
     job.rows, job.rows_step = &rows[0, 0], rows.shape[1]
     job.values, job.value_step = &values[0, 0], values.shape[1]

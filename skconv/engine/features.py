@@ -188,10 +188,21 @@ def make_reducer(spec, response=None):
     return learned
 
 
+OUTPUT_ALIGNMENT = 64
+"""Bytes the output arrays' first item is aligned to (a cache line): numpy's
+own allocations are 16-byte aligned, and the compiled loops' stores of whole
+vectors, and their stores around the caches, each then straddle two lines
+(stores around the caches into lines they fill only in part ran at about
+half the rate). torch aligns its tensors the same way."""
+
+
 def allocate_output(n_samples, n_out, dtype):
-    """The ``(n_samples, n_out)`` output array, or a MemoryError saying what to change."""
+    """The ``(n_samples, n_out)`` output array, its first item aligned to
+    :data:`OUTPUT_ALIGNMENT` bytes, or a MemoryError saying what to change."""
+    dtype = np.dtype(dtype)
+    nbytes = n_samples * n_out * dtype.itemsize
     try:
-        return np.empty((n_samples, n_out), dtype=dtype)
+        buffer = np.empty(nbytes + OUTPUT_ALIGNMENT, dtype=np.uint8)
     except MemoryError:
         gib = n_samples * n_out * np.dtype(dtype).itemsize / 2**30
         raise MemoryError(
@@ -200,6 +211,8 @@ def allocate_output(n_samples, n_out, dtype):
             "samples at a time (or a dask array), pool the maps (pooling, pool_grid), "
             "use a stride, fewer kernels, or float32 data."
         ) from None
+    start = -buffer.ctypes.data % OUTPUT_ALIGNMENT
+    return buffer[start : start + nbytes].view(dtype).reshape(n_samples, n_out)
 
 
 def conv_features(
