@@ -42,6 +42,7 @@ WORKLOADS = {
     "W4 1-D": ("transform", (200, 1, (1000,), 256, 9, {"dilation": 4}, None, ("ppv", "max"), 1)),
     "W5 128x128 grey": ("transform", (64, 1, (128, 128), 32, 3, {}, "relu", ("max",), 4)),
     "mean+ppv 3x32x32": ("transform", (500, 3, (32, 32), 32, 7, {}, "relu", ("mean", "ppv"), 2)),
+    "relu maps 3x64x64": ("transform", (100, 3, (64, 64), 32, 5, {}, "relu", None, 1)),
     "float64 28x28": ("transform64", (1000, 1, (28, 28), 64, 5, {}, "relu", ("max",), 2)),
     "gabor 21x21 f64": ("gabor64", (256, 32)),
     "convolve 32 k3 C1 K16": ("convolve", (64, 1, 32, 3, 16)),

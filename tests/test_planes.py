@@ -319,12 +319,13 @@ def test_convolve_through_the_planes_equals_scipy(dtype, large_output, monkeypat
     # A large output is written around the caches (here: any output, all copied).
     if large_output:
         monkeypatch.setattr(skconv_features, "STREAM_OUTPUT_BYTES", 0)
-    streams = []
+    streams, rectified = [], []
     loop = skconv_gemm.correlate_planes
 
-    def spy(*args, stream=False, **kwargs):
+    def spy(*args, stream=False, rectify=False, **kwargs):
         streams.append(stream)
-        return loop(*args, stream=stream, **kwargs)
+        rectified.append(rectify)
+        return loop(*args, stream=stream, rectify=rectify, **kwargs)
 
     monkeypatch.setattr(skconv_gemm, "correlate_planes", spy)
     rng = np.random.default_rng(0)
@@ -335,16 +336,30 @@ def test_convolve_through_the_planes_equals_scipy(dtype, large_output, monkeypat
     assert plan.method == "planes"
     with responses_stored("copied" if large_output else None):
         maps = convolve(images, kernels, stride=2, padding=2, n_threads=2)
-    assert streams and set(streams) == {large_output}
+    assert streams and set(streams) == {large_output} and not any(rectified)
     expected = reference_correlate(images, kernels, (2, 2), ((2, 2), (2, 2)), (1, 1))
     assert_allclose(maps, expected, atol=1e-4 if dtype == np.float32 else 1e-10)
-    # Pooled or rectified maps are read again: never written around the caches.
+    # Rectified maps take their relu in the loop: written around the caches
+    # when large, as plain ones; pooled maps are read again: never.
     streams.clear()
+    rectified.clear()
     relu = ConvFeatures(
         ArrayBank(kernels), stride=2, padding=2, nonlinearity="relu", pooling=None, n_jobs=2
     )
-    relu.fit(images[:1]).transform(images)
-    assert streams and not any(streams)
+    with responses_stored("copied" if large_output else None):
+        features = relu.fit(images[:1]).transform(images)
+    assert streams and set(streams) == {large_output} and all(rectified)
+    assert_allclose(
+        features.reshape(expected.shape),
+        np.maximum(expected, 0),
+        atol=1e-4 if dtype == np.float32 else 1e-10,
+    )
+    streams.clear()
+    pooled = ConvFeatures(
+        ArrayBank(kernels), stride=2, padding=2, nonlinearity="relu", pooling="max", n_jobs=2
+    )
+    pooled.fit(images[:1]).transform(images)
+    assert not any(streams)
 
 
 def test_the_planes_loop_rejects_inconsistent_arguments():

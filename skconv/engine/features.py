@@ -328,6 +328,13 @@ def _tiled_features(
     """The tiles path of :func:`conv_features`: the plan's tiling, groups and threads."""
     n_kernels = weights.shape[1] if response is None else response.n_kernels
     tiling = plan.tiling
+    # Unpooled maps of the "planes" loop take their relu in its registers.
+    rectified = (
+        plan.method == "planes"
+        and response is None
+        and spec.poolings is None
+        and spec.nonlinearity == "relu"
+    )
     if plan.method == "fft":
 
         def make_workspace(size):
@@ -338,7 +345,7 @@ def _tiled_features(
         # Large maps returned as they are: nothing reads them before the caller.
         stream = (
             spec.poolings is None
-            and spec.nonlinearity is None
+            and (spec.nonlinearity is None or rectified)
             and out.nbytes >= STREAM_OUTPUT_BYTES
         )
 
@@ -354,6 +361,7 @@ def _tiled_features(
                 plan.method,
                 stream,
                 plan.loop_threads,
+                rectify=rectified,
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype
@@ -363,6 +371,8 @@ def _tiled_features(
         )
 
     pointwise = None if spec.nonlinearity in ENCODERS else spec.nonlinearity
+    if rectified:
+        pointwise = None  # applied by the loop
     pooling = None
     if spec.poolings is not None:
         pooling = dict(

@@ -163,6 +163,9 @@ class GemmTiles:
     n_threads : int, default=1
         Threads of the ``"planes"`` loop inside each tile (the plan's
         ``loop_threads``).
+    rectify : bool, default=False
+        The ``"planes"`` loop applies relu to the maps before they leave its
+        registers (unpooled maps of plain kernels: no pass over them after).
     """
 
     def __init__(
@@ -177,6 +180,8 @@ class GemmTiles:
         method=None,
         stream=False,
         n_threads=1,
+        *,
+        rectify=False,
     ):
         self.geometry, self.tiling, self.weights = geometry, tiling, weights
         self.stream, self.n_threads = stream, n_threads
@@ -199,7 +204,9 @@ class GemmTiles:
             method = "direct" if uses_direct(geometry, tw, dtype, response) else "gemm"
         if method not in TILE_METHODS or (method != "gemm" and response is not None):
             raise ValueError(f"GemmTiles: method must be one of {TILE_METHODS}, got {method!r}")
-        self.method = method
+        if rectify and method != "planes":
+            raise ValueError(f"GemmTiles: only the planes loop rectifies, not {method!r}")
+        self.method, self.rectify = method, rectify
         self.patches = None
         if method == "planes":  # the loop reads its own packing of the weights only
             self.plane_weights = packed_planes(weights)
@@ -299,6 +306,7 @@ class GemmTiles:
             self.geometry.stride,
             self.geometry.dilation,
             target,
+            rectify=self.rectify,
             pads=pads,
             stream=self.stream and out is not None,
             n_threads=self.n_threads,
