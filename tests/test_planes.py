@@ -49,22 +49,21 @@ def register_loop(level, layout):
         _encoders._limit_columns_level(previous)
 
 
-# How the responses reach the maps: as the loop decides (stored straight in
-# for few kernels or small maps), or all through the block of values, copied
-# with plain or with non-temporal stores.
+# How the responses reach the maps: as the loop decides (stored straight in,
+# but large streamed maps copied), or all through the block of values,
+# copied with plain or with non-temporal stores.
 STORES = [None, "copied", "streamed"]
 
 
 @contextmanager
 def responses_stored(stores):
     """Force the planes loop's ``stores`` (see :data:`STORES`)."""
-    previous = _encoders.DIRECT_STORE_KERNELS, _encoders.DIRECT_STORE_BYTES
     if stores is not None:
-        _encoders.DIRECT_STORE_KERNELS = _encoders.DIRECT_STORE_BYTES = 0
+        _encoders._force_copies(True)
     try:
         yield
     finally:
-        _encoders.DIRECT_STORE_KERNELS, _encoders.DIRECT_STORE_BYTES = previous
+        _encoders._force_copies(False)
 
 
 def _weights(kernels):

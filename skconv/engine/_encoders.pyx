@@ -595,11 +595,26 @@ def _force_plane_layout(layout):
 
 DIRECT_STORE_KERNELS = 32
 DIRECT_STORE_BYTES = 3 << 19
-""":func:`correlate_planes` stores the responses straight into ``out`` for at
-most this many kernels, or maps of at most this many bytes per image and
-call (else through a block of values, copied out kernel by kernel). Measured
-with 64-128 kernels: the stores 0.7-0.9x the copies' time up to about 1 MB
-of maps, 1.25-1.5x from 3.7 MB (a 4 MB tile of a larger image's maps) up."""
+""":func:`correlate_planes` stores the responses straight into ``out``,
+except for maps written around the caches (``stream``) of more than this
+many kernels and more than this many bytes per image and call: those go
+through a block of values, copied out kernel by kernel around the caches
+(measured with 64-128 kernels: the stores 1.14-1.63x the streamed copies'
+time from 12 MB of maps, where the maps' rows are not whole vectors, which
+the loop would store around the caches itself). Maps not streamed are
+stored straight in at any size (0.86-0.90x the copies' time on 1.6-7.3 MB
+of maps of 64-128 kernels, where rows of 20-150 positions were copied
+row by row)."""
+
+_copies_forced = False
+
+
+def _force_copies(forced):
+    """Send every response through the block of values and its copies (True),
+    or let the loop store them straight into the maps where it does (False).
+    For tests: the copies are otherwise taken for large streamed maps only."""
+    global _copies_forced
+    _copies_forced = bool(forced)
 
 KERNEL_LANE_OUTPUT_MACS = 50
 """What writing one response costs the kernel-lane loop (its sums leave the
@@ -1236,14 +1251,16 @@ def _planes_loop(
     cdef Py_ssize_t itemsize = sizeof(real)
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
     # Finished responses stored straight into the maps (each row's last vector
-    # masked), not through a block of values copied out kernel by kernel.
-    # Where many kernels' maps are large, the stores' many streams measured up
-    # to 1.7x slower than the copies (float64, 64 kernels of 240x240 maps),
-    # and the kernel-lane loop's stores are one value per map.
+    # masked), not through a block of values copied out kernel by kernel;
+    # but large maps written around the caches are copied so (see
+    # DIRECT_STORE_KERNELS), and the kernel-lane loop's stores are one value
+    # per map.
     cdef bint into_maps = contiguous_rows and not kernel_lanes and (
         not wrapped or depth <= SKCONV_PLANE_TAP_BLOCK  # (the sums between blocks: at targets)
-    ) and (
-        n_kernels <= DIRECT_STORE_KERNELS or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
+    ) and not _copies_forced and (
+        not stream
+        or n_kernels <= DIRECT_STORE_KERNELS
+        or n_kernels * oh * ow * itemsize <= DIRECT_STORE_BYTES
     )
     # Maps to be streamed out whose every vector is a whole one at an address
     # aligned to its size (rows of whole vectors, ``out`` aligned): stored
@@ -1253,6 +1270,7 @@ def _planes_loop(
     cdef Py_ssize_t vector_bytes = lanes * itemsize
     cdef bint around = (
         stream and contiguous_rows and not kernel_lanes and not wrapped and ow % lanes == 0
+        and not _copies_forced
         and <size_t>&out[0, 0, 0, 0] % vector_bytes == 0
         and out.strides[0] % vector_bytes == 0 and out.strides[1] % vector_bytes == 0
     )
