@@ -175,10 +175,12 @@ def test_rows_of_one_value_take_any_stride():
     assert_allclose(out, reference_correlate(images, kernels, (1, 1), ((0, 0), (0, 0)), (1, 1)))
 
 
+@pytest.mark.parametrize("stores", [None, "copied"])
 @pytest.mark.parametrize("layout", ["positions", "kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype):
-    # 16 channels of 9x9 taps: 1296 taps, the sums kept between two blocks.
+def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype, stores):
+    # 16 channels of 9x9 taps: 1296 taps, the sums kept between two blocks,
+    # the last block's stored straight into the maps or through the values.
     rng = np.random.default_rng(0)
     images = rng.standard_normal((2, 16, 20, 23)).astype(dtype)
     kernels = rng.standard_normal((20, 16, 9, 9)).astype(dtype)
@@ -187,7 +189,7 @@ def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype):
     expected -= bias[None, :, None, None]
     for level in LEVELS:
         out = np.full(expected.shape, np.nan, dtype=dtype)
-        with register_loop(level, layout):
+        with register_loop(level, layout), responses_stored(stores):
             _encoders.correlate_planes(
                 images,
                 _encoders.plane_weights(_weights(kernels)),

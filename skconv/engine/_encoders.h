@@ -719,6 +719,27 @@ __attribute__((target("avx2"))) static inline void skconv_stream_v4d(double *p, 
     }
 SKCONV_DEFINE_STORE_LANES(skconv_store_lanes_v8f, "avx2", float, skconv_v8f)
 SKCONV_DEFINE_STORE_LANES(skconv_store_lanes_v4d, "avx2", double, skconv_v4d)
+/* Lanes ``l`` of a vector read from ``base[index[l]]``. */
+__attribute__((target("avx512f"))) static inline skconv_v16f skconv_gather_v16f(const float *base,
+                                                                               const int *index)
+{
+    return (skconv_v16f)_mm512_i32gather_ps(_mm512_loadu_si512(index), base, 4);
+}
+__attribute__((target("avx512f"))) static inline skconv_v8d skconv_gather_v8d(const double *base,
+                                                                              const int *index)
+{
+    return (skconv_v8d)_mm512_i32gather_pd(_mm256_loadu_si256((const __m256i *)index), base, 8);
+}
+__attribute__((target("avx2"))) static inline skconv_v8f skconv_gather_v8f(const float *base,
+                                                                          const int *index)
+{
+    return (skconv_v8f)_mm256_i32gather_ps(base, _mm256_loadu_si256((const __m256i *)index), 4);
+}
+__attribute__((target("avx2"))) static inline skconv_v4d skconv_gather_v4d(const double *base,
+                                                                          const int *index)
+{
+    return (skconv_v4d)_mm256_i32gather_pd(base, _mm_loadu_si128((const __m128i *)index), 8);
+}
 /* 3 vectors x 8 kernels (AVX2: 3 x 4) measured 10-15% faster than 2 x 10 in
  * L1 (24 of the 32 registers accumulate, 11 loads per 24 multiply-adds), and
  * kernel counts are often multiples of 8. */
@@ -744,13 +765,23 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
  * position's offset from ``planes``; position p's responses go to
  * ``values[kernel * ld + p]``. Between blocks of taps the sums wait in
  * ``partial`` (n_positions, groups x width), position by position. */
-#define SKCONV_DEFINE_PLANE_KERNELS(NAME, TARGET, REAL, VEC, LANES, NP, NKV)                \
+#define SKCONV_DEFINE_PLANE_KERNELS(NAME, TARGET, REAL, VEC, LANES, NP, NKV, GATHER, RELU,  \
+                                    STORE_FIRST)                                            \
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,                \
         ptrdiff_t n_positions, REAL *partial, REAL *values, ptrdiff_t ld)                   \
     {                                                                                       \
         const ptrdiff_t width = (NKV) * (LANES), kp = (k + width - 1) / width * width;      \
+        /* The sums of a group of positions, position by position (rows past           \
+         * NP, up to a whole vector of them, zeros the gathers read), and the          \
+         * gathers' offsets: one position apart. */                                    \
+        enum { ROWS = ((NP) + (LANES)-1) / (LANES) * (LANES) };                             \
+        REAL sums[ROWS][(NKV) * (LANES)] __attribute__((aligned(64)));                      \
+        int index[LANES];                                                                   \
+        for (int i = (NP); i < ROWS; i++)                                                   \
+            for (int c = 0; c < (NKV) * (LANES); c++) sums[i][c] = 0;                       \
+        for (int l = 0; l < (LANES); l++) index[l] = l * (NKV) * (LANES);                   \
         for (ptrdiff_t c0 = 0; c0 < k; c0 += width) {                                       \
             const REAL *group = weights + c0 * d;                                           \
             for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
@@ -776,18 +807,24 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                             for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];            \
                         }                                                                   \
                     }                                                                       \
-                    for (int i = 0; i < (NP) && p0 + i < n_positions; i++) {                \
-                        const ptrdiff_t p = p0 + i;                                         \
-                        if (!last) {                                                        \
+                    const ptrdiff_t n_here = n_positions - p0 < (NP) ? n_positions - p0 : (NP); \
+                    if (!last) {                                                            \
+                        for (int i = 0; i < n_here; i++)                                    \
                             for (int j = 0; j < (NKV); j++)                                 \
-                                *(VEC *)(partial + p * kp + c0 + j * (LANES)) = a[i][j];    \
-                            continue;                                                       \
-                        }                                                                   \
-                        REAL sums[(NKV) * (LANES)];                                         \
-                        for (int j = 0; j < (NKV); j++) *(VEC *)(sums + j * (LANES)) = a[i][j]; \
-                        for (ptrdiff_t c = 0; c < width && c0 + c < k; c++) {               \
-                            const REAL z = sums[c] - bias[c0 + c];                          \
-                            values[(c0 + c) * ld + p] = rectify && z < 0 ? 0 : z;           \
+                                *(VEC *)(partial + (p0 + i) * kp + c0 + j * (LANES)) = a[i][j]; \
+                        continue;                                                           \
+                    }                                                                       \
+                    /* Each kernel's sums over the positions gathered into vectors:         \
+                     * one masked store per kernel and vector of positions. */              \
+                    for (int i = 0; i < (NP); i++)                                          \
+                        for (int j = 0; j < (NKV); j++) *(VEC *)(sums[i] + j * (LANES)) = a[i][j]; \
+                    for (ptrdiff_t c = 0; c < width && c0 + c < k; c++) {                   \
+                        REAL *target = values + (c0 + c) * ld + p0;                         \
+                        for (int i0 = 0; i0 < n_here; i0 += (LANES)) {                      \
+                            VEC z = GATHER(sums[i0] + c, index) - bias[c0 + c];             \
+                            if (rectify) z = RELU(z);                                       \
+                            STORE_FIRST(target + i0, z,                                     \
+                                        n_here - i0 < (LANES) ? (int)(n_here - i0) : (LANES)); \
                         }                                                                   \
                     }                                                                       \
                 }                                                                           \
@@ -797,13 +834,13 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
 /* 12 positions x 2 vectors of kernels (AVX2: 6 x 2): 24 (12) accumulators. */
 #define SKCONV_PLANE_KERNEL_VECTORS 2
 SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_float_avx512, "avx512f,fma", float, skconv_v16f,
-                            16, 12, 2)
+                            16, 12, 2, skconv_gather_v16f, skconv_relu_v16f, skconv_store_v16f)
 SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_double_avx512, "avx512f,fma", double, skconv_v8d,
-                            8, 12, 2)
+                            8, 12, 2, skconv_gather_v8d, skconv_relu_v8d, skconv_store_v8d)
 SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_float_avx2, "avx2,fma", float, skconv_v8f, 8, 6,
-                            2)
+                            2, skconv_gather_v8f, skconv_relu_v8f, skconv_store_v8f)
 SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_double_avx2, "avx2,fma", double, skconv_v4d, 4,
-                            6, 2)
+                            6, 2, skconv_gather_v4d, skconv_relu_v4d, skconv_store_v4d)
 
 /* What the CPU runs: 2 AVX-512, 1 AVX2 and FMA, 0 neither (the caller uses
  * BLAS); skconv_columns_limit, when 0 or 1, caps it (the tests run every
