@@ -62,6 +62,7 @@ WORKLOADS = {
     "geometry 1x1x200x200 K16 f64": ("geometry", (1, 1, 200, 200, 16, 3, 1, 1, "float64")),
     "geometry 1x16x480x200 K16 s2": ("geometry", (1, 16, 480, 200, 16, 3, 2, 2, "float32")),
     "geometry 3x16x72x24 K64 k21 s2": ("geometry", (3, 16, 72, 24, 64, 21, 2, 1, "float32")),
+    "geometry 2x2x480x56 K128 k21 s2": ("geometry", (2, 2, 480, 56, 128, 21, 2, 1, "float32")),
     "minirocket f32 300x500": ("series", (300, 500, "float32")),
     "minirocket f64 300x500": ("series", (300, 500, "float64")),
     "minirocket f64 100x2000": ("series", (100, 2000, "float64")),
