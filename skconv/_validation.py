@@ -7,6 +7,8 @@ import numpy as np
 
 def is_integer(value):
     """True for Python and numpy integers, never for bools."""
+    if type(value) is int:  # the common case, without the abstract classes' checks
+        return True
     return isinstance(value, (Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 

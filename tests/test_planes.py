@@ -203,6 +203,19 @@ def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype, stores):
         assert_allclose(out, expected, atol=(1e-3 if dtype == np.float32 else 1e-9) * 10)
 
 
+def test_the_kernel_lane_loop_takes_its_taps_channel_by_channel():
+    # taps (offset, channel) in (ky, kx, c) order: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1)
+    order = _encoders.channel_major(3, 2)
+    assert order.tolist() == [0, 2, 4, 1, 3, 5]
+    assert not order.flags.writeable
+    # its weights follow the same order as its taps' offsets
+    weights = np.arange(6 * 3, dtype=np.float32).reshape(6, 3)
+    width = 2 * _encoders.plane_lanes(np.float32)
+    packed = _encoders._kernel_lane_weights(_encoders.plane_weights(weights), width, 2)
+    assert_allclose(packed[0, :, :3], weights[order])
+    assert not packed[0, :, 3:].any()
+
+
 def test_the_planner_takes_the_planes_where_they_are_faster():
     # Stride 2 with few kernels: the patch matrix costs as much as its product.
     geometry = make_geometry((4, 40, 128), (4, 5, 5), stride=2, padding=2)
@@ -228,6 +241,19 @@ def test_narrow_maps_run_their_vectors_across_rows():
     # Without the phases' width (or maps as wide as it), vectors stay in rows.
     assert _encoders.plane_lane_use(240, 20, 128, 4)[2] == 0.0
     assert _encoders.plane_layout(240, 20, 8, 196, 4)[0] != "wrapped"
+
+
+@pytest.mark.parametrize("oh", [1, 20, 21, 22, 36, 43, 240])
+def test_the_kernel_lane_blocks_share_the_rows_evenly(oh):
+    # 12-wide maps: at most 21 rows of positions per block, as few blocks as
+    # that allows, of sizes at most one row apart (36 rows: 18 + 18, not 21 + 15).
+    with register_loop(LEVELS[-1], "kernels"):
+        layout, block_rows, _ = _encoders.plane_layout(oh, 12, 64, 7056, 4, 22)
+    most = _encoders.BLOCK_POSITIONS // 12
+    n_blocks = -(-oh // most)
+    assert layout == "kernels" and block_rows <= most
+    assert -(-oh // block_rows) == n_blocks
+    assert oh - (n_blocks - 1) * block_rows >= block_rows - (n_blocks - 1)
 
 
 def test_runs_of_items_cover_every_map_row_once_whatever_the_threads(monkeypatch):
