@@ -1,5 +1,7 @@
 """The public :func:`convolve` function: validation around the batched engine."""
 
+import threading
+
 import numpy as np
 from sklearn.utils import check_array
 
@@ -244,6 +246,49 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
     return images, kernels.astype(images.dtype, copy=False)
 
 
+_LAST_KERNELS = None  # (a copy of the kernels, the dtype, their kernel matrix)
+_LAST_KERNELS_LOCK = threading.Lock()
+
+
+def reused_kernel_matrix(kernels, dtype):
+    """:func:`~skconv.engine.core.kernel_matrix` of ``kernels``, the last call's
+    own (read-only) array when these kernels equal its bit for bit.
+
+    ``convolve`` called in a loop with one bank (batch after batch) then
+    hands the engine the same matrix each time, and the engine's packings
+    of it, cached per matrix (the compiled loops' groups of kernels), are
+    made once instead of per call: three passes over the kernels, 0.9 ms of
+    a 4.8 ms call on 64 kernels of 16x21x21. The check costs one comparison
+    of the kernels with the copy kept (the kernels can change in place
+    between calls: their identity is not enough).
+    """
+    global _LAST_KERNELS
+    dtype = np.dtype(dtype)
+    with _LAST_KERNELS_LOCK:
+        last = _LAST_KERNELS
+    if last is not None:
+        previous, previous_dtype, matrix = last
+        if (
+            previous_dtype == dtype
+            and previous.shape == kernels.shape
+            and previous.dtype == kernels.dtype
+            and _same_bits(previous, kernels)
+        ):
+            return matrix
+    matrix = kernel_matrix(kernels, dtype)
+    matrix.setflags(write=False)
+    with _LAST_KERNELS_LOCK:
+        _LAST_KERNELS = (np.array(kernels, copy=True), dtype, matrix)
+    return matrix
+
+
+def _same_bits(a, b):
+    """Whether two float arrays of one shape and dtype hold the same bits
+    (-0.0 and 0.0 differ, as NaNs of one payload do not)."""
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
+
+
 def check_padding_mode(padding_mode):
     """Raise a ValueError unless ``padding_mode`` is a supported numpy pad mode."""
     if padding_mode not in PADDING_MODES:
@@ -349,7 +394,7 @@ def convolve(
     maps = conv_features(
         images4d,
         geometry,
-        kernel_matrix(kernels4d, images.dtype),
+        reused_kernel_matrix(kernels4d, images.dtype),
         padding_mode=padding_mode,
         batch_size=batch_size,
         n_threads=n_threads,

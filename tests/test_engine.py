@@ -354,3 +354,37 @@ def test_both_batch_layouts_match_the_reference(problem, layout):
     )
     n_out = geometry.out_shape[2 - (problem["images"].ndim - 2) :]
     assert_matches_reference(problem, maps.reshape(len(images), len(kernels), *n_out), flip=False)
+
+
+def test_convolve_reuses_the_kernel_matrix_of_equal_kernels_only():
+    from skconv._convolve import reused_kernel_matrix
+
+    rng = np.random.default_rng(0)
+    kernels = rng.standard_normal((6, 2, 3, 3))
+    first = reused_kernel_matrix(kernels, np.float64)
+    assert_allclose(first, kernel_matrix(kernels, np.float64))
+    assert not first.flags.writeable
+    # Equal kernels (another array): the same matrix, its packings cached with it.
+    assert reused_kernel_matrix(kernels.copy(), np.float64) is first
+    # Another dtype, or a change in place, or -0.0 for 0.0: a new matrix.
+    assert reused_kernel_matrix(kernels, np.float32).dtype == np.float32
+    kernels[0, 0, 0, 0] += 1.0
+    changed = reused_kernel_matrix(kernels, np.float64)
+    assert changed is not first
+    assert_allclose(changed, kernel_matrix(kernels, np.float64))
+    kernels[1, 0, 0, 0] = 0.0
+    zero = reused_kernel_matrix(kernels, np.float64)
+    kernels[1, 0, 0, 0] = -0.0
+    assert reused_kernel_matrix(kernels, np.float64) is not zero
+
+
+def test_convolve_sees_kernels_changed_in_place_between_calls():
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((2, 3, 20, 24)).astype(np.float32)
+    kernels = rng.standard_normal((40, 3, 5, 5)).astype(np.float32)
+    convolve(images, kernels, stride=2, n_threads=2)
+    kernels *= -2.0
+    expected = reference_correlate(images, kernels, (2, 2), ((2, 2), (2, 2)), (1, 1))
+    assert_allclose(
+        convolve(images, kernels, stride=2, n_threads=2), expected, rtol=1e-4, atol=1e-4
+    )
