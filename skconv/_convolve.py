@@ -275,11 +275,42 @@ def reused_kernel_matrix(kernels, dtype):
             and _same_bits(previous, kernels)
         ):
             return matrix
-    matrix = kernel_matrix(kernels, dtype)
+    # (from a copy of its own: the matrix may be a view of the kernels it is
+    # made from, and the caller's can change)
+    kept = np.array(kernels, copy=True)
+    matrix = kernel_matrix(kept, dtype)
     matrix.setflags(write=False)
     with _LAST_KERNELS_LOCK:
-        _LAST_KERNELS = (np.array(kernels, copy=True), dtype, matrix)
+        _LAST_KERNELS = (kept, dtype, matrix)
     return matrix
+
+
+_LAST_SPECTRA = None  # (a copy of the kernels, the dilation, their KernelSpectra)
+
+
+def reused_spectra(kernels, dilation):
+    """A :class:`~skconv.engine.fft.KernelSpectra` of ``kernels``, the last
+    call's own (with the spectra it holds) when these kernels equal its bit
+    for bit and the dilation is the same: ``convolve`` by FFT in a loop with
+    one bank takes the kernels' transforms once (see
+    :func:`reused_kernel_matrix`)."""
+    global _LAST_SPECTRA
+    with _LAST_KERNELS_LOCK:
+        last = _LAST_SPECTRA
+    if last is not None:
+        previous, previous_dilation, spectra = last
+        if (
+            previous_dilation == tuple(dilation)
+            and previous.shape == kernels.shape
+            and previous.dtype == kernels.dtype
+            and _same_bits(previous, kernels)
+        ):
+            return spectra
+    kept = np.array(kernels, copy=True)  # (the spectra hold their kernels)
+    spectra = KernelSpectra(kept, dilation)
+    with _LAST_KERNELS_LOCK:
+        _LAST_SPECTRA = (kept, tuple(dilation), spectra)
+    return spectra
 
 
 def _same_bits(a, b):
@@ -390,7 +421,7 @@ def convolve(
     method = resolve_method(
         method, geometry, n_kernels, images.dtype.itemsize, n_images=images.shape[0]
     )
-    spectra = KernelSpectra(kernels4d, geometry.dilation) if method == "fft" else None
+    spectra = reused_spectra(kernels4d, geometry.dilation) if method == "fft" else None
     maps = conv_features(
         images4d,
         geometry,

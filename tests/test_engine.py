@@ -388,3 +388,19 @@ def test_convolve_sees_kernels_changed_in_place_between_calls():
     assert_allclose(
         convolve(images, kernels, stride=2, n_threads=2), expected, rtol=1e-4, atol=1e-4
     )
+
+
+@pytest.mark.parametrize("method", ["gemm", "fft"])
+def test_convolve_reuses_nothing_of_kernels_changed_in_place_since(method):
+    # A single kernel of one channel: its kernel matrix can be a view of it.
+    rng = np.random.default_rng(2)
+    images = rng.standard_normal((1, 1, 12, 12))
+    kernels = rng.standard_normal((1, 1, 3, 3))
+    original = kernels.copy()
+    convolve(images, kernels, method=method)
+    kernels[...] = rng.standard_normal((1, 1, 3, 3))  # the first call's kernels, changed
+    # the original kernels again, in another array, and for FFT another size
+    bigger = rng.standard_normal((1, 1, 40, 40))
+    for batch in (images, bigger):
+        expected = signal.correlate2d(batch[0, 0], original[0, 0], mode="same")
+        assert_allclose(convolve(batch, original.copy(), method=method)[0, 0], expected, atol=1e-9)
