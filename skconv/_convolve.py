@@ -391,6 +391,14 @@ def convolve(
     maps : ndarray of shape (n, K, h_out, w_out) or (n, K, L_out)
         The maps, float32 for float32 images and float64 otherwise.
 
+    Notes
+    -----
+    Calling ``convolve`` in a loop with one bank (batch after batch) is
+    cheaper than the first call: kernels equal bit for bit to the last
+    call's reuse its kernel matrix, the compiled loops' packings of it and,
+    by FFT, its spectra (a copy of the last kernels is kept to check; kernels
+    changed in place are packed again).
+
     Examples
     --------
     >>> import numpy as np
