@@ -228,15 +228,15 @@ def test_outputs_start_on_a_cache_line(dtype):
         assert maps.flags.c_contiguous and maps.flags.writeable
 
 
-@pytest.mark.parametrize("n_rows", [1, 511, 512, 3000])
-def test_large_outputs_start_on_a_huge_page(n_rows):
-    # 1024 float32 per row: 2 MiB from 512 rows on.
+@pytest.mark.parametrize("n_rows", [1, 511, 512, 1023, 1024, 3000])
+def test_outputs_of_2_to_4_mib_start_on_a_huge_page(n_rows):
+    # 1024 float32 per row: 2 MiB from 512 rows on, 4 MiB from 1024.
     from skconv.engine.features import HUGE_PAGE_BYTES, allocate_output
 
     out = allocate_output(n_rows, 1024, np.float32)
     assert out.shape == (n_rows, 1024) and out.dtype == np.float32
     assert out.flags.c_contiguous and out.flags.writeable
-    alignment = HUGE_PAGE_BYTES if out.nbytes >= HUGE_PAGE_BYTES else 64
+    alignment = HUGE_PAGE_BYTES if 512 <= n_rows < 1024 else 64
     assert out.ctypes.data % alignment == 0
     out[...] = 1.0  # the whole output is inside its buffer
     assert out.sum() == out.size
