@@ -246,6 +246,12 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
     return images, kernels.astype(images.dtype, copy=False)
 
 
+REUSE_MAX_BYTES = 32 << 20
+"""``convolve`` keeps what it made of the last kernels (their kernel matrix
+with a copy of them; their spectra) for the next call only up to this many
+bytes each: a function's call should not leave hundreds of megabytes of
+spectra behind it."""
+
 _LAST_KERNELS = None  # (a copy of the kernels, the dtype, their kernel matrix)
 _LAST_KERNELS_LOCK = threading.Lock()
 
@@ -280,8 +286,9 @@ def reused_kernel_matrix(kernels, dtype):
     kept = np.array(kernels, copy=True)
     matrix = kernel_matrix(kept, dtype)
     matrix.setflags(write=False)
-    with _LAST_KERNELS_LOCK:
-        _LAST_KERNELS = (kept, dtype, matrix)
+    if kept.nbytes + matrix.nbytes <= REUSE_MAX_BYTES:
+        with _LAST_KERNELS_LOCK:
+            _LAST_KERNELS = (kept, dtype, matrix)
     return matrix
 
 
@@ -311,6 +318,16 @@ def reused_spectra(kernels, dilation):
     with _LAST_KERNELS_LOCK:
         _LAST_SPECTRA = (kept, tuple(dilation), spectra)
     return spectra
+
+
+def forget_large_spectra(spectra):
+    """Drop the last kernels' spectra (:func:`reused_spectra`) when they
+    hold more than :data:`REUSE_MAX_BYTES` after a call."""
+    global _LAST_SPECTRA
+    if spectra.nbytes > REUSE_MAX_BYTES:
+        with _LAST_KERNELS_LOCK:
+            if _LAST_SPECTRA is not None and _LAST_SPECTRA[2] is spectra:
+                _LAST_SPECTRA = None
 
 
 def _same_bits(a, b):
@@ -397,7 +414,9 @@ def convolve(
     cheaper than the first call: kernels equal bit for bit to the last
     call's reuse its kernel matrix, the compiled loops' packings of it and,
     by FFT, its spectra (a copy of the last kernels is kept to check; kernels
-    changed in place are packed again).
+    changed in place are packed again). What is kept is bounded: kernels
+    whose matrix, or spectra, take more than 32 MiB are not kept after the
+    call.
 
     Examples
     --------
@@ -440,4 +459,6 @@ def convolve(
         method=method,
         spectra=spectra,
     )
+    if spectra is not None:
+        forget_large_spectra(spectra)
     return maps.reshape(images.shape[0], n_kernels, *geometry.out_shape[2 - n_axes :])

@@ -418,3 +418,24 @@ def test_convolve_reuses_nothing_of_kernels_changed_in_place_since(method):
     for batch in (images, bigger):
         expected = signal.correlate2d(batch[0, 0], original[0, 0], mode="same")
         assert_allclose(convolve(batch, original.copy(), method=method)[0, 0], expected, atol=1e-9)
+
+
+def test_convolve_keeps_no_large_spectra_or_kernels_after_a_call(monkeypatch):
+    import skconv._convolve as convolve_module
+
+    rng = np.random.default_rng(3)
+    images = rng.standard_normal((2, 1, 40, 40))
+    kernels = rng.standard_normal((4, 1, 9, 9))
+    convolve(images, kernels, method="fft")
+    small = convolve_module._LAST_SPECTRA[2]
+    assert 0 < small.nbytes <= convolve_module.REUSE_MAX_BYTES
+    monkeypatch.setattr(convolve_module, "REUSE_MAX_BYTES", small.nbytes - 1)
+    other = kernels + 1.0
+    expected = convolve(images, other, method="gemm")
+    assert_allclose(convolve(images, other, method="fft"), expected, atol=1e-9)
+    assert convolve_module._LAST_SPECTRA is None
+    # nor a kernel matrix (with its copy of the kernels) larger than the bound
+    monkeypatch.setattr(convolve_module, "REUSE_MAX_BYTES", other.nbytes)
+    before = convolve_module._LAST_KERNELS
+    convolve(images, other * 2.0)
+    assert convolve_module._LAST_KERNELS is before

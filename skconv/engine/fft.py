@@ -92,6 +92,12 @@ class KernelSpectra:
                 self._spectra.pop(next(iter(self._spectra)))
             return self._spectra.setdefault(key, spectra)
 
+    @property
+    def nbytes(self):
+        """Bytes of the spectra held now (those of every shape and layout)."""
+        with self._lock:
+            return sum(spectra.nbytes for spectra in self._spectra.values())
+
     def by_frequency(self, shape, dtype, workers=1):
         """The spectra of :meth:`get` as ``(F, C, K)``, C-contiguous (``F`` frequencies).
 
