@@ -13,9 +13,11 @@
 #include <math.h>
 #include <stddef.h>
 
+/* The helper loops (encoders, phase splits, row copies) are compiled for
+ * AVX-512, AVX2 and the baseline, the CPU's chosen at load time. */
 #if defined(__has_attribute)
 #if __has_attribute(target_clones) && defined(__x86_64__) && defined(__ELF__)
-#define SKCONV_ENCODER_CLONES __attribute__((target_clones("avx2", "default")))
+#define SKCONV_ENCODER_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 #endif
 #ifndef SKCONV_ENCODER_CLONES
