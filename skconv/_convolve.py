@@ -12,6 +12,7 @@ from .engine.costs import METHODS
 from .engine.costs import choose_method as _choose_method
 from .engine.features import conv_features
 from .engine.fft import KernelSpectra
+from .engine.gemm import plane_loop_threads
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -113,26 +114,28 @@ FINITE_CHUNK = 8192
 which OpenBLAS threads one."""
 
 
-def _check_finite(array, name):
+def _check_finite(array, name, n_threads=1):
     """Raise scikit-learn's ValueError if a float ``array`` holds NaN or infinity.
 
     A contiguous array is checked by the compiled loop
-    :func:`skconv.engine._stat_loops.all_finite` when it is built (one
+    :func:`skconv.engine._encoders.all_finite` when it is built (one
     vectorised pass, several times faster than the reductions below on
-    arrays of a few hundred kilobytes). Otherwise one reduction decides in
-    the common case (a finite result means finite values): the sum of
-    squares through BLAS's dot products where the array is contiguous
-    (faster than numpy's pairwise sum; NaN and infinity make it non-finite,
-    and so does an overflow of huge values, which only costs the exact
-    checks below), else the sum. The dot products take :data:`FINITE_CHUNK`
-    values each, in one stacked matmul: OpenBLAS threads a dot product of
-    more than 10,000 values, and the threads it wakes then spin for a while
-    on the cores the convolution is about to use (measured on 200x200
-    images: a whole core burnt per call, twice the call's CPU time). Only a
-    non-finite result looks for which kind of value is to blame.
+    arrays of a few hundred kilobytes), on up to ``n_threads`` threads for
+    arrays of megabytes (the loop's own, as the convolution's). Otherwise one
+    reduction decides in the common case (a finite result means finite
+    values): the sum of squares through BLAS's dot products where the array
+    is contiguous (faster than numpy's pairwise sum; NaN and infinity make
+    it non-finite, and so does an overflow of huge values, which only costs
+    the exact checks below), else the sum. The dot products take
+    :data:`FINITE_CHUNK` values each, in one stacked matmul: OpenBLAS threads
+    a dot product of more than 10,000 values, and the threads it wakes then
+    spin for a while on the cores the convolution is about to use (measured
+    on 200x200 images: a whole core burnt per call, twice the call's CPU
+    time). Only a non-finite result looks for which kind of value is to
+    blame.
     """
     if array.flags.c_contiguous and _all_finite() is not None:
-        if _all_finite()(array.reshape(-1)):
+        if _all_finite()(array.reshape(-1), n_threads):
             return
         total = np.nan
     else:
@@ -151,7 +154,7 @@ def _all_finite():
     """The compiled check of :func:`_check_finite`, or None (skconv built without C)."""
     global _ALL_FINITE
     if _ALL_FINITE is False:
-        loops = compiled.load("_stat_loops")
+        loops = compiled.load("_encoders")
         _ALL_FINITE = None if loops is None else loops.all_finite
     return _ALL_FINITE
 
@@ -173,7 +176,7 @@ def _finite_sum(array):
     return total
 
 
-def _checked_floats(array, name, min_samples):
+def _checked_floats(array, name, min_samples, n_threads=1):
     """``array`` as a finite float32/float64 ndarray (scikit-learn's checks and messages).
 
     A non-empty float ndarray only needs the finiteness check; anything else
@@ -181,7 +184,7 @@ def _checked_floats(array, name, min_samples):
     which costs ~100 us a call, a sizeable part of convolving small inputs.
     """
     if type(array) is np.ndarray and array.dtype in _FLOAT_DTYPES and array.size:
-        _check_finite(array, name)
+        _check_finite(array, name, n_threads)
         return array
     reject_complex(array, name)
     return check_array(
@@ -193,7 +196,7 @@ def _checked_floats(array, name, min_samples):
     )
 
 
-def check_images_and_kernels(images, kernels, spatial_ndim=None):
+def check_images_and_kernels(images, kernels, spatial_ndim=None, n_threads=1):
     """Validate ``images`` and ``kernels`` and bring them to channel-first form.
 
     Parameters
@@ -207,6 +210,8 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
         4-D images are 2-D images, and 3-D images are single-channel 2-D images
         ``(n, H, W)`` (pass ``spatial_ndim=1`` for multi-channel signals
         ``(n, C, L)``).
+    n_threads : int, default=1
+        Threads that may share the check for NaN and infinity.
 
     Returns
     -------
@@ -221,7 +226,7 @@ def check_images_and_kernels(images, kernels, spatial_ndim=None):
                 f"{name} must have 2 to 4 dimensions ((n, L) ... (n, C, H, W)); got "
                 f"shape {np.shape(array)}."
             )
-    images = _checked_floats(images, "images", min_samples=1)
+    images = _checked_floats(images, "images", min_samples=1, n_threads=n_threads)
     kernels = _checked_floats(kernels, "kernels", min_samples=0)
     if spatial_ndim is None:
         spatial_ndim = {2: 1, 3: 2, 4: 2}.get(images.ndim)
@@ -431,13 +436,15 @@ def convolve(
            [26., 30., 34.],
            [42., 46., 50.]])
     """
-    images, kernels = check_images_and_kernels(images, kernels, spatial_ndim)
+    n_threads = normalize_axes_param(n_threads, 1, "n_threads")[0]
+    images, kernels = check_images_and_kernels(
+        images, kernels, spatial_ndim, plane_loop_threads(n_threads)
+    )
     check_padding_mode(padding_mode)
     if not isinstance(flip, (bool, np.bool_)):
         raise TypeError(f"flip must be a bool; got {flip!r}.")
     if batch_size is not None:
         batch_size = normalize_axes_param(batch_size, 1, "batch_size")[0]
-    n_threads = normalize_axes_param(n_threads, 1, "n_threads")[0]
     geometry = make_geometry(
         images.shape[1:], kernels.shape[1:], stride=stride, padding=padding, dilation=dilation
     )

@@ -338,6 +338,57 @@ def test_finite_values_whose_sum_overflows_are_accepted(finite_check):
     assert np.all(maps == np.float32(1.5e38))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    size=st.integers(0, 9000),
+    bad=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from([np.nan, np.inf, -np.inf])),
+        max_size=3,
+    ),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    scale=st.sampled_from([1.0, 1e30, 1e300]),
+    seed=st.integers(0, 2**16),
+)
+def test_all_finite_agrees_with_numpy(size, bad, dtype, scale, seed):
+    compiled = pytest.importorskip("skconv.engine._encoders")
+    # Huge finite values (whose sum overflows) are finite; any NaN or
+    # infinity, wherever it falls in the 4,096-value blocks, is not.
+    with np.errstate(over="ignore"):
+        values = (np.random.default_rng(seed).standard_normal(size) * scale).astype(dtype)
+    for where, value in bad:
+        if size:
+            values[int(where * size)] = value
+    assert compiled.all_finite(values) == bool(np.isfinite(values).all())
+
+
+def test_all_finite_rejects_non_contiguous_values():
+    compiled = pytest.importorskip("skconv.engine._encoders")
+    with pytest.raises(ValueError):
+        compiled.all_finite(np.zeros(10)[::2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", [0, "thread boundary", -1])
+def test_all_finite_on_threads_finds_a_bad_value_in_any_share(dtype, where):
+    # 3 MiB of values: the check shares them between two threads.
+    compiled = pytest.importorskip("skconv.engine._encoders")
+    values = np.ones((3 << 20) // np.dtype(dtype).itemsize, dtype)
+    assert compiled.all_finite(values, 2)
+    at = len(values) // 2 if where == "thread boundary" else where
+    for bad in (np.nan, -np.inf):
+        values[at] = bad
+        assert not compiled.all_finite(values, 2)
+    with pytest.raises(ValueError, match="n_threads"):
+        compiled.all_finite(values, 0)
+
+
+def test_convolve_on_threads_rejects_a_bad_value_in_large_images():
+    images = np.zeros((2, 1, 1024, 512), np.float32)
+    images[1, 0, -1, -1] = np.inf
+    with pytest.raises(ValueError, match="images contains infinity"):
+        convolve(images, np.ones((1, 1, 3, 3), np.float32), n_threads=2)
+
+
 def test_convolve_rejects_non_numeric_images():
     with pytest.raises(ValueError, match="could not convert|dtype"):
         convolve(np.array([[["a", "b"], ["c", "d"]]]), np.zeros((1, 1, 1)))

@@ -15,33 +15,6 @@ compiled = pytest.importorskip("skconv.engine._stat_loops")
 count_above, positive_stats = compiled.count_above, compiled.positive_stats
 
 
-@settings(max_examples=80, deadline=None)
-@given(
-    size=st.integers(0, 9000),
-    bad=st.lists(
-        st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from([np.nan, np.inf, -np.inf])),
-        max_size=3,
-    ),
-    dtype=st.sampled_from([np.float32, np.float64]),
-    scale=st.sampled_from([1.0, 1e30, 1e300]),
-    seed=st.integers(0, 2**16),
-)
-def test_all_finite_agrees_with_numpy(size, bad, dtype, scale, seed):
-    # Huge finite values (whose sum overflows) are finite; any NaN or
-    # infinity, wherever it falls in the 4,096-value blocks, is not.
-    with np.errstate(over="ignore"):
-        values = (np.random.default_rng(seed).standard_normal(size) * scale).astype(dtype)
-    for where, value in bad:
-        if size:
-            values[int(where * size)] = value
-    assert compiled.all_finite(values) == bool(np.isfinite(values).all())
-
-
-def test_all_finite_rejects_non_contiguous_values():
-    with pytest.raises(ValueError):
-        compiled.all_finite(np.zeros(10)[::2])
-
-
 def reference_counts(maps, biases):
     """``counts[k, b, s]``: values of ``maps[k, s]`` above ``biases[k, b]``, by numpy."""
     return (maps[:, None, :, :] > biases[:, :, None, None]).sum(axis=-1).astype(np.int32)

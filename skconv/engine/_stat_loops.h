@@ -19,38 +19,6 @@
 #define SKCONV_CLONES
 #endif
 
-/* 1 when every one of the n values is finite, else 0: the sum of the values
- * times zero is 0 for finite values and NaN as soon as one is NaN or
- * infinite (x * 0 is not folded to 0 without -ffinite-math-only), in four
- * vectors of 32 bytes (GCC's vector extension: any target), checked every
- * 4096 values so that a bad value ends the scan early. */
-typedef float skconv_finite_v8f __attribute__((vector_size(32), aligned(4), may_alias));
-typedef double skconv_finite_v4d __attribute__((vector_size(32), aligned(8), may_alias));
-#define SKCONV_DEFINE_ALL_FINITE(NAME, REAL, VEC)                                      \
-    SKCONV_CLONES static int NAME(const REAL *values, ptrdiff_t n)                     \
-    {                                                                                  \
-        const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));               \
-        VEC a = {0}, b = {0}, c = {0}, e = {0};                                        \
-        ptrdiff_t i = 0;                                                               \
-        while (i < n) {                                                                \
-            const ptrdiff_t end = n - i > 4096 ? i + 4096 : n;                         \
-            for (; i + 4 * lanes <= end; i += 4 * lanes) {                             \
-                a += *(const VEC *)(values + i) * (REAL)0;                             \
-                b += *(const VEC *)(values + i + lanes) * (REAL)0;                     \
-                c += *(const VEC *)(values + i + 2 * lanes) * (REAL)0;                 \
-                e += *(const VEC *)(values + i + 3 * lanes) * (REAL)0;                 \
-            }                                                                          \
-            REAL total = 0;                                                            \
-            for (; i < end; i++) total += values[i] * (REAL)0;                         \
-            for (ptrdiff_t l = 0; l < lanes; l++) total += (a[l] + b[l]) + (c[l] + e[l]); \
-            if (total != 0) return 0; /* NaN */                                        \
-        }                                                                              \
-        return 1;                                                                      \
-    }
-
-SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_float, float, skconv_finite_v8f)
-SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_double, double, skconv_finite_v4d)
-
 #define SKCONV_DEFINE_COUNT_ABOVE(NAME, REAL)                                          \
     SKCONV_CLONES static void NAME(const REAL *maps, const REAL *biases, int *counts,   \
                                    ptrdiff_t n_kernels, ptrdiff_t m, ptrdiff_t width,  \

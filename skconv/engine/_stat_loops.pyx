@@ -1,9 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Compiled loops for the partial states of the statistics (specializations).
 
-``all_finite`` checks that an array holds no NaN or infinity (the input
-check of :func:`skconv.convolve`).
-
 ``count_above`` (MiniRocket's proportion of positive values),
 ``positive_stats`` (MultiRocket's statistics) and ``group_wins`` (Hydra's
 competing kernels) each compute partial states of
@@ -26,8 +23,6 @@ without the GIL: the maps of a run of positions (by the direct loop of
 """
 
 cdef extern from "_stat_loops.h":
-    int skconv_all_finite_float(const float*, Py_ssize_t) noexcept nogil
-    int skconv_all_finite_double(const double*, Py_ssize_t) noexcept nogil
     void skconv_count_above_float(
         const float*, const float*, int*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
@@ -67,34 +62,6 @@ ctypedef fused real:
     double
 
 from scipy.linalg.cython_blas cimport dgemm, sgemm
-
-
-def all_finite(const real[::1] values):
-    """True when every value is finite (no NaN, no infinity).
-
-    One vectorised pass that stops within 4,096 values of the first bad one:
-    the input check of :func:`skconv.convolve`, several times faster than
-    numpy's reductions on the arrays of a call of a few milliseconds.
-
-    Parameters
-    ----------
-    values : ndarray of shape (n,), float32 or float64, contiguous
-
-    Returns
-    -------
-    finite : bool
-    """
-    cdef Py_ssize_t n = values.shape[0]
-    cdef int finite = 1
-    if n == 0:
-        return True
-    if real is float:
-        with nogil:
-            finite = skconv_all_finite_float(&values[0], n)
-    else:
-        with nogil:
-            finite = skconv_all_finite_double(&values[0], n)
-    return bool(finite)
 
 
 def count_above(const real[:, :, ::1] maps, const real[:, ::1] biases, int[:, :, ::1] counts):

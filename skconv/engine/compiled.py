@@ -14,11 +14,12 @@ from .._warnings import warn
 LOOPS = {
     "_direct": "direct correlation of few-channel float32 images (GEMM tiles, small-image "
     "batches, fused max pooling)",
-    "_encoders": "responses and encoders of learned banks (PatchBank, the triangle and "
-    "soft-threshold encoders), one pass per patch",
+    "_encoders": "the planes loop (convolution without a patch matrix), responses and "
+    "encoders of learned banks (PatchBank, the triangle and soft-threshold encoders), and "
+    "convolve's check for NaN and infinity",
     "_stat_loops": "statistics of map values above biases (the proportion of positive "
     "values of signals, MiniRocket's features, and MultiRocket's mean, mean index and "
-    "longest run of them), and convolve's check for NaN and infinity",
+    "longest run of them)",
 }
 """The compiled extension modules of skconv and what each computes."""
 
