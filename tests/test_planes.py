@@ -161,6 +161,33 @@ def test_planes_equal_scipy(
     assert np.isnan(out[:, :, :start]).all() and np.isnan(out[:, :, stop:]).all()
 
 
+@pytest.mark.parametrize("level", LEVELS or [1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_lanes_take_positions_across_rows_at_every_split(level, dtype):
+    # The kernel-lane loop takes 12 (AVX2: 6) positions at a time: in one row
+    # of the phases, or its first ``split`` in one row and the rest in the
+    # next (a loop compiled for each split), else through a pointer each.
+    # Map widths 1 to 26 put every split, and runs of three rows, in a block.
+    rng = np.random.default_rng(0)
+    for ow in range(1, 27):
+        images = rng.standard_normal((1, 2, 9, 2 * ow + 2)).astype(dtype)
+        kernels = rng.standard_normal((33, 2, 3, 3)).astype(dtype)
+        expected = reference_correlate(images, kernels, (1, 2), ((0, 0), (0, 0)), (1, 1))
+        out = np.full(expected.shape, np.nan, dtype)
+        with register_loop(level, "kernels"):
+            _encoders.correlate_planes(
+                images,
+                _encoders.plane_weights(_weights(kernels)),
+                np.zeros(33, dtype),
+                (3, 3),
+                (1, 2),
+                (1, 1),
+                out,
+            )
+        assert out.shape[3] == ow
+        assert_allclose(out, expected, atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
 def test_rows_of_one_value_take_any_stride():
     # numpy exports its own strides for axes of length 1 (here 16 bytes for
     # the columns of a channels-first copy seen batch first): still rows.

@@ -767,6 +767,39 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
  * position's offset from ``planes``; position p's responses go to
  * ``values[kernel * ld + p]``. Between blocks of taps the sums wait in
  * ``partial`` (n_positions, groups x width), position by position. */
+/* The kernel-lane loop's taps for positions whose first SPLIT are one after
+ * another from ``source[0]`` and the others from ``second + SPLIT`` (SPLIT
+ * a constant: each position's pointer is chosen when compiling). */
+#define SKCONV_PLANE_KERNEL_TAPS(REAL, VEC, LANES, NP, NKV, SPLIT)                          \
+    for (ptrdiff_t t = t0; t < t1; t++) {                                                   \
+        const ptrdiff_t at = tap_offsets[t];                                                \
+        const REAL *first_at = source[0] + at, *second_at = second + at;                   \
+        const REAL *w = group + t * width;                                                  \
+        VEC u[NKV];                                                                         \
+        for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES));             \
+        for (int i = 0; i < (NP); i++) {                                                    \
+            const REAL x = i < (SPLIT) ? first_at[i] : second_at[i];                        \
+            for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];                            \
+        }                                                                                   \
+    }
+#define SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, SPLIT)                     \
+    case SPLIT:                                                                             \
+        SKCONV_PLANE_KERNEL_TAPS(REAL, VEC, LANES, NP, NKV, SPLIT)                          \
+        break;
+/* Every split of up to 12 positions (NP is 12 or 6). */
+#define SKCONV_PLANE_KERNEL_TAPS_CASES(REAL, VEC, LANES, NP, NKV)                           \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 1)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 2)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 3)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 4)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 5)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 6)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 7)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 8)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 9)                             \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 10)                            \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 11)                            \
+    SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 12)
 #define SKCONV_DEFINE_PLANE_KERNELS(NAME, TARGET, REAL, VEC, LANES, NP, NKV, GATHER, RELU,  \
                                     STORE_FIRST)                                            \
     __attribute__((target(TARGET))) static void NAME(                                       \
@@ -799,16 +832,31 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                             a[i][j] = t0 == 0 ? (VEC){0}                                    \
                                               : *(const VEC *)(partial + p * kp + c0 + j * (LANES)); \
                     }                                                                       \
-                    for (ptrdiff_t t = t0; t < t1; t++) {                                   \
-                        const ptrdiff_t at = tap_offsets[t];                                \
-                        const REAL *w = group + t * width;                                  \
-                        VEC u[NKV];                                                         \
-                        for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES)); \
-                        for (int i = 0; i < (NP); i++) {                                    \
-                            const REAL x = source[i][at];                                   \
-                            for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];            \
+                    /* Positions one after another in at most two rows of the                  \
+                     * phases (the first ``split`` in one, the rest in the next):              \
+                     * two pointers for all (each position a constant offset from              \
+                     * one), which leaves registers free for the loop's own. */                \
+                    int split = 1, runs = 1;                                                \
+                    while (split < (NP) && source[split] == source[0] + split) split++;     \
+                    for (int i = split + 1; i < (NP); i++)                                  \
+                        runs &= source[i] == source[split] + (i - split);                   \
+                    const REAL *second = split < (NP) ? source[split] - split : source[0];  \
+                    if (runs) {                                                             \
+                        switch (split) {                                                    \
+                        SKCONV_PLANE_KERNEL_TAPS_CASES(REAL, VEC, LANES, NP, NKV)           \
                         }                                                                   \
                     }                                                                       \
+                    else                                                                    \
+                        for (ptrdiff_t t = t0; t < t1; t++) {                               \
+                            const ptrdiff_t at = tap_offsets[t];                            \
+                            const REAL *w = group + t * width;                              \
+                            VEC u[NKV];                                                     \
+                            for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES)); \
+                            for (int i = 0; i < (NP); i++) {                                \
+                                const REAL x = source[i][at];                               \
+                                for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];        \
+                            }                                                               \
+                        }                                                                   \
                     const ptrdiff_t n_here = n_positions - p0 < (NP) ? n_positions - p0 : (NP); \
                     if (!last) {                                                            \
                         for (int i = 0; i < n_here; i++)                                    \

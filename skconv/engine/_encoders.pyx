@@ -670,13 +670,15 @@ def _force_copies(forced):
     global _copies_forced
     _copies_forced = bool(forced)
 
-KERNEL_LANE_OUTPUT_MACS = 50
-"""What writing one response costs the kernel-lane loop, in float32
-multiply-adds (in float64 half as many): measured at about 1.2 ns against
-2.4e-11 s per multiply-add when the sums left the registers lane by lane.
-They now leave gathered into vectors of positions, one masked store per
-kernel and group of positions (the stores fell from a quarter of the loop's
-time to a sixteenth on 32x8 maps of 392 taps): an upper bound."""
+KERNEL_LANE_OUTPUT_MACS = 10
+"""What writing one response costs the kernel-lane loop beyond the other
+layouts' stores, in float32 multiply-adds (in float64 half as many): its
+sums leave gathered into vectors of positions, one masked store per kernel
+and group of positions. Fitted on ``bench_geometries.py``'s 43 geometries
+with each layout forced (2 threads): 6 to 10 pick the fastest layout or
+one within 7% of it everywhere but one geometry (9 taps of float64, where
+the kernel lanes are faster still); the former 50 picked another layout
+than the kernel lanes on 7 of them, up to 7% slower."""
 
 
 def plane_layout(
