@@ -623,11 +623,19 @@ def plane_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t lanes):
     return best
 
 
-RUNS_PER_THREAD = 4
+RUNS_PER_THREAD = 2
 """Runs of items per thread of the plane loops: the threads take the runs one
 after another, so that a thread held up (by another process, on a shared
 machine) leaves the others its runs but the one it holds; each run splits
-the rows it reads again (the kernel's rows at its edges twice)."""
+the rows it reads again (the kernel's rows at its edges twice). Fewer than
+:data:`FEW_ITEMS_PER_THREAD` items per thread run one item a run instead.
+Side by side on ``bench_geometries.py``'s geometries (2 threads, in turns in
+one process), 2 runs per thread took 0.87-0.97x the time of 4 on the
+stride-2 cells of 10 to 60 items, median 0.98x; on 6 items (21x21 kernels)
+1.2-1.3x, which one item a run keeps."""
+
+FEW_ITEMS_PER_THREAD = 4
+"""See :data:`RUNS_PER_THREAD`."""
 
 KERNEL_POSITIONS = 12
 """Positions the kernel-lane loop of :func:`correlate_planes` keeps in registers
@@ -1315,7 +1323,11 @@ def _planes_loop(
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
     cdef Py_ssize_t n_items = b_images * n_blocks, units = b_images if pooled else n_items
     cdef Py_ssize_t threads = loop_threads(min(n_threads, units))
-    cdef Py_ssize_t n_runs = 1 if threads == 1 else min(units, RUNS_PER_THREAD * threads)
+    cdef Py_ssize_t n_runs = (
+        1 if threads == 1
+        else units if units < FEW_ITEMS_PER_THREAD * threads
+        else RUNS_PER_THREAD * threads
+    )
     bound_buffer = np.array(
         [(b_images * t // n_runs) * n_blocks if pooled else n_items * t // n_runs
          for t in range(n_runs + 1)],
