@@ -1326,7 +1326,7 @@ def _planes_loop(
     cdef Py_ssize_t n_runs = (
         1 if threads == 1
         else units if units < FEW_ITEMS_PER_THREAD * threads
-        else RUNS_PER_THREAD * threads
+        else min(units, RUNS_PER_THREAD * threads)
     )
     bound_buffer = np.array(
         [(b_images * t // n_runs) * n_blocks if pooled else n_items * t // n_runs
