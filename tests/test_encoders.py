@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis_settings import pooled_geometries, with_fixtures
 from numpy.testing import assert_allclose
@@ -114,6 +114,9 @@ def test_the_encoded_path_equals_the_batches_path(
     n_jobs,
     seed,
 ):
+    # One value per patch normalises to zeros: every feature is then rounding
+    # noise around 0 (the two routes round differently), whose sign "ppv" counts.
+    assume(not (normalize and geometry.kernel_size == 1 and geometry.channels == 1))
     # With fewer images than threads, the threads share each image's map rows.
     rng = np.random.default_rng(seed)
     fitted = rng.random((7, geometry.channels, geometry.height, geometry.width)) * 3 + 1
