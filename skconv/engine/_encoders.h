@@ -260,6 +260,15 @@
             }                                                                               \
     } while (0)
 
+/* acc = max(acc, v) lane by lane, as ``acc > v ? acc : v`` (GCC's vector
+ * extension: a comparison gives a mask of integers of the same width). */
+#define SKCONV_EIGHT_MAX(acc, v)                                                            \
+    do {                                                                                    \
+        const __typeof__((acc) > (v)) more_ = (acc) > (v);                                  \
+        (acc) = (__typeof__(acc))((more_ & (__typeof__(more_))(acc)) |                      \
+                                  (~more_ & (__typeof__(more_))(v)));                       \
+    } while (0)
+
 /* Fold a block's encoded values into the pooling states: ``values`` (K, n),
  * rows ``ld`` apart, ``average`` (n) the triangle's sums of distances (mode
  * SKCONV_TRIANGLE). First the encoder's last step (max(0, mean distance -
@@ -366,14 +375,32 @@
                         const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];       \
                         ptrdiff_t x = lo;                                                   \
                         if (kind == SKCONV_STATE_MAX) {                                     \
-                            REAL lanes[8];                                                  \
-                            for (int l = 0; l < 8; l++) lanes[l] = maxima[lo];              \
-                            for (; x + 8 <= hi; x += 8)                                     \
-                                for (int l = 0; l < 8; l++)                                 \
-                                    lanes[l] = lanes[l] > maxima[x + l] ? lanes[l] : maxima[x + l]; \
-                            for (; x < hi; x++) lanes[0] = lanes[0] > maxima[x] ? lanes[0] : maxima[x]; \
-                            double folded = lanes[0];                                       \
-                            for (int l = 1; l < 8; l++) folded = folded > lanes[l] ? folded : lanes[l]; \
+                            /* Vectors of eight columns, the last ending at the             \
+                             * region's end (overlapping the one before: a maximum             \
+                             * can take a value twice). */                                     \
+                            typedef REAL eight_t                                            \
+                                __attribute__((vector_size(8 * sizeof(REAL)), aligned(sizeof(REAL)), may_alias)); \
+                            double folded;                                                  \
+                            if (hi - lo >= 8) {                                             \
+                                eight_t acc = *(const eight_t *)(maxima + lo), v;           \
+                                for (x = lo + 8; x + 8 <= hi; x += 8) {                     \
+                                    v = *(const eight_t *)(maxima + x);                     \
+                                    SKCONV_EIGHT_MAX(acc, v);                               \
+                                }                                                           \
+                                v = *(const eight_t *)(maxima + hi - 8);                    \
+                                SKCONV_EIGHT_MAX(acc, v);                                   \
+                                REAL lanes[8];                                              \
+                                __builtin_memcpy(lanes, &acc, sizeof lanes);                \
+                                for (int l = 0; l < 4; l++)                                 \
+                                    lanes[l] = lanes[l] > lanes[l + 4] ? lanes[l] : lanes[l + 4]; \
+                                for (int l = 0; l < 2; l++)                                 \
+                                    lanes[l] = lanes[l] > lanes[l + 2] ? lanes[l] : lanes[l + 2]; \
+                                folded = lanes[0] > lanes[1] ? lanes[0] : lanes[1];         \
+                            } else {                                                        \
+                                REAL most = maxima[lo];                                     \
+                                for (; x < hi; x++) most = most > maxima[x] ? most : maxima[x]; \
+                                folded = most;                                              \
+                            }                                                               \
                             if (relu_once) folded = folded > 0 ? folded : 0;                \
                             *state = *state > folded ? *state : folded;                     \
                         } else {                                                            \
