@@ -264,9 +264,10 @@
  * extension: a comparison gives a mask of integers of the same width). */
 #define SKCONV_EIGHT_MAX(acc, v)                                                            \
     do {                                                                                    \
-        const __typeof__((acc) > (v)) more_ = (acc) > (v);                                  \
+        const __typeof__(acc) v_ = (v);                                                     \
+        const __typeof__((acc) > v_) more_ = (acc) > v_;                                    \
         (acc) = (__typeof__(acc))((more_ & (__typeof__(more_))(acc)) |                      \
-                                  (~more_ & (__typeof__(more_))(v)));                       \
+                                  (~more_ & (__typeof__(more_))v_));                        \
     } while (0)
 
 /* Fold a block's encoded values into the pooling states: ``values`` (K, n),
@@ -382,13 +383,21 @@
                                 __attribute__((vector_size(8 * sizeof(REAL)), aligned(sizeof(REAL)), may_alias)); \
                             double folded;                                                  \
                             if (hi - lo >= 8) {                                             \
-                                eight_t acc = *(const eight_t *)(maxima + lo), v;           \
-                                for (x = lo + 8; x + 8 <= hi; x += 8) {                     \
-                                    v = *(const eight_t *)(maxima + x);                     \
-                                    SKCONV_EIGHT_MAX(acc, v);                               \
+                                /* (four vectors a step: four chains of maxima) */          \
+                                eight_t acc = *(const eight_t *)(maxima + lo), acc1 = acc;  \
+                                eight_t acc2 = acc, acc3 = acc;                             \
+                                for (x = lo + 8; x + 32 <= hi; x += 32) {                   \
+                                    SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + x));  \
+                                    SKCONV_EIGHT_MAX(acc1, *(const eight_t *)(maxima + x + 8)); \
+                                    SKCONV_EIGHT_MAX(acc2, *(const eight_t *)(maxima + x + 16)); \
+                                    SKCONV_EIGHT_MAX(acc3, *(const eight_t *)(maxima + x + 24)); \
                                 }                                                           \
-                                v = *(const eight_t *)(maxima + hi - 8);                    \
-                                SKCONV_EIGHT_MAX(acc, v);                                   \
+                                for (; x + 8 <= hi; x += 8)                                 \
+                                    SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + x));  \
+                                SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + hi - 8)); \
+                                SKCONV_EIGHT_MAX(acc, acc1);                                \
+                                SKCONV_EIGHT_MAX(acc2, acc3);                               \
+                                SKCONV_EIGHT_MAX(acc, acc2);                                \
                                 REAL lanes[8];                                              \
                                 __builtin_memcpy(lanes, &acc, sizeof lanes);                \
                                 for (int l = 0; l < 4; l++)                                 \
