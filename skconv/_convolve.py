@@ -400,7 +400,8 @@ def convolve(
         Images per batch; None sizes batches to about 4 MiB of work memory.
     n_threads : int, default=1
         Threads that process batches (or tiles of large images) in parallel
-        (BLAS is then limited to one thread each).
+        (BLAS is then limited to one thread each); they also share the check
+        of images of megabytes for NaN and infinity.
     method : {"auto", "gemm", "fft"}, default="auto"
         ``"gemm"``: gather patches with a cached index and multiply them by the
         kernel matrix (fastest for small kernels); ``"fft"``: overlap-save FFT
