@@ -143,7 +143,10 @@ def test_the_encoded_path_equals_the_batches_path(
         learned._encoders._limit_columns_level(previous)
     assert [part.path for _, _, part in plan.parts] == ["encoded"]
     assert encoded.dtype == reference.dtype == dtype
-    tolerance = 2e-3 if dtype == "float32" else 1e-9
+    # (whitening the covariance of a few patches of small images amplifies
+    # the two routes' different roundings: 2.3e-9 of the largest feature
+    # measured in float64, 7e-5 in float32)
+    tolerance = 2e-3 if dtype == "float32" else 1e-7
     scale = max(1.0, np.abs(reference).max())
     assert_allclose(encoded, reference, rtol=tolerance, atol=tolerance * scale)
 
