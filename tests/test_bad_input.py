@@ -259,6 +259,18 @@ def test_one_tap_zero_mean_kernels_are_refused():
     assert RandomBank(kernel_size=1, random_state=0).fit(np.ones((2, 3, 4, 4))).kernels_.any()
 
 
+def test_one_value_patches_are_not_normalised():
+    # Each one-value patch minus its mean is 0: nothing would be learned.
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"normalize=True.*kernel_size 1 on 1-channel"):
+        PatchBank(n_kernels=2, kernel_size=1, n_patches=50).fit(rng.random((4, 1, 6, 6)))
+    unnormalised = PatchBank(n_kernels=2, kernel_size=1, n_patches=50, normalize=False)
+    assert np.ptp(unnormalised.fit(rng.random((4, 1, 6, 6))).kernels_) > 0
+    # Several channels give a 1x1 patch several values: normalised as usual.
+    several = PatchBank(n_kernels=2, kernel_size=1, n_patches=50, whiten=False, random_state=0)
+    assert np.ptp(several.fit(rng.random((4, 3, 6, 6))).kernels_) > 0
+
+
 # --- convolve ----------------------------------------------------------------------------
 
 CONVOLVE_CASES = [

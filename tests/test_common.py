@@ -20,8 +20,12 @@ ESTIMATORS = [
     # 2-D images via image_shape: (H, 1) images whose height adapts to the
     # checks' toy data, with 3x3 kernels, 2-D padding and a 2-D stride.
     ConvFeatures(bank=RandomBank(8, 3), image_shape=(-1, 1), stride=(2, 1), pool_grid=(1, 1)),
-    # A learned bank with the Coates encoder (1-wide patches fit every toy input).
-    ConvFeatures(bank=PatchBank(n_kernels=2, kernel_size=1, n_patches=50), nonlinearity="triangle"),
+    # A learned bank with the Coates encoder (1-wide patches fit every toy input;
+    # one value each, so not normalised).
+    ConvFeatures(
+        bank=PatchBank(n_kernels=2, kernel_size=1, n_patches=50, normalize=False),
+        nonlinearity="triangle",
+    ),
     # Several dilations with fitted biases (the MiniRocket recipe's machinery).
     ConvFeatures(
         bank=RandomBank(4, 2),

@@ -114,8 +114,8 @@ def test_the_encoded_path_equals_the_batches_path(
     n_jobs,
     seed,
 ):
-    # One value per patch normalises to zeros: every feature is then rounding
-    # noise around 0 (the two routes round differently), whose sign "ppv" counts.
+    # One value per patch normalises to zeros (PatchBank refuses it): every
+    # feature is then rounding noise around 0, whose sign "ppv" counts.
     assume(not (normalize and geometry.kernel_size == 1 and geometry.channels == 1))
     # With fewer images than threads, the threads share each image's map rows.
     rng = np.random.default_rng(seed)

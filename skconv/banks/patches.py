@@ -46,6 +46,8 @@ class PatchBank(_BaseBank):
         Patches sampled (reproducibly, from ``random_state``) to learn from.
     normalize : bool, default=True
         Subtract each patch's mean and divide by ``sqrt(var + norm_reg)``.
+        Patches must then hold at least 2 values (a one-value patch minus its
+        mean is 0): ``kernel_size=1`` on 1-channel images raises a ValueError.
     norm_reg : "auto" or float, default="auto"
         Variance regulariser of the normalisation (> 0: flat patches are then
         divided by ``sqrt(norm_reg)``, not by zero). ``"auto"`` follows the
@@ -149,6 +151,13 @@ class PatchBank(_BaseBank):
         """
         n_channels, n_axes = _image_layout(images)
         size = resolve_kernel_size(self.kernel_size, n_axes)
+        if self.normalize and n_channels * int(np.prod(size)) == 1:
+            raise ValueError(
+                "normalize=True needs patches of at least 2 values: with kernel_size "
+                f"{self.kernel_size!r} on {n_channels}-channel images each patch is one "
+                "value, which its own mean sets to 0, so every kernel would be learned from "
+                "zeros. Pass normalize=False, a larger kernel_size, or more channels."
+            )
         rng = check_random_state(self.random_state)
         step = _step_timer(self.verbose)
         patches = sample_patches(images, size, self.n_patches, rng)
