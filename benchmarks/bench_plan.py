@@ -8,7 +8,7 @@ asks ``explain(X)`` for the plan and its predicted seconds, then times
 their ratio and the plan's path and method. The summary gives the median
 ratio and how many cells are within 2x and 3x of the prediction.
 
-Run:  python benchmarks/bench_plan.py            (the grid, about 3 minutes)
+Run:  python benchmarks/bench_plan.py            (the grid, about 15 seconds)
       python benchmarks/bench_plan.py --quick    (a few cells)
 """
 

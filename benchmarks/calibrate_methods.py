@@ -11,7 +11,7 @@ the fitted constants, to be copied into ``skconv/engine/costs.py``, and for each
 geometry the measured and predicted times and whether the model picks the
 faster method.
 
-Run:  python benchmarks/calibrate_methods.py        (about 3 minutes)
+Run:  python benchmarks/calibrate_methods.py        (about 25 seconds)
 """
 
 import math
