@@ -13,8 +13,8 @@ prints the time of
 * ``scipy.signal.fftconvolve`` and ``scipy.signal.oaconvolve`` (flipped kernels,
   broadcast over (kernel, channel), summed over channels), one image at a time;
 * a batched ``scipy.fft`` recipe (rfft2 of the images and of the flipped
-  kernels, channel sum in the frequency domain, irfft2, crop: the issue's
-  "about ten lines"),
+  kernels, channel sum in the frequency domain, irfft2, crop: about ten
+  lines of scipy),
 
 then the ratio of skconv auto to the fastest anchor, the method auto chose, and
 skconv auto's working memory (tracemalloc peak beyond its output; pocketfft's
@@ -31,8 +31,8 @@ A contender whose warm-up run takes over 0.5 s is timed in two rounds only. The
 number of images per cell is ``max(1, 2**16 // (H * W))``.
 
 ``--memory`` instead measures, each in a fresh process, the resident memory
-(peak RSS minus the RSS before the call, minus the output) of the issue's two
-memory targets: ``convolve`` of one 2048x2048 image with 16 15x15 kernels, and
+(peak RSS minus the RSS before the call, minus the output) of two memory
+targets: ``convolve`` of one 2048x2048 image with 16 15x15 kernels, and
 ``ConvFeatures(bank=GaborBank(kernel_size=31), pool_grid=4)`` on four 1024x1024
 images.
 
