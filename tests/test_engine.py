@@ -146,6 +146,16 @@ def test_output_shapes(shape, kshape, stride, padding, dilation, expected):
     assert out.shape == (2, 3, *expected)
 
 
+@pytest.mark.parametrize("stride", [True, 1.0, np.int64(0), (1, 1.0)])
+def test_a_cached_geometry_stands_for_no_invalid_argument(stride):
+    # make_geometry is cached by its arguments: a valid stride of 1 seen
+    # before must not let an equal but invalid one (True, 1.0) through.
+    assert make_geometry((1, 8, 8), (1, 3, 3), stride=1).stride == (1, 1)
+    assert make_geometry((1, 8, 8), (1, 3, 3), stride=(1, 1)).stride == (1, 1)
+    with pytest.raises((TypeError, ValueError), match="stride"):
+        make_geometry((1, 8, 8), (1, 3, 3), stride=stride)
+
+
 def test_convolve_equals_scipy_convolve2d_with_flip():
     rng = np.random.default_rng(0)
     image, kernel = rng.standard_normal((9, 11)), rng.standard_normal((3, 4))

@@ -541,6 +541,9 @@ def test_the_loops_threads_respect_the_openmp_limit():
 
     geometry = make_geometry((8, 64, 200), (8, 5, 5), stride=2, padding=2)
     assert _encoders.loop_threads(2) == 2
+    # (planned before without the limit: the plan is made anew under it)
+    unlimited = plan_conv(1, geometry, 128, np.dtype(np.float32), PoolingSpec(), n_threads=2)
+    assert unlimited.loop_threads == 2
     with threadpool_limits(1, user_api="openmp"):
         assert _encoders.loop_threads(2) == 1
         plan = plan_conv(1, geometry, 128, np.dtype(np.float32), PoolingSpec(), n_threads=2)

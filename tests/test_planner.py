@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
@@ -107,6 +108,53 @@ def test_convolve_plans_with_the_same_planner(monkeypatch):
     monkeypatch.setattr(planner, "plan_part", spy)
     convolve(RNG.random((3, 20, 20)), RNG.random((4, 3, 3)))
     assert len(calls) == 1 and calls[0][1]["pooled"] is False
+
+
+def test_the_same_work_is_planned_once(monkeypatch):
+    calls = []
+    real = planner.plan_part
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["n_threads"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "plan_part", spy)
+    images, kernels = RNG.random((3, 20, 20)), RNG.random((4, 3, 3))
+    first = convolve(images, kernels)
+    assert_allclose(convolve(images, kernels), first)
+    assert len(calls) == 1
+    # Other work, another budget, other threads: planned anew.
+    convolve(images[:2], kernels)
+    with sklearn.config_context(working_memory=1):
+        convolve(images, kernels)
+    convolve(images, kernels, n_threads=2)
+    assert calls == [1, 1, 1, 2]
+    planner.clear_plans()
+    convolve(images, kernels)
+    assert len(calls) == 5
+
+
+@pytest.mark.filterwarnings("ignore::skconv.SlowPathWarning")
+def test_a_withdrawn_compiled_loop_is_planned_without(monkeypatch):
+    # The plans depend on which compiled loops are there: one withdrawn (as
+    # the tests and benchmarks do) is never asked for by a plan made before.
+    geometry = make_geometry((1, 28, 28), (1, 5, 5))
+    spec = features_module.PoolingSpec(nonlinearity="relu", poolings=("max",))
+    first = planner.plan_conv(64, geometry, 16, np.float32, spec)
+    assert planner.plan_conv(64, geometry, 16, np.float32, spec) is first
+    for module, name in [
+        (planner.core, "correlate_batch_last"),
+        (planner.gemm, "correlate_windows"),
+        (planner.gemm, "correlate_planes"),
+        (planner.learned, "compiled_pool"),
+    ]:
+        monkeypatch.setattr(module, name, None)  # withdrawn one after the other
+        plan = planner.plan_conv(64, geometry, 16, np.float32, spec)
+        planner.clear_plans()
+        assert planner.plan_conv(64, geometry, 16, np.float32, spec) == plan
+    assert plan.method == "gemm" and plan.path in ("batches", "tiles")
+    monkeypatch.undo()
+    assert planner.plan_conv(64, geometry, 16, np.float32, spec) == first
 
 
 def test_explain_follows_dask_blocks():

@@ -136,6 +136,22 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
     geometry : Geometry
         The geometry in 2-D form (1-D signals get height 1).
     """
+    input_shape, kernel_shape = tuple(input_shape), tuple(kernel_shape)
+    if all(_is_plain(a) for a in (input_shape, kernel_shape, stride, padding, dilation)):
+        # Made once per distinct call (a convolve call on images of one
+        # shape, dask blocks): the arguments are then hashable, and their
+        # types exact, so that no cached value stands for an invalid one.
+        return _cached_geometry(input_shape, kernel_shape, stride, padding, dilation)
+    return _make_geometry(input_shape, kernel_shape, stride, padding, dilation)
+
+
+def _is_plain(value):
+    """True for a str, an int, or a tuple of ints (bool, float, numpy ints excluded)."""
+    kind = type(value)
+    return kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
+
+
+def _make_geometry(input_shape, kernel_shape, stride, padding, dilation):
     n_axes = len(input_shape) - 1
     if n_axes not in (1, 2) or len(kernel_shape) != n_axes + 1:
         raise ValueError(
@@ -167,6 +183,9 @@ def make_geometry(input_shape, kernel_shape, *, stride=1, padding="same", dilati
         spatial, ksize, stride, dilation = (1, *spatial), (1, *ksize), (1, *stride), (1, *dilation)
         pads, out = ((0, 0), *pads), [1, *out]
     return Geometry(int(input_shape[0]), spatial, ksize, stride, dilation, tuple(pads), tuple(out))
+
+
+_cached_geometry = lru_cache(maxsize=256)(_make_geometry)
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..pooling import COMPETING_POOLINGS, SIGN_PRESERVING, pools_by_max_only
+from . import core, gemm, learned
 from .core import (
     _BATCH_BYTES,
     DIRECT_MIN_WIDTH,
@@ -751,6 +752,35 @@ def _plan_fft(n, geometry, n_kernels, itemsize, budget, n_threads, factor):
     )
 
 
+_PLANS = {}
+_MAX_PLANS = 256
+"""Plans already made (:func:`plan_conv`), by everything they depend on: the
+same work asked again (a :func:`skconv.convolve` call, a transform of a few
+samples, dask blocks of one shape) skips 20-30 us of planning. At most
+:data:`_MAX_PLANS`, the oldest dropped first."""
+
+
+def _loop_state(n_threads):
+    """What the plans depend on beyond their work: which compiled loops are
+    there (tests and benchmarks withdraw some), the threads the ``"planes"``
+    loop runs for ``n_threads`` (OpenMP's limits and a fork change them), the
+    register loop it takes and any layout forced for tests."""
+    built = (
+        core.correlate_batch_last is None,
+        gemm.correlate_windows is None,
+        learned.compiled_pool is None,
+    )
+    if gemm.correlate_planes is None:
+        return built
+    encoders = gemm._encoders
+    return (*built, plane_loop_threads(n_threads), encoders.columns_level(), encoders._plane_layout)
+
+
+def clear_plans():
+    """Forget the plans :func:`plan_conv` made (after changing a planner constant)."""
+    _PLANS.clear()
+
+
 def plan_conv(
     n,
     geometry,
@@ -766,6 +796,11 @@ def plan_conv(
 ):
     """:func:`plan_part` for a :class:`~skconv.engine.features.PoolingSpec` (``conv_features``).
 
+    The plan is made once per distinct work: its arguments, the
+    ``working_memory`` of :func:`sklearn.get_config`, and the state of the
+    compiled loops (their threads, which OpenMP's limits and a fork change, and
+    any layout forced for tests).
+
     Parameters
     ----------
     n, geometry, n_columns, dtype :
@@ -780,6 +815,42 @@ def plan_conv(
     -------
     plan : PartPlan
     """
+    dtype = np.dtype(dtype)
+    key = (
+        n,
+        geometry,
+        n_columns,
+        dtype,
+        spec,
+        spec.biases is None,
+        response is None,
+        method,
+        n_threads,
+        batch_size,
+        layout,
+        working_memory_bytes(),
+        _loop_state(n_threads),
+    )
+    try:
+        return _PLANS[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable spec (e.g. poolings given as a list)
+        return _plan_conv(
+            n, geometry, n_columns, dtype, spec, response, method, n_threads, batch_size, layout
+        )
+    plan = _plan_conv(
+        n, geometry, n_columns, dtype, spec, response, method, n_threads, batch_size, layout
+    )
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.pop(next(iter(_PLANS)), None)
+    _PLANS[key] = plan
+    return plan
+
+
+def _plan_conv(
+    n, geometry, n_columns, dtype, spec, response, method, n_threads, batch_size, layout
+):
     learned = response is not None
     if learned and method == "gemm" and layout is None:
         states = pooled_states(spec, dtype)
