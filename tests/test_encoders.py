@@ -241,3 +241,28 @@ def test_blocks_hold_whole_rows_with_the_least_waste():
     for oh, ow in [(5, 7), (30, 33), (64, 64), (3, 100)]:
         rows = rows_per_block(oh, ow)
         assert 1 <= rows <= oh and (rows == 1 or rows * ow <= BLOCK_POSITIONS)
+
+
+@pytest.mark.skipif(learned.compiled_pool is None, reason="the pooled loop was not built")
+@pytest.mark.parametrize("grid", [(2, 3), (1, 6)])  # regions of 12-13 columns, of 5-6
+@pytest.mark.parametrize("nonlinearity", ["triangle", "relu", None])
+@pytest.mark.parametrize("pooling", ["max", ("max", "mean")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_region_maxima_of_many_kernels_equal_the_batches_path(
+    grid, nonlinearity, pooling, dtype, monkeypatch
+):
+    # The loop reduces the maxima of regions of 8 columns or more eight
+    # kernels at a time: 19 kernels are two such groups and three alone.
+    rng = np.random.default_rng(1)
+    X = rng.random((5, 26, 35)) * 3 + 1
+    conv = ConvFeatures(
+        PatchBank(n_kernels=19, kernel_size=3, n_patches=300, random_state=0),
+        nonlinearity=nonlinearity,
+        pooling=pooling,
+        pool_grid=grid,
+        dtype=dtype,
+    ).fit(X)
+    plan, encoded, reference = _routes(conv, X, monkeypatch)
+    assert [part.path for _, _, part in plan.parts] == ["encoded"]
+    tolerance = 1e-4 if dtype == "float32" else 1e-10
+    assert_allclose(encoded, reference, rtol=tolerance, atol=tolerance)

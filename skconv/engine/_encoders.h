@@ -270,6 +270,100 @@
                                   (~more_ & (__typeof__(more_))v_));                        \
     } while (0)
 
+/* The maxima of ``maxima[lo:hi]`` (hi - lo >= 8) in the eight lanes of ``acc``:
+ * vectors of eight columns, four a step (four chains of maxima), the last
+ * ending at the region's end (overlapping the one before: a maximum can take
+ * a value twice). */
+#define SKCONV_REGION_EIGHT(eight_t, acc, maxima, lo, hi)                                   \
+    do {                                                                                    \
+        ptrdiff_t x_;                                                                       \
+        eight_t a1_, a2_, a3_;                                                              \
+        (acc) = *(const eight_t *)((maxima) + (lo));                                        \
+        a1_ = a2_ = a3_ = (acc);                                                            \
+        for (x_ = (lo) + 8; x_ + 32 <= (hi); x_ += 32) {                                    \
+            SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + x_));                       \
+            SKCONV_EIGHT_MAX(a1_, *(const eight_t *)((maxima) + x_ + 8));                   \
+            SKCONV_EIGHT_MAX(a2_, *(const eight_t *)((maxima) + x_ + 16));                  \
+            SKCONV_EIGHT_MAX(a3_, *(const eight_t *)((maxima) + x_ + 24));                  \
+        }                                                                                   \
+        for (; x_ + 8 <= (hi); x_ += 8) SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + x_)); \
+        SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + (hi) - 8));                    \
+        SKCONV_EIGHT_MAX(acc, a1_);                                                         \
+        SKCONV_EIGHT_MAX(a2_, a3_);                                                         \
+        SKCONV_EIGHT_MAX(acc, a2_);                                                         \
+    } while (0)
+
+/* m = max(a, b) lane by lane after the two shuffles of (a, b) given. */
+#define SKCONV_SHUFFLED_MAX(m, a, b, i0, i1, i2, i3, i4, i5, i6, i7, j0, j1, j2, j3, j4, j5, j6, j7) \
+    do {                                                                                    \
+        (m) = __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7);                \
+        SKCONV_EIGHT_MAX(m, __builtin_shufflevector(a, b, j0, j1, j2, j3, j4, j5, j6, j7)); \
+    } while (0)
+
+/* The band's rows of maxima are folded (state s, every kernel): each region's
+ * maximum into the states, eight kernels at a time where the region has at
+ * least eight columns: their eight-lane maxima (SKCONV_REGION_EIGHT) reduced
+ * together, in three steps of two shuffles and a maximum (eight vectors into
+ * one of eight kernels' maxima), instead of a reduction across the lanes per
+ * kernel. */
+#define SKCONV_REDUCE_MAXIMA(REAL)                                                          \
+    do {                                                                                    \
+        typedef REAL eight_t                                                                \
+            __attribute__((vector_size(8 * sizeof(REAL)), aligned(sizeof(REAL)), may_alias)); \
+        const REAL *restrict first_maxima = row_maxima + (ptrdiff_t)s * k * ow;             \
+        for (ptrdiff_t gx = 0; gx < gw; gx++) {                                             \
+            double *restrict state = states + ((s * n_regions) + band * gw + gx) * k;       \
+            const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];                   \
+            ptrdiff_t c = 0;                                                                \
+            if (hi - lo >= 8)                                                               \
+                for (; c + 8 <= k; c += 8) {                                                \
+                    eight_t a[8], b[4], d[2], e;                                            \
+                    for (int j = 0; j < 8; j++)                                             \
+                        SKCONV_REGION_EIGHT(eight_t, a[j], first_maxima + (c + j) * ow, lo, hi); \
+                    /* b[i]: lanes 0-3 kernel 2i's, 4-7 kernel 2i+1's */                    \
+                    for (int i = 0; i < 4; i++)                                             \
+                        SKCONV_SHUFFLED_MAX(b[i], a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, \
+                                            4, 5, 6, 7, 12, 13, 14, 15);                    \
+                    /* d[i]: lanes in pairs, kernels 4i, 4i+2, 4i+1, 4i+3 */                \
+                    for (int i = 0; i < 2; i++)                                             \
+                        SKCONV_SHUFFLED_MAX(d[i], b[2 * i], b[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13, \
+                                            2, 3, 10, 11, 6, 7, 14, 15);                    \
+                    /* e: kernels 0, 4, 2, 6, 1, 5, 3, 7 */                                 \
+                    SKCONV_SHUFFLED_MAX(e, d[0], d[1], 0, 8, 2, 10, 4, 12, 6, 14, 1, 9, 3, 11, 5, 13, \
+                                        7, 15);                                             \
+                    REAL lanes[8];                                                          \
+                    __builtin_memcpy(lanes, &e, sizeof lanes);                              \
+                    static const int lane_of[8] = {0, 4, 2, 6, 1, 5, 3, 7};                 \
+                    for (int j = 0; j < 8; j++) {                                           \
+                        double folded = lanes[lane_of[j]];                                  \
+                        if (relu_once) folded = folded > 0 ? folded : 0;                    \
+                        state[c + j] = state[c + j] > folded ? state[c + j] : folded;       \
+                    }                                                                       \
+                }                                                                           \
+            for (; c < k; c++) {                                                            \
+                const REAL *restrict maxima = first_maxima + c * ow;                        \
+                double folded;                                                              \
+                if (hi - lo >= 8) {                                                         \
+                    eight_t acc;                                                            \
+                    SKCONV_REGION_EIGHT(eight_t, acc, maxima, lo, hi);                      \
+                    REAL lanes[8];                                                          \
+                    __builtin_memcpy(lanes, &acc, sizeof lanes);                            \
+                    for (int l = 0; l < 4; l++)                                             \
+                        lanes[l] = lanes[l] > lanes[l + 4] ? lanes[l] : lanes[l + 4];       \
+                    for (int l = 0; l < 2; l++)                                             \
+                        lanes[l] = lanes[l] > lanes[l + 2] ? lanes[l] : lanes[l + 2];       \
+                    folded = lanes[0] > lanes[1] ? lanes[0] : lanes[1];                     \
+                } else {                                                                    \
+                    REAL most = maxima[lo];                                                 \
+                    for (ptrdiff_t x = lo; x < hi; x++) most = most > maxima[x] ? most : maxima[x]; \
+                    folded = most;                                                          \
+                }                                                                           \
+                if (relu_once) folded = folded > 0 ? folded : 0;                            \
+                state[c] = state[c] > folded ? state[c] : folded;                           \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
 /* Fold a block's encoded values into the pooling states: ``values`` (K, n),
  * rows ``ld`` apart, ``average`` (n) the triangle's sums of distances (mode
  * SKCONV_TRIANGLE). First the encoder's last step (max(0, mean distance -
@@ -368,61 +462,24 @@
                             }                                                               \
                         }                                                                   \
                     }                                                                       \
-                    if (!last) continue;                                                    \
+                    if (!last || kind == SKCONV_STATE_MAX) continue;                        \
                     /* The band's rows are folded: reduce each region's columns,            \
                      * in eight independent lanes. */                                       \
                     for (ptrdiff_t gx = 0; gx < gw; gx++) {                                 \
                         double *state = states + ((s * n_regions) + band * gw + gx) * k + c; \
                         const ptrdiff_t lo = col_bounds[gx], hi = col_bounds[gx + 1];       \
                         ptrdiff_t x = lo;                                                   \
-                        if (kind == SKCONV_STATE_MAX) {                                     \
-                            /* Vectors of eight columns, the last ending at the             \
-                             * region's end (overlapping the one before: a maximum             \
-                             * can take a value twice). */                                     \
-                            typedef REAL eight_t                                            \
-                                __attribute__((vector_size(8 * sizeof(REAL)), aligned(sizeof(REAL)), may_alias)); \
-                            double folded;                                                  \
-                            if (hi - lo >= 8) {                                             \
-                                /* (four vectors a step: four chains of maxima) */          \
-                                eight_t acc = *(const eight_t *)(maxima + lo), acc1 = acc;  \
-                                eight_t acc2 = acc, acc3 = acc;                             \
-                                for (x = lo + 8; x + 32 <= hi; x += 32) {                   \
-                                    SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + x));  \
-                                    SKCONV_EIGHT_MAX(acc1, *(const eight_t *)(maxima + x + 8)); \
-                                    SKCONV_EIGHT_MAX(acc2, *(const eight_t *)(maxima + x + 16)); \
-                                    SKCONV_EIGHT_MAX(acc3, *(const eight_t *)(maxima + x + 24)); \
-                                }                                                           \
-                                for (; x + 8 <= hi; x += 8)                                 \
-                                    SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + x));  \
-                                SKCONV_EIGHT_MAX(acc, *(const eight_t *)(maxima + hi - 8)); \
-                                SKCONV_EIGHT_MAX(acc, acc1);                                \
-                                SKCONV_EIGHT_MAX(acc2, acc3);                               \
-                                SKCONV_EIGHT_MAX(acc, acc2);                                \
-                                REAL lanes[8];                                              \
-                                __builtin_memcpy(lanes, &acc, sizeof lanes);                \
-                                for (int l = 0; l < 4; l++)                                 \
-                                    lanes[l] = lanes[l] > lanes[l + 4] ? lanes[l] : lanes[l + 4]; \
-                                for (int l = 0; l < 2; l++)                                 \
-                                    lanes[l] = lanes[l] > lanes[l + 2] ? lanes[l] : lanes[l + 2]; \
-                                folded = lanes[0] > lanes[1] ? lanes[0] : lanes[1];         \
-                            } else {                                                        \
-                                REAL most = maxima[lo];                                     \
-                                for (; x < hi; x++) most = most > maxima[x] ? most : maxima[x]; \
-                                folded = most;                                              \
-                            }                                                               \
-                            if (relu_once) folded = folded > 0 ? folded : 0;                \
-                            *state = *state > folded ? *state : folded;                     \
-                        } else {                                                            \
-                            double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                     \
-                            for (; x + 8 <= hi; x += 8)                                     \
-                                for (int l = 0; l < 8; l++) lanes[l] += row[x + l];         \
-                            for (; x < hi; x++) lanes[0] += row[x];                         \
-                            double folded = 0;                                              \
-                            for (int l = 0; l < 8; l++) folded += lanes[l];                 \
-                            *state += folded;                                               \
-                        }                                                                   \
+                        double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                         \
+                        for (; x + 8 <= hi; x += 8)                                         \
+                            for (int l = 0; l < 8; l++) lanes[l] += row[x + l];             \
+                        for (; x < hi; x++) lanes[0] += row[x];                             \
+                        double folded = 0;                                                  \
+                        for (int l = 0; l < 8; l++) folded += lanes[l];                     \
+                        *state += folded;                                                   \
                     }                                                                       \
                 }                                                                           \
+                if (last && kind == SKCONV_STATE_MAX)                                       \
+                    SKCONV_REDUCE_MAXIMA(REAL);                                             \
             }                                                                               \
             y = end;                                                                        \
         }                                                                                   \
