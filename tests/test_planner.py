@@ -6,7 +6,10 @@ import sklearn
 from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
+import skconv.engine.core as engine_core
 import skconv.engine.features as features_module
+import skconv.engine.gemm as skconv_gemm
+import skconv.engine.learned as learned
 from skconv import ArrayBank, ConvFeatures, GaborBank, PatchBank, convolve, make_minirocket
 from skconv.engine import planner
 from skconv.engine.core import make_geometry
@@ -134,6 +137,24 @@ def test_the_same_work_is_planned_once(monkeypatch):
     assert len(calls) == 5
 
 
+def test_plans_made_by_many_threads_at_once_stay_bounded_and_right(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(planner, "_MAX_PLANS", 4)
+    geometry = make_geometry((1, 28, 28), (1, 5, 5))
+    spec = features_module.PoolingSpec(nonlinearity="relu", poolings=("max",))
+    counts = [1 + i % 40 for i in range(400)]
+
+    def plan(n):
+        return planner.plan_conv(n, geometry, 16, "float32", spec)
+
+    with ThreadPoolExecutor(4) as pool:
+        plans = list(pool.map(plan, counts))
+    assert len(planner._PLANS) <= 4
+    planner.clear_plans()
+    assert plans == [plan(n) for n in counts]
+
+
 @pytest.mark.filterwarnings("ignore::skconv.SlowPathWarning")
 def test_a_withdrawn_compiled_loop_is_planned_without(monkeypatch):
     # The plans depend on which compiled loops are there: one withdrawn (as
@@ -143,10 +164,10 @@ def test_a_withdrawn_compiled_loop_is_planned_without(monkeypatch):
     first = planner.plan_conv(64, geometry, 16, np.float32, spec)
     assert planner.plan_conv(64, geometry, 16, np.float32, spec) is first
     for module, name in [
-        (planner.core, "correlate_batch_last"),
-        (planner.gemm, "correlate_windows"),
-        (planner.gemm, "correlate_planes"),
-        (planner.learned, "compiled_pool"),
+        (engine_core, "correlate_batch_last"),
+        (skconv_gemm, "correlate_windows"),
+        (skconv_gemm, "correlate_planes"),
+        (learned, "compiled_pool"),
     ]:
         monkeypatch.setattr(module, name, None)  # withdrawn one after the other
         plan = planner.plan_conv(64, geometry, 16, np.float32, spec)

@@ -16,12 +16,15 @@ Which method (GEMM or FFT) a part uses is chosen by the cost model of
 are computed then); everything else is chosen here, at transform time.
 """
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..pooling import COMPETING_POOLINGS, SIGN_PRESERVING, pools_by_max_only
-from . import core, gemm, learned
+from . import core as _core
+from . import gemm as _gemm
+from . import learned as _learned
 from .core import (
     _BATCH_BYTES,
     DIRECT_MIN_WIDTH,
@@ -752,12 +755,14 @@ def _plan_fft(n, geometry, n_kernels, itemsize, budget, n_threads, factor):
     )
 
 
+# Plans already made (plan_conv), by everything they depend on: the same
+# work asked again (a convolve call, a transform of a few samples, dask blocks
+# of one shape) skips 20-30 us of planning. At most _MAX_PLANS, the oldest
+# dropped first; lookups need no lock, insertions take it (threads of dask
+# plan at once).
 _PLANS = {}
 _MAX_PLANS = 256
-"""Plans already made (:func:`plan_conv`), by everything they depend on: the
-same work asked again (a :func:`skconv.convolve` call, a transform of a few
-samples, dask blocks of one shape) skips 20-30 us of planning. At most
-:data:`_MAX_PLANS`, the oldest dropped first."""
+_PLANS_LOCK = threading.Lock()
 
 
 def _loop_state(n_threads):
@@ -766,19 +771,20 @@ def _loop_state(n_threads):
     loop runs for ``n_threads`` (OpenMP's limits and a fork change them), the
     register loop it takes and any layout forced for tests."""
     built = (
-        core.correlate_batch_last is None,
-        gemm.correlate_windows is None,
-        learned.compiled_pool is None,
+        _core.correlate_batch_last is None,
+        _gemm.correlate_windows is None,
+        _learned.compiled_pool is None,
     )
-    if gemm.correlate_planes is None:
+    if _gemm.correlate_planes is None:
         return built
-    encoders = gemm._encoders
+    encoders = _gemm._encoders
     return (*built, plane_loop_threads(n_threads), encoders.columns_level(), encoders._plane_layout)
 
 
 def clear_plans():
     """Forget the plans :func:`plan_conv` made (after changing a planner constant)."""
-    _PLANS.clear()
+    with _PLANS_LOCK:
+        _PLANS.clear()
 
 
 def plan_conv(
@@ -842,9 +848,10 @@ def plan_conv(
     plan = _plan_conv(
         n, geometry, n_columns, dtype, spec, response, method, n_threads, batch_size, layout
     )
-    if len(_PLANS) >= _MAX_PLANS:
-        _PLANS.pop(next(iter(_PLANS)), None)
-    _PLANS[key] = plan
+    with _PLANS_LOCK:
+        if len(_PLANS) >= _MAX_PLANS:
+            del _PLANS[next(iter(_PLANS))]
+        _PLANS[key] = plan
     return plan
 
 
