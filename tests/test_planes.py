@@ -34,7 +34,7 @@ LEVELS = list(range(1, _encoders.columns_level() + 1)) if _encoders else []
 
 
 # The loop's register layouts: chosen by the maps' shape, or forced.
-LAYOUTS = [None, "positions", "wrapped", "kernels"]
+LAYOUTS = [None, *_encoders.PLANE_LAYOUTS] if _encoders else [None]
 
 
 @contextmanager
@@ -162,19 +162,21 @@ def test_planes_equal_scipy(
 
 
 @pytest.mark.parametrize("level", LEVELS or [1])
+@pytest.mark.parametrize("layout", ["kernels", "narrow kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_kernel_lanes_take_positions_across_rows_at_every_split(level, dtype):
-    # The kernel-lane loop takes 12 (AVX2: 6) positions at a time: in one row
-    # of the phases, or its first ``split`` in one row and the rest in the
-    # next (a loop compiled for each split), else through a pointer each.
-    # Map widths 1 to 26 put every split, and runs of three rows, in a block.
+def test_kernel_lanes_take_positions_across_rows_at_every_split(level, layout, dtype):
+    # The kernel-lane loop takes 12 (two vectors of kernels on AVX2: 6)
+    # positions at a time: in one row of the phases, or its first ``split``
+    # in one row and the rest in the next (a loop compiled for each split),
+    # else through a pointer each. Map widths 1 to 26 put every split, and
+    # runs of three rows, in a block; 33 kernels leave a partial vector.
     rng = np.random.default_rng(0)
     for ow in range(1, 27):
         images = rng.standard_normal((1, 2, 9, 2 * ow + 2)).astype(dtype)
         kernels = rng.standard_normal((33, 2, 3, 3)).astype(dtype)
         expected = reference_correlate(images, kernels, (1, 2), ((0, 0), (0, 0)), (1, 1))
         out = np.full(expected.shape, np.nan, dtype)
-        with register_loop(level, "kernels"):
+        with register_loop(level, layout):
             _encoders.correlate_planes(
                 images,
                 _encoders.plane_weights(_weights(kernels)),
@@ -203,7 +205,7 @@ def test_rows_of_one_value_take_any_stride():
 
 
 @pytest.mark.parametrize("stores", [None, "copied"])
-@pytest.mark.parametrize("layout", ["positions", "kernels"])
+@pytest.mark.parametrize("layout", ["positions", "kernels", "narrow kernels"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype, stores):
     # 16 channels of 9x9 taps: 1296 taps, the sums kept between two blocks,
@@ -260,7 +262,7 @@ def test_the_planner_takes_the_planes_where_they_are_faster():
 def test_narrow_maps_run_their_vectors_across_rows():
     # 20-wide maps, phases' rows 26 apart: vectors along each row fill 20 of
     # 32 lanes; run across a block's rows they fill 83% of them.
-    by_positions, _, by_wrapped = _encoders.plane_lane_use(240, 20, 128, 4, 26)
+    by_positions, _, by_wrapped, _ = _encoders.plane_lane_use(240, 20, 128, 4, 26)
     assert by_positions == pytest.approx(20 / 32)
     assert by_wrapped > 0.8
     layout, block_rows, _ = _encoders.plane_layout(240, 20, 8, 196, 4, 26)
@@ -268,6 +270,17 @@ def test_narrow_maps_run_their_vectors_across_rows():
     # Without the phases' width (or maps as wide as it), vectors stay in rows.
     assert _encoders.plane_lane_use(240, 20, 128, 4)[2] == 0.0
     assert _encoders.plane_layout(240, 20, 8, 196, 4)[0] != "wrapped"
+
+
+@pytest.mark.skipif(not LEVELS or LEVELS[-1] < 2, reason="the lane counts are AVX-512's")
+def test_sixteen_kernels_take_one_vector_of_kernel_lanes():
+    # 16 float32 kernels fill one vector of kernels and half of two: on
+    # 12-wide maps (three quarters of a vector of positions) the loop of one
+    # vector of kernels does the least work; 32 kernels fill two vectors.
+    by_positions, by_kernels, _, by_narrow = _encoders.plane_lane_use(64, 12, 16, 4, 22)
+    assert (by_positions, by_kernels, by_narrow) == (0.75, 0.5, 1.0)
+    assert _encoders.plane_layout(64, 12, 16, 7056, 4, 22)[0] == "narrow kernels"
+    assert _encoders.plane_layout(64, 12, 32, 7056, 4, 22)[0] == "kernels"
 
 
 @pytest.mark.parametrize("oh", [1, 20, 21, 22, 36, 43, 240])

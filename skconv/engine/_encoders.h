@@ -984,6 +984,23 @@ SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_float_avx2, "avx2,fma", float, 
                             2, skconv_gather_v8f, skconv_relu_v8f, skconv_store_v8f)
 SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernels_double_avx2, "avx2,fma", double, skconv_v4d, 4,
                             6, 2, skconv_gather_v4d, skconv_relu_v4d, skconv_store_v4d)
+/* One vector of kernels (16 float32 with AVX-512) x 12 positions, for banks
+ * that would leave half of the second vector empty (16 kernels, 48...): a
+ * load per tap and 12 broadcasts feed 12 multiply-adds, so the loop runs
+ * near the rate of its loads instead of its multiply-adds
+ * (NARROW_KERNEL_LANE_EFFICIENCY in _encoders.pyx). */
+#define SKCONV_NARROW_KERNEL_POSITIONS 12
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernel_vector_float_avx512, "avx512f,fma", float,
+                            skconv_v16f, 16, 12, 1, skconv_gather_v16f, skconv_relu_v16f,
+                            skconv_store_v16f)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernel_vector_double_avx512, "avx512f,fma", double,
+                            skconv_v8d, 8, 12, 1, skconv_gather_v8d, skconv_relu_v8d,
+                            skconv_store_v8d)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernel_vector_float_avx2, "avx2,fma", float, skconv_v8f,
+                            8, 12, 1, skconv_gather_v8f, skconv_relu_v8f, skconv_store_v8f)
+SKCONV_DEFINE_PLANE_KERNELS(skconv_plane_kernel_vector_double_avx2, "avx2,fma", double,
+                            skconv_v4d, 4, 12, 1, skconv_gather_v4d, skconv_relu_v4d,
+                            skconv_store_v4d)
 
 /* What the CPU runs: 2 AVX-512, 1 AVX2 and FMA, 0 neither (the caller uses
  * BLAS); skconv_columns_limit, when 0 or 1, caps it (the tests run every
@@ -1005,6 +1022,7 @@ static int skconv_columns_level(void)
 #define SKCONV_HAS_COLUMNS 0
 #define SKCONV_PLANE_VECTORS 3
 #define SKCONV_PLANE_KERNEL_VECTORS 2
+#define SKCONV_NARROW_KERNEL_POSITIONS 12
 static int skconv_columns_limit = -1;
 static int skconv_columns_level(void) { return 0; }
 #endif
@@ -1073,20 +1091,23 @@ static int skconv_plane_lanes(int itemsize)
         default: return 0;                                                                  \
         }                                                                                   \
     }
-#define SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(NAME, REAL, WIDE, NARROW)                      \
+/* ... with ``one_vector`` one vector of kernels per block instead of
+ * SKCONV_PLANE_KERNEL_VECTORS. */
+#define SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(NAME, REAL, WIDE, NARROW, WIDE_ONE, NARROW_ONE)  \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
-                    REAL *values, ptrdiff_t ld)                                             \
+                    REAL *values, ptrdiff_t ld, int one_vector)                             \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
-            WIDE(planes, tap_offsets, d, weights, k, bias, rectify, starts, n_positions,    \
-                 partial, values, ld);                                                      \
+            (one_vector ? WIDE_ONE : WIDE)(planes, tap_offsets, d, weights, k, bias, rectify, \
+                                           starts, n_positions, partial, values, ld);       \
             return 1;                                                                       \
         case 1:                                                                             \
-            NARROW(planes, tap_offsets, d, weights, k, bias, rectify, starts, n_positions,  \
-                   partial, values, ld);                                                    \
+            (one_vector ? NARROW_ONE : NARROW)(planes, tap_offsets, d, weights, k, bias,    \
+                                               rectify, starts, n_positions, partial,       \
+                                               values, ld);                                 \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -1116,10 +1137,14 @@ SKCONV_DEFINE_PLANE_DISPATCH(skconv_plane_columns_double, double,
                              skconv_plane_columns_double_avx512, skconv_plane_columns_double_avx2)
 SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_float, float,
                                      skconv_plane_kernels_float_avx512,
-                                     skconv_plane_kernels_float_avx2)
+                                     skconv_plane_kernels_float_avx2,
+                                     skconv_plane_kernel_vector_float_avx512,
+                                     skconv_plane_kernel_vector_float_avx2)
 SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
                                      skconv_plane_kernels_double_avx512,
-                                     skconv_plane_kernels_double_avx2)
+                                     skconv_plane_kernels_double_avx2,
+                                     skconv_plane_kernel_vector_double_avx512,
+                                     skconv_plane_kernel_vector_double_avx2)
 #else
 #define SKCONV_NO_PLANES(NAME, REAL)                                                        \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
@@ -1134,7 +1159,7 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
-                    REAL *values, ptrdiff_t ld)                                             \
+                    REAL *values, ptrdiff_t ld, int one_vector)                             \
     {                                                                                       \
         return 0;                                                                           \
     }

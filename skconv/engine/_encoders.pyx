@@ -93,11 +93,11 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     int skconv_plane_kernels_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
-        const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t
+        const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t, int
     ) noexcept nogil
     int skconv_plane_kernels_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, const double*,
-        int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t
+        int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t, int
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     int skconv_all_finite_float(const float*, Py_ssize_t) noexcept nogil
@@ -113,6 +113,7 @@ cdef extern from "_encoders.h":
     int skconv_plane_group() noexcept nogil
     int SKCONV_PLANE_VECTORS
     int SKCONV_PLANE_KERNEL_VECTORS
+    int SKCONV_NARROW_KERNEL_POSITIONS
     int SKCONV_PLANE_TAP_BLOCK
     int skconv_columns_limit
     int SKCONV_COLUMN_LANES
@@ -641,16 +642,31 @@ KERNEL_POSITIONS = 12
 """Positions the kernel-lane loop of :func:`correlate_planes` keeps in registers
 (AVX2: 6; both round a block's positions up to a whole number of them)."""
 
-_plane_layout = None  # "positions", "wrapped" or "kernels": forced (the tests run each)
+NARROW_KERNEL_POSITIONS = SKCONV_NARROW_KERNEL_POSITIONS
+"""Positions the kernel-lane loop keeps in registers when it takes one
+vector of kernels at a time (the ``"narrow kernels"`` layout)."""
+
+NARROW_KERNEL_LANE_EFFICIENCY = 0.85
+"""The ``"narrow kernels"`` loop's rate over the ``"kernels"`` loop's on
+wanted lanes: a load of weights per tap and vector feeds 12 multiply-adds
+instead of 24, and the loads bind before the multiply-adds do. Fitted on
+``bench_geometries.py``'s geometries of seeds 0 to 3 (163) with each layout
+forced (2 threads): 0.8 to 0.85 lose least against the fastest layout (a
+mean 1.3%; 1.0 loses 1.9%, and takes the layout for 16 geometries where it
+is the fastest for 10)."""
+
+PLANE_LAYOUTS = ("positions", "wrapped", "kernels", "narrow kernels")
+"""The register layouts of :func:`correlate_planes` (see :func:`plane_layout`)."""
+
+_plane_layout = None  # one of PLANE_LAYOUTS: forced (the tests run each)
 
 
 def _force_plane_layout(layout):
-    """Force the plane loops' layout (``"positions"``, ``"wrapped"``,
-    ``"kernels"``), or let them choose (None). For tests and benchmarks
-    (``"wrapped"`` falls back to ``"positions"`` where the phases' rows are
-    narrower than the maps')."""
+    """Force the plane loops' layout (one of :data:`PLANE_LAYOUTS`), or let
+    them choose (None). For tests and benchmarks (``"wrapped"`` falls back to
+    ``"positions"`` where the phases' rows are narrower than the maps')."""
     global _plane_layout
-    if layout not in (None, "positions", "wrapped", "kernels"):
+    if layout is not None and layout not in PLANE_LAYOUTS:
         raise ValueError(f"unknown plane layout {layout!r}")
     _plane_layout = layout
 
@@ -705,11 +721,15 @@ def plane_layout(
     of rows ``wq`` apart in the image's phases (a vector runs on into the
     next row: the ``wq - ow`` positions between rows are computed and
     dropped instead of a partial vector per row), for maps a few vectors
-    wide or less; ``"kernels"``: vectors of kernels, times
-    :data:`KERNEL_POSITIONS` positions taken across rows. The one with less
-    work per response wins: the multiply-adds of ``taps`` taps over the
-    share of its lanes that are wanted (:func:`plane_lane_use`), plus, for
-    ``"kernels"``, :data:`KERNEL_LANE_OUTPUT_MACS`.
+    wide or less; ``"kernels"``: two vectors of kernels, times
+    :data:`KERNEL_POSITIONS` positions taken across rows; ``"narrow
+    kernels"``: one vector of kernels, times :data:`NARROW_KERNEL_POSITIONS`
+    positions (for banks that would leave most of a second vector empty).
+    The one with less work per response wins: the multiply-adds of ``taps``
+    taps over the share of its lanes that are wanted
+    (:func:`plane_lane_use`), plus, for the kernel lanes,
+    :data:`KERNEL_LANE_OUTPUT_MACS` (and for ``"narrow kernels"`` divided
+    by :data:`NARROW_KERNEL_LANE_EFFICIENCY`).
 
     Parameters
     ----------
@@ -729,9 +749,12 @@ def plane_layout(
         Multiply-adds (float32 units) per response.
     """
     cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
-    by_positions, by_kernels, by_wrapped = plane_lane_use(oh, ow, n_kernels, itemsize, wq)
+    by_positions, by_kernels, by_wrapped, by_narrow = plane_lane_use(
+        oh, ow, n_kernels, itemsize, wq
+    )
     positions = taps / by_positions
     kernels = taps / by_kernels + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
+    narrow = taps / (by_narrow * NARROW_KERNEL_LANE_EFFICIENCY) + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
     wrapped = taps / by_wrapped if by_wrapped > 0 else float("inf")
     layout = _plane_layout
     if layout == "wrapped" and wq < ow:
@@ -739,6 +762,7 @@ def plane_layout(
     if layout is None:
         layout = min(
             (positions, "positions"), (wrapped, "wrapped"), (kernels, "kernels"),
+            (narrow, "narrow kernels"),
             key=lambda pair: pair[0],
         )[1]
     if layout == "positions" or lanes == 0:
@@ -748,7 +772,7 @@ def plane_layout(
     # (as many blocks as of the most rows, of rows shared evenly between
     # them: the threads' items of equal size)
     cdef Py_ssize_t most = max(1, min(oh, BLOCK_POSITIONS // ow))
-    return "kernels", -(-oh // -(-oh // most)), kernels
+    return layout, -(-oh // -(-oh // most)), kernels if layout == "kernels" else narrow
 
 
 def wrapped_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t wq, Py_ssize_t lanes):
@@ -775,17 +799,18 @@ def plane_lane_use(
 
     Returns
     -------
-    by_positions, by_kernels, by_wrapped : float
+    by_positions, by_kernels, by_wrapped, by_narrow_kernels : float
         Positions over the vectors' lanes (times kernels over whole groups of
-        :func:`plane_group`), kernels over whole vectors (times positions
-        over whole groups of :data:`KERNEL_POSITIONS`), and for
-        ``"wrapped"`` as for ``"positions"`` (0 without ``wq``), for the
-        blocks :func:`plane_layout` makes. 1.0 when the CPU has no plane
-        loop.
+        :func:`plane_group`), kernels over whole pairs of vectors (times
+        positions over whole groups of :data:`KERNEL_POSITIONS`), for
+        ``"wrapped"`` as for ``"positions"`` (0 without ``wq``), and kernels
+        over whole vectors (times positions over whole groups of
+        :data:`NARROW_KERNEL_POSITIONS`), for the blocks :func:`plane_layout`
+        makes. 1.0 when the CPU has no plane loop.
     """
     cdef Py_ssize_t lanes = skconv_plane_lanes(itemsize)
     if lanes == 0:
-        return 1.0, 1.0, 0.0
+        return 1.0, 1.0, 0.0, 1.0
     cdef Py_ssize_t group = skconv_plane_group(), width = lanes * SKCONV_PLANE_KERNEL_VECTORS
     cdef Py_ssize_t tile = SKCONV_PLANE_VECTORS, rows = plane_rows_per_block(oh, ow, lanes)
     cdef Py_ssize_t per_row = -(-ow // lanes), np_ = KERNEL_POSITIONS if group == 8 else 6
@@ -800,7 +825,10 @@ def plane_lane_use(
     positions = kernel_rows * ow
     by_kernels = positions / <double>(-(-positions // np_) * np_)
     by_kernels *= n_kernels / <double>(-(-n_kernels // width) * width)
-    return by_positions, by_kernels, by_wrapped
+    np_ = SKCONV_NARROW_KERNEL_POSITIONS
+    by_narrow = positions / <double>(-(-positions // np_) * np_)
+    by_narrow *= n_kernels / <double>(-(-n_kernels // lanes) * lanes)
+    return by_positions, by_kernels, by_wrapped, by_narrow
 
 
 def plane_group():
@@ -1113,7 +1141,7 @@ cdef struct PlaneJob:
     const void *weights
     const void *lane_weights
     const void *bias
-    bint rectify, kernel_lanes, wrapped, pooled, into_maps, streamed, contiguous_rows
+    bint rectify, kernel_lanes, one_vector, wrapped, pooled, into_maps, streamed, contiguous_rows
     # The maps' whole vectors stored around the caches (into_maps).
     bint around
     # Each thread's buffers: rows of ``*_step`` items, the thread's at ``thread * step``.
@@ -1192,14 +1220,14 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                            <const float *>job.bias,
                                            job.rectify and not job.pooled, job.positions,
                                            n_rows * ow, partial, maps if maps else values,
-                                           job.kernel_step if maps else job.ld)
+                                           job.kernel_step if maps else job.ld, job.one_vector)
             else:
                 skconv_plane_kernels_double(planes + row0 * job.wq, job.taps, job.depth,
                                             <const double *>job.lane_weights, job.n_kernels,
                                             <const double *>job.bias,
                                             job.rectify and not job.pooled, job.positions,
                                             n_rows * ow, partial, maps if maps else values,
-                                            job.kernel_step if maps else job.ld)
+                                            job.kernel_step if maps else job.ld, job.one_vector)
         elif real is float:
             skconv_plane_columns_float(planes + row0 * job.wq, job.taps, job.depth,
                                        <const float *>job.weights, job.width, job.n_kernels,
@@ -1310,7 +1338,8 @@ def _planes_loop(
         return
     cdef Py_ssize_t wq = -(-wp // sx), hq = -(-hp // sy), block_rows
     layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real), wq)
-    cdef bint kernel_lanes = layout == "kernels", wrapped = layout == "wrapped"
+    cdef bint one_vector = layout == "narrow kernels", wrapped = layout == "wrapped"
+    cdef bint kernel_lanes = layout == "kernels" or one_vector
     cdef Py_ssize_t pitch = wq if wrapped else ow
     cdef Py_ssize_t per_row = -(-ow // lanes), ld = block_rows * pitch + lanes
     tables = _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows, wrapped)
@@ -1336,7 +1365,7 @@ def _planes_loop(
     cdef const Py_ssize_t[::1] bounds = bound_buffer
     # The kernel-lane loop's kernels regrouped by vectors of kernels (cached
     # per packed matrix), and its sums between blocks of taps.
-    cdef Py_ssize_t lane_width = lanes * SKCONV_PLANE_KERNEL_VECTORS
+    cdef Py_ssize_t lane_width = lanes * (1 if one_vector else SKCONV_PLANE_KERNEL_VECTORS)
     lane_buffer = (
         _kernel_lane_weights(weights.base, lane_width, channels) if kernel_lanes else weights
     )
@@ -1403,6 +1432,7 @@ def _planes_loop(
     job.per_row, job.ld = per_row, ld
     job.weights, job.lane_weights, job.bias = &weights[0, 0, 0], &lane_weights[0, 0, 0], &bias[0]
     job.rectify, job.kernel_lanes, job.wrapped, job.pooled = rectify, kernel_lanes, wrapped, pooled
+    job.one_vector = one_vector
     job.into_maps, job.contiguous_rows = into_maps, contiguous_rows
     job.streamed = stream and contiguous_rows and not into_maps and not wrapped
     job.around = around
