@@ -232,6 +232,43 @@ def test_kernels_of_more_taps_than_a_block_equal_scipy(layout, dtype, stores):
         assert_allclose(out, expected, atol=(1e-3 if dtype == np.float32 else 1e-9) * 10)
 
 
+@pytest.mark.parametrize("layout", _encoders.PLANE_LAYOUTS if _encoders else [])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_taps_over_the_padding_rows_only_are_skipped_exactly(layout, dtype):
+    # 15x15 kernels (dilated 1 and 2) over 13-row images padded by 7 to 16:
+    # the first and last map rows' taps reach padding rows only for most
+    # rows of the kernel, some map rows reach no image row at all; the loop
+    # skips those taps and must give the same maps (and the map rows asked
+    # for only, from any block).
+    rng = np.random.default_rng(4)
+    images = rng.standard_normal((2, 3, 13, 17)).astype(dtype)
+    for dilation, pads, rows in (
+        ((1, 1), (7, 7, 7, 7), (0, None)),
+        ((2, 1), (16, 9, 3, 4), (0, None)),
+        ((1, 2), (9, 14, 14, 0), (5, 19)),
+    ):
+        kernels = rng.standard_normal((19, 3, 15, 15)).astype(dtype)
+        stride = (1, 2)
+        expected = reference_correlate(images, kernels, stride, (pads[:2], pads[2:]), dilation)
+        oh = expected.shape[2]
+        begin, end = rows[0], rows[1] or oh
+        out = np.full(expected.shape, np.nan, dtype)
+        with register_loop(LEVELS[-1], layout):
+            _encoders.correlate_planes(
+                images,
+                _encoders.plane_weights(_weights(kernels)),
+                np.zeros(19, dtype),
+                (15, 15),
+                stride,
+                dilation,
+                out,
+                pads=pads,
+                map_rows=(begin, end),
+            )
+        tolerance = (1e-4 if dtype == np.float32 else 1e-10) * np.abs(expected).max()
+        assert_allclose(out[:, :, begin:end], expected[:, :, begin:end], atol=tolerance)
+
+
 def test_the_kernel_lane_loop_takes_its_taps_channel_by_channel():
     # taps (offset, channel) in (ky, kx, c) order: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1)
     order = _encoders.channel_major(3, 2)

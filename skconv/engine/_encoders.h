@@ -109,7 +109,7 @@
 #define SKCONV_DEFINE_ENCODE(NAME, ROW, REAL)                                               \
     SKCONV_ENCODER_CLONES static void NAME(                                                 \
         const REAL *raw, const REAL *patches, REAL *out, REAL *scratch, ptrdiff_t n,        \
-        ptrdiff_t n_raw, ptrdiff_t k, ptrdiff_t j, ptrdiff_t d, int normalise,             \
+        ptrdiff_t n_raw, ptrdiff_t k, ptrdiff_t j, ptrdiff_t d, int normalise,              \
         REAL norm_reg, const REAL *column_sums, const REAL *bias, const REAL *centre_norms, \
         int mode, REAL threshold)                                                           \
     {                                                                                       \
@@ -238,7 +238,7 @@
  * maxima (a band's first row starts it), four rows per pass; FINAL(R, X) the
  * map value. Written out once per form of FINAL: a test inside the loop
  * kept the compiler from vectorising it. */
-#define SKCONV_FOLD_MAXIMA(REAL, FINAL)                                                          \
+#define SKCONV_FOLD_MAXIMA(REAL, FINAL)                                                     \
     do {                                                                                    \
         if (first) {                                                                        \
             for (ptrdiff_t x = 0; x < ow; x++) maxima[x] = FINAL(r, x);                     \
@@ -287,7 +287,7 @@
             SKCONV_EIGHT_MAX(a3_, *(const eight_t *)((maxima) + x_ + 24));                  \
         }                                                                                   \
         for (; x_ + 8 <= (hi); x_ += 8) SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + x_)); \
-        SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + (hi) - 8));                    \
+        SKCONV_EIGHT_MAX(acc, *(const eight_t *)((maxima) + (hi) - 8));                     \
         SKCONV_EIGHT_MAX(acc, a1_);                                                         \
         SKCONV_EIGHT_MAX(a2_, a3_);                                                         \
         SKCONV_EIGHT_MAX(acc, a2_);                                                         \
@@ -436,9 +436,9 @@
                         /* The triangle's last step: max(mean distance - distance, 0),      \
                          * its relu taken once on the region's maximum. */                  \
                         if (fused_last)                                                     \
-                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_FUSED);                       \
+                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_FUSED);                   \
                         else                                                                \
-                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_PLAIN);                       \
+                            SKCONV_FOLD_MAXIMA(REAL, SKCONV_FINAL_PLAIN);                   \
                     } else {                                                                \
                         for (; r < end; r++) {                                              \
                             const REAL *restrict line = v + r * ow;                         \
@@ -499,7 +499,7 @@
  * channels-first image (a tap's values along a map row are a run of one
  * padded row, contiguous at stride 1). */
 #define SKCONV_DEFINE_GATHER(NAME, REAL)                                                    \
-    SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(const REAL *restrict padded, ptrdiff_t hp, ptrdiff_t wp,               \
+    SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(const REAL *restrict padded, ptrdiff_t hp, ptrdiff_t wp, \
                      ptrdiff_t channels, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sy,          \
                      ptrdiff_t sx, ptrdiff_t dy, ptrdiff_t dx, ptrdiff_t ow,                \
                      ptrdiff_t row_stride, ptrdiff_t row0, ptrdiff_t n_rows, ptrdiff_t ld,  \
@@ -675,13 +675,27 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t width, ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts, \
         const ptrdiff_t *targets, ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld,          \
-        REAL *maps, ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
+        REAL *maps, ptrdiff_t maps_ld, const ptrdiff_t *counts, int around,                 \
+        const ptrdiff_t *item_rows, const ptrdiff_t *row_bounds, ptrdiff_t row_taps)        \
     {                                                                                       \
         const int lanes = (int)(sizeof(VEC) / sizeof(REAL));                                \
         for (ptrdiff_t v0 = 0; v0 < n_vectors; v0 += (NV)) {                                \
             const REAL *source[NV];                                                         \
             for (int v = 0; v < (NV); v++)                                                  \
                 source[v] = planes + starts[v0 + v < n_vectors ? v0 + v : v0];              \
+            /* The taps over image rows for some of the vectors' positions: the             \
+             * others read the zeros of the padding only. */                                \
+            ptrdiff_t first_tap = 0, end_tap = d;                                           \
+            if (row_bounds) {                                                               \
+                first_tap = d, end_tap = 0;                                                 \
+                for (int v = 0; v < (NV) && v0 + v < n_vectors; v++) {                      \
+                    const ptrdiff_t *rows = item_rows + 2 * (v0 + v);                       \
+                    const ptrdiff_t low = row_bounds[2 * rows[1]] * row_taps;               \
+                    const ptrdiff_t high = row_bounds[2 * rows[0] + 1] * row_taps;          \
+                    first_tap = low < first_tap ? low : first_tap;                          \
+                    end_tap = high > end_tap ? high : end_tap;                              \
+                }                                                                           \
+            }                                                                               \
             /* The taps in blocks whose values under the vectors stay in L2                 \
              * for every group of kernels; sums kept in ``values`` between. */              \
             for (ptrdiff_t t0 = 0; t0 < d; t0 += SKCONV_PLANE_TAP_BLOCK) {                  \
@@ -694,7 +708,9 @@ SKCONV_DEFINE_ENCODED_COLUMNS(skconv_columns_double_avx2, "avx2,fma", double, sk
                             a[c][v] = t0 == 0 || c0 + c >= k || v0 + v >= n_vectors         \
                                           ? (VEC){0}                                        \
                                           : *(const VEC *)(values + (c0 + c) * ld + targets[v0 + v]); \
-                    for (ptrdiff_t t = t0; t < t1; t++) {                                   \
+                    const ptrdiff_t ta = t0 > first_tap ? t0 : first_tap;                   \
+                    const ptrdiff_t tb = t1 < end_tap ? t1 : end_tap;                       \
+                    for (ptrdiff_t t = ta; t < tb; t++) {                                   \
                         const ptrdiff_t at = tap_offsets[t];                                \
                         const REAL *w = weights + (c0 - c0 % width) * d + t * width + c0 % width; \
                         VEC p[NV];                                                          \
@@ -864,9 +880,9 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
  * another from ``source[0]`` and the others from ``second + SPLIT`` (SPLIT
  * a constant: each position's pointer is chosen when compiling). */
 #define SKCONV_PLANE_KERNEL_TAPS(REAL, VEC, LANES, NP, NKV, SPLIT)                          \
-    for (ptrdiff_t t = t0; t < t1; t++) {                                                   \
+    for (ptrdiff_t t = ta; t < tb; t++) {                                                   \
         const ptrdiff_t at = tap_offsets[t];                                                \
-        const REAL *first_at = source[0] + at, *second_at = second + at;                   \
+        const REAL *first_at = source[0] + at, *second_at = second + at;                    \
         const REAL *w = group + t * width;                                                  \
         VEC u[NKV];                                                                         \
         for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES));             \
@@ -898,12 +914,15 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
     __attribute__((target(TARGET))) static void NAME(                                       \
         const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d, const REAL *weights, \
         ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,                \
-        ptrdiff_t n_positions, REAL *partial, REAL *values, ptrdiff_t ld)                   \
+        ptrdiff_t n_positions, REAL *partial, REAL *values, ptrdiff_t ld,                   \
+        const ptrdiff_t *item_rows, const ptrdiff_t *row_bounds, ptrdiff_t channels,        \
+        ptrdiff_t kw)                                                                       \
     {                                                                                       \
+        const ptrdiff_t per_channel = d / channels;                                         \
         const ptrdiff_t width = (NKV) * (LANES), kp = (k + width - 1) / width * width;      \
-        /* The sums of a group of positions, position by position (rows past           \
-         * NP, up to a whole vector of them, zeros the gathers read), and the          \
-         * gathers' offsets: one position apart. */                                    \
+        /* The sums of a group of positions, position by position (rows past                \
+         * NP, up to a whole vector of them, zeros the gathers read), and the               \
+         * gathers' offsets: one position apart. */                                         \
         enum { ROWS = ((NP) + (LANES)-1) / (LANES) * (LANES) };                             \
         REAL sums[ROWS][(NKV) * (LANES)] __attribute__((aligned(64)));                      \
         int index[LANES];                                                                   \
@@ -925,32 +944,57 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                             a[i][j] = t0 == 0 ? (VEC){0}                                    \
                                               : *(const VEC *)(partial + p * kp + c0 + j * (LANES)); \
                     }                                                                       \
-                    /* Positions one after another in at most two rows of the                  \
-                     * phases (the first ``split`` in one, the rest in the next):              \
-                     * two pointers for all (each position a constant offset from              \
-                     * one), which leaves registers free for the loop's own. */                \
+                    /* Positions one after another in at most two rows of the               \
+                     * phases (the first ``split`` in one, the rest in the next):           \
+                     * two pointers for all (each position a constant offset from           \
+                     * one), which leaves registers free for the loop's own. */             \
                     int split = 1, runs = 1;                                                \
                     while (split < (NP) && source[split] == source[0] + split) split++;     \
                     for (int i = split + 1; i < (NP); i++)                                  \
                         runs &= source[i] == source[split] + (i - split);                   \
                     const REAL *second = split < (NP) ? source[split] - split : source[0];  \
-                    if (runs) {                                                             \
-                        switch (split) {                                                    \
-                        SKCONV_PLANE_KERNEL_TAPS_CASES(REAL, VEC, LANES, NP, NKV)           \
+                    const ptrdiff_t n_here = n_positions - p0 < (NP) ? n_positions - p0 : (NP); \
+                    /* Each channel's taps over image rows for some of the positions        \
+                     * (the others read the zeros of the padding only). */                  \
+                    const ptrdiff_t kh = per_channel / kw;                                  \
+                    ptrdiff_t low = 0, high = kh;                                           \
+                    if (row_bounds) {                                                       \
+                        low = kh, high = 0;                                                 \
+                        for (int i = 0; i < n_here; i++) {                                  \
+                            const ptrdiff_t *rows = item_rows + 2 * (p0 + i);               \
+                            const ptrdiff_t first = row_bounds[2 * rows[1]];                \
+                            const ptrdiff_t end = row_bounds[2 * rows[0] + 1];              \
+                            low = first < low ? first : low;                                \
+                            high = end > high ? end : high;                                 \
                         }                                                                   \
                     }                                                                       \
-                    else                                                                    \
-                        for (ptrdiff_t t = t0; t < t1; t++) {                               \
-                            const ptrdiff_t at = tap_offsets[t];                            \
-                            const REAL *w = group + t * width;                              \
-                            VEC u[NKV];                                                     \
-                            for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES)); \
-                            for (int i = 0; i < (NP); i++) {                                \
-                                const REAL x = source[i][at];                               \
-                                for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];        \
+                    const int by_channel = low > 0 || high < kh;                            \
+                    for (ptrdiff_t ch = 0; ch < (by_channel ? channels : 1); ch++) {        \
+                        ptrdiff_t ta = t0, tb = t1;                                         \
+                        if (by_channel) {                                                   \
+                            const ptrdiff_t first = ch * per_channel + low * kw;            \
+                            const ptrdiff_t end = ch * per_channel + high * kw;             \
+                            ta = first > t0 ? first : t0, tb = end < t1 ? end : t1;         \
+                        }                                                                   \
+                        if (ta >= tb) continue;                                             \
+                        if (runs) {                                                         \
+                            switch (split) {                                                \
+                            SKCONV_PLANE_KERNEL_TAPS_CASES(REAL, VEC, LANES, NP, NKV)       \
                             }                                                               \
                         }                                                                   \
-                    const ptrdiff_t n_here = n_positions - p0 < (NP) ? n_positions - p0 : (NP); \
+                        else                                                                \
+                            for (ptrdiff_t t = ta; t < tb; t++) {                           \
+                                const ptrdiff_t at = tap_offsets[t];                        \
+                                const REAL *w = group + t * width;                          \
+                                VEC u[NKV];                                                 \
+                                for (int j = 0; j < (NKV); j++)                             \
+                                    u[j] = *(const VEC *)(w + j * (LANES));                 \
+                                for (int i = 0; i < (NP); i++) {                            \
+                                    const REAL x = source[i][at];                           \
+                                    for (int j = 0; j < (NKV); j++) a[i][j] += x * u[j];    \
+                                }                                                           \
+                            }                                                               \
+                    }                                                                       \
                     if (!last) {                                                            \
                         for (int i = 0; i < n_here; i++)                                    \
                             for (int j = 0; j < (NKV); j++)                                 \
@@ -1077,37 +1121,43 @@ static int skconv_plane_lanes(int itemsize)
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
-                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around,                 \
+                    const ptrdiff_t *item_rows, const ptrdiff_t *row_bounds,                \
+                    ptrdiff_t row_taps)                                                     \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
             WIDE(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                 n_vectors, values, ld, maps, maps_ld, counts, around);                     \
+                 n_vectors, values, ld, maps, maps_ld, counts, around, item_rows,           \
+                 row_bounds, row_taps);                                                     \
             return 1;                                                                       \
         case 1:                                                                             \
             NARROW(planes, tap_offsets, d, weights, width, k, bias, rectify, starts, targets, \
-                   n_vectors, values, ld, maps, maps_ld, counts, around);                   \
+                   n_vectors, values, ld, maps, maps_ld, counts, around, item_rows,         \
+                 row_bounds, row_taps);                                                     \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
     }
 /* ... with ``one_vector`` one vector of kernels per block instead of
  * SKCONV_PLANE_KERNEL_VECTORS. */
-#define SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(NAME, REAL, WIDE, NARROW, WIDE_ONE, NARROW_ONE)  \
+#define SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(NAME, REAL, WIDE, NARROW, WIDE_ONE, NARROW_ONE) \
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
-                    REAL *values, ptrdiff_t ld, int one_vector)                             \
+                    REAL *values, ptrdiff_t ld, int one_vector, const ptrdiff_t *item_rows, \
+                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw)          \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
             (one_vector ? WIDE_ONE : WIDE)(planes, tap_offsets, d, weights, k, bias, rectify, \
-                                           starts, n_positions, partial, values, ld);       \
+                                           starts, n_positions, partial, values, ld,        \
+                                           item_rows, row_bounds, channels, kw);            \
             return 1;                                                                       \
         case 1:                                                                             \
             (one_vector ? NARROW_ONE : NARROW)(planes, tap_offsets, d, weights, k, bias,    \
                                                rectify, starts, n_positions, partial,       \
-                                               values, ld);                                 \
+                                               values, ld, item_rows, row_bounds, channels, kw); \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -1151,7 +1201,9 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
                     const REAL *weights, ptrdiff_t width, ptrdiff_t k, const REAL *bias,    \
                     int rectify, const ptrdiff_t *starts, const ptrdiff_t *targets,         \
                     ptrdiff_t n_vectors, REAL *values, ptrdiff_t ld, REAL *maps,            \
-                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around)                 \
+                    ptrdiff_t maps_ld, const ptrdiff_t *counts, int around,                 \
+                    const ptrdiff_t *item_rows, const ptrdiff_t *row_bounds,                \
+                    ptrdiff_t row_taps)                                                     \
     {                                                                                       \
         return 0;                                                                           \
     }
@@ -1159,7 +1211,8 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
     static int NAME(const REAL *planes, const ptrdiff_t *tap_offsets, ptrdiff_t d,          \
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
-                    REAL *values, ptrdiff_t ld, int one_vector)                             \
+                    REAL *values, ptrdiff_t ld, int one_vector, const ptrdiff_t *item_rows, \
+                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw)          \
     {                                                                                       \
         return 0;                                                                           \
     }
@@ -1228,26 +1281,26 @@ SKCONV_DEFINE_COPY_ROWS(skconv_copy_rows_double, double)
  * 4096 values so that a bad value ends the scan early. */
 typedef float skconv_finite_v8f __attribute__((vector_size(32), aligned(4), may_alias));
 typedef double skconv_finite_v4d __attribute__((vector_size(32), aligned(8), may_alias));
-#define SKCONV_DEFINE_ALL_FINITE(NAME, REAL, VEC)                                      \
-    SKCONV_ENCODER_CLONES static int NAME(const REAL *values, ptrdiff_t n)                     \
-    {                                                                                  \
-        const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));               \
-        VEC a = {0}, b = {0}, c = {0}, e = {0};                                        \
-        ptrdiff_t i = 0;                                                               \
-        while (i < n) {                                                                \
-            const ptrdiff_t end = n - i > 4096 ? i + 4096 : n;                         \
-            for (; i + 4 * lanes <= end; i += 4 * lanes) {                             \
-                a += *(const VEC *)(values + i) * (REAL)0;                             \
-                b += *(const VEC *)(values + i + lanes) * (REAL)0;                     \
-                c += *(const VEC *)(values + i + 2 * lanes) * (REAL)0;                 \
-                e += *(const VEC *)(values + i + 3 * lanes) * (REAL)0;                 \
-            }                                                                          \
-            REAL total = 0;                                                            \
-            for (; i < end; i++) total += values[i] * (REAL)0;                         \
-            for (ptrdiff_t l = 0; l < lanes; l++) total += (a[l] + b[l]) + (c[l] + e[l]); \
-            if (total != 0) return 0; /* NaN */                                        \
-        }                                                                              \
-        return 1;                                                                      \
+#define SKCONV_DEFINE_ALL_FINITE(NAME, REAL, VEC)                                           \
+    SKCONV_ENCODER_CLONES static int NAME(const REAL *values, ptrdiff_t n)                  \
+    {                                                                                       \
+        const ptrdiff_t lanes = (ptrdiff_t)(sizeof(VEC) / sizeof(REAL));                    \
+        VEC a = {0}, b = {0}, c = {0}, e = {0};                                             \
+        ptrdiff_t i = 0;                                                                    \
+        while (i < n) {                                                                     \
+            const ptrdiff_t end = n - i > 4096 ? i + 4096 : n;                              \
+            for (; i + 4 * lanes <= end; i += 4 * lanes) {                                  \
+                a += *(const VEC *)(values + i) * (REAL)0;                                  \
+                b += *(const VEC *)(values + i + lanes) * (REAL)0;                          \
+                c += *(const VEC *)(values + i + 2 * lanes) * (REAL)0;                      \
+                e += *(const VEC *)(values + i + 3 * lanes) * (REAL)0;                      \
+            }                                                                               \
+            REAL total = 0;                                                                 \
+            for (; i < end; i++) total += values[i] * (REAL)0;                              \
+            for (ptrdiff_t l = 0; l < lanes; l++) total += (a[l] + b[l]) + (c[l] + e[l]);   \
+            if (total != 0) return 0; /* NaN */                                             \
+        }                                                                                   \
+        return 1;                                                                           \
     }
 
 SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_float, float, skconv_finite_v8f)

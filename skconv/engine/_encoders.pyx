@@ -74,12 +74,14 @@ cdef extern from "_encoders.h":
     int skconv_plane_columns_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
         const float*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, float*, Py_ssize_t,
-        float*, Py_ssize_t, const Py_ssize_t*, int
+        float*, Py_ssize_t, const Py_ssize_t*, int, const Py_ssize_t*, const Py_ssize_t*,
+        Py_ssize_t
     ) noexcept nogil
     int skconv_plane_columns_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
         const double*, int, const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, double*,
-        Py_ssize_t, double*, Py_ssize_t, const Py_ssize_t*, int
+        Py_ssize_t, double*, Py_ssize_t, const Py_ssize_t*, int, const Py_ssize_t*,
+        const Py_ssize_t*, Py_ssize_t
     ) noexcept nogil
     void skconv_split_phases_float(
         const float*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
@@ -93,11 +95,13 @@ cdef extern from "_encoders.h":
     ) noexcept nogil
     int skconv_plane_kernels_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
-        const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t, int
+        const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t, int, const Py_ssize_t*,
+        const Py_ssize_t*, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
     int skconv_plane_kernels_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, const double*,
-        int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t, int
+        int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t, int,
+        const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     int skconv_all_finite_float(const float*, Py_ssize_t) noexcept nogil
@@ -846,6 +850,23 @@ def plane_lanes(dtype):
 
 
 @lru_cache(maxsize=64)
+def _tap_rows(n_rows, kh, sy, dy, top, h, row_begin, row_end):
+    """For each of ``n_rows`` map rows, the rows ``(first, end)`` of kernel taps
+    that reach image rows (of ``h`` rows after ``top`` rows of padding), not
+    the padding; None when every tap of rows ``row_begin .. row_end - 1`` does
+    (nothing to skip)."""
+    import numpy as np
+    y = np.arange(n_rows, dtype=np.intp) * sy
+    first = np.clip(-((y - top) // dy), 0, kh)
+    end = np.clip(-((y - top - h) // dy), 0, kh)
+    if not (first[row_begin:row_end].any() or (end[row_begin:row_end] < kh).any()):
+        return None
+    bounds = np.stack([first, end], axis=1)
+    bounds.setflags(write=False)
+    return bounds
+
+
+@lru_cache(maxsize=64)
 def _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_rows, wrapped):
     """:func:`correlate_planes`'s offsets: each tap's in the phases (sx, C, sy,
     hq, wq), in the weights' (ky, kx, c) order; each vector's (``lanes``
@@ -855,7 +876,8 @@ def _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
     inside its row; each position's in the phases; each vector's offset in
     the maps and its lanes there (as ``counts``, or ``-mask`` for the wanted
     lanes of a wrapped vector); the taps' offsets in (c, ky, kx) order (the
-    kernel-lane loop's, see :func:`channel_major`)."""
+    kernel-lane loop's, see :func:`channel_major`); the first and last map
+    rows of each vector's positions, and of each position (``(n, 2)``)."""
     import numpy as np
     ky, kx, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
     phase, shift = (kx * dx) % sx, (kx * dx) // sx
@@ -876,16 +898,23 @@ def _plane_tables(channels, hq, wq, kh, kw, sy, sx, dy, dx, ow, lanes, block_row
         wanted = (flat < run) & (flat % wq < ow)
         map_counts = -(wanted * (1 << np.arange(lanes))).sum(axis=1).astype(np.intp)
         map_targets = (starts // wq * ow + np.minimum(starts % wq, ow)).astype(np.intp)
+        vector_rows = np.stack([starts // wq, np.minimum(starts + lanes - 1, run - 1) // wq], axis=1)
     else:
         rows, x0 = np.meshgrid(np.arange(block_rows), np.arange(0, ow, lanes), indexing="ij")
         starts = (rows * wq + x0).ravel().astype(np.intp)
         targets = (rows * ow + x0).ravel().astype(np.intp)
         counts = np.minimum(lanes, ow - x0).ravel().astype(np.intp)
         map_targets, map_counts = targets, counts
+        vector_rows = np.stack([starts // wq, starts // wq], axis=1)
     rows, x = np.meshgrid(np.arange(block_rows), np.arange(ow), indexing="ij")
     positions = (rows * wq + x).ravel().astype(np.intp)
     by_channel = taps[channel_major(kh * kw, channels)]
-    tables = taps, starts, targets, counts, positions, map_targets, map_counts, by_channel
+    position_rows = np.stack([positions // wq, positions // wq], axis=1)
+    tables = (
+        taps, starts, targets, counts, positions, map_targets, map_counts, by_channel,
+        np.ascontiguousarray(vector_rows, dtype=np.intp),
+        np.ascontiguousarray(position_rows, dtype=np.intp),
+    )
     for table in tables:
         table.setflags(write=False)
     return tables
@@ -1137,6 +1166,12 @@ cdef struct PlaneJob:
     # Where the vectors' responses go in the maps (into_maps).
     const Py_ssize_t *map_targets
     const Py_ssize_t *map_counts
+    # Each vector's (kernel lanes: position's) first and last map rows in
+    # its block, and for each map row the rows of kernel taps that reach
+    # image rows, not the padding (``(first, end)``; NULL: every row).
+    const Py_ssize_t *item_rows
+    const Py_ssize_t *row_bounds
+    Py_ssize_t kw
     Py_ssize_t depth, width, n_kernels, per_row, ld
     const void *weights
     const void *lane_weights
@@ -1178,6 +1213,7 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
     cdef real *out = <real *>job.out
     cdef Py_ssize_t item, image, current = -1, row0, n_rows, kernel, y, ow = job.ow
     cdef Py_ssize_t n_vectors, pitch = job.pitch, y_begin, y_end
+    cdef const Py_ssize_t *bounds
     cdef real *maps
     cdef real *target
     cdef const real *source
@@ -1213,6 +1249,8 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
         # block goes through the values)
         if job.into_maps and not (job.wrapped and n_rows < job.block_rows):
             maps = out + image * job.out_image_step + row0 * job.out_row_step
+        # (the rows of taps that reach the image for the block's map rows)
+        bounds = job.row_bounds + 2 * row0 if job.row_bounds != NULL else NULL
         if job.kernel_lanes:
             if real is float:
                 skconv_plane_kernels_float(planes + row0 * job.wq, job.taps, job.depth,
@@ -1220,14 +1258,16 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                            <const float *>job.bias,
                                            job.rectify and not job.pooled, job.positions,
                                            n_rows * ow, partial, maps if maps else values,
-                                           job.kernel_step if maps else job.ld, job.one_vector)
+                                           job.kernel_step if maps else job.ld, job.one_vector,
+                                           job.item_rows, bounds, job.channels, job.kw)
             else:
                 skconv_plane_kernels_double(planes + row0 * job.wq, job.taps, job.depth,
                                             <const double *>job.lane_weights, job.n_kernels,
                                             <const double *>job.bias,
                                             job.rectify and not job.pooled, job.positions,
                                             n_rows * ow, partial, maps if maps else values,
-                                            job.kernel_step if maps else job.ld, job.one_vector)
+                                            job.kernel_step if maps else job.ld, job.one_vector,
+                                            job.item_rows, bounds, job.channels, job.kw)
         elif real is float:
             skconv_plane_columns_float(planes + row0 * job.wq, job.taps, job.depth,
                                        <const float *>job.weights, job.width, job.n_kernels,
@@ -1235,7 +1275,8 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                        job.starts, job.map_targets if maps else job.targets,
                                        n_vectors, values, job.ld, maps, job.kernel_step,
                                        job.map_counts if maps else job.counts,
-                                       job.around and maps != NULL)
+                                       job.around and maps != NULL, job.item_rows, bounds,
+                                       job.kw * job.channels)
         else:
             skconv_plane_columns_double(planes + row0 * job.wq, job.taps, job.depth,
                                         <const double *>job.weights, job.width, job.n_kernels,
@@ -1243,7 +1284,8 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                         job.starts, job.map_targets if maps else job.targets,
                                         n_vectors, values, job.ld, maps, job.kernel_step,
                                         job.map_counts if maps else job.counts,
-                                        job.around and maps != NULL)
+                                        job.around and maps != NULL, job.item_rows, bounds,
+                                        job.kw * job.channels)
         if job.pooled:
             # The relu, when asked, in the fold (once per region for maxima).
             if real is float:
@@ -1347,6 +1389,11 @@ def _planes_loop(
     cdef const Py_ssize_t[::1] counts = tables[3], positions = tables[4]
     cdef const Py_ssize_t[::1] map_targets = tables[5], map_counts = tables[6]
     cdef const Py_ssize_t[::1] lane_taps = tables[7]
+    cdef const Py_ssize_t[:, ::1] item_rows = tables[9] if kernel_lanes else tables[8]
+    # The rows of taps that reach the image (not the zeros of the padding) for
+    # each map row, when some rows' taps reach the padding.
+    row_bound_buffer = _tap_rows(oh + block_rows, kh, sy, dy, top, h, row_begin, row_end)
+    cdef const Py_ssize_t[:, ::1] row_bounds = row_bound_buffer
     # The items, in runs of consecutive items (whole images when pooling)
     # that the threads take one after another as they finish the last.
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
@@ -1428,6 +1475,9 @@ def _planes_loop(
     job.starts, job.targets = &starts[0], &targets[0]
     job.counts, job.positions = &counts[0], &positions[0]
     job.map_targets, job.map_counts = &map_targets[0], &map_counts[0]
+    job.item_rows = &item_rows[0, 0]
+    job.row_bounds = &row_bounds[0, 0] if row_bound_buffer is not None else NULL
+    job.kw = kw
     job.depth, job.width, job.n_kernels = depth, weights.shape[2], n_kernels
     job.per_row, job.ld = per_row, ld
     job.weights, job.lane_weights, job.bias = &weights[0, 0, 0], &lane_weights[0, 0, 0], &bias[0]
