@@ -174,6 +174,30 @@ def test_work_shared_between_threads_matches_the_reference(monkeypatch, n, threa
     assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_compiled_loops_write_small_tiles_of_many_images_in_place(monkeypatch):
+    # 8x8 maps of groups of images: a compiled loop writes them straight into
+    # the output (a GEMM per image would not pay; its wide GEMM's maps are
+    # copied), with the same result.
+    seen = []
+    original = skconv_gemm.GemmTiles.compute
+
+    def spy(self, images, row_read, col_read, out=None):
+        seen.append((self.method, images.shape[0], out is not None))
+        return original(self, images, row_read, col_read, out=out)
+
+    monkeypatch.setattr(skconv_gemm.GemmTiles, "compute", spy)
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((600, 1, 16, 16)).astype(np.float32)
+    kernels = rng.standard_normal((32, 1, 5, 5)).astype(np.float32)
+    result = convolve(images, kernels, stride=2, padding=2, n_threads=2)
+    compiled = [(m, out) for method, m, out in seen if method in ("direct", "planes")]
+    if not compiled:
+        pytest.skip("no compiled loop took these tiles on this machine")
+    assert all(out for _, out in compiled) and max(m for m, _ in compiled) > 1
+    expected = reference_correlate(images, kernels, (2, 2), ((2, 2), (2, 2)), (1, 1))
+    assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_small_work_runs_on_one_thread(monkeypatch):
     # The threads the plan gives the work (the tiled driver's workers, or the
     # "planes" loop's own threads when it is built with OpenMP).

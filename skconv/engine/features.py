@@ -389,6 +389,9 @@ def _tiled_features(
             )
 
         make_workspace.writes_out = response is None and out.dtype == weights.dtype
+        # (the compiled loops write the maps of any tile in place; a GEMM per
+        # image pays for large tiles only)
+        make_workspace.writes_out_at_any_size = plan.method in ("direct", "planes")
         # The compiled loops call no BLAS (the poolers may).
         make_workspace.uses_blas = (
             plan.method not in ("direct", "planes") or spec.poolings is not None

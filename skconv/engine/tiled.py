@@ -20,7 +20,8 @@ from .tiles import tile_reads
 # Tiles of at least this many positions are written by one GEMM per image
 # straight into the output, even in groups of several images (measured with
 # 256 images of 32x32 and 16x16: as fast as one wide GEMM and a copy, or up
-# to 10% faster; smaller tiles keep the wide GEMM).
+# to 10% faster; smaller tiles keep the wide GEMM). The compiled loops write
+# tiles of any size into the output (``writes_out_at_any_size``).
 _DIRECT_MIN_POSITIONS = 256
 
 
@@ -79,8 +80,10 @@ def run_tiles(
         ``make_workspace(m)`` returns an object whose ``compute(images,
         row_read, col_read)`` gives the tile's maps ``(m, K, th, tw)``. Its
         attributes, when set: ``writes_out`` (``compute`` can write the maps
-        into an ``out=`` view), ``uses_blas`` (False: BLAS threads are left
-        as they are).
+        into an ``out=`` view), ``writes_out_at_any_size`` (and does so as
+        fast for small tiles of several images as for large ones: a compiled
+        loop, not one GEMM per image), ``uses_blas`` (False: BLAS threads are
+        left as they are).
     out : ndarray of shape (n, n_out)
     group_size : int
         Images per group (1 unless an image is a single tile).
@@ -111,7 +114,11 @@ def run_tiles(
     direct = (
         pooling is None
         and getattr(make_workspace, "writes_out", False)
-        and (group_size == 1 or tile_positions >= _DIRECT_MIN_POSITIONS)
+        and (
+            group_size == 1
+            or tile_positions >= _DIRECT_MIN_POSITIONS
+            or getattr(make_workspace, "writes_out_at_any_size", False)
+        )
     )
 
     def new_pooler(g):
