@@ -269,6 +269,44 @@ def test_taps_over_the_padding_rows_only_are_skipped_exactly(layout, dtype):
         assert_allclose(out[:, :, begin:end], expected[:, :, begin:end], atol=tolerance)
 
 
+@pytest.mark.parametrize("layout", ["kernels", "narrow kernels"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_taps_over_the_side_padding_are_skipped_exactly(layout, dtype):
+    # Maps 24 or 36 positions wide (whole groups of 6 or 12 positions in one
+    # row) whose first and last groups have taps that reach the padding at
+    # the left or the right of the image for some of their positions only:
+    # the kernel-lane loops take those taps for the other positions only and
+    # must give the same maps, with strides, dilations, uneven padding, the
+    # padding rows skipped too, and 16 channels of 9x9 taps (two blocks of
+    # taps, the second starting inside a kernel row).
+    rng = np.random.default_rng(5)
+    for shape, n_kernels, kernel, stride, dilation, pads in (
+        ((2, 1, 9, 24), 16, (21, 21), (1, 1), (1, 1), (10, 10, 10, 10)),
+        ((1, 2, 7, 30), 24, (7, 9), (1, 1), (1, 2), (3, 3, 11, 11)),
+        ((1, 3, 6, 47), 16, (5, 13), (2, 2), (1, 1), (2, 2, 2, 10)),
+        ((1, 16, 5, 28), 20, (9, 9), (1, 1), (1, 1), (4, 4, 12, 4)),
+    ):
+        images = rng.standard_normal(shape).astype(dtype)
+        kernels = rng.standard_normal((n_kernels, shape[1]) + kernel).astype(dtype)
+        expected = reference_correlate(images, kernels, stride, (pads[:2], pads[2:]), dilation)
+        assert expected.shape[3] in (24, 36)
+        tolerance = (1e-4 if dtype == np.float32 else 1e-10) * np.abs(expected).max()
+        for level in LEVELS:
+            out = np.full(expected.shape, np.nan, dtype)
+            with register_loop(level, layout):
+                _encoders.correlate_planes(
+                    images,
+                    _encoders.plane_weights(_weights(kernels)),
+                    np.zeros(n_kernels, dtype),
+                    kernel,
+                    stride,
+                    dilation,
+                    out,
+                    pads=pads,
+                )
+            assert_allclose(out, expected, atol=tolerance)
+
+
 def test_the_kernel_lane_loop_takes_its_taps_channel_by_channel():
     # taps (offset, channel) in (ky, kx, c) order: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1)
     order = _encoders.channel_major(3, 2)

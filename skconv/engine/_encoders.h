@@ -909,6 +909,80 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
     SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 10)                            \
     SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 11)                            \
     SKCONV_PLANE_KERNEL_TAPS_CASE(REAL, VEC, LANES, NP, NKV, 12)
+/* A kernel column's taps ``t``, ``t + kw``, ... below ``tb`` (the column
+ * of every kernel row and channel of the range) for positions LO .. HI - 1
+ * of a group in one row only: the others read the padding at the left or
+ * the right of the image, zeros that add nothing. */
+#define SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, LO, HI)                                 \
+    case (LO) * 16 + (HI):                                                                  \
+        for (; t < tb; t += kw) {                                                           \
+            const REAL *x = source[0] + tap_offsets[t];                                     \
+            const REAL *w = group + t * width;                                              \
+            VEC u[NKV];                                                                     \
+            for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES));         \
+            for (int i = (LO); i < (HI); i++)                                               \
+                for (int j = 0; j < (NKV); j++) a[i][j] += x[i] * u[j];                     \
+        }                                                                                   \
+        break;
+/* The clipped ranges of groups of 12 and of 6 positions. */
+#define SKCONV_KL_RANGE_CASES_12(REAL, VEC, LANES, NKV)                                     \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 1, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 2, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 3, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 4, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 5, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 6, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 7, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 8, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 9, 12)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 10, 12)                                     \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 11, 12)                                     \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 1)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 2)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 3)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 4)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 5)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 7)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 8)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 9)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 10)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 11)
+#define SKCONV_KL_RANGE_CASES_6(REAL, VEC, LANES, NKV)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 1, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 2, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 3, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 4, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 5, 6)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 1)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 2)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 3)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 4)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 5)
+/* The taps ``ta .. tb - 1`` of a group of NP positions in one row from
+ * ``source[0]``, its first map column ``j0``, kernel column by kernel
+ * column: each column's taps for the positions whose columns reach the
+ * image (``tap_cols``: each kernel column's first and end map columns), in
+ * a loop whose positions are constants (the sums stay in registers). */
+#define SKCONV_PLANE_KERNEL_EDGE_TAPS(REAL, VEC, LANES, NP, NKV)                            \
+    for (ptrdiff_t kx = 0, kx0 = ta % kw; kx < kw; kx++) {                                  \
+        ptrdiff_t lo = tap_cols[2 * kx] - j0, hi = tap_cols[2 * kx + 1] - j0;               \
+        lo = lo > 0 ? lo : 0, hi = hi < (NP) ? hi : (NP);                                   \
+        if (lo >= hi) continue;                                                             \
+        ptrdiff_t t = ta + (kx >= kx0 ? kx - kx0 : kx - kx0 + kw);                          \
+        switch (lo * 16 + hi) {                                                             \
+            SKCONV_KL_RANGE_CASES_##NP(REAL, VEC, LANES, NKV)                               \
+        default:                                                                            \
+            for (; t < tb; t += kw) {                                                       \
+                const REAL *x = source[0] + tap_offsets[t];                                 \
+                const REAL *w = group + t * width;                                          \
+                VEC u[NKV];                                                                 \
+                for (int j = 0; j < (NKV); j++) u[j] = *(const VEC *)(w + j * (LANES));     \
+                for (int i = 0; i < (NP); i++)                                              \
+                    for (int j = 0; j < (NKV); j++) a[i][j] += x[i] * u[j];                 \
+            }                                                                               \
+        }                                                                                   \
+    }
 #define SKCONV_DEFINE_PLANE_KERNELS(NAME, TARGET, REAL, VEC, LANES, NP, NKV, GATHER, RELU,  \
                                     STORE_FIRST)                                            \
     __attribute__((target(TARGET))) static void NAME(                                       \
@@ -916,7 +990,7 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
         ptrdiff_t k, const REAL *bias, int rectify, const ptrdiff_t *starts,                \
         ptrdiff_t n_positions, REAL *partial, REAL *values, ptrdiff_t ld,                   \
         const ptrdiff_t *item_rows, const ptrdiff_t *row_bounds, ptrdiff_t channels,        \
-        ptrdiff_t kw)                                                                       \
+        ptrdiff_t kw, const ptrdiff_t *tap_cols, ptrdiff_t wq)                              \
     {                                                                                       \
         const ptrdiff_t per_channel = d / channels;                                         \
         const ptrdiff_t width = (NKV) * (LANES), kp = (k + width - 1) / width * width;      \
@@ -969,6 +1043,16 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                         }                                                                   \
                     }                                                                       \
                     const int by_channel = low > 0 || high < kh;                            \
+                    /* A group in one row at the left or right edge of the maps: each       \
+                     * tap for the positions whose columns reach the image. */              \
+                    ptrdiff_t j0 = 0;                                                       \
+                    int edge = 0;                                                           \
+                    if (tap_cols && runs && split == (NP) && n_here == (NP)) {              \
+                        /* (consecutive in one row of the phases: in one map row) */        \
+                        j0 = starts[p0] % wq;                                               \
+                        edge = j0 + (NP) <= wq                                              \
+                               && (tap_cols[0] > j0 || tap_cols[2 * kw - 1] < j0 + (NP));   \
+                    }                                                                       \
                     for (ptrdiff_t ch = 0; ch < (by_channel ? channels : 1); ch++) {        \
                         ptrdiff_t ta = t0, tb = t1;                                         \
                         if (by_channel) {                                                   \
@@ -977,7 +1061,10 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                             ta = first > t0 ? first : t0, tb = end < t1 ? end : t1;         \
                         }                                                                   \
                         if (ta >= tb) continue;                                             \
-                        if (runs) {                                                         \
+                        if (edge) {                                                         \
+                            SKCONV_PLANE_KERNEL_EDGE_TAPS(REAL, VEC, LANES, NP, NKV)        \
+                        }                                                                   \
+                        else if (runs) {                                                    \
                             switch (split) {                                                \
                             SKCONV_PLANE_KERNEL_TAPS_CASES(REAL, VEC, LANES, NP, NKV)       \
                             }                                                               \
@@ -1146,18 +1233,19 @@ static int skconv_plane_lanes(int itemsize)
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
                     REAL *values, ptrdiff_t ld, int one_vector, const ptrdiff_t *item_rows, \
-                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw)          \
+                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw,          \
+                    const ptrdiff_t *tap_cols, ptrdiff_t wq)                                \
     {                                                                                       \
         switch (skconv_columns_level()) {                                                   \
         case 2:                                                                             \
             (one_vector ? WIDE_ONE : WIDE)(planes, tap_offsets, d, weights, k, bias, rectify, \
                                            starts, n_positions, partial, values, ld,        \
-                                           item_rows, row_bounds, channels, kw);            \
+                                           item_rows, row_bounds, channels, kw, tap_cols, wq); \
             return 1;                                                                       \
         case 1:                                                                             \
             (one_vector ? NARROW_ONE : NARROW)(planes, tap_offsets, d, weights, k, bias,    \
                                                rectify, starts, n_positions, partial,       \
-                                               values, ld, item_rows, row_bounds, channels, kw); \
+                                               values, ld, item_rows, row_bounds, channels, kw, tap_cols, wq); \
             return 1;                                                                       \
         default: return 0;                                                                  \
         }                                                                                   \
@@ -1212,7 +1300,8 @@ SKCONV_DEFINE_PLANE_KERNELS_DISPATCH(skconv_plane_kernels_double, double,
                     const REAL *weights, ptrdiff_t k, const REAL *bias, int rectify,        \
                     const ptrdiff_t *starts, ptrdiff_t n_positions, REAL *partial,          \
                     REAL *values, ptrdiff_t ld, int one_vector, const ptrdiff_t *item_rows, \
-                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw)          \
+                    const ptrdiff_t *row_bounds, ptrdiff_t channels, ptrdiff_t kw,          \
+                    const ptrdiff_t *tap_cols, ptrdiff_t wq)                                \
     {                                                                                       \
         return 0;                                                                           \
     }

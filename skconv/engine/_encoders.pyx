@@ -96,12 +96,13 @@ cdef extern from "_encoders.h":
     int skconv_plane_kernels_float(
         const float*, const Py_ssize_t*, Py_ssize_t, const float*, Py_ssize_t, const float*, int,
         const Py_ssize_t*, Py_ssize_t, float*, float*, Py_ssize_t, int, const Py_ssize_t*,
-        const Py_ssize_t*, Py_ssize_t, Py_ssize_t
+        const Py_ssize_t*, Py_ssize_t, Py_ssize_t, const Py_ssize_t*, Py_ssize_t
     ) noexcept nogil
     int skconv_plane_kernels_double(
         const double*, const Py_ssize_t*, Py_ssize_t, const double*, Py_ssize_t, const double*,
         int, const Py_ssize_t*, Py_ssize_t, double*, double*, Py_ssize_t, int,
-        const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t
+        const Py_ssize_t*, const Py_ssize_t*, Py_ssize_t, Py_ssize_t, const Py_ssize_t*,
+        Py_ssize_t
     ) noexcept nogil
     int skconv_plane_lanes(int) noexcept nogil
     int skconv_all_finite_float(const float*, Py_ssize_t) noexcept nogil
@@ -850,6 +851,22 @@ def plane_lanes(dtype):
 
 
 @lru_cache(maxsize=64)
+def _tap_columns(kw, sx, dx, left, w, ow):
+    """For each of ``kw`` kernel columns, the map columns ``(first, end)`` whose
+    tap reaches image columns (of ``w`` after ``left`` columns of padding),
+    not the padding; None when every column's taps do."""
+    import numpy as np
+    x = np.arange(kw, dtype=np.intp) * dx
+    first = -((x - left) // sx)
+    end = -((x - left - w) // sx)
+    if not ((first > 0).any() or (end < ow).any()):
+        return None
+    bounds = np.stack([first, end], axis=1)
+    bounds.setflags(write=False)
+    return bounds
+
+
+@lru_cache(maxsize=64)
 def _tap_rows(n_rows, kh, sy, dy, top, h, row_begin, row_end):
     """For each of ``n_rows`` map rows, the rows ``(first, end)`` of kernel taps
     that reach image rows (of ``h`` rows after ``top`` rows of padding), not
@@ -1172,6 +1189,9 @@ cdef struct PlaneJob:
     const Py_ssize_t *item_rows
     const Py_ssize_t *row_bounds
     Py_ssize_t kw
+    # Each kernel column's first and end map columns over image columns (not
+    # the padding at the sides), for the kernel-lane loops (NULL: all).
+    const Py_ssize_t *tap_cols
     Py_ssize_t depth, width, n_kernels, per_row, ld
     const void *weights
     const void *lane_weights
@@ -1259,7 +1279,8 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                            job.rectify and not job.pooled, job.positions,
                                            n_rows * ow, partial, maps if maps else values,
                                            job.kernel_step if maps else job.ld, job.one_vector,
-                                           job.item_rows, bounds, job.channels, job.kw)
+                                           job.item_rows, bounds, job.channels, job.kw,
+                                           job.tap_cols, job.wq)
             else:
                 skconv_plane_kernels_double(planes + row0 * job.wq, job.taps, job.depth,
                                             <const double *>job.lane_weights, job.n_kernels,
@@ -1267,7 +1288,8 @@ cdef void _plane_items(const PlaneJob *job, Py_ssize_t thread, Py_ssize_t first,
                                             job.rectify and not job.pooled, job.positions,
                                             n_rows * ow, partial, maps if maps else values,
                                             job.kernel_step if maps else job.ld, job.one_vector,
-                                            job.item_rows, bounds, job.channels, job.kw)
+                                            job.item_rows, bounds, job.channels, job.kw,
+                                            job.tap_cols, job.wq)
         elif real is float:
             skconv_plane_columns_float(planes + row0 * job.wq, job.taps, job.depth,
                                        <const float *>job.weights, job.width, job.n_kernels,
@@ -1394,6 +1416,10 @@ def _planes_loop(
     # each map row, when some rows' taps reach the padding.
     row_bound_buffer = _tap_rows(oh + block_rows, kh, sy, dy, top, h, row_begin, row_end)
     cdef const Py_ssize_t[:, ::1] row_bounds = row_bound_buffer
+    # The map columns whose taps reach the image for each kernel column, when
+    # some reach the padding at the sides (the kernel-lane loops skip those).
+    tap_col_buffer = _tap_columns(kw, sx, dx, left, w, ow) if kernel_lanes else None
+    cdef const Py_ssize_t[:, ::1] tap_cols = tap_col_buffer
     # The items, in runs of consecutive items (whole images when pooling)
     # that the threads take one after another as they finish the last.
     cdef Py_ssize_t n_blocks = -(-(row_end - row_begin) // block_rows)
@@ -1477,6 +1503,7 @@ def _planes_loop(
     job.map_targets, job.map_counts = &map_targets[0], &map_counts[0]
     job.item_rows = &item_rows[0, 0]
     job.row_bounds = &row_bounds[0, 0] if row_bound_buffer is not None else NULL
+    job.tap_cols = &tap_cols[0, 0] if tap_col_buffer is not None else NULL
     job.kw = kw
     job.depth, job.width, job.n_kernels = depth, weights.shape[2], n_kernels
     job.per_row, job.ld = per_row, ld
