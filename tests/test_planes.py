@@ -307,6 +307,70 @@ def test_taps_over_the_side_padding_are_skipped_exactly(layout, dtype):
             assert_allclose(out, expected, atol=tolerance)
 
 
+def _reach_by_loops(oh, ow, reach, group, block_rows):
+    # Each position's taps, one by one: those over image rows count 1, less
+    # SIDE_SKIP_EFFICIENCY for those over the side padding of positions in
+    # groups inside one map row.
+    kh, kw, sy, sx, dy, dx, top, left, h, w = reach
+    total = 0.0
+    for y in range(oh):
+        for x in range(ow):
+            p = (y % block_rows) * ow + x
+            start = p // group * group if group else 0
+            inside = (
+                group > 0
+                and start // ow == (start + group - 1) // ow
+                and start + group <= block_rows * ow
+            )
+            for ky in range(kh):
+                if not 0 <= y * sy + ky * dy - top < h:
+                    continue
+                for kx in range(kw):
+                    side = not 0 <= x * sx + kx * dx - left < w
+                    total += 1.0 - (_encoders.SIDE_SKIP_EFFICIENCY if side and inside else 0.0)
+    return total / (oh * ow * kh * kw)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kernel=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pads=st.tuples(*[st.integers(0, 12)] * 4),
+    image=st.tuples(st.integers(1, 14), st.integers(1, 30)),
+    group=st.sampled_from([0, 6, 12]),
+    block_rows=st.integers(1, 4),
+)
+def test_tap_reach_counts_the_taps_the_loops_run(
+    kernel, stride, dilation, pads, image, group, block_rows
+):
+    (kh, kw), (sy, sx), (dy, dx), (h, w) = kernel, stride, dilation, image
+    oh = (h + pads[0] + pads[1] - dy * (kh - 1) - 1) // sy + 1
+    ow = (w + pads[2] + pads[3] - dx * (kw - 1) - 1) // sx + 1
+    if oh < 1 or ow < 1:
+        return
+    reach = (kh, kw, sy, sx, dy, dx, pads[0], pads[2], h, w)
+    expected = _reach_by_loops(oh, ow, reach, group, block_rows)
+    assert _encoders.tap_reach(oh, ow, reach, group, block_rows) == pytest.approx(expected)
+
+
+def test_the_layouts_weigh_the_taps_they_skip():
+    # One 64x24 image, 16 kernels of 21x21 padded by 10: without the padding
+    # the loop runs every tap; with it, fewer: a kernel-lane layout skips the
+    # side padding too, the others the padding rows only.
+    reach = (21, 21, 1, 1, 1, 1, 10, 10, 64, 24)
+    layout, _, full = _encoders.plane_layout(64, 24, 16, 441, 4, 44)
+    assert _encoders.plane_layout(64, 24, 16, 441, 4, 44, reach)[0] == layout
+    skipped = _encoders.plane_layout(64, 24, 16, 441, 4, 44, reach)[2]
+    rows = _encoders.tap_reach(64, 24, reach)
+    if layout in ("kernels", "narrow kernels"):
+        assert skipped < full * rows < full
+    else:
+        assert skipped == pytest.approx(full * rows)
+    no_padding = (21, 21, 1, 1, 1, 1, 0, 0, 84, 44)
+    assert _encoders.plane_layout(64, 24, 16, 441, 4, 44, no_padding)[2] == pytest.approx(full)
+
+
 def test_the_kernel_lane_loop_takes_its_taps_channel_by_channel():
     # taps (offset, channel) in (ky, kx, c) order: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1)
     order = _encoders.channel_major(3, 2)

@@ -660,6 +660,13 @@ forced (2 threads): 0.8 to 0.85 lose least against the fastest layout (a
 mean 1.3%; 1.0 loses 1.9%, and takes the layout for 16 geometries where it
 is the fastest for 10)."""
 
+SIDE_SKIP_EFFICIENCY = 0.55
+"""The share of the multiply-adds over the side padding that the kernel-lane
+loops save in time when they skip them: a clipped tap still costs its weight
+load and the loop's steps, whatever positions it runs for. Measured on one
+64x24 image's 16 kernels of 21x21 (padding 10, one thread): the skip removes
+22% of the multiply-adds the loop ran and 12% of its time."""
+
 PLANE_LAYOUTS = ("positions", "wrapped", "kernels", "narrow kernels")
 """The register layouts of :func:`correlate_planes` (see :func:`plane_layout`)."""
 
@@ -717,6 +724,7 @@ def plane_layout(
     Py_ssize_t taps,
     Py_ssize_t itemsize,
     Py_ssize_t wq=0,
+    reach=None,
 ):
     """How :func:`correlate_planes` lays its registers out for these maps.
 
@@ -734,7 +742,9 @@ def plane_layout(
     taps over the share of its lanes that are wanted
     (:func:`plane_lane_use`), plus, for the kernel lanes,
     :data:`KERNEL_LANE_OUTPUT_MACS` (and for ``"narrow kernels"`` divided
-    by :data:`NARROW_KERNEL_LANE_EFFICIENCY`).
+    by :data:`NARROW_KERNEL_LANE_EFFICIENCY`); with ``reach``, of the taps
+    that each layout runs (:func:`tap_reach`: the kernel-lane loops also skip
+    the side padding).
 
     Parameters
     ----------
@@ -744,6 +754,9 @@ def plane_layout(
     wq : int, default=0
         Positions per row of the image's column phases (``ceil(padded width
         / column stride)``); 0 leaves ``"wrapped"`` out.
+    reach : tuple of int, default=None
+        ``(kh, kw, sy, sx, dy, dx, top, left, h, w)`` (see :func:`tap_reach`);
+        None counts every tap.
 
     Returns
     -------
@@ -757,10 +770,23 @@ def plane_layout(
     by_positions, by_kernels, by_wrapped, by_narrow = plane_lane_use(
         oh, ow, n_kernels, itemsize, wq
     )
-    positions = taps / by_positions
-    kernels = taps / by_kernels + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
-    narrow = taps / (by_narrow * NARROW_KERNEL_LANE_EFFICIENCY) + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
-    wrapped = taps / by_wrapped if by_wrapped > 0 else float("inf")
+    # (as many kernel-lane blocks as of the most rows, of rows shared evenly
+    # between them: the threads' items of equal size)
+    cdef Py_ssize_t most = max(1, min(oh, BLOCK_POSITIONS // ow))
+    cdef Py_ssize_t kernel_rows = -(-oh // -(-oh // most))
+    by_rows = by_kernel_sides = by_narrow_sides = 1.0
+    if reach is not None:
+        by_rows = tap_reach(oh, ow, reach)
+        group = KERNEL_POSITIONS if skconv_plane_group() == 8 else 6
+        by_kernel_sides = tap_reach(oh, ow, reach, group, kernel_rows)
+        by_narrow_sides = tap_reach(oh, ow, reach, SKCONV_NARROW_KERNEL_POSITIONS, kernel_rows)
+    positions = taps * by_rows / by_positions
+    kernels = taps * by_kernel_sides / by_kernels + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
+    narrow = (
+        taps * by_narrow_sides / (by_narrow * NARROW_KERNEL_LANE_EFFICIENCY)
+        + KERNEL_LANE_OUTPUT_MACS * 4 / itemsize
+    )
+    wrapped = taps * by_rows / by_wrapped if by_wrapped > 0 else float("inf")
     layout = _plane_layout
     if layout == "wrapped" and wq < ow:
         layout = "positions"
@@ -774,10 +800,7 @@ def plane_layout(
         return "positions", plane_rows_per_block(oh, ow, max(lanes, 1)), positions
     if layout == "wrapped":
         return "wrapped", wrapped_rows_per_block(oh, ow, wq, lanes), wrapped
-    # (as many blocks as of the most rows, of rows shared evenly between
-    # them: the threads' items of equal size)
-    cdef Py_ssize_t most = max(1, min(oh, BLOCK_POSITIONS // ow))
-    return layout, -(-oh // -(-oh // most)), kernels if layout == "kernels" else narrow
+    return layout, kernel_rows, kernels if layout == "kernels" else narrow
 
 
 def wrapped_rows_per_block(Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t wq, Py_ssize_t lanes):
@@ -864,6 +887,54 @@ def _tap_columns(kw, sx, dx, left, w, ow):
     bounds = np.stack([first, end], axis=1)
     bounds.setflags(write=False)
     return bounds
+
+
+@lru_cache(maxsize=256)
+def tap_reach(oh, ow, reach, group=0, block_rows=1):
+    """The share of a map's taps that :func:`correlate_planes` runs: those of
+    the kernel rows that reach image rows (not the padding above or below)
+    and, for groups of ``group`` positions inside one map row (the
+    kernel-lane loops, whose blocks have ``block_rows`` map rows), of the
+    kernel columns that reach image columns, counted at
+    :data:`SIDE_SKIP_EFFICIENCY`.
+
+    Parameters
+    ----------
+    oh, ow : int
+        The maps' shape.
+    reach : tuple of int
+        ``(kh, kw, sy, sx, dy, dx, top, left, h, w)``: the kernel's shape,
+        stride, dilation, padding before the image and the image's shape.
+    group : int, default=0
+        Positions per group of the kernel-lane loop; 0: the side padding is
+        not skipped.
+    block_rows : int, default=1
+
+    Returns
+    -------
+    share : float
+        In (0, 1]; 1.0 when no tap reads the padding only.
+    """
+    import numpy as np
+    kh, kw, sy, sx, dy, dx, top, left, h, w = reach
+    y = np.arange(oh, dtype=np.intp) * sy
+    rows = np.clip(-((y - top - h) // dy), 0, kh) - np.clip(-((y - top) // dy), 0, kh)
+    rows = np.maximum(rows, 0)
+    if not group:
+        return float(rows.sum()) / (oh * kh)
+    x = np.arange(kw, dtype=np.intp) * dx
+    first = np.clip(-((x - left) // sx), 0, ow)
+    end = np.clip(-((x - left - w) // sx), 0, ow)
+    kept = first < end
+    steps = np.bincount(first[kept], minlength=ow + 1) - np.bincount(end[kept], minlength=ow + 1)
+    columns = np.cumsum(steps)[:ow]
+    # the groups of each block's positions that lie inside one map row
+    p = np.arange(block_rows * ow, dtype=np.intp)
+    start = p // group * group
+    inside = start // ow == (start + group - 1) // ow
+    saved = np.where(inside, kw - columns[p % ow], 0).reshape(block_rows, ow).sum(axis=1)
+    per_row = ow * kw - SIDE_SKIP_EFFICIENCY * saved
+    return float((rows * per_row[np.arange(oh) % block_rows]).sum()) / (oh * ow * kh * kw)
 
 
 @lru_cache(maxsize=64)
@@ -1401,7 +1472,9 @@ def _planes_loop(
     if b_images == 0 or row_end == row_begin:
         return
     cdef Py_ssize_t wq = -(-wp // sx), hq = -(-hp // sy), block_rows
-    layout, block_rows, _ = plane_layout(oh, ow, n_kernels, depth, sizeof(real), wq)
+    layout, block_rows, _ = plane_layout(
+        oh, ow, n_kernels, depth, sizeof(real), wq, (kh, kw, sy, sx, dy, dx, top, left, h, w)
+    )
     cdef bint one_vector = layout == "narrow kernels", wrapped = layout == "wrapped"
     cdef bint kernel_lanes = layout == "kernels" or one_vector
     cdef Py_ssize_t pitch = wq if wrapped else ow

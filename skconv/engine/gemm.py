@@ -70,11 +70,20 @@ def plane_work(geometry, n_kernels, itemsize):
 
     The taps, over the share of the loop's lanes that carry wanted values, in
     the register layout it takes for these maps (see
-    :func:`skconv.engine._encoders.plane_layout`).
+    :func:`skconv.engine._encoders.plane_layout`), less the taps it skips
+    over the padding (:func:`skconv.engine._encoders.tap_reach`).
     """
     oh, ow = geometry.out_shape
     wq = -(-geometry.padded_shape[1] // geometry.stride[1])
-    return _encoders.plane_layout(oh, ow, n_kernels, geometry.patch_size, itemsize, wq)[2]
+    reach = (
+        *geometry.kernel_shape,
+        *geometry.stride,
+        *geometry.dilation,
+        geometry.pads[0][0],
+        geometry.pads[1][0],
+        *geometry.in_shape,
+    )
+    return _encoders.plane_layout(oh, ow, n_kernels, geometry.patch_size, itemsize, wq, reach)[2]
 
 
 def plane_lanes(dtype):
