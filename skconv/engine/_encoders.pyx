@@ -651,21 +651,24 @@ NARROW_KERNEL_POSITIONS = SKCONV_NARROW_KERNEL_POSITIONS
 """Positions the kernel-lane loop keeps in registers when it takes one
 vector of kernels at a time (the ``"narrow kernels"`` layout)."""
 
-NARROW_KERNEL_LANE_EFFICIENCY = 0.85
+NARROW_KERNEL_LANE_EFFICIENCY = 0.8
 """The ``"narrow kernels"`` loop's rate over the ``"kernels"`` loop's on
 wanted lanes: a load of weights per tap and vector feeds 12 multiply-adds
 instead of 24, and the loads bind before the multiply-adds do. Fitted on
 ``bench_geometries.py``'s geometries of seeds 0 to 3 (163) with each layout
-forced (2 threads): 0.8 to 0.85 lose least against the fastest layout (a
-mean 1.3%; 1.0 loses 1.9%, and takes the layout for 16 geometries where it
-is the fastest for 10)."""
+forced (2 threads), the layouts weighed on the taps they run
+(:func:`tap_reach`): 0.75 to 0.8 lose least against the fastest layout (a
+mean 1.2%; 0.85 1.3%, 0.9 1.4%; 0.85 took the layout for 8 geometries, 0.8
+for 6, among them not ``1x8x200x200 K16 21x21 d2``, which it ran 1.13x
+slower than vectors of positions)."""
 
 SIDE_SKIP_EFFICIENCY = 0.55
 """The share of the multiply-adds over the side padding that the kernel-lane
 loops save in time when they skip them: a clipped tap still costs its weight
-load and the loop's steps, whatever positions it runs for. Measured on one
-64x24 image's 16 kernels of 21x21 (padding 10, one thread): the skip removes
-22% of the multiply-adds the loop ran and 12% of its time."""
+load and the loop's steps, whatever positions it runs for. Measured on 68
+images of 64x24 and 16 kernels of 21x21 (padding 10, one thread, the
+``"narrow kernels"`` layout): the skip removes 22% of the multiply-adds the
+loop ran and 12% of its time."""
 
 PLANE_LAYOUTS = ("positions", "wrapped", "kernels", "narrow kernels")
 """The register layouts of :func:`correlate_planes` (see :func:`plane_layout`)."""
