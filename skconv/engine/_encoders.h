@@ -924,41 +924,39 @@ SKCONV_DEFINE_PLANE_COLUMNS(skconv_plane_columns_double_avx2, "avx2,fma", double
                 for (int j = 0; j < (NKV); j++) a[i][j] += x[i] * u[j];                     \
         }                                                                                   \
         break;
-/* The clipped ranges of groups of 12 and of 6 positions. */
+/* The clipped ranges of a group of NP positions: from positions 1 to 5 to
+ * its end, and from its start to positions 1 to 5 (all of a group of 6;
+ * a group of 12 adds those from and to positions 6 to 11). */
+#define SKCONV_KL_SUFFIX_CASES_5(REAL, VEC, LANES, NKV, NP)                                 \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 1, NP)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 2, NP)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 3, NP)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 4, NP)                                      \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 5, NP)
+#define SKCONV_KL_PREFIX_CASES_5(REAL, VEC, LANES, NKV)                                     \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 1)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 2)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 3)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 4)                                       \
+    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 5)
+#define SKCONV_KL_RANGE_CASES_6(REAL, VEC, LANES, NKV)                                      \
+    SKCONV_KL_SUFFIX_CASES_5(REAL, VEC, LANES, NKV, 6)                                      \
+    SKCONV_KL_PREFIX_CASES_5(REAL, VEC, LANES, NKV)
 #define SKCONV_KL_RANGE_CASES_12(REAL, VEC, LANES, NKV)                                     \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 1, 12)                                      \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 2, 12)                                      \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 3, 12)                                      \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 4, 12)                                      \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 5, 12)                                      \
+    SKCONV_KL_SUFFIX_CASES_5(REAL, VEC, LANES, NKV, 12)                                     \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 6, 12)                                      \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 7, 12)                                      \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 8, 12)                                      \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 9, 12)                                      \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 10, 12)                                     \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 11, 12)                                     \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 1)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 2)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 3)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 4)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 5)                                       \
+    SKCONV_KL_PREFIX_CASES_5(REAL, VEC, LANES, NKV)                                         \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 6)                                       \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 7)                                       \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 8)                                       \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 9)                                       \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 10)                                      \
     SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 11)
-#define SKCONV_KL_RANGE_CASES_6(REAL, VEC, LANES, NKV)                                      \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 1, 6)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 2, 6)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 3, 6)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 4, 6)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 5, 6)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 1)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 2)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 3)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 4)                                       \
-    SKCONV_KL_RANGE_CASE(REAL, VEC, LANES, NKV, 0, 5)
 /* The taps ``ta .. tb - 1`` of a group of NP positions in one row from
  * ``source[0]``, its first map column ``j0``, kernel column by kernel
  * column: each column's taps for the positions whose columns reach the
