@@ -371,6 +371,38 @@ def test_the_layouts_weigh_the_taps_they_skip():
     assert _encoders.plane_layout(64, 24, 16, 441, 4, 44, no_padding)[2] == pytest.approx(full)
 
 
+@pytest.mark.parametrize("layout", _encoders.PLANE_LAYOUTS if _encoders else [])
+def test_the_loop_takes_its_buffers_from_the_pool_and_gives_them_back(layout):
+    # Idle buffers full of NaN in the pool: the loop's work buffers come from
+    # there (no fresh pages to fault in), whatever they hold, and go back.
+    from skconv.engine.cache import BUFFERS
+
+    rng = np.random.default_rng(6)
+    images = rng.standard_normal((2, 3, 9, 30)).astype(np.float32)
+    kernels = rng.standard_normal((20, 3, 5, 5)).astype(np.float32)
+    expected = reference_correlate(images, kernels, (1, 1), ((2, 2), (2, 2)), (1, 1))
+    BUFFERS.clear()
+    for size in (1 << 12, 1 << 16, 1 << 20):
+        buffer = BUFFERS.take((size,), np.float32)
+        buffer[...] = np.nan
+        BUFFERS.give(buffer)
+    out = np.full(expected.shape, np.nan, np.float32)
+    with register_loop(LEVELS[-1], layout):
+        _encoders.correlate_planes(
+            images,
+            _encoders.plane_weights(_weights(kernels)),
+            np.zeros(20, np.float32),
+            (5, 5),
+            (1, 1),
+            (1, 1),
+            out,
+            pads=(2, 2, 2, 2),
+            n_threads=2,
+        )
+    assert_allclose(out, expected, atol=1e-3)
+    assert BUFFERS.nbytes >= 3 * 4 << 12
+
+
 def test_the_kernel_lane_loop_takes_its_taps_channel_by_channel():
     # taps (offset, channel) in (ky, kx, c) order: (0,0) (0,1) (1,0) (1,1) (2,0) (2,1)
     order = _encoders.channel_major(3, 2)

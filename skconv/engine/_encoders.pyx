@@ -127,7 +127,7 @@ cdef extern from "_encoders.h":
 from functools import lru_cache
 
 from cython.parallel cimport prange, threadid
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -176,6 +176,8 @@ def _after_fork_in_child():
 import os as _os
 
 _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+from .cache import BUFFERS as _BUFFERS
 
 
 def loop_threads(Py_ssize_t n_threads):
@@ -1523,20 +1525,40 @@ def _planes_loop(
     # vectors' lanes, never kept), a row of zeros and a padded row, a block's
     # values, the kernel-lane sums, the fold's rows of running states.
     cdef Py_ssize_t plane_size = sx * channels * sy * hq * wq
-    plane_buffer = np.empty((threads, plane_size + 2 * lanes), dtype=dtype)
-    plane_buffer[:, plane_size:] = 0
-    row_buffer = np.empty((threads, 2 * wp), dtype=dtype)
-    value_buffer = (np.zeros if wrapped else np.empty)((threads, n_kernels * ld), dtype=dtype)
-    partial_buffer = np.empty(
-        (threads, block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes
-         else 1),
-        dtype=dtype,
+    cdef Py_ssize_t plane_step = plane_size + 2 * lanes, rows_step = 2 * wp
+    cdef Py_ssize_t value_step = n_kernels * ld, state_step = max(1, n_states * n_kernels * pitch)
+    cdef Py_ssize_t partial_step = (
+        block_rows * ow * -(-n_kernels // lane_width) * lane_width if kernel_lanes else 1
     )
-    state_buffer = np.empty((threads, max(1, n_states * n_kernels * pitch)), dtype=np.float64)
-    maxima_buffer = np.empty((threads, max(1, n_states * n_kernels * pitch)), dtype=dtype)
-    cdef real[:, ::1] planes = plane_buffer, rows = row_buffer, values = value_buffer
-    cdef real[:, ::1] partial = partial_buffer, maxima = maxima_buffer
-    cdef double[:, ::1] state_rows = state_buffer
+    # (all in one buffer from the process's pool of idle buffers, given back
+    # at the end, each part 64-byte aligned: fresh memory costs a page fault
+    # per 4 KiB written, which took half of a one-image call with two threads)
+    cdef Py_ssize_t part_bytes[6]
+    part_bytes[0] = threads * plane_step * sizeof(real)
+    part_bytes[1] = threads * rows_step * sizeof(real)
+    part_bytes[2] = threads * value_step * sizeof(real)
+    part_bytes[3] = threads * partial_step * sizeof(real)
+    part_bytes[4] = threads * state_step * sizeof(real)
+    part_bytes[5] = threads * state_step * sizeof(double)
+    cdef Py_ssize_t part, t, total = 64
+    for part in range(6):
+        part_bytes[part] = (part_bytes[part] + 63) // 64 * 64
+        total += part_bytes[part]
+    work = _BUFFERS.take((total,), np.uint8)
+    cdef unsigned char[::1] work_bytes = work
+    cdef unsigned char *start = &work_bytes[0]
+    start += -<Py_ssize_t><size_t>start % 64
+    cdef real *planes = <real *>start
+    cdef real *rows = <real *>(start + part_bytes[0])
+    cdef real *values = <real *>(start + part_bytes[0] + part_bytes[1])
+    cdef real *partial = <real *>(start + part_bytes[0] + part_bytes[1] + part_bytes[2])
+    start += part_bytes[0] + part_bytes[1] + part_bytes[2] + part_bytes[3]
+    cdef real *maxima = <real *>start
+    cdef double *state_rows = <double *>(start + part_bytes[4])
+    for t in range(threads):
+        memset(planes + t * plane_step + plane_size, 0, 2 * lanes * sizeof(real))
+    if wrapped:
+        memset(values, 0, threads * value_step * sizeof(real))
     cdef Py_ssize_t itemsize = sizeof(real)
     cdef bint contiguous_rows = not pooled and out.strides[2] == ow * itemsize
     # Finished responses stored straight into the maps (each row's last vector
@@ -1589,12 +1611,12 @@ def _planes_loop(
     job.into_maps, job.contiguous_rows = into_maps, contiguous_rows
     job.streamed = stream and contiguous_rows and not into_maps and not wrapped
     job.around = around
-    job.planes, job.plane_step = &planes[0, 0], planes.shape[1]
-    job.rows, job.rows_step = &rows[0, 0], rows.shape[1]
-    job.values, job.value_step = &values[0, 0], values.shape[1]
-    job.partial, job.partial_step = &partial[0, 0], partial.shape[1]
-    job.maxima, job.maxima_step = &maxima[0, 0], maxima.shape[1]
-    job.state_rows, job.state_step = &state_rows[0, 0], state_rows.shape[1]
+    job.planes, job.plane_step = planes, plane_step
+    job.rows, job.rows_step = rows, rows_step
+    job.values, job.value_step = values, value_step
+    job.partial, job.partial_step = partial, partial_step
+    job.maxima, job.maxima_step = maxima, state_step
+    job.state_rows, job.state_step = state_rows, state_step
     job.out = NULL
     job.out_image_step = job.kernel_step = job.out_row_step = 0
     job.states, job.states_step = NULL, 0
@@ -1620,3 +1642,4 @@ def _planes_loop(
         else:
             for run in prange(n_runs, num_threads=threads, schedule="dynamic", chunksize=1):
                 _plane_items(&job, threadid(), bounds[run], bounds[run + 1], tag)
+    _BUFFERS.give(work)
