@@ -72,6 +72,24 @@ def _weights(kernels):
     return np.ascontiguousarray(kernels.transpose(2, 3, 1, 0).reshape(-1, n_kernels))
 
 
+def _correlate(images, kernels, stride, dilation, shape, **options):
+    """``correlate_planes`` of ``images`` with ``kernels`` (no bias) into a new
+    array of ``shape``, filled with NaN first so that any map value the loop
+    leaves unwritten shows; ``options`` its keyword arguments."""
+    out = np.full(shape, np.nan, images.dtype)
+    _encoders.correlate_planes(
+        images,
+        _encoders.plane_weights(_weights(kernels)),
+        np.zeros(kernels.shape[0], images.dtype),
+        kernels.shape[2:],
+        stride,
+        dilation,
+        out,
+        **options,
+    )
+    return out
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     n=st.integers(1, 3),
@@ -175,17 +193,8 @@ def test_kernel_lanes_take_positions_across_rows_at_every_split(level, layout, d
         images = rng.standard_normal((1, 2, 9, 2 * ow + 2)).astype(dtype)
         kernels = rng.standard_normal((33, 2, 3, 3)).astype(dtype)
         expected = reference_correlate(images, kernels, (1, 2), ((0, 0), (0, 0)), (1, 1))
-        out = np.full(expected.shape, np.nan, dtype)
         with register_loop(level, layout):
-            _encoders.correlate_planes(
-                images,
-                _encoders.plane_weights(_weights(kernels)),
-                np.zeros(33, dtype),
-                (3, 3),
-                (1, 2),
-                (1, 1),
-                out,
-            )
+            out = _correlate(images, kernels, (1, 2), (1, 1), expected.shape)
         assert out.shape[3] == ow
         assert_allclose(out, expected, atol=1e-4 if dtype == np.float32 else 1e-10)
 
@@ -252,18 +261,9 @@ def test_taps_over_the_padding_rows_only_are_skipped_exactly(layout, dtype):
         expected = reference_correlate(images, kernels, stride, (pads[:2], pads[2:]), dilation)
         oh = expected.shape[2]
         begin, end = rows[0], rows[1] or oh
-        out = np.full(expected.shape, np.nan, dtype)
         with register_loop(LEVELS[-1], layout):
-            _encoders.correlate_planes(
-                images,
-                _encoders.plane_weights(_weights(kernels)),
-                np.zeros(19, dtype),
-                (15, 15),
-                stride,
-                dilation,
-                out,
-                pads=pads,
-                map_rows=(begin, end),
+            out = _correlate(
+                images, kernels, stride, dilation, expected.shape, pads=pads, map_rows=(begin, end)
             )
         tolerance = (1e-4 if dtype == np.float32 else 1e-10) * np.abs(expected).max()
         assert_allclose(out[:, :, begin:end], expected[:, :, begin:end], atol=tolerance)
@@ -292,18 +292,8 @@ def test_taps_over_the_side_padding_are_skipped_exactly(layout, dtype):
         assert expected.shape[3] in (24, 36)
         tolerance = (1e-4 if dtype == np.float32 else 1e-10) * np.abs(expected).max()
         for level in LEVELS:
-            out = np.full(expected.shape, np.nan, dtype)
             with register_loop(level, layout):
-                _encoders.correlate_planes(
-                    images,
-                    _encoders.plane_weights(_weights(kernels)),
-                    np.zeros(n_kernels, dtype),
-                    kernel,
-                    stride,
-                    dilation,
-                    out,
-                    pads=pads,
-                )
+                out = _correlate(images, kernels, stride, dilation, expected.shape, pads=pads)
             assert_allclose(out, expected, atol=tolerance)
 
 
@@ -386,18 +376,9 @@ def test_the_loop_takes_its_buffers_from_the_pool_and_gives_them_back(layout):
         buffer = BUFFERS.take((size,), np.float32)
         buffer[...] = np.nan
         BUFFERS.give(buffer)
-    out = np.full(expected.shape, np.nan, np.float32)
     with register_loop(LEVELS[-1], layout):
-        _encoders.correlate_planes(
-            images,
-            _encoders.plane_weights(_weights(kernels)),
-            np.zeros(20, np.float32),
-            (5, 5),
-            (1, 1),
-            (1, 1),
-            out,
-            pads=(2, 2, 2, 2),
-            n_threads=2,
+        out = _correlate(
+            images, kernels, (1, 1), (1, 1), expected.shape, pads=(2,) * 4, n_threads=2
         )
     assert_allclose(out, expected, atol=1e-3)
     assert BUFFERS.nbytes >= 3 * 4 << 12
@@ -476,17 +457,8 @@ def test_runs_of_items_cover_every_map_row_once_whatever_the_threads(monkeypatch
     expected = reference_correlate(images, kernels, (2, 1), ((1, 1), (1, 1)), (1, 2))
     for layout in LAYOUTS:
         with register_loop(LEVELS[-1], layout):
-            out = np.full(expected.shape, np.nan, np.float32)
-            _encoders.correlate_planes(
-                images,
-                _encoders.plane_weights(_weights(kernels)),
-                np.zeros(9, np.float32),
-                (3, 3),
-                (2, 1),
-                (1, 2),
-                out,
-                pads=(1, 1, 1, 1),
-                n_threads=3,
+            out = _correlate(
+                images, kernels, (2, 1), (1, 2), expected.shape, pads=(1,) * 4, n_threads=3
             )
         assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
