@@ -252,6 +252,59 @@ def test_outputs_of_2_to_4_mib_start_on_a_huge_page(n_rows):
     assert out.sum() == out.size
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(1, 9 << 20),
+    skip=st.integers(0, 4095),
+    n_threads=st.integers(1, 3),
+)
+def test_touch_pages_writes_one_zero_into_every_huge_page(size, skip, n_threads):
+    # The output's huge pages mapped before the loops write them: one byte
+    # of each 2 MiB block the buffer overlaps set to zero, nothing else.
+    from skconv.engine.compiled import load
+
+    loops = load("_encoders")
+    if loops is None:
+        pytest.skip("skconv built without its compiled loops")
+    buffer = np.ones(size + skip, dtype=np.uint8)[skip:]
+    loops.touch_pages(buffer, n_threads)
+    zeros = np.flatnonzero(buffer == 0)
+    address, huge = buffer.ctypes.data, 2 << 20
+    blocks = np.arange(address // huge, (address + size - 1) // huge + 1)
+    assert np.array_equal((address + zeros) // huge, blocks)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_outputs_of_32_mib_or_more_have_their_pages_touched(monkeypatch, compiled):
+    # Outputs glibc maps afresh get their huge pages mapped first (by the
+    # compiled loop's threads, or one numpy write without it); smaller
+    # ones, which may reuse mapped heap memory, are left alone.
+    from skconv.engine import features
+
+    loops = features.load("_encoders")
+    if compiled and loops is None:
+        pytest.skip("skconv built without its compiled loops")
+    calls = []
+
+    class Spy:
+        def touch_pages(self, buffer, n_threads):
+            calls.append((buffer.nbytes, n_threads))
+            loops.touch_pages(buffer, n_threads)
+
+    monkeypatch.setattr(features, "load", lambda name: Spy() if compiled else None)
+    small = features.allocate_output(1024, 1024, np.float32, n_threads=2)
+    assert calls == []
+    rows = features.FRESH_MAPPING_BYTES // (1024 * 8) + 1
+    out = features.allocate_output(rows, 1024, np.float64, n_threads=2)
+    if compiled:
+        assert len(calls) == 1 and calls[0][0] >= out.nbytes and calls[0][1] == 2
+    assert out.shape == (rows, 1024) and out.flags.c_contiguous
+    assert out.ctypes.data % features.OUTPUT_ALIGNMENT == 0
+    out[...] = 2.0
+    small[...] = 1.0
+    assert out.sum() == 2.0 * out.size and small.sum() == small.size
+
+
 def test_float32_computes_in_float32():
     images = np.ones((2, 8, 8), dtype=np.float32)
     kernels = np.ones((1, 3, 3), dtype=np.float64)

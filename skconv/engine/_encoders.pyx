@@ -203,6 +203,49 @@ thread halves the check of a few megabytes (measured 25 GB/s on one thread
 and 60 on two), below that waking it costs more than it saves."""
 
 
+def touch_pages(unsigned char[::1] buffer, Py_ssize_t n_threads=1):
+    """Write a zero into every huge page (2 MiB, aligned) that ``buffer``
+    overlaps, so that the kernel maps them now, up to ``n_threads`` threads
+    each over its own run of huge pages.
+
+    Threads that write one fresh huge page at once fault it in together,
+    and the kernel clears a 2 MiB page for each of them (then keeps one):
+    on this project's machine the maps of 7 float64 images of 72x128 with
+    128 3x3 kernels (66 MB) took 48 ms with two threads writing them fresh,
+    12 ms with their pages mapped first. Memory the kernel backs with
+    ordinary pages gets one of them mapped per huge page, the rest as the
+    loops write it, as before; memory already mapped is left as it is.
+
+    Parameters
+    ----------
+    buffer : ndarray of shape (n,), uint8, contiguous
+    n_threads : int, default=1
+    """
+    # (a transparent huge page of x86-64 Linux)
+    cdef Py_ssize_t n = buffer.shape[0], part, parts, begin, end, at, huge = 2 << 20
+    if n_threads < 1:
+        raise ValueError(f"touch_pages: n_threads must be a positive integer, got {n_threads}")
+    if n == 0:
+        return
+    cdef unsigned char *start = &buffer[0]
+    # (parts begin on huge-page boundaries of the address space)
+    cdef Py_ssize_t offset = <Py_ssize_t>(<size_t>start % huge)
+    cdef Py_ssize_t huge_pages = (offset + n + huge - 1) // huge
+    parts = loop_threads(min(n_threads, huge_pages))
+    if parts > 1:
+        global _threads_ran
+        _threads_ran = True
+    with nogil:
+        for part in prange(parts, num_threads=parts, schedule="static", chunksize=1):
+            begin = max(0, huge_pages * part // parts * huge - offset)
+            end = min(n, huge_pages * (part + 1) // parts * huge - offset)
+            at = begin
+            while at < end:
+                start[at] = 0
+                # (the start of the next huge page)
+                at = (at + offset) // huge * huge + huge - offset
+
+
 def all_finite(const real[::1] values, Py_ssize_t n_threads=1):
     """True when every value is finite (no NaN, no infinity).
 

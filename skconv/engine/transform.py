@@ -220,7 +220,7 @@ def run_transform(fitted, images, dtype, n_threads, progress=None):
     """
     n = images.shape[0]
     plan = plan_transform(fitted, n, dtype, n_threads)
-    out = allocate_output(n, fitted.n_features_out, dtype)
+    out = allocate_output(n, fitted.n_features_out, dtype, n_threads)
     first = plan.parts[0][2]
     if first.path == "series":
         return biased_series_features(
@@ -287,7 +287,7 @@ def run_collection(collection, fitted_by_length, dtype, n_threads):
         dtype = np.dtype(np.float32 if single else np.float64)
     lengths = np.array([series.shape[1] for series in collection])
     n_features = next(iter(fitted_by_length.values()))[1].n_features_out
-    out = allocate_output(len(collection), n_features, dtype)
+    out = allocate_output(len(collection), n_features, dtype, n_threads)
     for own in np.unique(lengths):
         length, fitted = fitted_by_length[int(own)]
         indices = np.flatnonzero(lengths == own)
