@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.fft
 import sklearn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,32 @@ def test_every_method_matches_the_scipy_reference(problem, method, budget):
     assert_matches_reference(problem, result)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems(), st.sampled_from([1, 10]), st.booleans(), BUDGETS)
+def test_fft_matches_the_reference_however_its_maps_go_back_to_space(
+    problem, channel_factor, in_place, budget
+):
+    # Many channels take the channel sum as one GEMM per frequency; the maps go
+    # back to space in scipy's result or, with numpy >= 2.0, in place in a
+    # buffer of the pool (every tile's maps, whatever their size, when forced).
+    from unittest import mock
+
+    import skconv.engine.fft as skconv_fft
+
+    problem = dict(problem)
+    rng = np.random.default_rng(0)
+    for name in ("images", "kernels"):
+        array = problem[name]
+        tiled = np.concatenate([array] * channel_factor, axis=1)
+        problem[name] = (tiled + rng.standard_normal(tiled.shape)).astype(array.dtype)
+    with (
+        mock.patch.object(skconv_fft, "IN_PLACE_BYTES", 0 if in_place else 1 << 60),
+        sklearn.config_context(working_memory=budget),
+    ):
+        result = convolve_problem(problem, method="fft")
+    assert_matches_reference(problem, result)
+
+
 @pytest.mark.parametrize("method", ["gemm", "fft"])
 @pytest.mark.parametrize(
     "shape, kshape, kwargs",
@@ -43,6 +70,8 @@ def test_every_method_matches_the_scipy_reference(problem, method, budget):
         ((1, 1, 64, 70), (3, 1, 9, 9), dict(dilation=2, padding="full", padding_mode="reflect")),
         ((2, 2, 1, 300), (5, 2, 1, 9), dict(dilation=(1, 7), padding_mode="wrap")),
         ((1, 1, 33, 33), (2, 1, 15, 15), dict(padding=3, padding_mode="symmetric")),
+        # more than 8 channels: the FFT sums them with one GEMM per frequency
+        ((3, 12, 30, 26), (5, 12, 7, 7), dict(stride=2, padding="same")),
     ],
 )
 def test_large_images_in_many_tiles_match_the_reference(method, shape, kshape, kwargs):
@@ -147,6 +176,94 @@ def test_kernel_spectra_pickle_without_their_cache():
     clone = pickle.loads(pickle.dumps(spectra))
     assert clone.kernels.shape == (2, 1, 5, 5)
     assert_allclose(clone.get((8, 8), np.float32), spectra.get((8, 8), np.float32))
+
+
+@pytest.mark.parametrize("layout", ["get", "by_frequency"])
+def test_kernel_spectra_live_in_the_buffer_pool_and_go_back_to_it(layout):
+    # A bank transformed again (the next call, other kernels) writes into
+    # memory the process has mapped already, not into fresh pages.
+    from skconv.engine.cache import BUFFERS
+
+    BUFFERS.clear()
+    rng = np.random.default_rng(0)
+    spectra = KernelSpectra(rng.standard_normal((40, 3, 5, 5)), (1, 1))
+    expected = np.conj(scipy.fft.rfftn(spectra.kernels, s=(16, 16), axes=(-2, -1)))
+    if layout == "by_frequency":
+        expected = expected.reshape(40, 3, -1).transpose(2, 1, 0)
+    result = getattr(spectra, layout)((16, 16), np.float64)
+    assert_allclose(result, expected)
+    address = result.__array_interface__["data"][0]
+    shape, dtype = result.shape, result.dtype
+    del result
+    spectra.clear()  # (by_frequency holds two buffers of one size: the spectra laid out twice)
+    taken = [BUFFERS.take(shape, dtype) for _ in range(2)]
+    assert address in [array.__array_interface__["data"][0] for array in taken]
+
+
+def test_kernel_spectra_someone_holds_stay_out_of_the_pool():
+    from skconv.engine.cache import BUFFERS
+
+    BUFFERS.clear()
+    rng = np.random.default_rng(0)
+    spectra = KernelSpectra(rng.standard_normal((40, 3, 5, 5)), (1, 1))
+    kept = spectra.get((16, 16), np.float64)[:2]
+    expected = kept.copy()
+    del spectra
+    reused = BUFFERS.take((40, 3, 16, 9), np.complex128)
+    assert not np.shares_memory(reused, kept)
+    reused[...] = 0
+    assert_allclose(kept, expected)
+
+
+def test_kernel_spectra_of_a_large_bank_are_transformed_by_parts():
+    rng = np.random.default_rng(0)
+    spectra = KernelSpectra(rng.standard_normal((37, 2, 4, 6)), (2, 1))
+    spectra.chunk_bytes = 3000  # a few kernels at a time
+    expected = np.conj(scipy.fft.rfftn(spectra.kernels, s=(18, 20), axes=(-2, -1)))
+    assert_allclose(spectra.get((18, 20), np.float64), expected)
+    one_row = KernelSpectra(rng.standard_normal((9, 2, 1, 5)), (1, 3))
+    one_row.chunk_bytes = 100
+    expected = np.conj(scipy.fft.rfftn(one_row.kernels, s=(30,), axes=(-1,)))
+    assert_allclose(one_row.get((1, 30), np.float32), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["get", "by_frequency"])
+def test_kernel_spectra_asked_by_several_threads_at_once_are_computed_once(monkeypatch, layout):
+    # The threads of one call all build their FFT workspaces at once: one
+    # of them computes the spectra, the others wait for them.
+    import threading
+    import time
+
+    import scipy.fft
+
+    calls, rfftn = [], scipy.fft.rfftn
+    started = threading.Barrier(3)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.05)  # (as a large bank's transform takes)
+        return rfftn(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.fft, "rfftn", counted)
+    rng = np.random.default_rng(0)
+    spectra = KernelSpectra(rng.standard_normal((4, 2, 5, 5)), (1, 1))
+    results = []
+
+    def ask():
+        started.wait()
+        results.append(getattr(spectra, layout)((16, 16), np.float64))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert all(result is results[0] for result in results)
+    expected = np.conj(rfftn(spectra.kernels, s=(16, 16), axes=(-2, -1)))
+    if layout == "by_frequency":
+        expected = expected.reshape(4, 2, -1).transpose(2, 1, 0)
+    assert_allclose(results[0], expected)
 
 
 def test_gemm_tiling_splits_a_lone_image_between_threads():
