@@ -94,7 +94,8 @@ def main(argv=None):
     print(
         f"\n{len(ratios)} cells: measured / predicted median {np.median(ratios):.2f} "
         f"(quartiles {np.percentile(ratios, 25):.2f}-{np.percentile(ratios, 75):.2f}); "
-        f"within 2x: {np.mean(spread <= 2):.0%}, within 3x: {np.mean(spread <= 3):.0%}"
+        f"within 2x: {np.sum(spread <= 2)} ({np.mean(spread <= 2):.0%}), "
+        f"within 3x: {np.sum(spread <= 3)}; worst {spread.max():.2f}x"
     )
 
 
