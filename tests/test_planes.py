@@ -763,3 +763,45 @@ def test_the_planes_pooled_loop_rejects_inconsistent_arguments():
         _encoders.pool_planes(
             padded, weights, bias, *args, regions, bounds, kinds, states, map_rows=(4, 2)
         )
+
+
+@pytest.mark.parametrize("level", LEVELS or [1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("column_stride", [1, 2, 3])
+def test_column_phases_read_each_row_only(level, dtype, column_stride):
+    # Each image row is split into its column phases with the padding added
+    # on the way (AVX-512, column strides 1 and 2: masked loads of the row's
+    # values, the lanes outside it never read). The rows are views into wider rows of
+    # NaN: a value read outside a row would show in the maps. Every width up
+    # to 2 vectors and more, every side padding up to 3.
+    rng = np.random.default_rng(0)
+    for width in range(1, 41):
+        for left, right in [(a, b) for a in range(4) for b in range(4)]:
+            if width + left + right < 3:
+                continue
+            wide = np.full((1, 2, 5, width + 40), np.nan, dtype)
+            images = wide[..., 17 : 17 + width]
+            images[...] = rng.standard_normal(images.shape)
+            kernels = rng.standard_normal((9, 2, 3, 3)).astype(dtype)
+            pads = (1, 0, left, right)
+            expected = reference_correlate(
+                np.ascontiguousarray(images),
+                kernels,
+                (1, column_stride),
+                ((1, 0), (left, right)),
+                (1, 1),
+            )
+            out = np.full(expected.shape, np.nan, dtype)
+            with register_loop(level, None):
+                _encoders.correlate_planes(
+                    images,
+                    _encoders.plane_weights(_weights(kernels)),
+                    np.zeros(9, dtype),
+                    (3, 3),
+                    (1, column_stride),
+                    (1, 1),
+                    out,
+                    pads=pads,
+                )
+            tolerance = 1e-4 if dtype == np.float32 else 1e-10
+            assert_allclose(out, expected, atol=tolerance, err_msg=f"{width=} {left=} {right=}")

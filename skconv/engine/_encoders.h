@@ -1393,6 +1393,118 @@ typedef double skconv_finite_v4d __attribute__((vector_size(32), aligned(8), may
 SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_float, float, skconv_finite_v8f)
 SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_double, double, skconv_finite_v4d)
 
+/* Rows [y_begin, y_end) of one channel of an image split into their ``sy``
+ * row phases and two column phases, as if behind ``top`` rows and ``left``
+ * columns of zeros and with zeros after its h rows of w values (rows
+ * ``row_step`` items apart): row y goes to row y / sy of row phase y % sy,
+ * ``even[j] = row[2j - left]`` and ``odd[j] = row[2j + 1 - left]`` for
+ * j < wq, the row phases hq rows of wq items apart. AVX-512: two masked
+ * loads (the lanes outside the row masked, and so never read), two permutes
+ * and two masked stores per 16 positions (float; 8 for double), where the
+ * compiled loop goes value by value on rows narrower than its vectors, and
+ * no division per row. Returns 0 where the CPU has no AVX-512 (the caller's
+ * loop then). */
+#if SKCONV_HAS_COLUMNS
+static inline unsigned skconv_row_lanes(ptrdiff_t x0, ptrdiff_t w, int lanes)
+{
+    const ptrdiff_t low = x0 < 0 ? -x0 : 0, high = w - x0 < lanes ? w - x0 : lanes;
+    if (high <= low) return 0;
+    return (unsigned)(((1ull << high) - 1) & ~((1ull << low) - 1));
+}
+#define SKCONV_DEFINE_SPLIT_ROWS2(NAME, REAL, RAW, LANES, MASK, LOAD, STORE, PERMUTE, PICK_EVEN, \
+                                  ADD, SET1, ZERO)                                         \
+    __attribute__((target("avx512f"))) static void NAME(                                    \
+        const REAL *image, ptrdiff_t h, ptrdiff_t w, ptrdiff_t row_step, ptrdiff_t top,     \
+        ptrdiff_t left, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t y_begin,        \
+        ptrdiff_t y_end, REAL *even, REAL *odd)                                             \
+    {                                                                                       \
+        const __m512i pick_even = PICK_EVEN, pick_odd = ADD(pick_even, SET1(1));            \
+        ptrdiff_t r = y_begin % sy, q = y_begin / sy;                                       \
+        for (ptrdiff_t y = y_begin; y < y_end; y++) {                                       \
+            REAL *restrict e = even + (r * hq + q) * wq, *restrict o = odd + (r * hq + q) * wq; \
+            const int inside = y >= top && y - top < h;                                     \
+            const REAL *row = image + (y - top) * row_step;                                 \
+            for (ptrdiff_t j = 0; j < wq; j += (LANES)) {                                   \
+                const MASK out = wq - j >= (LANES) ? (MASK)~0u : (MASK)((1u << (wq - j)) - 1); \
+                if (!inside) {                                                              \
+                    STORE(e + j, out, ZERO());                                              \
+                    STORE(o + j, out, ZERO());                                              \
+                    continue;                                                               \
+                }                                                                           \
+                const ptrdiff_t x0 = 2 * j - left;                                          \
+                const RAW low = LOAD((MASK)skconv_row_lanes(x0, w, (LANES)), row + x0);     \
+                const RAW high = LOAD((MASK)skconv_row_lanes(x0 + (LANES), w, (LANES)), row + x0 + (LANES)); \
+                STORE(e + j, out, PERMUTE(low, pick_even, high));                           \
+                STORE(o + j, out, PERMUTE(low, pick_odd, high));                            \
+            }                                                                               \
+            if (++r == sy) r = 0, q++;                                                      \
+        }                                                                                   \
+    }
+SKCONV_DEFINE_SPLIT_ROWS2(skconv_split_rows2_float_avx512, float, __m512, 16, __mmask16,
+                          _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_permutex2var_ps,
+                          _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                            28, 30),
+                          _mm512_add_epi32, _mm512_set1_epi32, _mm512_setzero_ps)
+SKCONV_DEFINE_SPLIT_ROWS2(skconv_split_rows2_double_avx512, double, __m512d, 8, __mmask8,
+                          _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_permutex2var_pd,
+                          _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), _mm512_add_epi64,
+                          _mm512_set1_epi64, _mm512_setzero_pd)
+/* The same for column stride 1: target[j] = row[j - left], one masked load
+ * and store per vector (the row's copy between its zeros, and the zeros
+ * after it, in one pass). */
+#define SKCONV_DEFINE_SPLIT_ROWS1(NAME, REAL, RAW, LANES, MASK, LOAD, STORE)                \
+    __attribute__((target("avx512f"))) static void NAME(                                    \
+        const REAL *image, ptrdiff_t h, ptrdiff_t w, ptrdiff_t row_step, ptrdiff_t top,     \
+        ptrdiff_t left, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t wq, ptrdiff_t y_begin,        \
+        ptrdiff_t y_end, REAL *target)                                                      \
+    {                                                                                       \
+        ptrdiff_t r = y_begin % sy, q = y_begin / sy;                                       \
+        for (ptrdiff_t y = y_begin; y < y_end; y++) {                                       \
+            REAL *restrict t = target + (r * hq + q) * wq;                                  \
+            const int inside = y >= top && y - top < h;                                     \
+            const REAL *row = image + (y - top) * row_step;                                 \
+            for (ptrdiff_t j = 0; j < wq; j += (LANES)) {                                   \
+                const MASK out = wq - j >= (LANES) ? (MASK)~0u : (MASK)((1u << (wq - j)) - 1);\
+                const MASK in = inside ? (MASK)skconv_row_lanes(j - left, w, (LANES)) : 0;  \
+                STORE(t + j, out, LOAD(in, row + j - left));                                \
+            }                                                                               \
+            if (++r == sy) r = 0, q++;                                                      \
+        }                                                                                   \
+    }
+SKCONV_DEFINE_SPLIT_ROWS1(skconv_split_rows1_float_avx512, float, __m512, 16, __mmask16,
+                          _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+SKCONV_DEFINE_SPLIT_ROWS1(skconv_split_rows1_double_avx512, double, __m512d, 8, __mmask8,
+                          _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+/* A channel's rows split by the loops above where the CPU has AVX-512 and
+ * the column stride is 1 or 2 (``first`` and ``second``: the channel's row 0
+ * in column phases 0 and 1); 0 otherwise (the caller's loop then). */
+#define SKCONV_SPLIT_ROWS_DISPATCH(NAME, REAL, ONE, TWO)                                    \
+    static int NAME(const REAL *image, ptrdiff_t h, ptrdiff_t w, ptrdiff_t row_step,        \
+                    ptrdiff_t top, ptrdiff_t left, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t sx,\
+                    ptrdiff_t wq, ptrdiff_t y_begin, ptrdiff_t y_end, REAL *first, REAL *second)\
+    {                                                                                       \
+        if (skconv_columns_level() != 2 || sx > 2) return 0;                                \
+        if (sx == 1)                                                                        \
+            ONE(image, h, w, row_step, top, left, sy, hq, wq, y_begin, y_end, first);       \
+        else                                                                                \
+            TWO(image, h, w, row_step, top, left, sy, hq, wq, y_begin, y_end, first, second);\
+        return 1;                                                                           \
+    }
+SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_float, float, skconv_split_rows1_float_avx512,
+                           skconv_split_rows2_float_avx512)
+SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_double, double, skconv_split_rows1_double_avx512,
+                           skconv_split_rows2_double_avx512)
+#else
+#define SKCONV_SPLIT_ROWS_DISPATCH(NAME, REAL)                                              \
+    static int NAME(const REAL *image, ptrdiff_t h, ptrdiff_t w, ptrdiff_t row_step,        \
+                    ptrdiff_t top, ptrdiff_t left, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t sx,\
+                    ptrdiff_t wq, ptrdiff_t y_begin, ptrdiff_t y_end, REAL *first, REAL *second)\
+    {                                                                                       \
+        return 0;                                                                           \
+    }
+SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_float, float)
+SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_double, double)
+#endif
 /* Split a padded image (C, hp, wp) into its ``sx`` column phases and ``sy``
  * row phases: planes (sx, C, sy, hq, wq), column phase q holding the columns
  * q, q + sx, ... (zeros past the image's last column), row phase r the rows
@@ -1404,7 +1516,7 @@ SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_double, double, skconv_finite_v4d)
  * image read once. Only the padded rows [y_begin, y_end) are split (those
  * that a thread's map rows read). ``rows``: a buffer of 2 x wp items, which
  * it zeroes. */
-#define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL)                                              \
+#define SKCONV_DEFINE_SPLIT_PHASES(NAME, REAL, SPLIT_ROWS)                                  \
     SKCONV_ENCODER_CLONES SKCONV_NO_MEMMOVE static void NAME(                               \
         const REAL *restrict image, ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w,           \
         ptrdiff_t channel_step, ptrdiff_t row_step, ptrdiff_t top, ptrdiff_t left,          \
@@ -1413,32 +1525,52 @@ SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_double, double, skconv_finite_v4d)
     {                                                                                       \
         const int padded = top || left || h != hp || w != wp;                               \
         REAL *zeros = rows, *row = rows + wp;                                               \
+        if (y_end > hq * sy) y_end = hq * sy;                                               \
         if (padded || hq * sy > hp)                                                         \
             for (ptrdiff_t x = 0; x < 2 * wp; x++) rows[x] = 0;                             \
-        for (ptrdiff_t c = 0; c < channels; c++)                                            \
-            for (ptrdiff_t y = y_begin; y < y_end && y < hq * sy; y++) {                    \
+        for (ptrdiff_t c = 0; c < channels; c++) {                                          \
+            const REAL *restrict channel = image + c * channel_step;                        \
+            if (SPLIT_ROWS(channel, h, w, row_step, top, left, sy, hq, sx, wq, y_begin, y_end,\
+                           planes + c * sy * hq * wq, planes + (channels + c) * sy * hq * wq))\
+                continue;                                                                   \
+            for (ptrdiff_t y = y_begin; y < y_end; y++) {                                   \
+                const int inside = y >= top && y - top < h;                                 \
+                const ptrdiff_t at = (c * sy + y % sy) * hq + y / sy; /* row of phase 0 */  \
+                if (sx == 2) { /* both phases straight from the image row */                \
+                    REAL *restrict even = planes + at * wq;                                 \
+                    REAL *restrict odd = planes + (channels * sy * hq + at) * wq;           \
+                    if (!inside) {                                                          \
+                        for (ptrdiff_t j = 0; j < wq; j++) even[j] = odd[j] = 0;            \
+                        continue;                                                           \
+                    }                                                                       \
+                    const REAL *restrict img = channel + (y - top) * row_step;              \
+                    /* positions j0 .. j1 - 1 read the row's values only */                 \
+                    ptrdiff_t j0 = (left + 1) / 2, j1 = (w + left) / 2;                     \
+                    if (j1 > wq) j1 = wq;                                                   \
+                    if (j1 < j0) j1 = j0;                                                   \
+                    for (ptrdiff_t j = 0; j < wq; j++) {                                    \
+                        if (j == j0) { /* (vectorised) */                                   \
+                            const REAL *restrict b = img + (2 * j0 - left);                 \
+                            for (ptrdiff_t t = 0; t < j1 - j0; t++) {                       \
+                                even[j0 + t] = b[2 * t];                                    \
+                                odd[j0 + t] = b[2 * t + 1];                                 \
+                            }                                                               \
+                            j = j1;                                                         \
+                            if (j >= wq) break;                                             \
+                        }                                                                   \
+                        const ptrdiff_t x = 2 * j - left;                                   \
+                        even[j] = x >= 0 && x < w ? img[x] : 0;                             \
+                        odd[j] = x + 1 >= 0 && x + 1 < w ? img[x + 1] : 0;                  \
+                    }                                                                       \
+                    continue;                                                               \
+                }                                                                           \
                 const REAL *restrict source = zeros;                                        \
-                if (y >= top && y - top < h) {                                              \
-                    source = image + c * channel_step + (y - top) * row_step;               \
+                if (inside) {                                                               \
+                    source = channel + (y - top) * row_step;                                \
                     if (padded) { /* the row between its zeros */                           \
                         for (ptrdiff_t x = 0; x < w; x++) row[left + x] = source[x];        \
                         source = row;                                                       \
                     }                                                                       \
-                }                                                                           \
-                const ptrdiff_t at = (c * sy + y % sy) * hq + y / sy; /* row of phase 0 */  \
-                if (sx == 2) { /* both phases in one pass (vectorised) */                   \
-                    REAL *restrict even = planes + at * wq;                                 \
-                    REAL *restrict odd = planes + (channels * sy * hq + at) * wq;           \
-                    const ptrdiff_t pairs = wp / 2;                                         \
-                    for (ptrdiff_t j = 0; j < pairs; j++) {                                 \
-                        even[j] = source[2 * j];                                            \
-                        odd[j] = source[2 * j + 1];                                         \
-                    }                                                                       \
-                    for (ptrdiff_t j = pairs; j < wq; j++) {                                \
-                        even[j] = 2 * j < wp ? source[2 * j] : 0;                           \
-                        odd[j] = 0;                                                         \
-                    }                                                                       \
-                    continue;                                                               \
                 }                                                                           \
                 for (ptrdiff_t q = 0; q < sx; q++) {                                        \
                     REAL *restrict target = planes + (q * channels * sy * hq + at) * wq;    \
@@ -1451,9 +1583,10 @@ SKCONV_DEFINE_ALL_FINITE(skconv_all_finite_double, double, skconv_finite_v4d)
                     for (; j < wq; j++) target[j] = 0;                                      \
                 }                                                                           \
             }                                                                               \
+        }                                                                                   \
     }
-SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_float, float)
-SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_double, double)
+SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_float, float, skconv_split_rows_float)
+SKCONV_DEFINE_SPLIT_PHASES(skconv_split_phases_double, double, skconv_split_rows_double)
 
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_float, float, sqrtf)
 SKCONV_DEFINE_ENCODE_ROW(skconv_encode_row_double, double, sqrt)
