@@ -63,6 +63,8 @@ WORKLOADS = {
     "geometry 1x16x480x200 K16 s2": ("geometry", (1, 16, 480, 200, 16, 3, 2, 2, "float32")),
     "geometry 3x16x72x24 K64 k21 s2": ("geometry", (3, 16, 72, 24, 64, 21, 2, 1, "float32")),
     "geometry 2x2x480x56 K128 k21 s2": ("geometry", (2, 2, 480, 56, 128, 21, 2, 1, "float32")),
+    "geometry 90x4x200x24 K16 s2": ("geometry", (90, 4, 200, 24, 16, 5, 2, 1, "float32")),
+    "geometry 210x8x24x72 K16 s2 d2": ("geometry", (210, 8, 24, 72, 16, 3, 2, 2, "float32")),
     "minirocket f32 300x500": ("series", (300, 500, "float32")),
     "minirocket f64 300x500": ("series", (300, 500, "float64")),
     "minirocket f64 100x2000": ("series", (100, 2000, "float64")),
