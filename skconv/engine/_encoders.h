@@ -1494,16 +1494,9 @@ SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_float, float, skconv_split_rows1_fl
                            skconv_split_rows2_float_avx512)
 SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_double, double, skconv_split_rows1_double_avx512,
                            skconv_split_rows2_double_avx512)
-#else
-#define SKCONV_SPLIT_ROWS_DISPATCH(NAME, REAL)                                              \
-    static int NAME(const REAL *image, ptrdiff_t h, ptrdiff_t w, ptrdiff_t row_step,        \
-                    ptrdiff_t top, ptrdiff_t left, ptrdiff_t sy, ptrdiff_t hq, ptrdiff_t sx,\
-                    ptrdiff_t wq, ptrdiff_t y_begin, ptrdiff_t y_end, REAL *first, REAL *second)\
-    {                                                                                       \
-        return 0;                                                                           \
-    }
-SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_float, float)
-SKCONV_SPLIT_ROWS_DISPATCH(skconv_split_rows_double, double)
+#else /* (no AVX-512 loop to call: the caller's loop splits every row) */
+#define skconv_split_rows_float(...) 0
+#define skconv_split_rows_double(...) 0
 #endif
 /* Split a padded image (C, hp, wp) into its ``sx`` column phases and ``sy``
  * row phases: planes (sx, C, sy, hq, wq), column phase q holding the columns
